@@ -1,0 +1,5 @@
+import sys
+
+from ptviz.cli import main
+
+sys.exit(main())

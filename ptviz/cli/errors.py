@@ -1,0 +1,49 @@
+"""The one place that turns failures into exit codes and one-line messages.
+
+0: clean. 1: a condition the user asked to fail on held (``--fail-on``).
+2: bad input or usage — any :class:`replayer.errors.BadInput`, a file that
+cannot be opened or written, an argparse error. 130: interrupted.
+A traceback is shown only with ``--debug``; bugs (anything else) keep theirs.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Callable
+
+from replayer.errors import BadInput
+
+EXIT_OK = 0
+EXIT_CONDITION = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str) -> None:
+    """Print one ``ptviz: ...`` line on stderr."""
+    print(f"ptviz: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"ptviz: warning: {message}", file=sys.stderr)
+
+
+def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
+    try:
+        return run()
+    except BadInput as exc:
+        if debug:
+            traceback.print_exc()
+        fail(str(exc))
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        # Files we were told to read or write: missing, unwritable, a full disk.
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return EXIT_INTERRUPTED

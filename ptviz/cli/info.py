@@ -1,0 +1,111 @@
+"""``ptviz info TRACE``: what a trace is, its time span, events per kind and per CPU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from replayer.traceio import TraceReader
+from replayer.units import format_bytes, format_duration, format_ts
+
+from .errors import EXIT_OK, warn
+
+_NOT_DESCRIPTIVE = ("format", "version", "kinds")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="print a trace's header, time span and event counts",
+                       description="Print a trace's header, its time span and the number of "
+                                   "events per kind and per CPU. Every chunk's checksum is "
+                                   "verified first.")
+    p.add_argument("trace", help="a ptviz msgpack trace")
+    p.add_argument("--json", action="store_true", help="one JSON object for machines")
+    p.set_defaults(run=run)
+
+
+def summarize(reader: TraceReader) -> dict[str, Any]:
+    """The facts ``info`` prints, as plain data (the ``--json`` schema)."""
+    by_kind, by_cpu = reader.counts()
+    span = reader.time_span
+    return {
+        "path": reader.path,
+        "bytes": reader.size,
+        "format": reader.header["format"],
+        "version": reader.header["version"],
+        "chunks": len(reader.chunks),
+        "footer": reader.has_footer,
+        "header": {k: _plain(v) for k, v in reader.header.items() if k not in _NOT_DESCRIPTIVE},
+        "kinds": [{"id": s.id, "name": s.name, "fields": list(s.fields)} for s in reader.kinds],
+        "events": reader.event_count,
+        "first_ts": span[0] if span else None,
+        "last_ts": span[1] if span else None,
+        "duration_ns": span[1] - span[0] if span else 0,
+        "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "by_cpu": {str(cpu): n for cpu, n in sorted(by_cpu.items(), key=_cpu_key)},
+        "warnings": list(reader.warnings),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with TraceReader(args.trace) as reader:
+        reader.verify_checksums()
+        facts = summarize(reader)
+    for w in facts["warnings"]:
+        warn(w)
+    if args.json:
+        json.dump(facts, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(facts))
+    return EXIT_OK
+
+
+def render(facts: dict[str, Any]) -> str:
+    lines = [facts["path"]]
+    index = "footer index" if facts["footer"] else "NO footer index (scanned)"
+    lines.append(f"  {'format':<10}{facts['format']} v{facts['version']}, "
+                 f"{format_bytes(facts['bytes'])}, {facts['chunks']} chunks, {index}")
+    for key, value in facts["header"].items():
+        lines.append(f"  {key:<10}{_describe(value)}")
+    if facts["first_ts"] is not None:
+        lines.append(f"  {'span':<10}{format_ts(facts['first_ts'])} → "
+                     f"{format_ts(facts['last_ts'])} s "
+                     f"({format_duration(facts['duration_ns'])})")
+    lines.append(f"  {'events':<10}{facts['events']:,}")
+    width = max((len(k) for k in facts["by_kind"]), default=4) + 2
+    lines.append("events per kind")
+    lines += [f"  {name:<{width}}{n:>12,}" for name, n in facts["by_kind"].items()]
+    lines.append("events per CPU")
+    lines += [f"  {'cpu' + cpu:<{width}}{n:>12,}" for cpu, n in facts["by_cpu"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(value: Any) -> str:
+    """One line for a header value: dicts as ``k=v`` pairs, lists comma-separated."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_describe(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(_describe(v) for v in value)
+    if value is True:
+        return "y"
+    if value is False:
+        return "n"
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Header values as JSON-friendly data (tuples → lists, bytes → hex)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _cpu_key(item: tuple) -> tuple:
+    cpu = item[0]
+    return (0, cpu) if isinstance(cpu, int) else (1, str(cpu))

@@ -1,0 +1,66 @@
+"""The ptviz command line: --help, info (text and JSON), commands still to come."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptviz.cli import BUILT, COMMANDS, main
+from tests.conftest import TRACES
+
+SAMPLE = os.path.join(TRACES, "reclaim-6.14-x86_64.msgpack")
+
+
+def test_help_lists_every_command():
+    proc = subprocess.run([sys.executable, "-m", "ptviz", "--help"], capture_output=True,
+                          text=True, check=True)
+    for name in ("view", "replay", "convert", "simulate", "record", "info", "bench"):
+        assert f"    {name} " in proc.stdout
+    assert set(COMMANDS) == {"view", "replay", "convert", "simulate", "record", "info", "bench"}
+
+
+def test_no_command_is_usage_error(capsys):
+    assert main([]) == 2
+
+
+def test_info_text(capsys):
+    assert main(["info", SAMPLE]) == 0
+    out = capsys.readouterr().out
+    assert "ptviz-trace v1" in out and "footer index" in out
+    assert "name=x86_64" in out and "pt_reclaim=y" in out and "version=6.14" in out
+    assert "span      1.000001000 → " in out
+    # The story (traces/make_samples.py) has 3 table allocations, 2 CPUs.
+    assert [l.split() for l in out.splitlines() if l.strip().startswith("table_alloc")] == \
+        [["table_alloc", "3"]]
+    assert any(l.split() == ["cpu1", "9"] for l in out.splitlines())
+
+
+def test_info_json(capsys):
+    assert main(["info", "--json", SAMPLE]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["format"] == "ptviz-trace" and facts["version"] == 1
+    assert facts["header"]["arch"]["ptrs_per_pte"] == 512
+    assert facts["events"] == sum(facts["by_kind"].values()) == sum(facts["by_cpu"].values())
+    assert facts["by_kind"]["table_free"] == 3 and facts["by_kind"]["mm_new"] == 1
+    assert facts["first_ts"] == 1_000_001_000
+    assert facts["duration_ns"] == facts["last_ts"] - facts["first_ts"] > 40_000_000
+    assert facts["warnings"] == []
+
+
+def test_info_on_a_truncated_trace_warns_once(tmp_path, capsys):
+    data = open(SAMPLE, "rb").read()
+    cut = tmp_path / "cut.msgpack"
+    cut.write_bytes(data[:-20])  # inside the footer
+    assert main(["info", str(cut)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("warning") == 1
+    assert "NO footer index" in captured.out
+
+
+@pytest.mark.parametrize("name", [c for c in COMMANDS if c not in BUILT])
+def test_commands_not_built_say_so_in_one_line(capsys, name):
+    assert main([name, "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not built yet" in err

@@ -1,0 +1,25 @@
+"""The README's two set-up commands stay real: CI runs the same test command, and the
+sample the first one opens exists."""
+
+import os
+import re
+
+from tests.conftest import ROOT
+
+
+def _readme_commands():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    return re.findall(r"```sh\n(.+?)\n```", text)
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = _readme_commands()
+    assert len(commands) >= 2
+    ci = open(os.path.join(ROOT, ".ci", "run")).read().splitlines()
+    assert commands[1] in ci
+
+
+def test_readme_main_command_opens_a_shipped_sample():
+    first = _readme_commands()[0]
+    sample = re.search(r"(traces/\S+)", first).group(1)
+    assert os.path.exists(os.path.join(ROOT, sample))

@@ -1,0 +1,149 @@
+"""Write the hand-made sample traces in this folder.
+
+    python traces/make_samples.py [OUTDIR]     # default: this folder
+
+Each story is written event by event, the way a perfect tracer on a small
+x86_64 machine would see it; the numbers follow the kernel (4 KiB pages,
+512 entries per PTE table, one table covering 2 MiB). The output is
+byte-for-byte deterministic: tests regenerate it and compare.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from replayer import vocab as v  # noqa: E402
+from replayer.traceio import TraceWriter  # noqa: E402
+
+MB2 = 2 << 20
+X86_64 = {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "levels": 4,
+          "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi"}
+
+
+def kernel(version: str, reclaim: bool, table_free: str = "rcu",
+           sync: str = "ipi_broadcast") -> dict:
+    return {"version": version, "pt_reclaim": reclaim, "mmu_gather_rcu_table_free": True,
+            "have_arch_tlb_remove_table": False, "table_free": table_free, "sync": sync}
+
+
+class Story:
+    """Appends events with a clock that only moves forward (1 µs per step)."""
+
+    def __init__(self, path: str, header: dict) -> None:
+        self.w = TraceWriter(path, {"source": "hand", "clock": "ns", **header})
+        self.ts = 1_000_000_000  # traces start one second after boot
+
+    def ev(self, kind: int, cpu: int, pid: int | None, *fields, comm: str | None = None,
+           step: int = 1000) -> None:
+        self.ts += step
+        self.w.add(self.ts, kind, cpu, pid, fields, comm)
+
+    def close(self) -> None:
+        self.w.close()
+
+
+MM, PID, COMM = 0xFFFF888003A1C000, 4242, "touch-dontneed"
+BASE = 0x7F0000000000
+
+
+def touch_and_dontneed(s: Story, reclaim: bool) -> None:
+    """mmap 4 MiB, touch all of it, MADV_DONTNEED the first 2 MiB, then exit."""
+    s.ev(v.MM_NEW, 0, PID, MM, PID, COMM, comm=COMM)
+    s.ev(v.MARKER, 0, PID, "VmPTE: 0 kB (start)", comm=COMM)
+    s.ev(v.TABLE_ALLOC, 0, PID, MM, v.LEVEL_PMD, 0x11000, BASE, None, comm=COMM)
+    for i, pfn in enumerate((0x12000, 0x12001)):
+        s.ev(v.TABLE_ALLOC, 0, PID, MM, v.LEVEL_PTE, pfn, BASE + i * MB2, None, comm=COMM)
+        s.ev(v.PTE_SET, 0, PID, MM, pfn, 512, None, comm=COMM, step=50_000)
+    s.ev(v.MARKER, 0, PID, "VmPTE: 12 kB (touched 4 MiB)", comm=COMM)
+    s.ev(v.ZAP_BEGIN, 0, PID, MM, BASE, BASE + MB2, "dontneed", None, comm=COMM)
+    s.ev(v.PTE_CLEAR, 0, PID, MM, 0x12000, 512, None, comm=COMM)
+    if reclaim:
+        s.ev(v.TABLE_DETACH, 0, PID, MM, 0x12000, "reclaim", None, comm=COMM)
+        s.ev(v.TABLE_QUEUE, 0, PID, 0x12000, "batch", None, comm=COMM)
+    s.ev(v.TLB_FLUSH, 0, PID, MM, BASE, BASE + MB2, 512, "local mm shootdown", comm=COMM)
+    s.ev(v.IPI_SEND, 0, PID, (1,), "tlb_shootdown", "flush_tlb_mm_range", comm=COMM)
+    s.ev(v.IPI_ENTER, 1, 0, "tlb_shootdown", comm="<idle>")
+    s.ev(v.TLB_FLUSH, 1, 0, MM, BASE, BASE + MB2, 512, "remote shootdown", comm="<idle>")
+    s.ev(v.IPI_EXIT, 1, 0, "tlb_shootdown", comm="<idle>")
+    s.ev(v.ZAP_END, 0, PID, MM, BASE, BASE + MB2, "dontneed", None, comm=COMM)
+    if reclaim:
+        s.ev(v.RCU_QUEUE, 0, PID, 1, "tlb_remove_table_rcu", (0x12000,), comm=COMM)
+        s.ev(v.RCU_GP_START, 1, 16, 7, comm="rcu_preempt", step=100_000)
+    s.ev(v.MARKER, 0, PID, "VmPTE: %d kB (after MADV_DONTNEED)" % (8 if reclaim else 12),
+         comm=COMM)
+    if reclaim:
+        s.ev(v.RCU_GP_END, 1, 16, 7, comm="rcu_preempt", step=20_000_000)
+        s.ev(v.RCU_INVOKE, 1, 22, 1, comm="ksoftirqd/1")
+        s.ev(v.TABLE_FREE, 1, 22, 0x12000, "rcu", None, comm="ksoftirqd/1")
+    # exit_mmap: unmap everything, free the remaining tables through the batch.
+    s.ev(v.ZAP_BEGIN, 0, PID, MM, BASE, BASE + 2 * MB2, "exit", None, comm=COMM)
+    s.ev(v.PTE_CLEAR, 0, PID, MM, 0x12001, 512, None, comm=COMM)
+    left = (0x12001,) if reclaim else (0x12000, 0x12001)
+    for pfn in left:
+        s.ev(v.TABLE_DETACH, 0, PID, MM, pfn, "exit", None, comm=COMM)
+        s.ev(v.TABLE_QUEUE, 0, PID, pfn, "batch", None, comm=COMM)
+    s.ev(v.TABLE_DETACH, 0, PID, MM, 0x11000, "exit", None, comm=COMM)
+    s.ev(v.TABLE_QUEUE, 0, PID, 0x11000, "batch", None, comm=COMM)
+    s.ev(v.ZAP_END, 0, PID, MM, BASE, BASE + 2 * MB2, "exit", None, comm=COMM)
+    s.ev(v.MM_EXIT, 0, PID, MM, comm=COMM)
+    s.ev(v.RCU_QUEUE, 0, PID, 2, "tlb_remove_table_rcu", left + (0x11000,), comm=COMM)
+    s.ev(v.RCU_GP_START, 1, 16, 8, comm="rcu_preempt")
+    s.ev(v.RCU_GP_END, 1, 16, 8, comm="rcu_preempt", step=20_000_000)
+    s.ev(v.RCU_INVOKE, 0, 15, 2, comm="ksoftirqd/0")
+    for pfn in left + (0x11000,):
+        s.ev(v.TABLE_FREE, 0, 15, pfn, "rcu", None, comm="ksoftirqd/0")
+
+
+def semi_rcu_walker(s: Story) -> None:
+    """A pte_offset_map walker (rcu_read_lock only) on CPU 1 holds a PTE table
+    while CPU 0 reclaims it on the single-table path with semi-RCU freeing:
+    the sync IPI does not wait for an RCU reader, the page is freed at once."""
+    s.ev(v.MM_NEW, 0, PID, MM, PID, COMM, comm=COMM)
+    s.ev(v.TABLE_ALLOC, 0, PID, MM, v.LEVEL_PMD, 0x21000, BASE, None, comm=COMM)
+    s.ev(v.TABLE_ALLOC, 0, PID, MM, v.LEVEL_PTE, 0x22000, BASE, None, comm=COMM)
+    s.ev(v.PTE_SET, 0, PID, MM, 0x22000, 512, None, comm=COMM)
+    s.ev(v.WALK_BEGIN, 1, PID + 1, MM, "pte_offset_map", "rcu", comm="reader")
+    s.ev(v.WALK_TABLE, 1, PID + 1, 0x22000, comm="reader")
+    s.ev(v.ZAP_BEGIN, 0, PID, MM, BASE, BASE + MB2, "dontneed", None, comm=COMM)
+    s.ev(v.PTE_CLEAR, 0, PID, MM, 0x22000, 512, None, comm=COMM)
+    s.ev(v.TABLE_DETACH, 0, PID, MM, 0x22000, "reclaim", None, comm=COMM)
+    s.ev(v.TABLE_QUEUE, 0, PID, 0x22000, "single", None, comm=COMM)
+    s.ev(v.TABLE_SYNC_BEGIN, 0, PID, "ipi_broadcast", (1,), comm=COMM)
+    s.ev(v.IPI_SEND, 0, PID, (1,), "table_sync", "tlb_remove_table_sync_one", comm=COMM)
+    s.ev(v.IPI_ENTER, 1, PID + 1, "table_sync", comm="reader")
+    s.ev(v.IPI_EXIT, 1, PID + 1, "table_sync", comm="reader")
+    s.ev(v.TABLE_SYNC_END, 0, PID, "ipi_broadcast", comm=COMM)
+    s.ev(v.TABLE_FREE, 0, PID, 0x22000, "ipi_sync", None, comm=COMM)
+    s.ev(v.ZAP_END, 0, PID, MM, BASE, BASE + MB2, "dontneed", None, comm=COMM)
+    s.ev(v.WALK_END, 1, PID + 1, comm="reader")
+
+
+SAMPLES = {
+    "reclaim-6.14-x86_64.msgpack": (
+        {"cpus": 2, "arch": X86_64, "kernel": kernel("6.14", True),
+         "workload": {"name": "hand:touch-dontneed", "params": {"size": "4M"}}},
+        lambda s: touch_and_dontneed(s, reclaim=True)),
+    "leak-6.13-x86_64.msgpack": (
+        {"cpus": 2, "arch": X86_64, "kernel": kernel("6.13", False),
+         "workload": {"name": "hand:touch-dontneed", "params": {"size": "4M"}}},
+        lambda s: touch_and_dontneed(s, reclaim=False)),
+    "semi-rcu-walker-uaf.msgpack": (
+        {"cpus": 2, "arch": X86_64,
+         "kernel": kernel("6.14", True, table_free="semi_rcu"),
+         "workload": {"name": "hand:semi-rcu-walker"}},
+        semi_rcu_walker),
+}
+
+
+def main(outdir: str) -> None:
+    for name, (header, tell) in SAMPLES.items():
+        story = Story(os.path.join(outdir, name), header)
+        tell(story)
+        story.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
