@@ -66,7 +66,7 @@ def render(facts: dict[str, Any]) -> str:
     lines = [facts["path"]]
     index = "footer index" if facts["footer"] else "NO footer index (scanned)"
     lines.append(f"  {'format':<10}{facts['format']} v{facts['version']}, "
-                 f"{format_bytes(facts['bytes'])}, {facts['chunks']} chunks, {index}")
+                 f"{format_bytes(facts['bytes'])}, {_plural(facts['chunks'], 'chunk')}, {index}")
     for key, value in facts["header"].items():
         lines.append(f"  {key:<10}{_describe(value)}")
     if facts["first_ts"] is not None:
@@ -80,6 +80,10 @@ def render(facts: dict[str, Any]) -> str:
     lines.append("events per CPU")
     lines += [f"  {'cpu' + cpu:<{width}}{n:>12,}" for cpu, n in facts["by_cpu"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _describe(value: Any) -> str:
