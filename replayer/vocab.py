@@ -202,3 +202,21 @@ class KindTable:
     def is_vocabulary(self) -> bool:
         """True when no foreign kind or field was merged in."""
         return all(KIND_BY_ID.get(s.id) == s for s in self.by_id.values())
+
+
+# -- timeline classes ---------------------------------------------------------
+#: What a per-CPU timeline shows for each kind, in the order of the counts
+#: ``Replay.buckets`` returns. A foreign kind counts as "other".
+TIMELINE_CLASSES = ("alloc", "fault", "zap", "detach", "free", "tlb", "ipi_send",
+                    "ipi_recv", "rcu", "walker", "marker", "lost", "other")
+_CLASS_OF_NAME = {
+    "table_alloc": "alloc", "pte_set": "fault", "zap_begin": "zap", "zap_end": "zap",
+    "pte_clear": "zap", "table_detach": "detach", "table_queue": "detach",
+    "table_free": "free", "tlb_flush": "tlb", "ipi_send": "ipi_send",
+    "table_sync_begin": "ipi_send", "table_sync_end": "ipi_send", "ipi_enter": "ipi_recv",
+    "ipi_exit": "ipi_recv", "rcu_queue": "rcu", "rcu_gp_start": "rcu", "rcu_gp_end": "rcu",
+    "rcu_invoke": "rcu", "walk_begin": "walker", "walk_table": "walker",
+    "walk_end": "walker", "marker": "marker", "lost": "lost",
+}
+TIMELINE_CLASS_OF_KIND: Mapping[int, int] = {
+    k.id: TIMELINE_CLASSES.index(_CLASS_OF_NAME.get(k.name, "other")) for k in KINDS}

@@ -1,0 +1,57 @@
+"""``ptviz replay TRACE``: the headless replay for people and CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from replayer.replay import Replay
+from replayer.report import FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on
+from replayer.units import parse_time
+
+from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
+from .replay_text import render
+
+EPILOG = f"""\
+--fail-on takes NAME or NAME OP VALUE (OP: > >= < <= == !=; VALUE may have a size
+unit: 1M, 4K), comma-separated or repeated; a bare NAME means NAME>0. Names:
+{", ".join(FAIL_ON_NAMES)}.
+Exit status: 0 clean, 1 a --fail-on condition held, 2 bad input or usage.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="replay a trace headless: report, --at, --fail-on (CI)",
+                       description="Replay a trace and report page-table state, the "
+                                   "classification of PTE tables and safety findings.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("trace", help="a ptviz msgpack trace")
+    p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
+    p.add_argument("--at", metavar="T",
+                   help="state at time T (seconds, or with a unit: 1.5ms, 1.000234s)")
+    p.add_argument("--fail-on", action="append", default=[], metavar="COND",
+                   help="exit 1 when a condition holds, e.g. use_after_free, lost>0, "
+                        "empty_attached_bytes>1M")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    conditions = parse_fail_on(args.fail_on)
+    at = parse_time(args.at, "--at") if args.at is not None else None
+    replay = Replay.load(args.trace)
+    try:
+        report = build_report(replay, at)
+    finally:
+        replay.close()
+    for w in report["trace"]["warnings"]:
+        warn(w)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(report))
+    held = failed_conditions(report, conditions)
+    for text in held:
+        fail(f"fail-on: {text}")
+    return EXIT_CONDITION if held else EXIT_OK

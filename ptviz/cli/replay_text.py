@@ -1,0 +1,94 @@
+"""The text form of a replay report (the JSON form is the report dict itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from replayer.units import format_bytes, format_duration, format_ts
+
+CLASS_LABELS = {
+    "reclaimed": "reclaimed (freed after PT_RECLAIM detach)",
+    "freed_unmap": "freed by munmap/exit",
+    "freed_collapse": "freed by collapse",
+    "empty_attached": "empty but attached (leaked)",
+    "in_flight": "in flight (detached, free pending)",
+    "lost": "lost (detached, never freed)",
+    "live": "live (attached, in use)",
+}
+
+
+def render(report: dict[str, Any]) -> str:
+    out: list[str] = []
+    add = out.append
+    tr = report["trace"]
+    arch, kernel = tr.get("arch") or {}, tr.get("kernel") or {}
+    config = ", ".join(f"{k}={_flag(val)}" for k, val in kernel.items() if k != "version")
+    add(f"trace    {tr['path']}")
+    add(f"         {tr.get('source') or '?'} · {arch.get('name', '?')} · kernel "
+        f"{kernel.get('version', '?')}" + (f" ({config})" if config else "")
+        + f" · {tr['cpus']} CPUs")
+    if tr["first_ts"] is not None:
+        add(f"span     {format_ts(tr['first_ts'])} → {format_ts(tr['last_ts'])} s "
+            f"({format_duration(tr['last_ts'] - tr['first_ts'])}), {tr['events']:,} events")
+    at = report["at"]
+    add(f"state at {'end of trace' if at is None else format_ts(at) + ' s'}"
+        f" ({report['events_applied']:,} events applied)")
+    add(f"page tables  {format_bytes(report['page_tables']['bytes'])} now, "
+        f"{format_bytes(report['page_tables']['peak_bytes'])} peak (all levels, PageTables)")
+    add("")
+    add("address spaces              VmPTE        peak   pte  pmd  pud  comm (pids)")
+    for m in report["mms"]:
+        t = m["tables"]
+        pids = ",".join(map(str, m["pids"]))
+        exited = " exited" if m["exited_ts"] is not None else ""
+        add(f"  {m['mm']:<22}{format_bytes(m['table_bytes']):>9} "
+            f"{format_bytes(m['peak_table_bytes']):>11} {t['pte']:>5}{t['pmd']:>5}{t['pud']:>5}"
+            f"  {m['comm'] or '?'} ({pids}){exited}")
+    if not report["mms"]:
+        add("  none")
+    add("")
+    add(f"PTE tables ({format_bytes(report['pte_table_bytes'])} of VmPTE each)"
+        f"{'count':>17}{'bytes':>12}")
+    for cls, label in CLASS_LABELS.items():
+        row = report["tables"][cls]
+        add(f"  {label:<44}{row['count']:>8}{format_bytes(row['bytes']):>12}")
+    add("")
+    add("CPUs    tlb_flushes  ipis_sent  ipis_received  pending  lost")
+    for c in report["cpus"]:
+        add(f"  cpu{c['cpu']:<5}{c['tlb_flushes']:>10}{c['ipis_sent']:>11}"
+            f"{c['ipis_received']:>15}{c['ipis_pending']:>9}{c['lost_events']:>6}")
+    rcu = report["rcu"]
+    add(f"RCU     {rcu['pending']} callbacks pending, {rcu['invoked']} invoked; "
+        + (f"longest grace period {format_duration(rcu['grace_period_tail_ns'])}"
+           if rcu["grace_periods_seen"] else "no grace-period events in this trace"))
+    for method, s in report["syncs"].items():
+        add(f"sync    {method}: {s['count']} syncs, {s['targets']} target CPUs, "
+            f"writers waited {format_duration(s['wait_ns'])} "
+            f"(max {format_duration(s['max_wait_ns'])})")
+    add("")
+    findings = report["findings"]
+    add(f"findings ({len(findings)})")
+    for f in findings:
+        cpu = "" if f["cpu"] is None else f" cpu{f['cpu']}"
+        add(f"  {format_ts(f['ts'])}{cpu}  {f['kind']}: {f['message']}  "
+            f"[events {', '.join(map(str, f['events']))}]")
+    if not findings:
+        add("  none")
+    if report["markers"]:
+        add("")
+        add("markers")
+        for m in report["markers"]:
+            state = ("" if m["table_bytes"] is None
+                     else f"   [{m['mm']}: VmPTE {format_bytes(m['table_bytes'])}]")
+            add(f"  {format_ts(m['ts'])}  pid {m['pid']}  {m['text']}{state}")
+    if report["orphan_events"]:
+        add("")
+        add(f"note: {report['orphan_events']} events named tables this trace never saw "
+            f"allocated (it started late, or events were lost)")
+    if not report["counts_trusted"]:
+        add("note: events were lost: counts may be wrong")
+    return "\n".join(out) + "\n"
+
+
+def _flag(value: Any) -> str:
+    return "y" if value is True else "n" if value is False else str(value)

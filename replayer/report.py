@@ -1,0 +1,205 @@
+"""Reports of a replay: classification of PTE tables, the JSON schema, ``--fail-on``.
+
+The JSON schema (stable; see REPORT.md beside this file) is built by
+:func:`build_report`; ``ptviz replay`` renders it as text.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import vocab as v
+from .errors import UsageError
+from .replay import Replay
+from .state import ATTACHED, CLASSES, FINDING_KINDS, ReplayState
+from .units import parse_size
+
+SCHEMA_VERSION = 1
+
+
+def hexa(value: int | None) -> str | None:
+    return None if value is None else f"{value:#x}"
+
+
+def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict]:
+    """PTE tables by class at ``at``: ``(overall, per_mm)``, each class → count.
+
+    A detached table not yet freed at ``at`` is *in flight* if the trace frees
+    it later, or if it was detached within one grace period of the trace's end;
+    otherwise it is *lost*: never freed. Freed classes come from the state's counters; live tables are walked once:
+    O(tables allocated and not yet freed).
+    """
+    log, tail = replay.log, replay.gp_tail_ns
+    end = replay.last_ts if replay.last_ts is not None else at
+    overall = dict.fromkeys(CLASSES, 0)
+    per_mm: dict[int, dict[str, int]] = {}
+    overall["reclaimed"] = state.freed_reclaimed
+    overall["freed_unmap"] = state.freed_unmap
+    overall["freed_collapse"] = state.freed_collapse
+    for mm, freed in state.mm_freed.items():
+        row = per_mm.setdefault(mm, dict.fromkeys(CLASSES, 0))
+        row["reclaimed"], row["freed_unmap"], row["freed_collapse"] = freed
+    for pfn, tid in state.tid_of.items():
+        if log.level[tid] != v.LEVEL_PTE:
+            continue
+        if state.stage[pfn] == ATTACHED:
+            cls = "empty_attached" if pfn in state.empty_since else "live"
+        elif log.free_idx[tid] >= 0 or end - log.detach_ts[tid] <= tail:
+            cls = "in_flight"  # freed later in the trace, or detached too near its end to tell
+        else:
+            cls = "lost"
+        overall[cls] += 1
+        per_mm.setdefault(log.mm[tid], dict.fromkeys(CLASSES, 0))[cls] += 1
+    return overall, per_mm
+
+
+def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
+    """The report at ``at`` (ns) or at the end of the trace."""
+    end = at is None or (replay.last_ts is not None and at >= replay.last_ts)
+    state = replay.final if end else replay.state_at(at)
+    when = (replay.last_ts if replay.last_ts is not None else 0) if at is None else at
+    overall, per_mm = classify(replay, state, when)
+    pte = replay.sizes.pte_bytes
+    header = replay.header
+    mms = []
+    for mm in sorted(set(state.mm_bytes) | set(state.mm_pids) | set(per_mm)):
+        levels = state.mm_tables.get(mm, (0, 0, 0, 0, 0))
+        classes = per_mm.get(mm, dict.fromkeys(CLASSES, 0))
+        mms.append({
+            "mm": hexa(mm), "pids": list(state.mm_pids.get(mm, ())),
+            "comm": state.mm_comm.get(mm),
+            "table_bytes": state.mm_bytes.get(mm, 0),
+            "peak_table_bytes": state.mm_peak.get(mm, 0),
+            "tables": {name: levels[level] for level, name in v.LEVEL_NAMES.items()},
+            "pte_tables": {c: {"count": n, "bytes": n * pte} for c, n in classes.items()},
+            "exited_ts": state.mm_exit.get(mm),
+        })
+    n_cpus = header.get("cpus") if isinstance(header.get("cpus"), int) else 0
+    cpus = sorted(set(range(n_cpus)) | set(replay.cpus) | set(state.ipi_inflight))
+    findings = [f for f in replay.findings if end or f.ts <= when]
+    markers = [m for m in replay.folder.markers if end or m["ts"] <= when]
+    return {
+        "schema": SCHEMA_VERSION,
+        "trace": {
+            "path": replay.path, "source": header.get("source"),
+            "arch": header.get("arch"), "kernel": header.get("kernel"),
+            "workload": header.get("workload", header.get("command")),
+            "cpus": header.get("cpus", len(replay.cpus)),
+            "events": replay.event_count, "first_ts": replay.first_ts,
+            "last_ts": replay.last_ts, "warnings": list(replay.warnings),
+        },
+        "at": when if not end else None,
+        "events_applied": state.index,
+        "page_tables": {"bytes": state.pt_bytes, "peak_bytes": state.pt_peak},
+        "pte_table_bytes": pte,
+        "mms": mms,
+        "tables": {c: {"count": n, "bytes": n * pte} for c, n in overall.items()},
+        "cpus": [{"cpu": c, "tlb_flushes": state.tlb_flushes.get(c, 0),
+                  "ipis_sent": state.ipis_sent.get(c, 0),
+                  "ipis_received": state.ipis_received.get(c, 0),
+                  "ipis_pending": len(state.ipi_inflight.get(c, ())),
+                  "lost_events": state.lost.get(c, 0),
+                  "walker": _walker(state, c)} for c in cpus],
+        "rcu": {"pending": len(state.rcu_pending), "invoked": state.rcu_invoked,
+                "grace_period_tail_ns": replay.gp_tail_ns,
+                "grace_periods_seen": replay.has_gp_events},
+        "syncs": _syncs(replay, when if not end else None),
+        "findings": [_finding(f) for f in findings],
+        "markers": [{"ts": m["ts"], "pid": m["pid"], "text": m["text"], "mm": hexa(m["mm"]),
+                     "table_bytes": m["table_bytes"]} for m in markers],
+        "orphan_events": state.orphans,
+        "counts_trusted": not state.lost,
+    }
+
+
+def _walker(state: ReplayState, cpu: int) -> dict[str, Any] | None:
+    walk = state.walkers.get(cpu)
+    if walk is None:
+        return None
+    return {"since": walk[0], "walker": walk[1], "protect": walk[2], "mm": hexa(walk[3]),
+            "tables": [hexa(p) for p, _, _ in walk[4]]}
+
+
+def _syncs(replay: Replay, until: int | None) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for cpu, method, t0, t1, targets in replay.folder.syncs:
+        if until is not None and t1 > until:
+            continue
+        row = out.setdefault(method, {"count": 0, "targets": 0, "wait_ns": 0, "max_wait_ns": 0})
+        row["count"] += 1
+        row["targets"] += targets
+        row["wait_ns"] += t1 - t0
+        row["max_wait_ns"] = max(row["max_wait_ns"], t1 - t0)
+    return out
+
+
+def _finding(f) -> dict[str, Any]:
+    return {"kind": f.kind, "ts": f.ts, "cpu": f.cpu, "pfn": hexa(f.pfn), "mm": hexa(f.mm),
+            "message": f.message, "events": list(f.events)}
+
+
+# -- --fail-on ----------------------------------------------------------------
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+        "==": operator.eq, "=": operator.eq, "!=": operator.ne}
+_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(?:(>=|<=|==|!=|>|<|=)\s*(\S+))?\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``--fail-on`` term: ``name [op value]``; a bare name means ``name>0``."""
+
+    text: str
+    name: str
+    op: str
+    value: int
+
+    def measure(self, report: dict[str, Any]) -> int:
+        name = self.name
+        if name == "findings":
+            return len(report["findings"])
+        if name in FINDING_KINDS:
+            return sum(1 for f in report["findings"] if f["kind"] == name)
+        if name.endswith("_bytes") and name[:-6] in CLASSES:
+            return report["tables"][name[:-6]]["bytes"]
+        if name in CLASSES:
+            return report["tables"][name]["count"]
+        if name == "table_bytes":
+            return report["page_tables"]["bytes"]
+        if name == "peak_table_bytes":
+            return report["page_tables"]["peak_bytes"]
+        if name == "lost_events":
+            return sum(c["lost_events"] for c in report["cpus"])
+        raise AssertionError(name)  # parse_fail_on admits only the names above
+
+    def holds(self, report: dict[str, Any]) -> bool:
+        return _OPS[self.op](self.measure(report), self.value)
+
+
+FAIL_ON_NAMES = (("findings",) + FINDING_KINDS + CLASSES
+                 + tuple(f"{c}_bytes" for c in CLASSES)
+                 + ("table_bytes", "peak_table_bytes", "lost_events"))
+
+
+def parse_fail_on(specs: list[str]) -> list[Condition]:
+    """``["use_after_free", "lost>0,empty_attached_bytes>1M"]`` → conditions.
+
+    Raises :class:`UsageError` for an unknown name or a bad value.
+    """
+    out = []
+    for spec in specs:
+        for term in filter(None, (t.strip() for t in spec.split(","))):
+            m = _CONDITION.match(term)
+            if m is None or m.group(1) not in FAIL_ON_NAMES:
+                raise UsageError(f"--fail-on {term!r}: expected NAME or NAME>VALUE with NAME "
+                                 f"one of {', '.join(FAIL_ON_NAMES)}")
+            name, op, value = m.group(1), m.group(2) or ">", m.group(3) or "0"
+            out.append(Condition(term, name, op, parse_size(value, f"--fail-on {term!r} value")))
+    return out
+
+
+def failed_conditions(report: dict[str, Any], conditions: list[Condition]) -> list[str]:
+    """The text of each condition that holds, with the measured value."""
+    return [f"{c.text} (is {c.measure(report)})" for c in conditions if c.holds(report)]

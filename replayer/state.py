@@ -1,0 +1,176 @@
+"""The replayed state at one instant, and the append-only history of table pages.
+
+:class:`ReplayState` holds only dicts of immutable values and ints, so a
+checkpoint is a shallow copy of each dict (C speed, O(live state)), and
+restoring one is another. :class:`TableLog` is the columnar history of every
+table page ever allocated: set-once timestamps and event indices per step,
+indexed by table id (``tid``, allocation order). The state says which step a
+live table has reached; the log says when each step happened.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+# Lifecycle stages of an allocated table. Empty/non-empty is the `present` count.
+ATTACHED, DETACHED, QUEUED, RCU_PENDING, FREED = 0, 1, 2, 3, 4
+STAGE_NAMES = ("attached", "detached", "queued", "rcu_pending", "freed")
+
+# Classes a PTE table falls in (SPEC §5), plus the ones that are not news.
+CLASSES = ("reclaimed", "freed_unmap", "freed_collapse", "empty_attached", "in_flight",
+           "lost", "live")
+
+DETACH_CODES = {"reclaim": 1, "munmap": 2, "exit": 3, "collapse": 4, "other": 5}
+DETACH_NAMES = {v: k for k, v in DETACH_CODES.items()}
+FREE_CODES = {"rcu": 1, "ipi_sync": 2, "direct": 3}
+FREE_NAMES = {v: k for k, v in FREE_CODES.items()}
+VIA_CODES = {"batch": 1, "single": 2}
+VIA_NAMES = {v: k for k, v in VIA_CODES.items()}
+
+_DICTS = ("tid_of", "stage", "present", "empty_since", "mm_tables", "mm_bytes", "mm_peak",
+          "mm_pids", "mm_comm", "mm_exit", "walkers", "ipi_inflight", "rcu_pending",
+          "gp_open", "sync_open", "tlb_flushes", "ipis_sent", "ipis_received", "lost",
+          "mm_freed", "pid_mm")
+_INTS = ("index", "ts", "next_tid", "pt_bytes", "pt_peak", "gp_done_after", "orphans",
+         "freed_reclaimed", "freed_unmap", "freed_collapse", "rcu_invoked", "markers")
+
+
+class ReplayState:
+    """Everything true at one instant of the trace.
+
+    Tables (keyed by pfn; a pfn is one table at a time):
+      ``tid_of`` pfn → tid of the allocated table; ``stage`` pfn → lifecycle stage;
+      ``present`` pfn → present entries (PTE tables); ``empty_since`` pfn → ts, for
+      attached PTE tables with no entry (the "leaked" ones when it stays so).
+    Per mm: ``mm_tables`` mm → counts by level (tuple, index = level);
+      ``mm_bytes`` (VmPTE), ``mm_peak``, ``mm_pids`` (tuple), ``mm_comm``,
+      ``mm_exit`` (ts), ``mm_freed`` mm → (reclaimed, freed_unmap, freed_collapse).
+    Per CPU: ``walkers`` cpu → (begin_ts, walker, protect, mm, pfns, begin_index);
+      ``ipi_inflight`` cpu → tuple of (send_ts, reason, from_cpu, send_index);
+      ``sync_open`` cpu → (method, targets, ts, index); counters ``tlb_flushes``,
+      ``ipis_sent``, ``ipis_received``, ``lost``.
+    RCU: ``rcu_pending`` cb → (queue_ts, func, pfns, queue_index); ``gp_open``
+      gp → (start_ts, start_index); ``gp_done_after`` = largest start index of a
+      grace period that has ended (a callback queued before it may run).
+    ``pid_mm``: task → mm, learnt from mm_new, zaps and allocations (for markers).
+    Global: ``pt_bytes`` (PageTables), ``pt_peak``, and counts of freed PTE
+      tables by class.
+    ``index`` is the number of events applied; ``ts`` the last one's time.
+    """
+
+    __slots__ = _DICTS + _INTS
+
+    def __init__(self) -> None:
+        for name in _DICTS:
+            setattr(self, name, {})
+        for name in _INTS:
+            setattr(self, name, 0)
+        self.gp_done_after = -1
+        self.ts = -(1 << 63)
+
+    def copy(self) -> "ReplayState":
+        """A checkpoint: O(size of the live state), every dict copied in C."""
+        new = ReplayState.__new__(ReplayState)
+        for name in _DICTS:
+            setattr(new, name, getattr(self, name).copy())
+        for name in _INTS:
+            setattr(new, name, getattr(self, name))
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplayState) and all(
+            getattr(self, n) == getattr(other, n) for n in _DICTS + _INTS)
+
+    def differences(self, other: "ReplayState") -> list[str]:
+        """Names of the fields that differ (for test failure messages)."""
+        return [n for n in _DICTS + _INTS if getattr(self, n) != getattr(other, n)]
+
+    @property
+    def empty_attached(self) -> int:
+        return len(self.empty_since)
+
+    @property
+    def rcu_pending_count(self) -> int:
+        return len(self.rcu_pending)
+
+
+class TableLog:
+    """Columnar, append-only history of table pages, indexed by tid.
+
+    Steps not reached are -1. Memory: ~100 bytes per table page, whatever
+    its life. Appends are O(1); ``find(pfn)`` is O(generations of pfn).
+    """
+
+    _Q = ("pfn", "mm", "addr")
+    _q = ("alloc_ts", "alloc_idx", "detach_ts", "detach_idx", "queue_ts", "queue_idx",
+          "rcu_ts", "rcu_idx", "free_ts", "free_idx", "empty_ts")
+    _B = ("level", "detach_cause", "via", "free_path")
+    __slots__ = _Q + _q + _B + ("generations",)
+
+    def __init__(self) -> None:
+        for name in self._Q:
+            setattr(self, name, array("Q"))
+        for name in self._q:
+            setattr(self, name, array("q"))
+        for name in self._B:
+            setattr(self, name, array("B"))
+        self.generations: dict[int, list[int]] = {}  # pfn → tids in allocation order
+
+    def __len__(self) -> int:
+        return len(self.pfn)
+
+    def append(self, pfn: int, mm: int, level: int, addr: int, ts: int, idx: int) -> int:
+        tid = len(self.pfn)
+        self.pfn.append(pfn)
+        self.mm.append(mm)
+        self.addr.append(addr)
+        self.level.append(level)
+        self.alloc_ts.append(ts)
+        self.alloc_idx.append(idx)
+        for name in self._q[2:]:
+            getattr(self, name).append(-1)
+        for name in self._B[1:]:
+            getattr(self, name).append(0)
+        self.generations.setdefault(pfn, []).append(tid)
+        return tid
+
+    def find(self, pfn: int, generation: int) -> int | None:
+        """tid of the ``generation``-th table (0-based) that lived at ``pfn``."""
+        tids = self.generations.get(pfn, ())
+        return tids[generation] if 0 <= generation < len(tids) else None
+
+    def generation(self, tid: int) -> int:
+        return self.generations[self.pfn[tid]].index(tid)
+
+    def record(self, tid: int) -> dict[str, Any]:
+        """Every column of one table as a dict (names decoded)."""
+        out: dict[str, Any] = {n: getattr(self, n)[tid] for n in self._Q + self._q}
+        out["level"] = self.level[tid]
+        out["generation"] = self.generation(tid)
+        out["detach_cause"] = DETACH_NAMES.get(self.detach_cause[tid])
+        out["via"] = VIA_NAMES.get(self.via[tid])
+        out["free_path"] = FREE_NAMES.get(self.free_path[tid])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A safety-check result. ``events`` are the global indices of the events that prove it."""
+
+    kind: str
+    ts: int
+    cpu: int | None
+    pfn: int | None
+    mm: int | None
+    message: str
+    events: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ts": self.ts, "cpu": self.cpu, "pfn": self.pfn,
+                "mm": self.mm, "message": self.message, "events": list(self.events)}
+
+
+FINDING_KINDS = ("use_after_free", "double_free", "free_attached", "free_nonempty",
+                 "rcu_early", "ipi_unanswered", "events_lost")

@@ -1,0 +1,71 @@
+"""state_at(t) equals a straight replay of the events up to t, for any trace and t."""
+
+from hypothesis import given, strategies as st
+
+from replayer.replay import Replay
+from replayer.report import build_report
+from replayer.traceio import TraceWriter
+from tests.story import X86_64
+from tests.tracegen import traces
+
+
+def write(path, events, chunk_events):
+    with TraceWriter(path, {"source": "test", "cpus": 4, "arch": X86_64},
+                     chunk_events=chunk_events) as w:
+        for ts, kind, cpu, pid, fields in events:
+            w.add(ts, kind, cpu, pid, fields)
+
+
+@given(events=traces(), chunk_events=st.integers(1, 9), every=st.integers(1, 30),
+       picks=st.lists(st.integers(0, 10**12), min_size=1, max_size=6))
+def test_state_at_equals_straight_replay(tmp_path_factory, events, chunk_events, every, picks):
+    d = tmp_path_factory.mktemp("seek")
+    write(d / "full.msgpack", events, chunk_events)
+    full = Replay.load(d / "full.msgpack", checkpoint_events=every)
+    stamps = [e[0] for e in events]
+    # Times on, between and around events, in a shuffled order (exercises the cache).
+    candidates = sorted(set(stamps) | {s - 1 for s in stamps} | {0, 10**13})
+    times = [candidates[p % len(candidates)] for p in picks]
+    for t in times:
+        prefix = [e for e in events if e[0] <= t]
+        write(d / "prefix.msgpack", prefix, 4096)
+        straight = Replay.load(d / "prefix.msgpack")
+        got = full.state_at(t)
+        assert got == straight.final, got.differences(straight.final)
+        # And so the report at t. Whether a detached table is lost or in flight
+        # depends on the rest of the trace, so only their sum must agree.
+        at, ref = build_report(full, t), build_report(straight, t)
+        for key in ("cpus", "page_tables", "markers"):
+            assert at[key] == ref[key], key
+        assert comparable(at["tables"]) == comparable(ref["tables"])
+        assert [comparable(m["pte_tables"]) for m in at["mms"]] == \
+            [comparable(m["pte_tables"]) for m in ref["mms"]]
+        for m in at["mms"] + ref["mms"]:
+            del m["pte_tables"]
+        assert at["mms"] == ref["mms"]
+
+
+def comparable(classes):
+    out = {k: v["count"] for k, v in classes.items() if k not in ("lost", "in_flight")}
+    out["detached"] = classes["lost"]["count"] + classes["in_flight"]["count"]
+    return out
+
+
+@given(events=traces(max_events=60))
+def test_full_replay_never_raises_and_accounts_bytes(tmp_path_factory, events):
+    d = tmp_path_factory.mktemp("inv")
+    write(d / "t.msgpack", events, 7)
+    r = Replay.load(d / "t.msgpack", checkpoint_events=5)
+    s = r.final
+    # PageTables counts exactly the allocated, not yet freed tables.
+    assert s.pt_bytes == 4096 * len(s.tid_of)
+    # VmPTE per mm counts exactly the attached tables of that mm.
+    attached = {}
+    for pfn, tid in s.tid_of.items():
+        if s.stage[pfn] == 0:
+            attached[r.log.mm[tid]] = attached.get(r.log.mm[tid], 0) + 4096
+    assert {mm: b for mm, b in s.mm_bytes.items() if b} == attached
+    # Empty-attached tables are attached PTE tables with no present entry.
+    assert set(s.empty_since) == {p for p, tid in s.tid_of.items()
+                                  if s.stage[p] == 0 and r.log.level[tid] == 1
+                                  and s.present[p] == 0}
