@@ -14,14 +14,61 @@ which is O(tables held / IPIs pending on that CPU).
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Callable
+
+import numpy as np
+from sortedcontainers import SortedKeyList
 
 from . import vocab as v
 from .series import SeriesSet
-from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, FREED, QUEUED,
-                    RCU_PENDING, VIA_CODES, Finding, ReplayState, TableLog)
+from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, RCU_PENDING,
+                    T_ALLOC_IDX, T_DETACH_CAUSE, T_DETACH_TS, T_FREE_IDX, T_FREE_PATH,
+                    T_FREE_TS, T_QUEUE_TS, T_RCU_TS, T_VIA, VIA_CODES, Finding, ReplayState,
+                    TableLog)
 
-_ALL_LEVELS = (0, 0, 0, 0, 0)
+_kind_of, _cpu_of = itemgetter(0), itemgetter(2)
+_pfn_of, _n_of = itemgetter(5), itemgetter(6)  # pte_set's pfn and n
+
+#: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
+_HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
+            v.TABLE_FREE, v.RCU_QUEUE, v.RCU_GP_START, v.RCU_GP_END, v.RCU_INVOKE,
+            v.WALK_BEGIN, v.WALK_TABLE, v.WALK_END, v.IPI_SEND, v.IPI_ENTER,
+            v.TABLE_SYNC_BEGIN, v.TABLE_SYNC_END, v.MM_NEW, v.MM_EXIT, v.MARKER, v.LOST,
+            v.ZAP_BEGIN)
+_NEEDS_PYTHON = np.zeros(1 << 16, dtype=bool)
+_NEEDS_PYTHON[list(_HANDLED)] = True
+
+
+def _pte_set_runs(rows, kinds: np.ndarray,
+                  pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For the rows at ``pos``: (entries each visit adds, rows it stands for).
+
+    A pte_set whose previous visited row is a pte_set of the same table joins
+    that row's run: the run's totals go to its first row, and the joined rows
+    get -1 (not visited). Other kinds get (0, 1). None when there is no pte_set.
+    """
+    is_set = kinds == v.PTE_SET
+    n_sets = int(np.count_nonzero(is_set))
+    if n_sets == 0:
+        return None
+    at = pos[is_set].tolist()
+    set_rows = itemgetter(*at)(rows) if n_sets > 1 else (rows[at[0]],)
+    pfns = np.zeros(len(pos), np.uint64)
+    pfns[is_set] = np.fromiter(map(_pfn_of, set_rows), np.uint64, n_sets)
+    added = np.zeros(len(pos), np.int64)
+    added[is_set] = np.fromiter(map(_n_of, set_rows), np.int64, n_sets)
+    joins = np.zeros(len(pos), bool)
+    joins[1:] = is_set[1:] & is_set[:-1] & (pfns[1:] == pfns[:-1])
+    starts = np.flatnonzero(~joins)
+    out = np.full(len(pos), -1, np.int64)
+    out[starts] = np.add.reduceat(added, starts)
+    lengths = np.diff(np.append(starts, len(pos)))
+    return out, lengths[np.cumsum(~joins) - 1] * (~joins) + joins * -1
+
+
+def _finding_order(f: Finding) -> tuple:
+    return (f.ts, f.events)
 
 
 class ArchSizes:
@@ -56,7 +103,10 @@ class Folder:
         self.series = series
         self.recording = recording
         self.has_gp_events = has_gp_events
-        self.findings: list[Finding] = []
+        # Findings stay in time order even when an end-of-trace check adds older ones.
+        self._level_bytes = [sizes.upper_bytes, sizes.pte_bytes] + [sizes.upper_bytes] * 3
+        self._mm_series: dict[int, Any] = {}
+        self.findings: SortedKeyList = SortedKeyList(key=_finding_order)
         self.markers: list[dict[str, Any]] = []
         self.syncs: list[tuple[int, str, int, int, int]] = []  # cpu, method, t0, t1, targets
         self.gp_durations: list[int] = []
@@ -75,63 +125,82 @@ class Folder:
         }
 
     # -- the loop ----------------------------------------------------------
-    def fold(self, rows, stamps, first_index: int) -> None:
-        """Apply ``rows`` (with absolute ``stamps``) whose first is event ``first_index``."""
+    def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
+        """Apply ``rows`` (absolute ``stamps``) whose first is event ``first_index``.
+
+        ``kinds``/``cpus`` are the rows' uint16 columns when the caller has them. numpy finds the work first: TLB flushes are counted per CPU in
+        bulk, kinds that change nothing are skipped, and a run of ``pte_set`` on
+        one table (other kinds may sit between) is applied as one step. The
+        Python loop then visits only what is left. O(n) in C plus O(work) in Python.
+        """
+        if not rows:
+            return
+        if kinds is None:
+            kinds = np.fromiter(map(_kind_of, rows), np.uint16, len(rows))
+            cpus = np.fromiter(map(_cpu_of, rows), np.uint16, len(rows))
         s = self.state
-        present = s.present
-        empty_since = s.empty_since
-        tlb = s.tlb_flushes
+        k = np.asarray(kinds, np.uint16)
+        flushes = k == v.TLB_FLUSH
+        if flushes.any():
+            tlb = s.tlb_flushes
+            per_cpu = np.bincount(np.asarray(cpus, np.uint16)[flushes])
+            for cpu in np.flatnonzero(per_cpu).tolist():
+                tlb[cpu] = tlb.get(cpu, 0) + int(per_cpu[cpu])
+        pos = np.flatnonzero(_NEEDS_PYTHON[k])
+        runs = _pte_set_runs(rows, k[pos], pos)
+        if runs is None:
+            work_pos = pos.tolist()
+        else:
+            keep = runs[0] >= 0
+            work_pos, work_n, work_rows = (pos[keep].tolist(), runs[0][keep].tolist(),
+                                           runs[1][keep].tolist())
+        present, empty_since = s.present, s.empty_since
         handlers = self._handlers
         record_empty = self.series.empty_attached.append if self.recording else None
-        PTE_SET, TLB_FLUSH = v.PTE_SET, v.TLB_FLUSH
-        i = first_index
-        ts = s.ts
-        for row, ts in zip(rows, stamps):
-            kind = row[0]
-            if kind == PTE_SET:
+        PTE_SET = v.PTE_SET
+        for j, p in enumerate(work_pos):
+            row = rows[p]
+            if row[0] == PTE_SET:
                 pfn = row[5]
-                p = present.get(pfn)
-                if p is None:
-                    s.orphans += 1
-                else:
-                    if p == 0 and pfn in empty_since:
-                        del empty_since[pfn]
-                        if record_empty:
-                            record_empty(ts, len(empty_since))
-                    present[pfn] = p + row[6]
-            elif kind == TLB_FLUSH:
-                cpu = row[2]
-                tlb[cpu] = tlb.get(cpu, 0) + 1
+                before = present.get(pfn)
+                if before is None:
+                    s.orphans += work_rows[j]
+                    continue
+                if before == 0 and pfn in empty_since:
+                    del empty_since[pfn]
+                    if record_empty:
+                        record_empty(stamps[p], len(empty_since))
+                present[pfn] = before + work_n[j]
             else:
-                h = handlers.get(kind)
-                if h is not None:
-                    s.index = i
-                    h(row, ts, i)
-            i += 1
-        s.index = i
-        s.ts = ts
+                handlers[row[0]](row, stamps[p], first_index + p)
+        s.index = first_index + len(rows)
+        s.ts = stamps[len(rows) - 1]
 
     # -- helpers -----------------------------------------------------------
     def _find(self, kind: str, ts: int, cpu: int | None, pfn: int | None, mm: int | None,
               message: str, *events: int) -> None:
         if self.recording:
-            self.findings.append(Finding(kind, ts, cpu, pfn, mm, message, tuple(events)))
+            self.findings.add(Finding(kind, ts, cpu, pfn, mm, message, tuple(events)))
 
-    def _set_mm_bytes(self, mm: int, delta: int, level: int, count: int, ts: int) -> None:
+    def _account(self, mm: int, level: int, sign: int, ts: int) -> None:
+        """One table of ``level`` attached (sign 1) to or detached (-1) from ``mm``."""
         s = self.state
-        b = s.mm_bytes.get(mm, 0) + delta
+        b = s.mm_bytes.get(mm, 0) + sign * self._level_bytes[level if 0 < level < 5 else 0]
         s.mm_bytes[mm] = b
         if b > s.mm_peak.get(mm, 0):
             s.mm_peak[mm] = b
-        c = list(s.mm_tables.get(mm, _ALL_LEVELS))
-        c[level if 0 < level < 5 else 0] += count
-        s.mm_tables[mm] = tuple(c)
+        key = (mm, level)
+        s.mm_tables[key] = s.mm_tables.get(key, 0) + sign
         if self.recording:
-            self.series.mm_bytes(mm).append(ts, b)
+            series = self._mm_series.get(mm)
+            if series is None:
+                series = self._mm_series[mm] = self.series.mm_bytes(mm)
+            series.append(ts, b)
 
-    def _set_pt_bytes(self, delta: int, ts: int) -> None:
+    def _pages(self, sign: int, ts: int) -> None:
+        """One table page allocated (1) or freed (-1): the global PageTables count."""
         s = self.state
-        s.pt_bytes += delta
+        s.pt_bytes += sign * self.sizes.page_size
         if s.pt_bytes > s.pt_peak:
             s.pt_peak = s.pt_bytes
         if self.recording:
@@ -162,20 +231,19 @@ class Folder:
             self._empty_changed(ts)
         if row[3] is not None:
             s.pid_mm[row[3]] = mm
-        self._set_mm_bytes(mm, self.sizes.table_bytes(level), level, 1, ts)
-        self._set_pt_bytes(self.sizes.page_size, ts)
+        self._account(mm, level, 1, ts)
+        self._pages(1, ts)
 
     def _forget(self, pfn: int, ts: int) -> None:
         """Drop a table from the state: its page, and its VmPTE share if still attached."""
         s = self.state
         tid = s.tid_of.pop(pfn)
         if s.stage.pop(pfn) == ATTACHED:
-            level = self.log.level[tid]
-            self._set_mm_bytes(self.log.mm[tid], -self.sizes.table_bytes(level), level, -1, ts)
+            self._account(self.log.mm(tid), self.log.level(tid), -1, ts)
         s.present.pop(pfn, None)
         if s.empty_since.pop(pfn, None) is not None:
             self._empty_changed(ts)
-        self._set_pt_bytes(-self.sizes.page_size, ts)
+        self._pages(-1, ts)
 
     def _pte_clear(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
@@ -198,15 +266,14 @@ class Folder:
             return
         tid = s.tid_of[pfn]
         log = self.log
-        level = log.level[tid]
+        level = log.level(tid)
         s.stage[pfn] = DETACHED
         if s.empty_since.pop(pfn, None) is not None:
             self._empty_changed(ts)
         if self.recording:
-            log.detach_ts[tid] = ts
-            log.detach_idx[tid] = i
-            log.detach_cause[tid] = DETACH_CODES.get(row[6], DETACH_CODES["other"])
-        self._set_mm_bytes(log.mm[tid], -self.sizes.table_bytes(level), level, -1, ts)
+            log.set_step(tid, T_DETACH_TS, ts, i)
+            log.set(tid, T_DETACH_CAUSE, DETACH_CODES.get(row[6], DETACH_CODES["other"]))
+        self._account(log.mm(tid), level, -1, ts)
 
     def _table_queue(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
@@ -217,9 +284,8 @@ class Folder:
         s.stage[pfn] = QUEUED if s.stage[pfn] == DETACHED else s.stage[pfn]
         if self.recording:
             tid = s.tid_of[pfn]
-            self.log.queue_ts[tid] = ts
-            self.log.queue_idx[tid] = i
-            self.log.via[tid] = VIA_CODES.get(row[5], 0)
+            self.log.set_step(tid, T_QUEUE_TS, ts, i)
+            self.log.set(tid, T_VIA, VIA_CODES.get(row[5], 0))
 
     def _table_free(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
@@ -229,21 +295,21 @@ class Folder:
         if tid is None:
             s.orphans += 1  # the same in both modes: seeking must reach the same state
             last = log.generations.get(pfn) if self.recording else None
-            if last and log.free_idx[last[-1]] >= 0:
-                self._find("double_free", ts, cpu, pfn, log.mm[last[-1]],
+            if last and log.get(last[-1], T_FREE_IDX) >= 0:
+                self._find("double_free", ts, cpu, pfn, log.mm(last[-1]),
                            f"table {pfn:#x} freed again; it was freed at event "
-                           f"{log.free_idx[last[-1]]}", log.free_idx[last[-1]], i)
+                           f"{log.get(last[-1], T_FREE_IDX)}", log.get(last[-1], T_FREE_IDX), i)
             return
-        mm = log.mm[tid]
+        mm = log.mm(tid)
         st = s.stage[pfn]
         if st == ATTACHED:
             self._find("free_attached", ts, cpu, pfn, mm,
                        f"table {pfn:#x} freed while still attached to mm {mm:#x}",
-                       log.alloc_idx[tid], i)
+                       log.get(tid, T_ALLOC_IDX), i)
         if s.present.get(pfn, 0) > 0:
             self._find("free_nonempty", ts, cpu, pfn, mm,
                        f"table {pfn:#x} freed with {s.present[pfn]} present entries",
-                       log.alloc_idx[tid], i)
+                       log.get(tid, T_ALLOC_IDX), i)
         for wcpu, walk in s.walkers.items():
             if wcpu == cpu:
                 continue
@@ -253,8 +319,8 @@ class Folder:
                                f"table {pfn:#x} freed on CPU {cpu} ({row[5]}) while a "
                                f"{walk[1]} walker on CPU {wcpu} ({walk[2]}) still holds it",
                                walk[5], held_idx, i)
-        if log.level[tid] == v.LEVEL_PTE:
-            cause = log.detach_cause[tid]
+        if log.level(tid) == v.LEVEL_PTE:
+            cause = log.get(tid, T_DETACH_CAUSE)
             slot = 0 if cause == DETACH_CODES["reclaim"] else (
                 2 if cause == DETACH_CODES["collapse"] else 1)
             if slot == 0:
@@ -267,9 +333,8 @@ class Folder:
             f[slot] += 1
             s.mm_freed[mm] = tuple(f)
         if self.recording:
-            log.free_ts[tid] = ts
-            log.free_idx[tid] = i
-            log.free_path[tid] = FREE_CODES.get(row[5], 0)
+            log.set_step(tid, T_FREE_TS, ts, i)
+            log.set(tid, T_FREE_PATH, FREE_CODES.get(row[5], 0))
         self._forget(pfn, ts)
 
     # -- RCU ---------------------------------------------------------------
@@ -282,8 +347,7 @@ class Folder:
                 s.stage[pfn] = RCU_PENDING
                 if self.recording:
                     tid = s.tid_of[pfn]
-                    self.log.rcu_ts[tid] = ts
-                    self.log.rcu_idx[tid] = i
+                    self.log.set_step(tid, T_RCU_TS, ts, i)
         if self.recording:
             self.series.rcu_pending.append(ts, len(s.rcu_pending))
 
@@ -325,11 +389,11 @@ class Folder:
             s.walkers[cpu] = walk[:4] + (walk[4] + ((pfn, tid, i),), walk[5])
         if tid == -1 and self.recording:
             last = self.log.generations.get(pfn)
-            if last and 0 <= self.log.free_idx[last[-1]] < i:
-                self._find("use_after_free", ts, cpu, pfn, self.log.mm[last[-1]],
+            if last and 0 <= self.log.get(last[-1], T_FREE_IDX) < i:
+                self._find("use_after_free", ts, cpu, pfn, self.log.mm(last[-1]),
                            f"walker on CPU {cpu} dereferences table {pfn:#x}, freed at "
-                           f"event {self.log.free_idx[last[-1]]}",
-                           self.log.free_idx[last[-1]], i)
+                           f"event {self.log.get(last[-1], T_FREE_IDX)}",
+                           self.log.get(last[-1], T_FREE_IDX), i)
 
     def _walk_end(self, row: tuple, ts: int, i: int) -> None:
         self.state.walkers.pop(row[2], None)
@@ -353,8 +417,11 @@ class Folder:
         if not pending:
             return
         # Answer the oldest IPI of this reason; else the oldest of any.
-        k = next((j for j, p in enumerate(pending) if p[1] == reason), 0)
-        rest = pending[:k] + pending[k + 1:]
+        if pending[0][1] == reason:
+            rest = pending[1:]
+        else:
+            k = next((j for j, p in enumerate(pending) if p[1] == reason), 0)
+            rest = pending[:k] + pending[k + 1:]
         if rest:
             s.ipi_inflight[cpu] = rest
         else:
@@ -382,7 +449,6 @@ class Folder:
         if command is not None:
             s.mm_comm[mm] = command
         s.mm_bytes.setdefault(mm, 0)
-        s.mm_tables.setdefault(mm, _ALL_LEVELS)
         if tgid is not None:
             s.pid_mm[tgid] = mm
 

@@ -14,7 +14,7 @@ from typing import Any
 from . import vocab as v
 from .errors import UsageError
 from .replay import Replay
-from .state import ATTACHED, CLASSES, FINDING_KINDS, ReplayState
+from .state import ATTACHED, CLASSES, FINDING_KINDS, T_DETACH_TS, T_FREE_IDX, ReplayState
 from .units import parse_size
 
 SCHEMA_VERSION = 1
@@ -43,16 +43,16 @@ def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict]:
         row = per_mm.setdefault(mm, dict.fromkeys(CLASSES, 0))
         row["reclaimed"], row["freed_unmap"], row["freed_collapse"] = freed
     for pfn, tid in state.tid_of.items():
-        if log.level[tid] != v.LEVEL_PTE:
+        if log.level(tid) != v.LEVEL_PTE:
             continue
         if state.stage[pfn] == ATTACHED:
             cls = "empty_attached" if pfn in state.empty_since else "live"
-        elif log.free_idx[tid] >= 0 or end - log.detach_ts[tid] <= tail:
+        elif log.get(tid, T_FREE_IDX) >= 0 or end - log.get(tid, T_DETACH_TS) <= tail:
             cls = "in_flight"  # freed later in the trace, or detached too near its end to tell
         else:
             cls = "lost"
         overall[cls] += 1
-        per_mm.setdefault(log.mm[tid], dict.fromkeys(CLASSES, 0))[cls] += 1
+        per_mm.setdefault(log.mm(tid), dict.fromkeys(CLASSES, 0))[cls] += 1
     return overall, per_mm
 
 
@@ -66,20 +66,20 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
     header = replay.header
     mms = []
     for mm in sorted(set(state.mm_bytes) | set(state.mm_pids) | set(per_mm)):
-        levels = state.mm_tables.get(mm, (0, 0, 0, 0, 0))
         classes = per_mm.get(mm, dict.fromkeys(CLASSES, 0))
         mms.append({
             "mm": hexa(mm), "pids": list(state.mm_pids.get(mm, ())),
             "comm": state.mm_comm.get(mm),
             "table_bytes": state.mm_bytes.get(mm, 0),
             "peak_table_bytes": state.mm_peak.get(mm, 0),
-            "tables": {name: levels[level] for level, name in v.LEVEL_NAMES.items()},
+            "tables": {name: state.mm_tables.get((mm, level), 0)
+                       for level, name in v.LEVEL_NAMES.items()},
             "pte_tables": {c: {"count": n, "bytes": n * pte} for c, n in classes.items()},
             "exited_ts": state.mm_exit.get(mm),
         })
     n_cpus = header.get("cpus") if isinstance(header.get("cpus"), int) else 0
     cpus = sorted(set(range(n_cpus)) | set(replay.cpus) | set(state.ipi_inflight))
-    findings = [f for f in replay.findings if end or f.ts <= when]
+    findings = replay.findings if end else replay.findings_between(-(1 << 63), when)
     markers = [m for m in replay.folder.markers if end or m["ts"] <= when]
     return {
         "schema": SCHEMA_VERSION,

@@ -9,11 +9,17 @@ visible when zoomed out); rate series give the number of increments instead.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
+
+import numpy as np
 
 
 class Series:
-    """A step function: ``value(t)`` is the last value recorded at or before t."""
+    """A step function: ``value(t)`` is the last value recorded at or before t.
+
+    During the replay :meth:`append` is two C-level appends; :meth:`compact`
+    (once, at the end) keeps the last value of each instant.
+    """
 
     __slots__ = ("ts", "values", "rate")
 
@@ -23,12 +29,20 @@ class Series:
         self.rate = rate
 
     def append(self, ts: int, value: int) -> None:
-        """O(1). Several changes at one instant keep the last."""
-        if self.ts and self.ts[-1] == ts:
-            self.values[-1] = value
-        else:
-            self.ts.append(ts)
-            self.values.append(value)
+        """O(1); times must not decrease."""
+        self.ts.append(ts)
+        self.values.append(value)
+
+    def compact(self) -> None:
+        """Keep the last value recorded at each instant: O(n)."""
+        ts = np.frombuffer(self.ts, np.int64)
+        if len(ts) < 2:
+            return
+        last = np.ones(len(ts), bool)
+        last[:-1] = ts[1:] != ts[:-1]
+        if not last.all():
+            self.ts = array("q", ts[last].tobytes())
+            self.values = array("q", np.frombuffer(self.values, np.int64)[last].tobytes())
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -41,21 +55,23 @@ class Series:
     def sample(self, t0: int, t1: int, n: int) -> list[int]:
         """``n`` buckets over ``[t0, t1)``: max per bucket, or increments for a rate.
 
-        O(n log m + points in the window).
+        O(n log m + points in the window), in numpy.
         """
         if n <= 0 or t1 <= t0:
             return []
-        edges = [t0 + (t1 - t0) * k // n for k in range(n + 1)]
-        ts, values = self.ts, self.values
+        ts = np.frombuffer(self.ts, np.int64)
+        values = np.frombuffer(self.values, np.int64)
+        edges = t0 + (np.arange(n + 1, dtype=np.int64) * (t1 - t0)) // n
+        if self.rate:
+            k = np.searchsorted(ts, edges - 1, side="right")
+            level = np.where(k > 0, values[np.maximum(k - 1, 0)], 0) if len(ts) else \
+                np.zeros(n + 1, np.int64)
+            return np.diff(level).tolist()
+        bounds = np.searchsorted(ts, edges, side="left").tolist()
         out = []
-        for a, b in zip(edges, edges[1:]):
-            if self.rate:
-                out.append(self.value_at(b - 1) - self.value_at(a - 1))
-                continue
-            i0 = bisect_left(ts, a)
-            i1 = bisect_left(ts, b)
-            carried = values[i0 - 1] if i0 else 0
-            out.append(max(carried, max(values[i0:i1])) if i1 > i0 else carried)
+        for a, b in zip(bounds, bounds[1:]):
+            carried = int(values[a - 1]) if a else 0
+            out.append(max(carried, int(values[a:b].max())) if b > a else carried)
         return out
 
 
@@ -80,6 +96,11 @@ class SeriesSet:
         if s is None:
             s = self.per_mm[mm] = Series()
         return s
+
+    def compact(self) -> None:
+        for series in (self.table_bytes, self.empty_attached, self.rcu_pending, self.ipis,
+                       *self.per_mm.values()):
+            series.compact()
 
     def names(self) -> list[str]:
         return ["table_bytes", "empty_attached", "rcu_pending", "ipis"] + [

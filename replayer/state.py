@@ -44,7 +44,7 @@ class ReplayState:
       ``tid_of`` pfn → tid of the allocated table; ``stage`` pfn → lifecycle stage;
       ``present`` pfn → present entries (PTE tables); ``empty_since`` pfn → ts, for
       attached PTE tables with no entry (the "leaked" ones when it stays so).
-    Per mm: ``mm_tables`` mm → counts by level (tuple, index = level);
+    Per mm: ``mm_tables`` (mm, level) → attached tables of that level;
       ``mm_bytes`` (VmPTE), ``mm_peak``, ``mm_pids`` (tuple), ``mm_comm``,
       ``mm_exit`` (ts), ``mm_freed`` mm → (reclaimed, freed_unmap, freed_collapse).
     Per CPU: ``walkers`` cpu → (begin_ts, walker, protect, mm, pfns, begin_index);
@@ -96,45 +96,64 @@ class ReplayState:
         return len(self.rcu_pending)
 
 
-class TableLog:
-    """Columnar, append-only history of table pages, indexed by tid.
+# Slots of one table's record in the TableLog (int64 each).
+(T_PFN, T_MM, T_ADDR, T_LEVEL, T_ALLOC_TS, T_ALLOC_IDX, T_DETACH_TS, T_DETACH_IDX,
+ T_QUEUE_TS, T_QUEUE_IDX, T_RCU_TS, T_RCU_IDX, T_FREE_TS, T_FREE_IDX, T_DETACH_CAUSE,
+ T_VIA, T_FREE_PATH) = range(17)
+T_WIDTH = 17
+_STEPS_UNSET = (-1,) * (T_WIDTH - T_ALLOC_IDX - 1)
 
-    Steps not reached are -1. Memory: ~100 bytes per table page, whatever
-    its life. Appends are O(1); ``find(pfn)`` is O(generations of pfn).
+
+class TableLog:
+    """Append-only history of table pages: one int64 record of ``T_WIDTH`` slots
+    per table, indexed by tid (allocation order), in a single ``array('q')``.
+
+    Steps not reached are -1. ``mm`` is stored as an index into :attr:`mms`.
+    Memory: 136 bytes per table page, whatever its life. ``append`` is one
+    C-level extend; ``find(pfn, generation)`` is O(1).
     """
 
-    _Q = ("pfn", "mm", "addr")
-    _q = ("alloc_ts", "alloc_idx", "detach_ts", "detach_idx", "queue_ts", "queue_idx",
-          "rcu_ts", "rcu_idx", "free_ts", "free_idx", "empty_ts")
-    _B = ("level", "detach_cause", "via", "free_path")
-    __slots__ = _Q + _q + _B + ("generations",)
+    __slots__ = ("data", "mms", "mm_index", "generations")
 
     def __init__(self) -> None:
-        for name in self._Q:
-            setattr(self, name, array("Q"))
-        for name in self._q:
-            setattr(self, name, array("q"))
-        for name in self._B:
-            setattr(self, name, array("B"))
+        self.data = array("q")
+        self.mms: list[int] = []
+        self.mm_index: dict[int, int] = {}
         self.generations: dict[int, list[int]] = {}  # pfn → tids in allocation order
 
     def __len__(self) -> int:
-        return len(self.pfn)
+        return len(self.data) // T_WIDTH
 
     def append(self, pfn: int, mm: int, level: int, addr: int, ts: int, idx: int) -> int:
-        tid = len(self.pfn)
-        self.pfn.append(pfn)
-        self.mm.append(mm)
-        self.addr.append(addr)
-        self.level.append(level)
-        self.alloc_ts.append(ts)
-        self.alloc_idx.append(idx)
-        for name in self._q[2:]:
-            getattr(self, name).append(-1)
-        for name in self._B[1:]:
-            getattr(self, name).append(0)
-        self.generations.setdefault(pfn, []).append(tid)
+        tid = len(self.data) // T_WIDTH
+        m = self.mm_index.get(mm)
+        if m is None:
+            m = self.mm_index[mm] = len(self.mms)
+            self.mms.append(mm)
+        self.data.extend((pfn, m, addr, level, ts, idx) + _STEPS_UNSET)
+        gens = self.generations.get(pfn)
+        if gens is None:
+            self.generations[pfn] = [tid]
+        else:
+            gens.append(tid)
         return tid
+
+    def get(self, tid: int, slot: int) -> int:
+        return self.data[tid * T_WIDTH + slot]
+
+    def mm(self, tid: int) -> int:
+        return self.mms[self.data[tid * T_WIDTH + T_MM]]
+
+    def level(self, tid: int) -> int:
+        return self.data[tid * T_WIDTH + T_LEVEL]
+
+    def set(self, tid: int, slot: int, value: int) -> None:
+        self.data[tid * T_WIDTH + slot] = value
+
+    def set_step(self, tid: int, ts_slot: int, ts: int, idx: int) -> None:
+        base = tid * T_WIDTH
+        self.data[base + ts_slot] = ts
+        self.data[base + ts_slot + 1] = idx
 
     def find(self, pfn: int, generation: int) -> int | None:
         """tid of the ``generation``-th table (0-based) that lived at ``pfn``."""
@@ -142,17 +161,24 @@ class TableLog:
         return tids[generation] if 0 <= generation < len(tids) else None
 
     def generation(self, tid: int) -> int:
-        return self.generations[self.pfn[tid]].index(tid)
+        return self.generations[self.get(tid, T_PFN)].index(tid)
 
     def record(self, tid: int) -> dict[str, Any]:
-        """Every column of one table as a dict (names decoded)."""
-        out: dict[str, Any] = {n: getattr(self, n)[tid] for n in self._Q + self._q}
-        out["level"] = self.level[tid]
+        """One table's record by name (codes decoded)."""
+        r = self.data[tid * T_WIDTH:(tid + 1) * T_WIDTH]
+        names = ("pfn", "mm", "addr", "level", "alloc_ts", "alloc_idx", "detach_ts",
+                 "detach_idx", "queue_ts", "queue_idx", "rcu_ts", "rcu_idx", "free_ts",
+                 "free_idx")
+        out: dict[str, Any] = dict(zip(names, r))
+        out["mm"] = self.mms[r[T_MM]]
         out["generation"] = self.generation(tid)
-        out["detach_cause"] = DETACH_NAMES.get(self.detach_cause[tid])
-        out["via"] = VIA_NAMES.get(self.via[tid])
-        out["free_path"] = FREE_NAMES.get(self.free_path[tid])
+        out["detach_cause"] = DETACH_NAMES.get(r[T_DETACH_CAUSE])
+        out["via"] = VIA_NAMES.get(r[T_VIA])
+        out["free_path"] = FREE_NAMES.get(r[T_FREE_PATH])
         return out
+
+    def nbytes(self) -> int:
+        return self.data.itemsize * len(self.data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,9 @@ def test_full_replay_never_raises_and_accounts_bytes(tmp_path_factory, events):
     attached = {}
     for pfn, tid in s.tid_of.items():
         if s.stage[pfn] == 0:
-            attached[r.log.mm[tid]] = attached.get(r.log.mm[tid], 0) + 4096
+            attached[r.log.mm(tid)] = attached.get(r.log.mm(tid), 0) + 4096
     assert {mm: b for mm, b in s.mm_bytes.items() if b} == attached
     # Empty-attached tables are attached PTE tables with no present entry.
     assert set(s.empty_since) == {p for p, tid in s.tid_of.items()
-                                  if s.stage[p] == 0 and r.log.level[tid] == 1
+                                  if s.stage[p] == 0 and r.log.level(tid) == 1
                                   and s.present[p] == 0}

@@ -13,11 +13,11 @@ import zlib
 from array import array
 from collections import Counter
 from dataclasses import dataclass
-from itertools import accumulate
 from operator import itemgetter
 from typing import Any, Iterator
 
 import msgpack
+import numpy as np
 
 from ..errors import (BadMagic, CorruptTrace, EmptyFile, MissingFile, TruncatedTrace,
                       UnsupportedVersion)
@@ -26,6 +26,7 @@ from . import framing
 from .events import Event, row_to_event
 
 _dts_of = itemgetter(1)
+_EMPTY_U16 = np.zeros(0, np.uint16)
 _kind_of = itemgetter(0)
 _cpu_of = itemgetter(2)
 
@@ -48,20 +49,26 @@ class Chunk:
     this reader's :class:`KindTable` ids; ``timestamps()`` gives absolute ones.
     """
 
-    __slots__ = ("info", "base_ts", "rows", "comms", "_ts")
+    __slots__ = ("info", "base_ts", "rows", "comms", "kinds", "cpus", "_ts")
 
     def __init__(self, info: ChunkInfo, base_ts: int, rows: tuple, comms: dict) -> None:
         self.info = info
         self.base_ts = base_ts
         self.rows = rows
         self.comms = comms
+        #: Each row's kind and CPU as numpy uint16 columns, filled by the reader's checks.
+        self.kinds = _EMPTY_U16
+        self.cpus = _EMPTY_U16
         self._ts: array | None = None
 
     def timestamps(self) -> array:
-        """Absolute timestamps as ``array('q')``; computed once, O(n) in C."""
+        """Absolute timestamps as ``array('q')`` (plain ints when indexed); computed
+        once, O(n) in C. Raises OverflowError/TypeError/ValueError on non-int64 deltas."""
         if self._ts is None:
-            self._ts = array("q", accumulate(map(_dts_of, self.rows), initial=self.base_ts))
-            del self._ts[0]
+            dts = np.fromiter(map(_dts_of, self.rows), np.int64, len(self.rows))
+            stamps = np.cumsum(dts)
+            stamps += self.base_ts
+            self._ts = array("q", stamps.tobytes())
         return self._ts
 
     def __len__(self) -> int:
@@ -100,6 +107,10 @@ class TraceReader:
             self._file.close()
             raise
         self.has_footer = self._footer is not None
+        # Row length per kind id; -1 for ids no kind has, so such rows fail the check.
+        self._row_len = np.full(1 << 16, -1, np.int64)
+        for spec in self.kinds:
+            self._row_len[spec.id] = N_COMMON + len(spec.fields)
         self._max_ts = array("q", (c.max_ts for c in self.chunks))
         # Time-ordered chunks (the normal case) allow bisecting the index.
         self._sorted = all(a.max_ts <= b.max_ts and a.min_ts <= b.min_ts
@@ -242,20 +253,24 @@ class TraceReader:
         return chunk
 
     def _check_rows(self, chunk: Chunk, where: str) -> None:
+        """Every row has its kind's length and int kind/dts/cpu: four passes in C over
+        the rows, the comparisons in numpy. O(n)."""
         rows = chunk.rows
         try:
-            shapes = Counter(zip(map(_kind_of, rows), map(len, rows)))
-            array("q", map(_cpu_of, rows))
-            ts = chunk.timestamps()
-        except (TypeError, IndexError, OverflowError):
-            raise CorruptTrace("malformed event row", self.path, where) from None
-        for kind, n in shapes:
-            spec = self.kinds.by_id.get(kind) if isinstance(kind, int) else None
-            if spec is None or n != N_COMMON + len(spec.fields):
-                raise CorruptTrace(f"event of kind {kind!r} with {n} columns does not match "
-                                   f"the kind table", self.path, where)
-        if rows and (ts[0] < chunk.info.min_ts or min(ts) != chunk.info.min_ts
-                     or max(ts) != chunk.info.max_ts):
+            n = len(rows)
+            chunk.kinds = np.fromiter(map(_kind_of, rows), np.uint16, n)
+            chunk.cpus = np.fromiter(map(_cpu_of, rows), np.uint16, n)
+            lengths = np.fromiter(map(len, rows), np.int64, n)
+            ts = np.frombuffer(chunk.timestamps(), np.int64)
+        except (TypeError, IndexError, OverflowError, ValueError):
+            ok = False
+        else:
+            ok = bool((self._row_len[chunk.kinds] == lengths).all())
+        if not ok:
+            raise CorruptTrace("malformed event row: a kind, time or CPU is not a small "
+                               "integer, or a row does not match its kind's fields",
+                               self.path, where)
+        if rows and (int(ts.min()) != chunk.info.min_ts or int(ts.max()) != chunk.info.max_ts):
             raise CorruptTrace("timestamps disagree with the chunk's range", self.path, where)
 
     def _remap_rows(self, rows: tuple, where: str) -> tuple:

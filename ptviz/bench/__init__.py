@@ -1,0 +1,1 @@
+"""``ptviz bench``: performance figures as ratios measured in one run."""

@@ -1,0 +1,74 @@
+"""Each figure of ``ptviz bench``, measured against a baseline taken in the same run.
+
+Wall-clock figures on a shared machine are noisy; ratios to a baseline
+measured moments apart on the same file are what to compare across runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import statistics
+import time
+import tracemalloc
+
+import msgpack
+
+from replayer.replay import Replay
+from replayer.traceio import TraceReader
+from replayer.traceio.framing import FRAME_HEAD
+
+
+def plain_decode_s(path: str) -> float:
+    """Read every chunk's bytes and msgpack-decode them, nothing else: the floor."""
+    with TraceReader(path) as reader:
+        frames = [(c.offset + FRAME_HEAD.size, reader._frame(c.offset)[1])
+                  for c in reader.chunks]
+        fd = reader._file.fileno()
+        import os
+        t0 = time.perf_counter()
+        for offset, length in frames:
+            msgpack.unpackb(os.pread(fd, length, offset), raw=False, use_list=False)
+        return time.perf_counter() - t0
+
+
+def replay_s(path: str) -> tuple[float, Replay]:
+    t0 = time.perf_counter()
+    replay = Replay.load(path)
+    return time.perf_counter() - t0, replay
+
+
+def seek_ms(replay: Replay, samples: int = 200, seed: int = 7) -> list[float]:
+    """Cold seeks to random times: the cache of the previous answer is dropped each time."""
+    rng = random.Random(seed)
+    t_first, t_last = replay.first_ts or 0, replay.last_ts or 0
+    out = []
+    for _ in range(samples):
+        t = rng.randrange(t_first, max(t_first + 1, t_last))
+        replay._cache = None
+        t0 = time.perf_counter()
+        replay.state_at(t)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def loaded_bytes(path: str) -> int:
+    """Bytes still allocated by a loaded replay, above what existed before (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    replay = Replay.load(path)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    replay.close()
+    return used
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarize_seeks(latencies: list[float]) -> tuple[float, float]:
+    return statistics.median(latencies), percentile(latencies, 0.95)

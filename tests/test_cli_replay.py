@@ -1,0 +1,107 @@
+"""`ptviz replay` on the samples: summary, --json, --at, --fail-on and exit codes."""
+
+import json
+import os
+
+import pytest
+
+from ptviz.cli import main
+from tests.conftest import TRACES
+
+RECLAIM = os.path.join(TRACES, "reclaim-6.14-x86_64.msgpack")
+LEAK = os.path.join(TRACES, "leak-6.13-x86_64.msgpack")
+UAF = os.path.join(TRACES, "semi-rcu-walker-uaf.msgpack")
+
+
+def run_json(capsys, *args):
+    code = main(["replay", "--json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_summary_names_what_matters(capsys):
+    assert main(["replay", RECLAIM]) == 0
+    out = capsys.readouterr().out
+    assert "kernel 6.14 (pt_reclaim=y" in out
+    assert "reclaimed (freed after PT_RECLAIM detach)          1     4.0 KiB" in out
+    assert "VmPTE: 8 kB (after MADV_DONTNEED)   [0xffff888003a1c000: VmPTE 8.0 KiB]" in out
+    assert "findings (0)\n  none" in out
+
+
+def test_json_schema_names(capsys):
+    code, rep = run_json(capsys, RECLAIM)
+    assert code == 0
+    assert {"trace", "mms", "tables", "cpus", "findings", "markers"} <= set(rep)
+    assert set(rep["tables"]) >= {"reclaimed", "freed_unmap", "empty_attached", "in_flight",
+                                  "lost"}
+    assert all(set(v) == {"count", "bytes"} for v in rep["tables"].values())
+    (mm,) = rep["mms"]
+    assert {"mm", "pids", "comm", "table_bytes", "peak_table_bytes", "tables"} <= set(mm)
+    assert (mm["mm"], mm["pids"], mm["comm"]) == ("0xffff888003a1c000", [4242],
+                                                  "touch-dontneed")
+    assert mm["peak_table_bytes"] == 12288  # one PMD and two PTE tables
+    assert rep["tables"]["reclaimed"] == {"count": 1, "bytes": 4096}
+    assert rep["tables"]["freed_unmap"] == {"count": 1, "bytes": 4096}
+    assert [c["cpu"] for c in rep["cpus"]] == [0, 1]
+    assert [(m["text"], m["table_bytes"]) for m in rep["markers"]] == [
+        ("VmPTE: 0 kB (start)", 0), ("VmPTE: 12 kB (touched 4 MiB)", 12288),
+        ("VmPTE: 8 kB (after MADV_DONTNEED)", 8192)]
+
+
+def test_markers_agree_with_the_vmpte_each_story_wrote(capsys):
+    """The hand stories write the VmPTE they expect into their markers."""
+    for trace in (RECLAIM, LEAK):
+        _, rep = run_json(capsys, trace)
+        for m in rep["markers"]:
+            kb = int(m["text"].split()[1])
+            assert m["table_bytes"] == kb * 1024, (trace, m)
+
+
+def test_at_shows_the_leak_before_exit(capsys):
+    # After MADV_DONTNEED on 6.13 the emptied PTE table is still attached.
+    code, rep = run_json(capsys, LEAK, "--at", "1.000115s")
+    assert code == 0 and rep["at"] == 1_000_115_000
+    assert rep["tables"]["empty_attached"] == {"count": 1, "bytes": 4096}
+    assert rep["mms"][0]["table_bytes"] == 12288
+    _, end = run_json(capsys, LEAK)
+    assert end["tables"]["empty_attached"]["count"] == 0  # exit freed everything
+    code, rep = run_json(capsys, RECLAIM, "--at", "1000115us")
+    assert rep["tables"]["in_flight"] == {"count": 1, "bytes": 4096}
+    assert rep["tables"]["empty_attached"]["count"] == 0
+
+
+def test_fail_on_exit_codes(capsys):
+    assert main(["replay", UAF, "--fail-on", "use_after_free"]) == 1
+    assert "fail-on: use_after_free (is 1)" in capsys.readouterr().err
+    assert main(["replay", UAF, "--fail-on", "double_free,lost>0"]) == 0
+    assert main(["replay", LEAK, "--at", "1.000115", "--fail-on",
+                 "empty_attached_bytes>=4K"]) == 1
+    assert main(["replay", LEAK, "--fail-on", "empty_attached_bytes>1M"]) == 0
+    assert main(["replay", RECLAIM, "--fail-on", "reclaimed<1"]) == 0
+    assert main(["replay", RECLAIM, "--fail-on", "findings", "--fail-on", "reclaimed==1"]) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--fail-on", "nonsense>1"], "--fail-on 'nonsense>1'"),
+    (["--fail-on", "lost>lots"], "lost>lots"),
+    (["--at", "yesterday"], "--at 'yesterday'"),
+])
+def test_usage_errors_exit_2(capsys, args, words):
+    assert main(["replay", UAF, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_bad_trace_exit_2(tmp_path, capsys):
+    bad = tmp_path / "x.msgpack"
+    bad.write_bytes(open(RECLAIM, "rb").read()[:200])
+    assert main(["replay", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"ptviz: {bad}: byte 10:")
+
+
+def test_truncated_trace_replays_what_is_intact(tmp_path, capsys):
+    cut = tmp_path / "cut.msgpack"
+    cut.write_bytes(open(RECLAIM, "rb").read()[:-30])
+    code, rep = run_json(capsys, str(cut))
+    assert code == 0 and len(rep["trace"]["warnings"]) == 1
+    assert rep["tables"]["reclaimed"]["count"] == 1
