@@ -27,7 +27,7 @@ from .traceio import Event, TraceReader
 
 #: Events between checkpoints, at least; more when the live state is large, so
 #: that a restore (O(live state)) and the replay after it stay in proportion.
-CHECKPOINT_EVENTS = 16384
+CHECKPOINT_EVENTS = 8192
 #: Tail allowed for a detached table to be freed before it counts as lost, when
 #: the trace has no grace-period events to measure one (RCU frees of page tables
 #: were seen 15–30 ms after the detach on real kernels).

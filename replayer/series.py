@@ -67,11 +67,16 @@ class Series:
             level = np.where(k > 0, values[np.maximum(k - 1, 0)], 0) if len(ts) else \
                 np.zeros(n + 1, np.int64)
             return np.diff(level).tolist()
-        bounds = np.searchsorted(ts, edges, side="left").tolist()
+        # For bucket [a, b): the value at a (changes at a included), then the
+        # changes strictly inside.
+        after = np.searchsorted(ts, edges, side="right").tolist()
+        before = np.searchsorted(ts, edges, side="left").tolist()
         out = []
-        for a, b in zip(bounds, bounds[1:]):
-            carried = int(values[a - 1]) if a else 0
-            out.append(max(carried, int(values[a:b].max())) if b > a else carried)
+        for j in range(n):
+            first, last = after[j], before[j + 1]
+            carried = int(values[first - 1]) if first else 0
+            out.append(max(carried, int(values[first:last].max())) if last > first
+                       else carried)
         return out
 
 

@@ -1,6 +1,7 @@
 """state_at(t) equals a straight replay of the events up to t, for any trace and t."""
 
-from hypothesis import given, strategies as st
+import pytest
+from hypothesis import given, settings, strategies as st
 
 from replayer.replay import Replay
 from replayer.report import build_report
@@ -69,3 +70,16 @@ def test_full_replay_never_raises_and_accounts_bytes(tmp_path_factory, events):
     assert set(s.empty_since) == {p for p, tid in s.tid_of.items()
                                   if s.stage[p] == 0 and r.log.level(tid) == 1
                                   and s.present[p] == 0}
+
+
+@pytest.mark.slow
+@settings(max_examples=400)
+@given(events=traces(max_events=200), chunk_events=st.integers(1, 40),
+       every=st.integers(1, 50), t=st.integers(0, 10**10))
+def test_state_at_equals_straight_replay_deep(tmp_path_factory, events, chunk_events, every, t):
+    d = tmp_path_factory.mktemp("deep")
+    write(d / "full.msgpack", events, chunk_events)
+    write(d / "prefix.msgpack", [e for e in events if e[0] <= t], 4096)
+    got = Replay.load(d / "full.msgpack", checkpoint_events=every).state_at(t)
+    want = Replay.load(d / "prefix.msgpack").final
+    assert got == want, got.differences(want)

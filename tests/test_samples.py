@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT, TRACES
+from tests.conftest import TRACES
 
 
 def test_samples_are_reproducible(tmp_path):

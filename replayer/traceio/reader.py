@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Iterator
 
-import msgpack
 import numpy as np
 
 from ..errors import (BadMagic, CorruptTrace, EmptyFile, MissingFile, TruncatedTrace,
                       UnsupportedVersion)
-from ..vocab import KindSpec, KindTable, N_COMMON
+from ..vocab import N_COMMON
 from . import framing
 from .events import Event, row_to_event
+from .sections import check_footer, chunk_head, kind_table
 
 _dts_of = itemgetter(1)
 _EMPTY_U16 = np.zeros(0, np.uint16)
@@ -101,7 +101,7 @@ class TraceReader:
             self._footer: dict[str, Any] | None = None
             self._read_preamble()
             self.header, self._header_end = self._read_header()
-            self.kinds, self._remap, self._file_kind_names = _kind_table(self.header, self.path)
+            self.kinds, self._remap, self._file_kind_names = kind_table(self.header, self.path)
             self.chunks = self._read_index()
         except BaseException:
             self._file.close()
@@ -180,7 +180,7 @@ class TraceReader:
         frame = self._frame(offset, framing.FOOTER)
         if frame is None or offset + framing.FRAME_HEAD.size + frame[1] != tail:
             raise CorruptTrace("footer frame does not end at the trailer", self.path, where)
-        self._footer = _check_footer(self._payload(offset, frame[1], frame[2], where),
+        self._footer = check_footer(self._payload(offset, frame[1], frame[2], where),
                                      self.path, where)
         chunks = [ChunkInfo(i, *entry) for i, entry in enumerate(self._footer["chunks"])]
         previous = self._header_end - 1
@@ -208,12 +208,12 @@ class TraceReader:
             if kind == framing.CHUNK:
                 body = self._pread(offset + framing.FRAME_HEAD.size, length)
                 framing.unpack_payload(body, crc, self.path, where)  # verifies the CRC
-                base, lo, hi, count = _chunk_head(body, self.path, where)
+                base, lo, hi, count = chunk_head(body, self.path, where)
                 chunks.append(ChunkInfo(len(chunks), offset, lo, hi, count))
             elif kind == framing.FOOTER:
                 end = offset + framing.FRAME_HEAD.size + length
                 where = f"footer at byte {offset}"
-                self._footer = _check_footer(self._payload(offset, length, crc, where),
+                self._footer = check_footer(self._payload(offset, length, crc, where),
                                              self.path, where)
                 if self.size - end >= framing.TRAILER.size:
                     raise CorruptTrace("damaged trailer after the footer", self.path,
@@ -373,57 +373,3 @@ class TraceReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _chunk_head(body: bytes, path: str, where: str) -> tuple[int, int, int, int]:
-    """The four leading ints of a chunk payload, without decoding its rows."""
-    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(body), 1))
-    unpacker.feed(body)
-    try:
-        if unpacker.read_array_header() != 6:
-            raise ValueError
-        head = tuple(unpacker.unpack() for _ in range(4))
-    except (ValueError, TypeError, msgpack.UnpackException, msgpack.OutOfData):
-        raise CorruptTrace("chunk is not [base, min, max, count, comms, rows]", path,
-                           where) from None
-    if not all(type(v) is int for v in head):
-        raise CorruptTrace("chunk head is not integers", path, where)
-    return head  # type: ignore[return-value]
-
-
-def _check_footer(footer: Any, path: str, where: str) -> dict[str, Any]:
-    try:
-        chunks = footer["chunks"]
-        ok = all(len(e) == 4 and all(type(v) is int for v in e) for e in chunks)
-        ok = ok and all(len(p) == 2 for p in footer["kind_counts"])
-        ok = ok and all(len(p) == 2 for p in footer["cpu_counts"])
-    except (TypeError, KeyError):
-        ok = False
-    if not ok:
-        raise CorruptTrace("footer index is malformed", path, where)
-    return footer
-
-
-def _kind_table(header: dict, path: str) -> tuple[KindTable, dict | None, dict[int, str]]:
-    """Map the file's kind table onto the vocabulary.
-
-    Returns the merged table and, when the file's ids or field orders differ
-    from ours, ``{file_id: (spec, field_order)}`` for remapping rows.
-    """
-    table = KindTable()
-    remap: dict[int, tuple[KindSpec, list[int | None]]] = {}
-    identity = True
-    try:
-        entries = [(int(i), str(n), tuple(str(f) for f in fs)) for i, n, fs in header["kinds"]]
-    except (KeyError, TypeError, ValueError):
-        raise CorruptTrace("header kind table is malformed", path, "header") from None
-    for file_id, name, fields in entries:
-        if type(file_id) is not int or not name:
-            raise CorruptTrace("header kind table is malformed", path, "header")
-        spec = table.merge(name, fields)
-        order = [fields.index(f) if f in fields else None for f in spec.fields]
-        remap[file_id] = (spec, order)
-        if spec.id != file_id or order != list(range(len(spec.fields))):
-            identity = False
-    names = {file_id: name for file_id, name, _ in entries}
-    return table, (None if identity else remap), names

@@ -1,0 +1,171 @@
+"""Table-page handlers of the fold: allocation, entries, detach, queue, free.
+
+A mixin of :class:`replayer.fold.Folder`; see there for the state it changes
+and the ``recording`` contract (the state must change the same way whether
+or not history is being recorded, so that seeking reaches the same state).
+"""
+
+from __future__ import annotations
+
+from . import vocab as v
+from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
+                    T_DETACH_CAUSE, T_DETACH_TS, T_FREE_IDX, T_FREE_PATH, T_FREE_TS,
+                    T_QUEUE_TS, T_VIA, VIA_CODES)
+
+
+class TableHandlers:
+    # -- accounting --------------------------------------------------------
+    def _account(self, mm: int, level: int, sign: int, ts: int) -> None:
+        """One table of ``level`` attached (sign 1) to or detached (-1) from ``mm``."""
+        s = self.state
+        b = s.mm_bytes.get(mm, 0) + sign * self._level_bytes[level if 0 < level < 5 else 0]
+        s.mm_bytes[mm] = b
+        if b > s.mm_peak.get(mm, 0):
+            s.mm_peak[mm] = b
+        key = (mm, level)
+        s.mm_tables[key] = s.mm_tables.get(key, 0) + sign
+        if self.recording:
+            series = self._mm_series.get(mm)
+            if series is None:
+                series = self._mm_series[mm] = self.series.mm_bytes(mm)
+            series.append(ts, b)
+
+    def _pages(self, sign: int, ts: int) -> None:
+        """One table page allocated (1) or freed (-1): the global PageTables count."""
+        s = self.state
+        s.pt_bytes += sign * self.sizes.page_size
+        if s.pt_bytes > s.pt_peak:
+            s.pt_peak = s.pt_bytes
+        if self.recording:
+            self.series.table_bytes.append(ts, s.pt_bytes)
+
+    def _empty_changed(self, ts: int) -> None:
+        if self.recording:
+            self.series.empty_attached.append(ts, len(self.state.empty_since))
+
+    # -- tables ------------------------------------------------------------
+    def _table_alloc(self, row: tuple, ts: int, i: int) -> None:
+        s = self.state
+        mm, level, pfn, addr = row[4], row[5], row[6], row[7]
+        if pfn in s.tid_of:
+            # The previous table at this pfn was never seen freed (events lost, or a
+            # trace that started late): drop it from the state, note it.
+            s.orphans += 1
+            self._forget(pfn, ts)
+        tid = s.next_tid
+        s.next_tid = tid + 1
+        if self.recording:
+            self.log.append(pfn, mm, level, addr, ts, i)
+        s.tid_of[pfn] = tid
+        s.stage[pfn] = ATTACHED
+        if level == v.LEVEL_PTE:
+            s.present[pfn] = 0
+            s.empty_since[pfn] = ts
+            self._empty_changed(ts)
+        if row[3] is not None:
+            s.pid_mm[row[3]] = mm
+        self._account(mm, level, 1, ts)
+        self._pages(1, ts)
+
+    def _forget(self, pfn: int, ts: int) -> None:
+        """Drop a table from the state: its page, and its VmPTE share if still attached."""
+        s = self.state
+        tid = s.tid_of.pop(pfn)
+        if s.stage.pop(pfn) == ATTACHED:
+            self._account(self.log.mm(tid), self.log.level(tid), -1, ts)
+        s.present.pop(pfn, None)
+        if s.empty_since.pop(pfn, None) is not None:
+            self._empty_changed(ts)
+        self._pages(-1, ts)
+
+    def _pte_clear(self, row: tuple, ts: int, i: int) -> None:
+        s = self.state
+        pfn = row[5]
+        p = s.present.get(pfn)
+        if p is None:
+            s.orphans += 1
+            return
+        p = max(0, p - row[6])
+        s.present[pfn] = p
+        if p == 0 and s.stage.get(pfn) == ATTACHED and pfn not in s.empty_since:
+            s.empty_since[pfn] = ts
+            self._empty_changed(ts)
+
+    def _table_detach(self, row: tuple, ts: int, i: int) -> None:
+        s = self.state
+        pfn = row[5]
+        if s.stage.get(pfn) != ATTACHED:
+            s.orphans += 1
+            return
+        tid = s.tid_of[pfn]
+        log = self.log
+        level = log.level(tid)
+        s.stage[pfn] = DETACHED
+        if s.empty_since.pop(pfn, None) is not None:
+            self._empty_changed(ts)
+        if self.recording:
+            log.set_step(tid, T_DETACH_TS, ts, i)
+            log.set(tid, T_DETACH_CAUSE, DETACH_CODES.get(row[6], DETACH_CODES["other"]))
+        self._account(log.mm(tid), level, -1, ts)
+
+    def _table_queue(self, row: tuple, ts: int, i: int) -> None:
+        s = self.state
+        pfn = row[4]
+        if s.stage.get(pfn) not in (DETACHED, ATTACHED):
+            s.orphans += 1
+            return
+        s.stage[pfn] = QUEUED if s.stage[pfn] == DETACHED else s.stage[pfn]
+        if self.recording:
+            tid = s.tid_of[pfn]
+            self.log.set_step(tid, T_QUEUE_TS, ts, i)
+            self.log.set(tid, T_VIA, VIA_CODES.get(row[5], 0))
+
+    def _table_free(self, row: tuple, ts: int, i: int) -> None:
+        s = self.state
+        pfn, cpu = row[4], row[2]
+        tid = s.tid_of.get(pfn)
+        log = self.log
+        if tid is None:
+            s.orphans += 1  # the same in both modes: seeking must reach the same state
+            last = log.generations.get(pfn) if self.recording else None
+            if last and log.get(last[-1], T_FREE_IDX) >= 0:
+                self._find("double_free", ts, cpu, pfn, log.mm(last[-1]),
+                           f"table {pfn:#x} freed again; it was freed at event "
+                           f"{log.get(last[-1], T_FREE_IDX)}", log.get(last[-1], T_FREE_IDX), i)
+            return
+        mm = log.mm(tid)
+        st = s.stage[pfn]
+        if st == ATTACHED:
+            self._find("free_attached", ts, cpu, pfn, mm,
+                       f"table {pfn:#x} freed while still attached to mm {mm:#x}",
+                       log.get(tid, T_ALLOC_IDX), i)
+        if s.present.get(pfn, 0) > 0:
+            self._find("free_nonempty", ts, cpu, pfn, mm,
+                       f"table {pfn:#x} freed with {s.present[pfn]} present entries",
+                       log.get(tid, T_ALLOC_IDX), i)
+        for wcpu, walk in s.walkers.items():
+            if wcpu == cpu:
+                continue
+            for held_pfn, held_tid, held_idx in walk[4]:
+                if held_pfn == pfn and held_tid == tid:
+                    self._find("use_after_free", ts, wcpu, pfn, mm,
+                               f"table {pfn:#x} freed on CPU {cpu} ({row[5]}) while a "
+                               f"{walk[1]} walker on CPU {wcpu} ({walk[2]}) still holds it",
+                               walk[5], held_idx, i)
+        if log.level(tid) == v.LEVEL_PTE:
+            cause = log.get(tid, T_DETACH_CAUSE)
+            slot = 0 if cause == DETACH_CODES["reclaim"] else (
+                2 if cause == DETACH_CODES["collapse"] else 1)
+            if slot == 0:
+                s.freed_reclaimed += 1
+            elif slot == 2:
+                s.freed_collapse += 1
+            else:
+                s.freed_unmap += 1
+            f = list(s.mm_freed.get(mm, (0, 0, 0)))
+            f[slot] += 1
+            s.mm_freed[mm] = tuple(f)
+        if self.recording:
+            log.set_step(tid, T_FREE_TS, ts, i)
+            log.set(tid, T_FREE_PATH, FREE_CODES.get(row[5], 0))
+        self._forget(pfn, ts)
