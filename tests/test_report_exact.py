@@ -1,0 +1,64 @@
+"""The whole JSON report of a sample, written out by hand from the story in
+traces/make_samples.py (semi_rcu_walker: 18 events, 1 µs apart from 1.000001 s)."""
+
+import json
+import os
+
+from replayer.replay import Replay
+from replayer.report import build_report
+from tests.conftest import TRACES
+
+MM = "0xffff888003a1c000"
+ZERO = {"count": 0, "bytes": 0}
+
+
+def test_semi_rcu_walker_report_exactly():
+    path = os.path.join(TRACES, "semi-rcu-walker-uaf.msgpack")
+    report = json.loads(json.dumps(build_report(Replay.load(path))))
+    classes = {c: ZERO for c in ("freed_unmap", "freed_collapse", "empty_attached",
+                                 "in_flight", "lost", "live")}
+    assert report == {
+        "schema": 1,
+        "trace": {
+            "path": path, "source": "hand",
+            "arch": {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "levels": 4,
+                     "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi"},
+            "kernel": {"version": "6.14", "pt_reclaim": True,
+                       "mmu_gather_rcu_table_free": True,
+                       "have_arch_tlb_remove_table": False, "table_free": "semi_rcu",
+                       "sync": "ipi_broadcast"},
+            "workload": {"name": "hand:semi-rcu-walker"}, "cpus": 2, "events": 18,
+            "first_ts": 1_000_001_000, "last_ts": 1_000_018_000, "warnings": [],
+        },
+        "at": None,
+        "events_applied": 18,
+        # The PMD table stays; the PTE table was reclaimed.
+        "page_tables": {"bytes": 4096, "peak_bytes": 8192},
+        "pte_table_bytes": 4096,
+        "mms": [{"mm": MM, "pids": [4242], "comm": "touch-dontneed", "table_bytes": 4096,
+                 "peak_table_bytes": 8192,
+                 "tables": {"pte": 0, "pmd": 1, "pud": 0, "p4d": 0},
+                 "pte_tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
+                 "exited_ts": None}],
+        "tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
+        "cpus": [
+            {"cpu": 0, "tlb_flushes": 0, "ipis_sent": 1, "ipis_received": 0,
+             "ipis_pending": 0, "lost_events": 0, "walker": None},
+            {"cpu": 1, "tlb_flushes": 0, "ipis_sent": 0, "ipis_received": 1,
+             "ipis_pending": 0, "lost_events": 0, "walker": None},
+        ],
+        "rcu": {"pending": 0, "invoked": 0, "grace_period_tail_ns": 100_000_000,
+                "grace_periods_seen": False},
+        # sync_begin at event 10 (1.000011), sync_end at event 14 (1.000015).
+        "syncs": {"ipi_broadcast": {"count": 1, "targets": 1, "wait_ns": 4000,
+                                    "max_wait_ns": 4000}},
+        # walk_begin (4) and walk_table (5) on CPU 1; the free (15) on CPU 0.
+        "findings": [{"kind": "use_after_free", "ts": 1_000_016_000, "cpu": 1,
+                      "pfn": "0x22000", "mm": MM,
+                      "message": "table 0x22000 freed on CPU 0 (ipi_sync) while a "
+                                 "pte_offset_map walker on CPU 1 (rcu) still holds it",
+                      "events": [4, 5, 15]}],
+        "markers": [],
+        "orphan_events": 0,
+        "counts_trusted": True,
+    }
