@@ -1,0 +1,214 @@
+"""The simulated machine: CPUs, lockless walkers, IPIs, RCU, the output stream.
+
+The workload's task is the master clock (``Machine.now``). Other CPUs run
+lockless page-table walkers whose sessions are generated lazily, always up to
+the moment the workload is about to act, so a walker sees the page tables as
+they are when it starts. Facts that make it a model of the kernel rather than
+a drawing (KF = shared/reference/kernel-facts.md):
+
+* An IPI is handled only when the target has interrupts on: a GUP-fast walker
+  (IRQs off) delays it until its walk ends; a pte_offset_map walker
+  (rcu_read_lock only) does not (KF §2.5 GUP-fast comment, §3 cover letter).
+* A grace period ends only after every CPU has left the read-side or IRQ-off
+  section it was in when the period started (consolidated RCU, KF §2.5).
+* smp_call_function() waits for every target (wait=1) (KF §2.5).
+
+Events are buffered and written in time order (ties by emission order).
+Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+from replayer import vocab as v
+from replayer.traceio import TraceWriter
+
+START_NS = 1_000_000_000
+IPI_LATENCY_NS = 1_500        # send → handler entry on an interruptible CPU
+IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
+RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
+RCU_CB_NS = 2_000             # softirq delay from the end of a period to the callback
+FLUSH_EVERY = 20_000          # buffered events between flushes to the writer
+
+
+class WalkerCpu:
+    """Sessions of one lockless walker on one CPU: ``[begin, end)`` intervals."""
+
+    def __init__(self, machine: "Machine", cpu: int, walker: str, mean_gap: int,
+                 mean_hold: int, pid: int, comm: str) -> None:
+        self.m, self.cpu, self.walker = machine, cpu, walker
+        self.protect = "irq_off" if walker == "gup_fast" else "rcu"
+        self.mean_gap, self.mean_hold = mean_gap, mean_hold
+        self.pid, self.comm = pid, comm
+        self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
+        self.current: tuple[int, int] | None = None     # the latest session
+        self.sessions = 0
+        self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
+
+    def advance(self, t: int) -> None:
+        """Generate every session that begins at or before ``t``."""
+        rng, m = self.m.rng, self.m
+        while self.next_begin <= t:
+            begin = max(self.next_begin, m.busy_until.get(self.cpu, 0))
+            if begin > t:
+                self.next_begin = begin
+                return
+            end = begin + 200 + rng.randrange(2 * self.mean_hold + 1)
+            mm = m.walk_mm
+            m.emit(begin, self.cpu, v.WALK_BEGIN, self.pid, (mm, self.walker, self.protect),
+                   self.comm)
+            pfn = self.pick()
+            if pfn is not None:
+                m.emit(begin + 100, self.cpu, v.WALK_TABLE, self.pid, (pfn,), self.comm)
+            m.emit(end, self.cpu, v.WALK_END, self.pid, (), self.comm)
+            self.current = (begin, end)
+            self.sessions += 1
+            self.next_begin = end + 1 + rng.randrange(2 * self.mean_gap + 1)
+
+    def section_at(self, t: int) -> tuple[int, int] | None:
+        """The session containing ``t``, if any (sessions up to ``t`` are generated)."""
+        self.advance(t)
+        cur = self.current
+        return cur if cur is not None and cur[0] <= t < cur[1] else None
+
+
+class Machine:
+    """CPUs, the output stream and the shared mechanisms (IPIs, RCU)."""
+
+    def __init__(self, writer: TraceWriter, cpus: int, seed: int, ipi_flush: bool) -> None:
+        self.writer = writer
+        self.ncpus = cpus
+        self.rng = random.Random(seed)
+        self.now = START_NS
+        self.ipi_flush = ipi_flush
+        self._buffer: list[tuple] = []
+        self._seq = 0
+        self.events = 0
+        self.busy_until: dict[int, int] = {}
+        self.walkers: dict[int, WalkerCpu] = {}
+        self.walk_mm = 0
+        self.gp_end = 0          # end of the latest grace period started
+        self.gp_count = 0
+        self.cb_count = 0
+        self.ipis = 0
+        self.sync_wait_ns = 0
+
+    # -- output ------------------------------------------------------------
+    def emit(self, ts: int, cpu: int, kind: int, pid: int | None, fields: tuple,
+             comm: str | None = None) -> None:
+        self._seq += 1
+        self._buffer.append((ts, self._seq, kind, cpu, pid, fields, comm))
+        if len(self._buffer) >= FLUSH_EVERY:
+            self.flush(self.safe_time())
+
+    def safe_time(self) -> int:
+        """No event earlier than this will be emitted any more."""
+        pending = [w.next_begin for w in self.walkers.values()]
+        return min([self.now] + pending)
+
+    def flush(self, before: int | None = None) -> None:
+        """Write buffered events with ``ts < before`` (all when None), in time order."""
+        buf = self._buffer
+        buf.sort()
+        if before is None:
+            cut = len(buf)
+        else:
+            cut = next((i for i, e in enumerate(buf) if e[0] >= before), len(buf))
+        add = self.writer.add
+        for ts, _, kind, cpu, pid, fields, comm in buf[:cut]:
+            add(ts, kind, cpu, pid, fields, comm)
+        self.events += cut
+        del buf[:cut]
+
+    def tick(self, ns: int) -> None:
+        """The workload spends ``ns`` on its CPU."""
+        self.now += ns
+
+    def catch_up(self) -> None:
+        """Let every walker run up to now: call before changing page tables."""
+        for w in self.walkers.values():
+            w.advance(self.now)
+
+    # -- IPIs --------------------------------------------------------------
+    def deliver(self, target: int, t: int, reason: str, handler: Callable[[int], None]) -> int:
+        """Handle an IPI on ``target`` sent at ``t``; returns when its handler is done.
+
+        Delayed while the target is in an IRQ-off walker section, and behind
+        whatever that CPU was already handling.
+        """
+        at = t + IPI_LATENCY_NS
+        walker = self.walkers.get(target)
+        if walker is not None:
+            section = walker.section_at(at)
+            if section is not None and walker.protect == "irq_off":
+                at = section[1] + 300
+        at = max(at, self.busy_until.get(target, 0))
+        self.emit(at, target, v.IPI_ENTER, None, (reason,), None)
+        handler(at + 200)
+        done = at + IPI_HANDLER_NS
+        self.emit(done, target, v.IPI_EXIT, None, (reason,), None)
+        self.busy_until[target] = done + 1
+        return done
+
+    def call_function(self, cpu: int, pid: int, comm: str, targets: tuple[int, ...],
+                      reason: str, callsite: str,
+                      handler: Callable[[int, int], None] | None = None) -> None:
+        """smp_call_function_many(..., wait=1): send, wait for every handler."""
+        if not targets:
+            return
+        self.emit(self.now, cpu, v.IPI_SEND, pid, (targets, reason, callsite), comm)
+        self.ipis += len(targets)
+        done = self.now
+        for t in targets:
+            done = max(done, self.deliver(
+                t, self.now, reason, (lambda at, t=t: handler(t, at)) if handler else
+                (lambda at: None)))
+        self.now = done + 300
+
+    # -- RCU ---------------------------------------------------------------
+    def grace_period(self, cpu_hint: int) -> tuple[int, int]:
+        """Start a grace period now (or when the current one ends); return (start, end).
+
+        The end waits for every walker section in progress at the start (an
+        IRQ-off or read-side section holds the period off).
+        """
+        start = max(self.now + RCU_WAKE_NS, self.gp_end)
+        latency = 8_000_000 + self.rng.randrange(12_000_000)   # 8-20 ms, as seen on 6.18
+        end = start + latency
+        for w in self.walkers.values():
+            section = w.section_at(min(start, self.now)) if start > self.now else \
+                w.section_at(start)
+            if section is not None:
+                end = max(end, section[1] + 1_000)
+        self.gp_count += 1
+        gp_cpu = cpu_hint % self.ncpus
+        self.emit(start, gp_cpu, v.RCU_GP_START, 16, (self.gp_count,), "rcu_preempt")
+        self.emit(end, gp_cpu, v.RCU_GP_END, 16, (self.gp_count,), "rcu_preempt")
+        self.gp_end = end
+        return start, end
+
+    def call_rcu(self, cpu: int, pid: int, comm: str, func: str, pfns: tuple[int, ...],
+                 on_invoke: Callable[[int, int], None]) -> None:
+        """Queue a callback now; it runs on ``cpu`` after a whole grace period."""
+        self.cb_count += 1
+        cb = self.cb_count
+        self.emit(self.now, cpu, v.RCU_QUEUE, pid, (cb, func, pfns), comm)
+        _, end = self.grace_period(cpu)
+        at = end + RCU_CB_NS
+        self.emit(at, cpu, v.RCU_INVOKE, 20 + cpu, (cb,), f"ksoftirqd/{cpu}")
+        on_invoke(at + 100, cpu)
+
+    def synchronize_rcu(self, cpu: int) -> None:
+        """The caller sleeps for a whole grace period."""
+        _, end = self.grace_period(cpu)
+        self.now = end + RCU_CB_NS
+
+    def finish(self) -> int:
+        self.flush()
+        return self.events
+
+
+def header_extra(machine: Machine) -> dict[str, Any]:
+    return {"ipis": machine.ipis, "grace_periods": machine.gp_count}

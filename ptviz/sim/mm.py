@@ -1,0 +1,302 @@
+"""Address spaces, page tables and the paths that free them.
+
+Rules encoded (KF = shared/reference/kernel-facts.md):
+* zap_pte_range (KF §2.2/§2.3): a PTE table is reclaimed only for
+  MADV_DONTNEED (``details->reclaim_pt``), only when the zap covers its whole
+  PMD span, and only if no entry was skipped. Fast path: the PMD lock is
+  taken with a trylock and the table detached at once; if that fails (or the
+  zap had to retry) the re-check path looks at every entry again, and a
+  concurrent refault makes the table non-empty, so it stays.
+* munmap/exit (KF §2.4): free_pgtables() detaches every table whose span the
+  unmapped range covers and hands it to pte_free_tlb.
+* mmu_gather (KF §2.5): tlb_remove_table() puts tables in a batch page of
+  MAX_TABLE_BATCH; if the batch page cannot be allocated, the single-table
+  path runs: call_rcu (PT_RECLAIM), IPI + immediate free (semi-RCU), or
+  synchronize_rcu + free (after 7.0). A full batch and tlb_finish_mmu flush
+  the TLB then call_rcu the batch. Without RCU-TF tables ride the page batch
+  and are freed right after the TLB flush.
+* VmPTE (KF §6) drops at the detach (mm_dec_nr_ptes), PageTables at the free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from replayer import vocab as v
+
+from .arches import Arch
+from .kernels import KernelConfig
+from .machine import Machine
+
+FAULT_NS = 700        # one anonymous page fault, zeroing included
+ZAP_PAGE_NS = 25      # per present entry cleared
+TABLE_OP_NS = 300
+
+
+@dataclass
+class PteTable:
+    pfn: int
+    bits: int = 0       # present entries, one bit per page
+
+
+@dataclass
+class AddressSpace:
+    mm: int
+    pid: int
+    comm: str
+    cpus: set[int] = field(default_factory=set)
+    ptes: dict[int, PteTable] = field(default_factory=dict)   # PMD-span index → table
+    pmds: dict[int, int] = field(default_factory=dict)        # PUD-span index → pfn
+    puds: dict[int, int] = field(default_factory=dict)        # P4D-span index → pfn
+    cursor: int = 0     # the last address faulted in: where readers of fresh data look
+
+
+class Kernel:
+    """The page-table side of the kernel, on a :class:`Machine`."""
+
+    def __init__(self, machine: Machine, arch: Arch, cfg: KernelConfig,
+                 batch_fail: float = 0.0, pmd_contention: float = 0.0,
+                 refault: float = 0.0, skipped: float = 0.0) -> None:
+        self.m, self.arch, self.cfg = machine, arch, cfg
+        self.span = arch.pmd_span
+        self.pages = arch.ptrs_per_pte
+        self.upper_span = self.span * (arch.page_size // 8)   # entries of a full-page table
+        self.top_span = self.upper_span * (arch.page_size // 8)
+        self.batch_max = arch.max_table_batch(cfg.mmu_gather_rcu_table_free)
+        self.batch_fail, self.pmd_contention = batch_fail, pmd_contention
+        self.refault, self.skipped = refault, skipped
+        self._next_pfn = 0x100000
+        self._free_pfns: list[tuple[int, int]] = []   # (free time, pfn), reused when past
+        self.reclaimed = 0
+        self.kept_by_refault = 0
+
+    # -- page allocator --------------------------------------------------------
+    def _alloc_pfn(self) -> int:
+        now = self.m.now
+        for i, (t, pfn) in enumerate(self._free_pfns[:8]):
+            if t <= now:
+                del self._free_pfns[i]
+                return pfn
+        self._next_pfn += 1
+        return self._next_pfn
+
+    def _freed(self, pfn: int, at: int) -> None:
+        self._free_pfns.append((at, pfn))
+
+    # -- faults ------------------------------------------------------------
+    def _table(self, a: AddressSpace, addr: int, cpu: int) -> PteTable:
+        m, arch = self.m, self.arch
+        if arch.levels >= 4 and addr // self.top_span not in a.puds:
+            pfn = self._alloc_pfn()
+            a.puds[addr // self.top_span] = pfn
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PUD, pfn, addr, None), a.comm)
+        if arch.levels >= 3 and addr // self.upper_span not in a.pmds:
+            pfn = self._alloc_pfn()
+            a.pmds[addr // self.upper_span] = pfn
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PMD, pfn, addr, None), a.comm)
+        key = addr // self.span
+        table = a.ptes.get(key)
+        if table is None:
+            table = a.ptes[key] = PteTable(self._alloc_pfn())
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid,
+                   (a.mm, v.LEVEL_PTE, table.pfn, key * self.span, None), a.comm)
+        return table
+
+    def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
+        """Fault in every page of [start, end): one pte_set per ``batch`` pages."""
+        m, page = self.m, self.arch.page_size
+        a.cpus.add(cpu)
+        addr = start
+        while addr < end:
+            m.catch_up()
+            table = self._table(a, addr, cpu)
+            stop = min(end, (addr // self.span + 1) * self.span)
+            first = (addr % self.span) // page
+            count = (stop - addr + page - 1) // page
+            done = 0
+            while done < count:
+                n = min(batch, count - done)
+                mask = ((1 << n) - 1) << (first + done)
+                new = mask & ~table.bits
+                table.bits |= mask
+                m.tick(FAULT_NS * n)
+                if new:
+                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, new.bit_count(),
+                                                          None), a.comm)
+                done += n
+            addr = stop
+        a.cursor = end - page
+
+    # -- zapping -----------------------------------------------------------
+    def zap(self, a: AddressSpace, start: int, end: int, cause: str, cpu: int,
+            gather: "Gather") -> None:
+        """unmap_page_range over [start, end); reclaims empty tables for MADV_DONTNEED."""
+        m, page = self.m, self.arch.page_size
+        m.catch_up()
+        m.emit(m.now, cpu, v.ZAP_BEGIN, a.pid, (a.mm, start, end, cause, None), a.comm)
+        lo, hi = start // self.span, (end - 1) // self.span
+        # Only spans with a table have entries to clear: O(tables), not O(range).
+        keys = sorted(k for k in a.ptes if lo <= k <= hi) if hi - lo > len(a.ptes) else \
+            [k for k in range(lo, hi + 1) if k in a.ptes]
+        for key in keys:
+            addr = max(start, key * self.span)
+            stop = min(end, (key + 1) * self.span)
+            table = a.ptes.get(key)
+            if table is not None:
+                first = (addr % self.span) // page
+                n = (stop - addr + page - 1) // page
+                mask = ((1 << n) - 1) << first
+                any_skipped = self.skipped > 0 and m.rng.random() < self.skipped
+                cleared = table.bits & mask
+                if any_skipped and cleared:
+                    cleared &= cleared - 1      # one entry left in place (e.g. a swap entry)
+                table.bits &= ~cleared
+                m.tick(ZAP_PAGE_NS * cleared.bit_count())
+                if cleared:
+                    m.emit(m.now, cpu, v.PTE_CLEAR, a.pid,
+                           (a.mm, table.pfn, cleared.bit_count(), None), a.comm)
+                    gather.freed_pages = True
+                whole = stop - addr >= self.span     # reclaim_pt_is_enabled: end - start >= PMD_SIZE
+                if cause == "dontneed" and self.cfg.pt_reclaim and whole and not any_skipped:
+                    self._reclaim(a, key, table, cpu, gather)
+        m.emit(m.now, cpu, v.ZAP_END, a.pid, (a.mm, start, end, cause, None), a.comm)
+
+    def _reclaim(self, a: AddressSpace, key: int, table: PteTable, cpu: int,
+                 gather: "Gather") -> None:
+        m = self.m
+        fast = not (self.pmd_contention and m.rng.random() < self.pmd_contention)
+        if not fast and self.refault and m.rng.random() < self.refault:
+            # The PTE lock was dropped before the re-check: another thread refaulted.
+            other = (cpu + 1) % m.ncpus
+            table.bits |= 1
+            m.emit(m.now, other, v.PTE_SET, a.pid, (a.mm, table.pfn, 1, None), a.comm)
+        if table.bits:
+            self.kept_by_refault += 1
+            return
+        del a.ptes[key]
+        m.tick(TABLE_OP_NS)
+        m.emit(m.now, cpu, v.TABLE_DETACH, a.pid, (a.mm, table.pfn, "reclaim", None), a.comm)
+        self.reclaimed += 1
+        gather.remove_table(table.pfn)
+
+    def free_tables(self, a: AddressSpace, start: int, end: int, cause: str, cpu: int,
+                    gather: "Gather") -> None:
+        """free_pgtables(): detach every table whose whole span [start, end) covers."""
+        m = self.m
+        m.catch_up()
+        for spans, level, table_map in ((self.span, v.LEVEL_PTE, a.ptes),
+                                        (self.upper_span, v.LEVEL_PMD, a.pmds),
+                                        (self.top_span, v.LEVEL_PUD, a.puds)):
+            for key in sorted(table_map):
+                if start <= key * spans and (key + 1) * spans <= end:
+                    entry = table_map.pop(key)
+                    pfn = entry.pfn if level == v.LEVEL_PTE else entry
+                    m.tick(TABLE_OP_NS)
+                    m.emit(m.now, cpu, v.TABLE_DETACH, a.pid, (a.mm, pfn, cause, None), a.comm)
+                    gather.remove_table(pfn)
+
+    def sync(self, a: AddressSpace, cpu: int, method: str) -> None:
+        """The walker sync before freeing a table at once (tlb_remove_table_sync_one & co)."""
+        m = self.m
+        if method == "none":
+            return
+        t0 = m.now
+        if method == "synchronize_rcu":
+            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.pid, (method, ()), a.comm)
+            m.synchronize_rcu(cpu)
+        else:
+            others = [c for c in range(m.ncpus) if c != cpu]
+            if method == "ipi_targeted":
+                # Only CPUs inside an IRQ-off lockless walk of this mm (KF §4, v4 series).
+                others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
+                          and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
+            targets = tuple(others)
+            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.pid, (method, targets), a.comm)
+            m.call_function(cpu, a.pid, a.comm, targets, "table_sync",
+                            "tlb_remove_table_sync_one")
+        m.emit(m.now, cpu, v.TABLE_SYNC_END, a.pid, (method,), a.comm)
+        m.sync_wait_ns += m.now - t0
+
+    def vmpte(self, a: AddressSpace) -> int:
+        """The process's VmPTE now (mm->pgtables_bytes; PUD tables count too)."""
+        return (len(a.ptes) * self.arch.pte_table_bytes
+                + (len(a.pmds) + len(a.puds)) * self.arch.upper_table_bytes)
+
+
+class Gather:
+    """One mmu_gather: tlb_gather_mmu() … tlb_finish_mmu()."""
+
+    def __init__(self, kernel: Kernel, a: AddressSpace, cpu: int) -> None:
+        self.k, self.a, self.cpu = kernel, a, cpu
+        self.batch: list[int] | None = None
+        self.pages: list[int] = []          # tables riding the page batch (no RCU-TF)
+        self.freed_pages = False
+        self.freed_tables = False
+
+    def remove_table(self, pfn: int) -> None:
+        """tlb_remove_table()."""
+        k, m, cfg = self.k, self.k.m, self.k.cfg
+        self.freed_tables = True
+        if cfg.table_free == "page":
+            m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.pid, (pfn, "batch", None), self.a.comm)
+            self.pages.append(pfn)
+            return
+        if self.batch is None:
+            if k.batch_fail and m.rng.random() < k.batch_fail:
+                self._single(pfn)
+                return
+            self.batch = []
+        m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.pid, (pfn, "batch", None), self.a.comm)
+        self.batch.append(pfn)
+        if len(self.batch) == k.batch_max:
+            self._table_flush()
+
+    def _single(self, pfn: int) -> None:
+        """The batch page could not be allocated: tlb_table_invalidate + one table."""
+        k, m, cfg, a = self.k, self.k.m, self.k.cfg, self.a
+        self.flush_tlb()
+        m.emit(m.now, self.cpu, v.TABLE_QUEUE, a.pid, (pfn, "single", None), a.comm)
+        if cfg.table_free == "rcu":
+            m.call_rcu(self.cpu, a.pid, a.comm, "__tlb_remove_table_one_rcu", (pfn,),
+                       lambda at, cpu: self._free(pfn, at, cpu, "rcu"))
+            return
+        k.sync(a, self.cpu, cfg.sync)
+        self._free(pfn, m.now, self.cpu, "ipi_sync" if cfg.sync.startswith("ipi") else "direct")
+
+    def _free(self, pfn: int, at: int, cpu: int, path: str) -> None:
+        m = self.k.m
+        pid, comm = (20 + cpu, f"ksoftirqd/{cpu}") if path == "rcu" else (self.a.pid, self.a.comm)
+        m.emit(at, cpu, v.TABLE_FREE, pid, (pfn, path, None), comm)
+        self.k._freed(pfn, at)
+
+    def _table_flush(self) -> None:
+        """tlb_table_flush(): invalidate, then call_rcu(batch, tlb_remove_table_rcu)."""
+        batch, self.batch = self.batch, None
+        if not batch:
+            return
+        self.flush_tlb()
+        self.k.m.call_rcu(self.cpu, self.a.pid, self.a.comm, "tlb_remove_table_rcu",
+                          tuple(batch), lambda at, cpu: [self._free(p, at, cpu, "rcu")
+                                                        for p in batch])
+
+    def flush_tlb(self) -> None:
+        """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
+        k, m, a = self.k, self.k.m, self.a
+        m.emit(m.now, self.cpu, v.TLB_FLUSH, a.pid, (a.mm, 0, 0, 0, "local mm shootdown"), a.comm)
+        if m.ipi_flush:
+            targets = tuple(sorted(a.cpus - {self.cpu}))
+            m.call_function(self.cpu, a.pid, a.comm, targets, "tlb_shootdown",
+                            "flush_tlb_mm_range",
+                            lambda t, at: m.emit(at, t, v.TLB_FLUSH, None,
+                                                 (a.mm, 0, 0, 0, "remote shootdown"), None))
+
+    def finish(self) -> None:
+        """tlb_finish_mmu(): flush if anything was unmapped, then free the tables."""
+        m = self.k.m
+        if self.freed_pages or self.freed_tables:
+            self.flush_tlb()
+        for pfn in self.pages:
+            self._free(pfn, m.now, self.cpu, "direct")
+        self.pages = []
+        self._table_flush()
+
