@@ -20,6 +20,7 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from typing import Any, Callable
 
 from replayer import vocab as v
@@ -85,11 +86,13 @@ class Machine:
         self.ipi_flush = ipi_flush
         self._buffer: list[tuple] = []
         self._seq = 0
+        self._flush_at = FLUSH_EVERY
         self.events = 0
         self.busy_until: dict[int, int] = {}
         self.walkers: dict[int, WalkerCpu] = {}
         self.walk_mm = 0
-        self.gp_end = 0          # end of the latest grace period started
+        self.gp_end = 0          # end of the latest grace period planned
+        self._gp_planned: list | None = None   # [start, end, cpu, callbacks], not yet written
         self.gp_count = 0
         self.cb_count = 0
         self.ipis = 0
@@ -100,22 +103,37 @@ class Machine:
              comm: str | None = None) -> None:
         self._seq += 1
         self._buffer.append((ts, self._seq, kind, cpu, pid, fields, comm))
-        if len(self._buffer) >= FLUSH_EVERY:
+        if len(self._buffer) >= self._flush_at:
             self.flush(self.safe_time())
+            # Amortised: what could not be written yet does not trigger the next flush.
+            self._flush_at = len(self._buffer) + FLUSH_EVERY
+
+    def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
+                  pid: int | None, fields: tuple, comm: str | None) -> None:
+        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock."""
+        seq = self._seq
+        self._buffer.extend([(t0 + step * j, seq + j, kind, cpu, pid, fields, comm)
+                             for j in range(1, count + 1)])
+        self._seq = seq + count
+        self.now = t0 + step * count
+        if len(self._buffer) >= self._flush_at:
+            self.flush(self.safe_time())
+            self._flush_at = len(self._buffer) + FLUSH_EVERY
 
     def safe_time(self) -> int:
         """No event earlier than this will be emitted any more."""
         pending = [w.next_begin for w in self.walkers.values()]
+        if self._gp_planned is not None:
+            pending.append(self._gp_planned[0])
         return min([self.now] + pending)
 
     def flush(self, before: int | None = None) -> None:
-        """Write buffered events with ``ts < before`` (all when None), in time order."""
+        """Write buffered events with ``ts <= before`` (all when None), in time order."""
         buf = self._buffer
         buf.sort()
-        if before is None:
-            cut = len(buf)
-        else:
-            cut = next((i for i, e in enumerate(buf) if e[0] >= before), len(buf))
+        # Anything emitted later has ts >= before and a larger sequence number, so
+        # events at exactly ``before`` can go now.
+        cut = len(buf) if before is None else bisect_right(buf, (before, 1 << 62))
         add = self.writer.add
         for ts, _, kind, cpu, pid, fields, comm in buf[:cut]:
             add(ts, kind, cpu, pid, fields, comm)
@@ -168,26 +186,43 @@ class Machine:
         self.now = done + 300
 
     # -- RCU ---------------------------------------------------------------
-    def grace_period(self, cpu_hint: int) -> tuple[int, int]:
-        """Start a grace period now (or when the current one ends); return (start, end).
+    # Callbacks queued before a grace period starts share it; one queued after
+    # waits for the next, which starts when the current one ends. The period's
+    # events are written when it closes, so ``safe_time`` holds back at its start.
 
-        The end waits for every walker section in progress at the start (an
-        IRQ-off or read-side section holds the period off).
-        """
+    def _plan_gp(self, cpu: int) -> list:
+        gp = self._gp_planned
+        if gp is not None and gp[0] > self.now:
+            return gp                          # not started yet: join it
+        if gp is not None:
+            self._close_gp()
         start = max(self.now + RCU_WAKE_NS, self.gp_end)
         latency = 8_000_000 + self.rng.randrange(12_000_000)   # 8-20 ms, as seen on 6.18
-        end = start + latency
+        gp = self._gp_planned = [start, start + latency, cpu % self.ncpus, []]
+        self.gp_end = gp[1]
+        return gp
+
+    def _hold_off(self, gp: list) -> None:
+        """Readers inside a section now (they may hold what is being freed) delay the end."""
         for w in self.walkers.values():
-            section = w.section_at(min(start, self.now)) if start > self.now else \
-                w.section_at(start)
-            if section is not None:
-                end = max(end, section[1] + 1_000)
+            section = w.section_at(self.now)
+            if section is not None and section[1] + 1_000 > gp[1]:
+                gp[1] = section[1] + 1_000
+        self.gp_end = max(self.gp_end, gp[1])
+
+    def _close_gp(self) -> None:
+        gp, self._gp_planned = self._gp_planned, None
+        if gp is None:
+            return
+        start, end, gp_cpu, callbacks = gp
         self.gp_count += 1
-        gp_cpu = cpu_hint % self.ncpus
         self.emit(start, gp_cpu, v.RCU_GP_START, 16, (self.gp_count,), "rcu_preempt")
         self.emit(end, gp_cpu, v.RCU_GP_END, 16, (self.gp_count,), "rcu_preempt")
-        self.gp_end = end
-        return start, end
+        at = end + RCU_CB_NS
+        for cpu, cb, on_invoke in callbacks:
+            self.emit(at, cpu, v.RCU_INVOKE, 20 + cpu, (cb,), f"ksoftirqd/{cpu}")
+            on_invoke(at + 100, cpu)
+            at += 300
 
     def call_rcu(self, cpu: int, pid: int, comm: str, func: str, pfns: tuple[int, ...],
                  on_invoke: Callable[[int, int], None]) -> None:
@@ -195,17 +230,19 @@ class Machine:
         self.cb_count += 1
         cb = self.cb_count
         self.emit(self.now, cpu, v.RCU_QUEUE, pid, (cb, func, pfns), comm)
-        _, end = self.grace_period(cpu)
-        at = end + RCU_CB_NS
-        self.emit(at, cpu, v.RCU_INVOKE, 20 + cpu, (cb,), f"ksoftirqd/{cpu}")
-        on_invoke(at + 100, cpu)
+        gp = self._plan_gp(cpu)
+        self._hold_off(gp)
+        gp[3].append((cpu, cb, on_invoke))
 
     def synchronize_rcu(self, cpu: int) -> None:
-        """The caller sleeps for a whole grace period."""
-        _, end = self.grace_period(cpu)
-        self.now = end + RCU_CB_NS
+        """The caller sleeps until a grace period that starts after now has ended."""
+        gp = self._plan_gp(cpu)
+        self._hold_off(gp)
+        self.now = gp[1] + RCU_CB_NS
+        self._close_gp()
 
     def finish(self) -> int:
+        self._close_gp()
         self.flush()
         return self.events
 

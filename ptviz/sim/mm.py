@@ -113,6 +113,14 @@ class Kernel:
             stop = min(end, (addr // self.span + 1) * self.span)
             first = (addr % self.span) // page
             count = (stop - addr + page - 1) // page
+            full = ((1 << count) - 1) << first
+            if batch == 1 and not table.bits & full and not m.walkers:
+                # Fast path, a fresh range faulted page by page: the events in one go.
+                table.bits |= full
+                m.emit_many(m.now, FAULT_NS, count, cpu, v.PTE_SET, a.pid,
+                            (a.mm, table.pfn, 1, None), a.comm)
+                addr = stop
+                continue
             done = 0
             while done < count:
                 n = min(batch, count - done)
@@ -281,7 +289,7 @@ class Gather:
 
     def flush_tlb(self) -> None:
         """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
-        k, m, a = self.k, self.k.m, self.a
+        m, a = self.k.m, self.a
         m.emit(m.now, self.cpu, v.TLB_FLUSH, a.pid, (a.mm, 0, 0, 0, "local mm shootdown"), a.comm)
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))

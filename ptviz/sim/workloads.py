@@ -182,6 +182,9 @@ def collapse(sim: "Sim", p: dict[str, str]) -> None:
         table = a.ptes.pop(start // k.span)
         m.catch_up()
         m.emit(m.now, cpu, v.TABLE_DETACH, 50, (a.mm, table.pfn, "collapse", None), "khugepaged")
+        # The entries now live in the huge page: the old table is emptied before its free.
+        m.emit(m.now, cpu, v.PTE_CLEAR, 50, (a.mm, table.pfn, table.bits.bit_count(), None),
+               "khugepaged")
         Gather(k, a, cpu).flush_tlb()
         k.sync(a, cpu, k.cfg.collapse_sync)
         pfn = table.pfn

@@ -1,0 +1,197 @@
+"""The simulator retells the PT_RECLAIM story (issue #4's must-shows)."""
+
+import json
+
+import pytest
+
+from ptviz.cli import main
+from ptviz.sim import arches, kernels
+from ptviz.sim.run import simulate
+from replayer.replay import Replay
+from replayer.report import build_report
+
+KB = 1024
+
+
+def run(tmp_path, arch="x86_64", kernel="6.14", workload="coverletter", cpus=4, seed=1,
+        name="t.msgpack", sets=None, **params):
+    out = tmp_path / name
+    result = simulate(str(out), arch, kernel, workload, {k: str(v) for k, v in params.items()},
+                      dict(sets or {}), cpus=cpus, seed=seed)
+    return result, build_report(Replay.load(out)), out
+
+
+def vmpte_at_markers(report):
+    """(what the simulated process wrote, what the replayer computed) at each marker."""
+    return [(int(m["text"].split()[1]) * KB, m["table_bytes"]) for m in report["markers"]]
+
+
+def test_coverletter_613_leaks_one_table_per_2mb_and_614_reclaims_all(tmp_path):
+    _, before, path = run(tmp_path, kernel="6.13", size="64M", name="a.msgpack")
+    _, after, _ = run(tmp_path, kernel="6.14", size="64M", name="b.msgpack")
+    # 32 steps of 2 MiB: 6.13 keeps 32 empty PTE tables of 512 × 8 bytes each.
+    end_before = vmpte_at_markers(before)[-1]
+    end_after = vmpte_at_markers(after)[-1]
+    assert end_before[0] - end_after[0] == 32 * 512 * 8
+    assert end_before[0] == end_before[1] and end_after[0] == end_after[1]
+    assert after["tables"]["reclaimed"]["count"] == 32
+    assert before["tables"]["reclaimed"]["count"] == 0
+    # Before exit, the 6.13 tables are empty but attached: the leak PT_RECLAIM fixes.
+    marker_ts = before["markers"][-1]["ts"]
+    at = build_report(Replay.load(path), marker_ts)
+    assert at["tables"]["empty_attached"] == {"count": 32, "bytes": 32 * 4096}
+
+
+def test_published_case_matches_up_to_the_baseline(tmp_path):
+    """KF §3: 50 GB, 25600 iterations; VmPTE 102640 kB before, 240 kB after."""
+    params = dict(size="50G", iterations=25600, batch=512)
+    _, before, _ = run(tmp_path, kernel="6.13", name="a.msgpack", **params)
+    _, after, _ = run(tmp_path, kernel="6.14", name="b.msgpack", **params)
+    sim_before, replay_before = vmpte_at_markers(before)[-1]
+    sim_after, replay_after = vmpte_at_markers(after)[-1]
+    assert (sim_before, sim_after) == (replay_before, replay_after)
+    published_before, published_after = 102640 * KB, 240 * KB
+    assert sim_before - sim_after == published_before - published_after == 25600 * 4 * KB
+    baseline = published_before - sim_before
+    assert baseline == published_after - sim_after == 36 * KB  # the process's other tables
+    assert after["tables"]["reclaimed"]["count"] == 25600
+
+
+RECLAIMS_AT = {
+    "6.19": {"x86_64"},
+    "7.0": set(arches.ARCHES) - {"powerpc64", "powerpc64-hash", "sparc64", "arm"},
+}
+
+
+@pytest.mark.parametrize("version", ["6.19", "7.0"])
+def test_arch_matrix(tmp_path, version):
+    reclaimers, vmpte = set(), {}
+    for name, arch in arches.ARCHES.items():
+        span = arch.pmd_span
+        result, report, _ = run(tmp_path, arch=name, kernel=version, cpus=2, size=8 * span,
+                                step=span, batch=arch.ptrs_per_pte, name=f"{name}.msgpack")
+        end = report["markers"][-1]["table_bytes"]
+        if result["reclaimed"]:
+            assert result["reclaimed"] == 8
+            reclaimers.add(name)
+        else:
+            # Eight empty PTE tables of PTRS_PER_PTE entries stay: bytes differ per arch.
+            upper = end - 8 * arch.pte_table_bytes
+            assert upper in (0, arch.page_size, 2 * arch.page_size), name
+        vmpte[name] = end
+    assert reclaimers == RECLAIMS_AT[version]
+    assert "powerpc64" not in reclaimers and "sparc64" not in reclaimers
+    if version == "6.19":
+        assert vmpte["arm64"] == 8 * 4096 + 2 * 4096          # 4 levels: a PMD and a PUD
+        assert vmpte["arm64-64k"] == 8 * 65536 + 65536        # 3 levels: a PMD table
+        assert vmpte["s390"] == 8 * 2048 + 2 * 4096       # 256-entry, 2 KiB PTE tables
+
+
+def uaf(report):
+    return sum(1 for f in report["findings"] if f["kind"] == "use_after_free")
+
+
+def test_walkers_semi_rcu_use_after_free_rcu_safe_gup_fast_safe(tmp_path):
+    common = dict(workload="walkers", kernel="6.14", size="16M")
+    _, semi, _ = run(tmp_path, sets={"table_free": "semi_rcu"}, walker="pte_offset_map",
+                     name="semi.msgpack", **common)
+    _, rcu, _ = run(tmp_path, walker="pte_offset_map", name="rcu.msgpack", **common)
+    _, gup, _ = run(tmp_path, sets={"table_free": "semi_rcu"}, walker="gup_fast",
+                    name="gup.msgpack", **common)
+    assert uaf(semi) > 0
+    assert "rcu_read_lock" not in semi["findings"][0]["message"]
+    assert "pte_offset_map walker" in semi["findings"][0]["message"]
+    assert uaf(rcu) == 0 and rcu["tables"]["reclaimed"]["count"] > 0
+    assert uaf(gup) == 0 and gup["tables"]["reclaimed"]["count"] > 0
+    assert semi["trace"]["kernel"]["table_free"] == "semi_rcu"
+
+
+def test_sync_methods_side_by_side(tmp_path):
+    """Broadcast vs targeted IPIs vs synchronize_rcu on 16 CPUs, single-table path forced."""
+    rows = {}
+    for sync in ("ipi_broadcast", "ipi_targeted", "synchronize_rcu"):
+        _, rep, _ = run(tmp_path, workload="walkers", kernel="7.0", cpus=16, size="8M",
+                        walker="gup_fast", readers=4, batch_fail=1.0,
+                        sets={"pt_reclaim": "off", "sync": sync}, name=f"{sync}.msgpack")
+        s = rep["syncs"][sync]
+        rows[sync] = (s["count"], s["targets"], s["wait_ns"] / s["count"])
+    (nb, tb, wb), (nt, tt, _), (nr, tr, wr) = (rows["ipi_broadcast"], rows["ipi_targeted"],
+                                               rows["synchronize_rcu"])
+    assert nb == nt == nr > 0                 # the same frees needed a sync each time
+    assert tb == 15 * nb                      # every other CPU, every time
+    assert tt < tb / 3                        # only CPUs inside a GUP-fast walk of this mm
+    assert tr == 0 and wr > 100 * wb          # no IPI, but a grace period of waiting
+
+
+def test_same_seed_same_bytes(tmp_path):
+    a = run(tmp_path, workload="walkers", size="8M", name="a.msgpack", seed=7)[2]
+    b = run(tmp_path, workload="walkers", size="8M", name="b.msgpack", seed=7)[2]
+    c = run(tmp_path, workload="walkers", size="8M", name="c.msgpack", seed=8)[2]
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+@pytest.mark.parametrize("workload", ["allocator", "munmap", "fork-exit", "collapse"])
+def test_other_workloads_replay_clean(tmp_path, workload):
+    result, report, _ = run(tmp_path, workload=workload, kernel="7.0")
+    assert result["events"] > 100 and report["findings"] == []
+    assert report["page_tables"]["bytes"] == 0            # every process exited
+    assert report["tables"]["lost"]["count"] == 0
+    # What the processes wrote as their VmPTE is what the replayer computes.
+    for written, replayed in vmpte_at_markers(report):
+        assert written == replayed
+
+
+def test_collapse_syncs_walkers(tmp_path):
+    _, report, _ = run(tmp_path, workload="collapse", kernel="7.0", regions=8)
+    assert report["tables"]["freed_collapse"]["count"] == 8
+    assert report["syncs"]["ipi_broadcast"]["count"] == 8
+
+
+def test_header_records_how_to_reproduce(tmp_path, capsys):
+    out = tmp_path / "h.msgpack"
+    assert main(["simulate", "--arch", "arm64", "--kernel", "7.0", "--param", "size=16M",
+                 "--set", "sync=ipi_targeted", "--seed", "3", "-o", str(out)]) == 0
+    assert main(["info", "--json", str(out)]) == 0
+    header = json.loads(capsys.readouterr().out)["header"]
+    assert header["seed"] == 3 and header["arch"]["name"] == "arm64"
+    assert header["kernel"]["sync"] == "ipi_targeted"
+    assert header["kernel"]["overridden"] == ["sync"]
+    assert "--set" in header["command"] and "sync=ipi_targeted" in header["command"]
+
+
+def test_list_and_explain(capsys):
+    assert main(["simulate", "--list-arches"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in arches.ARCHES)
+    assert main(["simulate", "--explain", "--arch", "sparc64", "--kernel", "7.0"]) == 0
+    out = capsys.readouterr().out
+    assert "pt_reclaim                  n" in out and "fails the dependency" in out
+    assert main(["simulate", "--explain", "--kernel", "6.14", "--set",
+                 "table_free=semi_rcu"]) == 0
+    assert "the kernel forbids this" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--arch", "vax", "-o", "x"], "unknown architecture"),
+    (["--kernel", "five", "-o", "x"], "kernel 'five'"),
+    (["--set", "table_free=maybe", "-o", "x"], "table_free=maybe"),
+    (["--set", "nonsense=1", "-o", "x"], "unknown flag"),
+    (["--workload", "nope", "-o", "x"], "unknown workload"),
+    ([], "-o OUT.msgpack is required"),
+])
+def test_usage_errors(capsys, args, words):
+    assert main(["simulate", *args]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_kernel_resolution_cites_its_rules():
+    x86 = arches.get("x86_64")
+    cfg = kernels.resolve(x86, "6.13")
+    assert (cfg.pt_reclaim, cfg.table_free) == (False, "page")
+    cfg = kernels.resolve(arches.get("arm64"), "after-7.0", {"pt_reclaim": "off"})
+    assert (cfg.table_free, cfg.sync) == ("semi_rcu", "synchronize_rcu")
+    assert "1fb3d8c20bfa" in cfg.reasons["sync"]
+    assert arches.get("x86_64").max_table_batch(True) == 509      # KF §2.5
+    assert arches.get("x86").max_table_batch(True) == 1021
+    assert arches.get("arm64-64k").max_table_batch(True) == 8189
