@@ -7,9 +7,13 @@ import sys
 from tests.conftest import TRACES
 
 
-def test_samples_are_reproducible(tmp_path):
-    subprocess.run([sys.executable, os.path.join(TRACES, "make_samples.py"), str(tmp_path)],
-                   check=True)
+import pytest
+
+
+@pytest.mark.parametrize("script", ["make_samples.py", "make_sim_samples.py"])
+def test_samples_are_reproducible(tmp_path, script):
+    subprocess.run([sys.executable, os.path.join(TRACES, script), str(tmp_path)],
+                   check=True, capture_output=True)
     made = sorted(os.listdir(tmp_path))
     assert made and all(name.endswith(".msgpack") for name in made)
     for name in made:

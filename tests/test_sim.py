@@ -195,3 +195,34 @@ def test_kernel_resolution_cites_its_rules():
     assert arches.get("x86_64").max_table_batch(True) == 509      # KF §2.5
     assert arches.get("x86").max_table_batch(True) == 1021
     assert arches.get("arm64-64k").max_table_batch(True) == 8189
+
+
+def test_reclaim_needs_dontneed_a_whole_span_and_nothing_skipped(tmp_path):
+    whole = run(tmp_path, size="16M", name="a.msgpack")[0]["reclaimed"]
+    half = run(tmp_path, size="16M", step="1M", name="b.msgpack")[0]["reclaimed"]
+    skipped = run(tmp_path, size="16M", skipped=1.0, name="c.msgpack")[0]["reclaimed"]
+    unmapped = run(tmp_path, workload="munmap", size="16M", chunk="2M", name="d.msgpack")
+    assert whole == 8 and half == 0 and skipped == 0
+    assert unmapped[0]["reclaimed"] == 0          # munmap frees, but not by PT_RECLAIM
+    assert unmapped[1]["tables"]["freed_unmap"]["count"] == 8
+
+
+def test_recheck_path_keeps_a_refaulted_table(tmp_path):
+    # The PMD trylock always fails: the re-check path runs, and another thread refaults.
+    result, report, _ = run(tmp_path, size="16M", pmd_contention=1.0, refault=1.0)
+    assert result["reclaimed"] == 0
+    # Contention alone (no refault) still reclaims through the re-check path.
+    assert run(tmp_path, size="16M", pmd_contention=1.0, name="b.msgpack")[0]["reclaimed"] == 8
+
+
+def test_mmu_gather_batches_of_max_table_batch(tmp_path):
+    _, _, path = run(tmp_path, workload="munmap", size="2G", chunk="2G", batch=512)
+    replay = Replay.load(path)
+    sizes = [len(e["pfns"]) for _, e in replay.events(kinds={"rcu_queue"})]
+    # 1024 PTE tables + 2 PMD tables in one munmap, then the PUD at exit: 509 per batch page.
+    assert sizes[:3] == [509, 509, 8]
+
+
+def test_unknown_param_is_a_usage_error(capsys):
+    assert main(["simulate", "--param", "sise=1G", "-o", "x"]) == 2
+    assert "--param sise" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from replayer.traceio import TraceWriter
 from . import arches, kernels
 from .machine import Machine, WalkerCpu
 from .mm import AddressSpace, Kernel
-from .workloads import WORKLOADS, _float
+from .workloads import PARAMS, WORKLOADS, _float
 
 MM_BASE = 0xFFFF888004000000
 
@@ -65,6 +65,11 @@ def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
         raise UsageError(f"--cpus {cpus}: expected 1..4096")
     model = {k: params.pop(k) for k in ("batch_fail", "pmd_contention", "refault", "skipped")
              if k in params}
+    unknown = sorted(set(params) - PARAMS[workload])
+    if unknown:
+        raise UsageError(f"--param {unknown[0]}: {workload} takes "
+                         f"{', '.join(sorted(PARAMS[workload]))} (and batch_fail, "
+                         f"pmd_contention, refault, skipped)")
     default_fail = 0.5 if workload == "walkers" else 0.0
     header = {
         "source": "sim", "clock": "ns (simulated)", "cpus": cpus, "arch": arch.header(),

@@ -201,5 +201,16 @@ WORKLOADS: dict[str, Callable[["Sim", dict[str, str]], None]] = {
 }
 
 
+#: The parameters each workload reads (model parameters are checked by the runner).
+PARAMS: dict[str, set[str]] = {
+    "coverletter": {"size", "step", "iterations", "batch"},
+    "walkers": {"size", "step", "iterations", "walker", "readers", "gap_ns", "hold_ns", "batch"},
+    "munmap": {"size", "chunk", "batch"},
+    "fork-exit": {"children", "size", "batch"},
+    "allocator": {"ops", "max", "arena", "batch"},
+    "collapse": {"regions", "batch"},
+}
+
+
 def describe() -> dict[str, Any]:
     return {name: (fn.__doc__ or "").split("\n")[0] for name, fn in WORKLOADS.items()}
