@@ -8,6 +8,7 @@ A traceback is shown only with ``--debug``; bugs (anything else) keep theirs.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Callable
@@ -18,6 +19,7 @@ EXIT_OK = 0
 EXIT_CONDITION = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 def fail(message: str) -> None:
@@ -32,6 +34,11 @@ def warn(message: str) -> None:
 def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
     try:
         return run()
+    except BrokenPipeError:
+        # The reader went away (`ptviz replay x | head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except BadInput as exc:
         if debug:
             traceback.print_exc()
