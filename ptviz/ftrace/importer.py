@@ -1,0 +1,86 @@
+"""Import ftrace captures (tracefs text, ``trace-cmd report`` text, trace.dat) to a ptviz trace.
+
+Streaming: lines are parsed and inferred one at a time; memory is bounded by
+the reorder window (a few seconds of trace) and the live page tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from typing import Any, Iterable, Iterator
+
+from replayer.errors import ImportFormatError
+from replayer.traceio import TraceWriter
+from replayer.traceio.framing import MAGIC
+
+from .infer import Inference
+from .textparse import ParseStats, parse_lines
+
+TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
+
+
+def sniff(path: str) -> str:
+    """``"ptviz"``, ``"trace.dat"`` or ``"text"``, from the first bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        from replayer.errors import MissingFile
+        raise MissingFile("no such file", path) from None
+    if head.startswith(MAGIC[:6]):
+        return "ptviz"
+    if head.startswith(TRACE_DAT_MAGIC):
+        return "trace.dat"
+    return "text"
+
+
+def _trace_cmd_lines(path: str) -> Iterator[str]:
+    exe = shutil.which("trace-cmd")
+    if exe is None:
+        raise ImportFormatError("is a trace.dat file; reading it needs trace-cmd "
+                                "(apt-get install trace-cmd), which is not installed", path)
+    proc = subprocess.Popen([exe, "report", "-i", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, errors="replace")
+    assert proc.stdout is not None
+    try:
+        yield from proc.stdout
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read() if proc.stderr else ""
+        if proc.wait() != 0:
+            raise ImportFormatError(f"trace-cmd report failed: {err.strip()[:200]}", path)
+
+
+def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str, Any],
+                 source_path: str) -> dict[str, Any]:
+    """Parse, infer and write; returns the import statistics."""
+    stats = ParseStats()
+    with TraceWriter(out, {"source": "ftrace", "clock": "ns (trace clock)", **header}) as w:
+        add = w.add
+        inference = Inference(lambda ts, kind, cpu, pid, fields, comm:
+                              add(ts, kind, cpu, pid, fields, comm),
+                              pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"))
+        for rec in parse_lines(lines, stats):
+            inference.feed(rec)
+        inference.finish()
+        written = w.events_written
+    if stats.events == 0 and stats.lines > 0 and stats.bad_count:
+        line, text = stats.bad[0]
+        raise ImportFormatError(f"no ftrace event line found (first bad line: {text!r})",
+                                source_path, f"line {line}")
+    return {"lines": stats.lines, "events_read": stats.events, "events_written": written,
+            "bad_lines": stats.bad_count, "first_bad": stats.bad[:5],
+            "continuations": stats.continuations, **inference.counts}
+
+
+def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    kind = sniff(path)
+    if kind == "ptviz":
+        raise ImportFormatError("is already a ptviz trace", path)
+    if kind == "trace.dat":
+        return import_lines(_trace_cmd_lines(path), out, header or {}, path)
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        return import_lines(f, out, header or {}, path)

@@ -1,0 +1,281 @@
+"""Stock tracepoints → the page-table story (SPEC §6), every derived fact marked inferred.
+
+* A page-table page is an order-0 ``mm_page_alloc`` with ``GFP_KERNEL_ACCOUNT``
+  and ``__GFP_ZERO`` (GFP_PGTABLE_USER, KF §6) by a task right after its
+  ``page_fault_user`` on the same CPU; the last such allocation of one fault is
+  the PTE table, earlier ones are upper levels (pud_alloc, pmd_alloc, then
+  pte_alloc in __handle_mm_fault). The fault address gives the span.
+* A fault sets an entry in the PTE table covering its address.
+* ``mm_page_free`` of such a pfn frees the table (softirq context ⇒ the RCU
+  callback, else a direct free) and ends the pfn's life as a table.
+* The detach (where VmPTE drops) is placed at the zap that covered the table:
+  an MADV_DONTNEED covering its whole span (PT_RECLAIM), a munmap, or the
+  process's exit; without one, just before the free. The free may come tens
+  of ms later, so output is held in a reorder window and the detach inserted
+  at its true time.
+* The mm is the thread group (tgid when recorded; else fork events map a
+  thread to its process).
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from typing import Any, Callable
+
+from replayer import vocab as v
+
+from .textparse import Loss, Record, fields
+
+WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after the detach
+MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
+PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
+_SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
+_HEXNUM = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    m = _HEXNUM.match(text)
+    return int(m.group(0), 0) if m else None
+
+
+class Inference:
+    """Feed records in time order; events come out through ``emit`` in time order."""
+
+    def __init__(self, emit: Callable[[int, int, int, int | None, tuple, str | None], None],
+                 pt_reclaim: bool | None = None) -> None:
+        self._emit = emit
+        #: Whether the kernel reclaims empty PTE tables on MADV_DONTNEED (None: unknown,
+        #: treated as possible).
+        self.pt_reclaim = pt_reclaim
+        self._heap: list[tuple] = []
+        self._seq = 0
+        self._last_ts = 0
+        self.tgid_of: dict[int, int] = {}
+        self.mm_of: dict[int, int] = {}            # tgid → mm id (tgid | generation << 32)
+        self._mm_gen: dict[int, int] = {}
+        self.fault: dict[int, list] = {}            # cpu → [pid, addr, ts, allocs]
+        self.tables: dict[int, dict[str, Any]] = {}  # pfn → {mm, level, addr, n}
+        self.spans: dict[tuple[int, int], int] = {}  # (mm, pmd index) → pte pfn
+        self.zaps: dict[int, list] = {}             # mm → recent [ts, start, end, cause]
+        self.madvise: dict[int, tuple] = {}         # pid → (ts, start, end, cause)
+        self.counts = {"tables": 0, "frees": 0, "raw": 0, "detach_at_zap": 0,
+                       "detach_guessed": 0}
+
+    # -- output through the reorder window -------------------------------------
+    def out(self, ts: int, kind: int, cpu: int, pid: int | None, fields_: tuple,
+            comm: str | None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (ts, self._seq, kind, cpu, pid, fields_, comm))
+
+    def _drain(self, before: int | None) -> None:
+        heap = self._heap
+        while heap and (before is None or heap[0][0] < before):
+            ts, _, kind, cpu, pid, f, comm = heapq.heappop(heap)
+            self._emit(ts, kind, cpu, pid, f, comm)
+
+    def finish(self) -> None:
+        for cpu in list(self.fault):
+            self._close_fault(cpu)
+        self._drain(None)
+
+    # -- identities ----------------------------------------------------------
+    def _mm(self, rec: Record) -> int:
+        tgid = rec.tgid if rec.tgid is not None else self.tgid_of.get(rec.pid, rec.pid)
+        self.tgid_of[rec.pid] = tgid
+        mm = self.mm_of.get(tgid)
+        if mm is None:
+            mm = self.mm_of[tgid] = tgid | (self._mm_gen.get(tgid, 0) << 32)
+            self.out(rec.ts, v.MM_NEW, rec.cpu, rec.pid, (mm, tgid, rec.comm), rec.comm)
+        return mm
+
+    # -- the stream ----------------------------------------------------------
+    def feed(self, rec: Record | Loss) -> None:
+        if isinstance(rec, Loss):
+            self.out(self._last_ts, v.LOST, rec.cpu, None, (rec.count,), None)
+            return
+        self._last_ts = rec.ts
+        self._drain(rec.ts - WINDOW_NS)
+        handler = getattr(self, "_on_" + rec.name, None)
+        if handler is not None:
+            handler(rec)
+        else:
+            self.counts["raw"] += 1
+            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                     rec.comm)
+
+    def _close_fault(self, cpu: int) -> None:
+        fault = self.fault.pop(cpu, None)
+        if fault is None:
+            return
+        pid, addr, ts, allocs, mm, comm = fault
+        levels = [v.LEVEL_PTE, v.LEVEL_PMD, v.LEVEL_PUD, v.LEVEL_P4D]
+        for (t, pfn), level in zip(reversed(allocs), levels):
+            base = addr - addr % _SPANS.get(level, P4D_SPAN)
+            self.tables[pfn] = {"mm": mm, "level": level, "addr": base, "n": 0, "last": t}
+            if level == v.LEVEL_PTE:
+                self.spans[(mm, addr // PMD_SPAN)] = pfn
+            self.counts["tables"] += 1
+            self.out(t, v.TABLE_ALLOC, cpu, pid, (mm, level, pfn, base, True), comm)
+        pfn = self.spans.get((mm, addr // PMD_SPAN))
+        if pfn is not None and pfn in self.tables:
+            at = max([ts] + [t for t, _ in allocs]) + 1   # after the fault's own tables
+            table = self.tables[pfn]
+            table["n"] += 1
+            table["last"] = at
+            self.out(at, v.PTE_SET, cpu, pid, (mm, pfn, 1, True), comm)
+
+    def _on_page_fault_user(self, rec: Record) -> None:
+        self._close_fault(rec.cpu)
+        addr = _int(fields(rec.payload).get("address"))
+        if addr is not None:
+            self.fault[rec.cpu] = [rec.pid, addr, rec.ts, [], self._mm(rec), rec.comm]
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
+    def _on_mm_page_alloc(self, rec: Record) -> None:
+        f = fields(rec.payload)
+        pfn, gfp = _int(f.get("pfn")), f.get("gfp_flags", "")
+        fault = self.fault.get(rec.cpu)
+        is_table = (f.get("order") == "0" and "GFP_KERNEL_ACCOUNT" in gfp
+                    and "__GFP_ZERO" in gfp and "s" not in rec.flags[2:3])
+        if pfn is not None and pfn in self.tables:
+            self._free(rec, pfn, "direct")        # a free we did not see; pfn reused
+        if is_table and fault is not None and fault[0] == rec.pid and pfn is not None:
+            fault[3].append((rec.ts, pfn))
+            return
+        if fault is not None and fault[0] == rec.pid:
+            self._close_fault(rec.cpu)            # the data page: the fault's tables are known
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
+    def _on_mm_page_free(self, rec: Record) -> None:
+        pfn = _int(fields(rec.payload).get("pfn"))
+        if pfn is not None and pfn in self.tables:
+            self._free(rec, pfn, "rcu" if "s" in rec.flags[2:3] else "direct")
+            return
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
+    _on_mm_page_free_batched = _on_mm_page_free
+
+    def _free(self, rec: Record, pfn: int, path: str) -> None:
+        t = self.tables.pop(pfn)
+        mm, level, base = t["mm"], t["level"], t["addr"]
+        if level == v.LEVEL_PTE and self.spans.get((mm, base // PMD_SPAN)) == pfn:
+            del self.spans[(mm, base // PMD_SPAN)]
+        span = _SPANS.get(level, P4D_SPAN)
+        # The earliest zap after the table's last fault that could have detached it:
+        # a munmap or exit covering it, or (with PT_RECLAIM) an MADV_DONTNEED covering
+        # its whole span (KF §2.2).
+        detachers = ("munmap", "exit") + (("dontneed",) if self.pt_reclaim is not False
+                                          and level == v.LEVEL_PTE else ())
+        zap = None
+        for z in self.zaps.get(mm, ()):
+            ts, start, end, cause = z
+            covers = start <= base and base + span <= end or cause == "exit"
+            if covers and cause in detachers and t["last"] <= ts and ts > rec.ts - WINDOW_NS:
+                zap = z
+                break
+        if zap is not None:
+            at, cause = zap[0] + 1, {"dontneed": "reclaim"}.get(zap[3], zap[3])
+            self.counts["detach_at_zap"] += 1
+        else:
+            at, cause = rec.ts - 1, "other"
+            self.counts["detach_guessed"] += 1
+        if level == v.LEVEL_PTE and t["n"]:
+            self.out(at, v.PTE_CLEAR, rec.cpu, rec.pid, (mm, pfn, t["n"], True), rec.comm)
+        self.out(at, v.TABLE_DETACH, rec.cpu, rec.pid, (mm, pfn, cause, True), rec.comm)
+        self.out(rec.ts, v.TABLE_FREE, rec.cpu, rec.pid, (pfn, path, True), rec.comm)
+        self.counts["frees"] += 1
+
+    def _zap(self, rec: Record, start: int, end: int, cause: str) -> None:
+        mm = self._mm(rec)
+        zaps = self.zaps.setdefault(mm, [])
+        zaps.append([rec.ts, start, end, cause])
+        del zaps[:-64]
+        self.out(rec.ts, v.ZAP_BEGIN, rec.cpu, rec.pid, (mm, start, end, cause, True), rec.comm)
+
+    def _on_sys_madvise(self, rec: Record) -> None:
+        if rec.payload.startswith("->"):
+            begin = self.madvise.pop(rec.pid, None)
+            if begin is not None:
+                self.out(rec.ts, v.ZAP_END, rec.cpu, rec.pid, (self._mm(rec), *begin[1:], True),
+                         rec.comm)
+            return
+        f = fields(rec.payload)
+        start, length, behavior = (_int(f.get("start")), _int(f.get("len_in")),
+                                   _int(f.get("behavior")))
+        cause = MADV.get(behavior)
+        if start is None or length is None or cause is None:
+            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                     rec.comm)
+            return
+        self.madvise[rec.pid] = (rec.ts, start, start + length, cause)
+        self._zap(rec, start, start + length, cause)
+
+    def _on_sys_munmap(self, rec: Record) -> None:
+        f = fields(rec.payload)
+        addr, length = _int(f.get("addr")), _int(f.get("len"))
+        if addr is not None and length is not None:
+            self._zap(rec, addr, addr + length, "munmap")
+        else:
+            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                     rec.comm)
+
+    def _on_sched_process_exit(self, rec: Record) -> None:
+        tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
+        if rec.pid == tgid and tgid in self.mm_of:
+            mm = self.mm_of.pop(tgid)
+            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
+            self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
+            self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
+    def _on_sched_process_fork(self, rec: Record) -> None:
+        f = fields(rec.payload)
+        child = _int(f.get("child_pid"))
+        # Without tgids, a child whose pid is new is a process; threads need record-tgid.
+        if child is not None and child not in self.tgid_of:
+            self.tgid_of[child] = child
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
+    def _on_tracing_mark_write(self, rec: Record) -> None:
+        self._mm(rec)
+        self.out(rec.ts, v.MARKER, rec.cpu, rec.pid, (rec.payload,), rec.comm)
+
+    def _on_tlb_flush(self, rec: Record) -> None:
+        m = re.match(r"pages:(-?\d+) reason:(.*?) \(\d+\)$", rec.payload)
+        if m is None:
+            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                     rec.comm)
+            return
+        self.out(rec.ts, v.TLB_FLUSH, rec.cpu, rec.pid,
+                 (self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid)), None, None,
+                  int(m.group(1)), m.group(2)), rec.comm)
+
+    def _on_ipi_send_cpu(self, rec: Record) -> None:
+        f = fields(rec.payload)
+        cpu = _int(f.get("cpu"))
+        self._ipi(rec, (cpu,) if cpu is not None else (), f)
+
+    def _on_ipi_send_cpumask(self, rec: Record) -> None:
+        f = fields(rec.payload)
+        mask = int(f.get("cpumask", "0").replace(",", ""), 16) if f.get("cpumask") else 0
+        self._ipi(rec, tuple(c for c in range(mask.bit_length()) if mask >> c & 1), f)
+
+    def _ipi(self, rec: Record, targets: tuple, f: dict[str, str]) -> None:
+        site = f.get("callsite", "") + " " + f.get("callback", "")
+        reason = ("tlb_shootdown" if "flush_tlb" in site else
+                  "table_sync" if "tlb_remove_table" in site else
+                  "resched" if "resched" in site else "call_function")
+        self.out(rec.ts, v.IPI_SEND, rec.cpu, rec.pid, (targets, reason, f.get("callsite")),
+                 rec.comm)
+
+    def _on_call_function_entry(self, rec: Record) -> None:
+        self.out(rec.ts, v.IPI_ENTER, rec.cpu, rec.pid, ("call_function",), rec.comm)
+
+    def _on_call_function_exit(self, rec: Record) -> None:
+        self.out(rec.ts, v.IPI_EXIT, rec.cpu, rec.pid, ("call_function",), rec.comm)
+
+    _on_call_function_single_entry = _on_call_function_entry
+    _on_call_function_single_exit = _on_call_function_exit

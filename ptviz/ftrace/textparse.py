@@ -1,0 +1,118 @@
+"""Lines of ftrace text → records: tracefs ``trace``/``trace_pipe`` and ``trace-cmd report``.
+
+Layouts (shared/reference/ftrace-format-variants.md): 4 or 5 flag characters
+or none, an optional TGID column (``(  1234)`` or ``(-----)``), an optional
+instance-name prefix (trace-cmd report of ``extract -B``), task names with
+spaces, CRLF endings, ``# …`` headers, ``cpus=N`` preambles, in-band loss
+markers (``CPU:2 [LOST 11745 EVENTS]``, ``CPU:2 [123 EVENTS DROPPED]``) and
+stack-trace continuation lines (`` => func``). A line that fits none is
+counted with its number, never fatal. Streaming: one line at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+# comm-pid [ (tgid) ] [cpu] [flags] seconds.micros: name: payload
+_EVENT = re.compile(
+    r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+"
+    r"(?:\(\s*(?P<tgid>\d+|-+)\)\s+)?"
+    r"\[(?P<cpu>\d+)\]\s+"
+    r"(?:(?P<flags>[.a-zA-Z0-9]{4,5})\s+)?"
+    r"(?P<secs>\d+)\.(?P<frac>\d+):\s+"
+    r"(?P<name>[\w.-]+)(?P<sep>:\s?|\(| -> )(?P<payload>.*)$")
+# trace-cmd report of an instance: "NAME:           comm-pid [...]" (name, then padding)
+_INSTANCE = re.compile(r"^([\w.-]+):\s{2,}(\S.*)$")
+_LOST = re.compile(r"CPU:\s*(\d+)\s+\[(?:LOST\s+(\d+)\s+EVENTS|(\d+)\s+EVENTS\s+DROPPED)\]")
+_CONTINUATION = re.compile(r"^\s*=>\s")
+
+
+@dataclass(slots=True)
+class Record:
+    """One event line. ``ts`` in ns; ``tgid`` None when not recorded."""
+
+    lineno: int
+    ts: int
+    cpu: int
+    pid: int
+    tgid: int | None
+    comm: str
+    flags: str
+    name: str
+    payload: str
+
+
+@dataclass(slots=True)
+class Loss:
+    lineno: int
+    cpu: int
+    count: int
+
+
+@dataclass
+class ParseStats:
+    lines: int = 0
+    events: int = 0
+    headers: int = 0
+    continuations: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)   # first few: (line, text)
+    bad_count: int = 0
+
+    def note_bad(self, lineno: int, text: str) -> None:
+        self.bad_count += 1
+        if len(self.bad) < 20:
+            self.bad.append((lineno, text[:120]))
+
+
+def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
+                ) -> Iterator[Record | Loss]:
+    """Records and loss markers from ftrace text lines, in input order."""
+    stats = stats if stats is not None else ParseStats()
+    match = _EVENT.match
+    for lineno, raw in enumerate(lines, 1):
+        stats.lines += 1
+        line = raw.rstrip("\r\n").rstrip("\r")
+        if not line.strip() or line.lstrip().startswith("#") or line.startswith("cpus=") \
+                or line.startswith("version =") or re.match(r"^CPU \d+ is empty", line):
+            stats.headers += 1
+            continue
+        m = match(line)
+        if m is None:
+            lost = _LOST.search(line)
+            if lost is not None:
+                yield Loss(lineno, int(lost.group(1)), int(lost.group(2) or lost.group(3)))
+            elif _CONTINUATION.match(line) or line.startswith((" ", "\t")) and \
+                    "[" not in line:
+                stats.continuations += 1
+            else:
+                stats.note_bad(lineno, line)
+            continue
+        frac = m.group("frac")
+        ts = int(m.group("secs")) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
+        tgid = m.group("tgid")
+        name, payload = m.group("name"), m.group("payload").strip()
+        sep = m.group("sep")
+        if sep == "(":                   # syscall tracer: sys_madvise(start: …)
+            payload = "(" + payload
+        elif sep == " -> ":              # syscall exit: sys_madvise -> 0x0
+            payload = "-> " + payload
+        if name == "print" and payload.startswith("tracing_mark_write:"):
+            name, payload = "tracing_mark_write", payload[19:].strip()
+        comm = m.group("comm").strip()
+        inst = _INSTANCE.match(comm)
+        if inst is not None:
+            comm = inst.group(2)
+        stats.events += 1
+        yield Record(lineno, ts, int(m.group("cpu")), int(m.group("pid")),
+                     int(tgid) if tgid and tgid[0] != "-" else None,
+                     comm, m.group("flags") or "", name, payload)
+
+
+_KV = re.compile(r"([\w.]+)[=:]\s?(\S+)")
+
+
+def fields(payload: str) -> dict[str, str]:
+    """``key=value`` / ``key: value,`` pairs of a payload (values as text)."""
+    return {k: v.rstrip(",") for k, v in _KV.findall(payload)}
