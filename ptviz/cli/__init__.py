@@ -7,12 +7,13 @@ import sys
 
 from replayer import __version__
 
-from . import bench, info, pending, replay, simulate
+from . import bench, convert, info, pending, record, replay, simulate
 from .errors import EXIT_BAD_INPUT, run_guarded
 
 # Every command, in the order --help lists them; built ones map to their module.
 COMMANDS = ("view", "replay", "convert", "simulate", "record", "info", "bench")
-BUILT = {"info": info, "replay": replay, "bench": bench, "simulate": simulate}
+BUILT = {"info": info, "replay": replay, "bench": bench, "simulate": simulate,
+         "record": record, "convert": convert}
 
 DESCRIPTION = """\
 Replay and show how the Linux kernel allocates, empties, reclaims and frees

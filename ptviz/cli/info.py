@@ -10,6 +10,7 @@ from typing import Any
 from replayer.traceio import TraceReader
 from replayer.units import format_bytes, format_duration, format_ts
 
+from .inputs import as_ptviz_trace
 from .errors import EXIT_OK, warn
 
 _NOT_DESCRIPTIVE = ("format", "version", "kinds")
@@ -49,7 +50,7 @@ def summarize(reader: TraceReader) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with TraceReader(args.trace) as reader:
+    with as_ptviz_trace(args.trace) as path, TraceReader(path) as reader:
         reader.verify_checksums()
         facts = summarize(reader)
     for w in facts["warnings"]:

@@ -10,6 +10,7 @@ from replayer.replay import Replay
 from replayer.report import FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on
 from replayer.units import parse_time
 
+from .inputs import as_ptviz_trace
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
 from .replay_text import render
 
@@ -39,11 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     conditions = parse_fail_on(args.fail_on)
     at = parse_time(args.at, "--at") if args.at is not None else None
-    replay = Replay.load(args.trace)
-    try:
-        report = build_report(replay, at)
-    finally:
-        replay.close()
+    with as_ptviz_trace(args.trace) as path:
+        replay = Replay.load(path)
+        try:
+            report = build_report(replay, at)
+        finally:
+            replay.close()
+        report["trace"]["path"] = args.trace
     for w in report["trace"]["warnings"]:
         warn(w)
     if args.json:

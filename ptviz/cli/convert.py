@@ -1,0 +1,44 @@
+"""``ptviz convert IN OUT``: ftrace text or trace.dat → ptviz msgpack (more formats to come)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from replayer.errors import UsageError
+
+from ..ftrace.importer import import_file, sniff
+from .errors import EXIT_OK, warn
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert an ftrace capture (text, trace.dat) to msgpack",
+                       description="Convert between trace formats. Built so far: tracefs "
+                                   "trace/trace_pipe text, trace-cmd report text and trace.dat "
+                                   "(through trace-cmd) to a ptviz msgpack trace, with the "
+                                   "page-table story inferred from stock tracepoints.")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--pt-reclaim", choices=("y", "n"),
+                   help="whether the traced kernel had CONFIG_PT_RECLAIM (helps place "
+                        "detaches at MADV_DONTNEED); default: unknown")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output.endswith(".msgpack"):
+        raise UsageError(f"convert: output {args.output!r}: only .msgpack is built so far")
+    if sniff(args.input) == "ptviz":
+        raise UsageError(f"convert: {args.input} is already a ptviz trace")
+    header = {}
+    if args.pt_reclaim:
+        header["kernel"] = {"pt_reclaim": args.pt_reclaim == "y"}
+    stats = import_file(args.input, args.output, header)
+    if stats["bad_lines"]:
+        line, text = stats["first_bad"][0]
+        warn(f"{args.input}: {stats['bad_lines']} line(s) not understood, first at line "
+             f"{line}: {text!r}")
+    print(f"ptviz: {args.input}: {stats['events_read']:,} events read, "
+          f"{stats['events_written']:,} written to {args.output}; {stats['tables']} page-table "
+          f"pages inferred, {stats['frees']} frees", file=sys.stderr)
+    return EXIT_OK
