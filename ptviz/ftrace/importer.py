@@ -22,17 +22,30 @@ TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
 
 
 def sniff(path: str) -> str:
-    """``"ptviz"``, ``"trace.dat"`` or ``"text"``, from the first bytes."""
+    """``"ptviz"``, ``"trace.dat"`` or ``"text"``.
+
+    Conservative: a ``.msgpack`` name, an empty file, a directory or anything that
+    is not text goes to the ptviz reader, whose errors name the byte at fault.
+    """
+    if path.endswith(".msgpack"):
+        return "ptviz"
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(4096)
     except FileNotFoundError:
         from replayer.errors import MissingFile
         raise MissingFile("no such file", path) from None
-    if head.startswith(MAGIC[:6]):
+    except (IsADirectoryError, PermissionError):
         return "ptviz"
     if head.startswith(TRACE_DAT_MAGIC):
         return "trace.dat"
+    if not head or b"\0" in head:
+        return "ptviz"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:     # not just a character cut at the 4 KiB edge
+            return "ptviz"
     return "text"
 
 

@@ -3,10 +3,10 @@ known points, so a recorded trace can be checked against the kernel's own number
 
     ptviz record -o out.msgpack -- python3 traces/workloads/vmpte_steps.py [--fork] [--reader]
 
-Steps: touch 64 MiB (32 PTE tables on x86_64), MADV_DONTNEED the first 32 MiB (with
-PT_RECLAIM the 16 emptied tables are reclaimed), munmap the rest; with --reader a
-second thread keeps refaulting the range being dropped; with --fork a child touches
-16 MiB and exits.
+Steps (VMPTE_MB=64 by default): touch 64 MiB (32 PTE tables on x86_64), MADV_DONTNEED
+the first half (with PT_RECLAIM the 16 emptied tables are reclaimed), munmap the rest;
+with --reader a second thread keeps refaulting the second half while the first is
+dropped; with --fork a child touches a quarter of the size and exits.
 """
 
 import ctypes
@@ -24,6 +24,7 @@ libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_i
 MADV_DONTNEED = 4
 MB = 1 << 20
 PMD = 2 * MB
+SIZE = int(os.environ.get("VMPTE_MB", "64")) * MB   # the mapping; half is dropped by DONTNEED
 MARKER = os.environ.get("PTVIZ_TRACE_MARKER", "/sys/kernel/tracing/trace_marker")
 marker_fd = os.open(MARKER, os.O_WRONLY)
 
@@ -60,31 +61,31 @@ def touch(start: int, size: int) -> None:
 
 def main() -> None:
     mark("start")
-    base = aligned_anon(64 * MB)
-    touch(base, 64 * MB)
-    mark("touched 64M")
+    base = aligned_anon(SIZE)
+    touch(base, SIZE)
+    mark(f"touched {SIZE // MB}M")
     stop = threading.Event()
     if "--reader" in sys.argv:
         def reader() -> None:
             while not stop.is_set():
-                touch(base + 32 * MB, 2 * MB)
+                touch(base + SIZE // 2, 2 * MB)
         t = threading.Thread(target=reader)
         t.start()
-    libc.madvise(base, 32 * MB, MADV_DONTNEED)
-    mark("dontneed 32M")
+    libc.madvise(base, SIZE // 2, MADV_DONTNEED)
+    mark(f"dontneed {SIZE // 2 // MB}M")
     if "--reader" in sys.argv:
         stop.set()
         t.join()
         mark("reader stopped")
-    libc.munmap(base + 32 * MB, 32 * MB)
-    mark("munmap 32M")
+    libc.munmap(base + SIZE // 2, SIZE // 2)
+    mark(f"munmap {SIZE // 2 // MB}M")
     if "--fork" in sys.argv:
         pid = os.fork()
         if pid == 0:
             mark("child start")
-            child = aligned_anon(16 * MB)
-            touch(child, 16 * MB)
-            mark("child touched 16M")
+            child = aligned_anon(SIZE // 4)
+            touch(child, SIZE // 4)
+            mark(f"child touched {SIZE // 4 // MB}M")
             os._exit(0)
         os.waitpid(pid, 0)
         mark("after fork")
