@@ -5,7 +5,7 @@ import json
 from ptviz.cli import main
 
 FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms",
-           "seek_p95_ms", "seek_vs_replay", "bytes_per_event", "sim_events_per_s"}
+           "seek_p95_ms", "seek_vs_replay", "bytes_per_event", "sim_events_per_s", "import_events_per_s", "import_vs_tracecmd"}
 
 
 def test_bench_json_has_every_figure(capsys):

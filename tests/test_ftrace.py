@@ -195,3 +195,36 @@ def test_record_without_root_says_why(monkeypatch, capsys):
     assert main(["record", "-o", "/tmp/never.msgpack", "--", "true"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs root" in err
+
+
+@pytest.mark.parametrize("line, want", [
+    # E: latency format (relative µs, CPU glued to the flags, a delay mark)
+    ("  <idle>-0       0d.h2.    5us!: hrtimer_expire_entry: hrtimer=0",
+     ("<idle>", 0, 0, 5000, "hrtimer_expire_entry")),
+    # E: trace-cmd report -l (absolute seconds)
+    ("trace-cm-86689   3d.... 11370.816169: sched_switch: prev_comm=a",
+     ("trace-cm", 86689, 3, 11370816169000, "sched_switch")),
+    # F: no task column
+    (" [000] 154.892148: ipi_raise: target_mask=00000000,00000002 (Function call interrupts)",
+     ("", None, 0, 154892148000, "ipi_raise")),
+    # G: function tracer
+    ("           bash-1998  [000] ....   140.733504: mutex_unlock <-tty_write",
+     ("bash", 1998, 0, 140733504000, "function")),
+])
+def test_more_layouts(line, want):
+    rec, stats = one(line)
+    assert isinstance(rec, Record), stats.bad
+    assert (rec.comm, rec.pid, rec.cpu, rec.ts, rec.name) == want
+
+
+def test_function_graph_lines_take_the_previous_time():
+    lines = ["           a-1 [003] ..... 7.000000: kfree: ptr=0",
+             " 3)   0.081 us    |  func();", " 3)               |  other() {",
+             " ------------------------------------------",
+             " 3)    bash-431    =>    <idle>-0   "]
+    stats = ParseStats()
+    out = list(parse_lines(lines, stats))
+    assert [(r.name, r.ts, r.cpu) for r in out] == [("kfree", 7_000_000_000, 3),
+                                                   ("funcgraph", 7_000_000_000, 3),
+                                                   ("funcgraph", 7_000_000_000, 3)]
+    assert out[1].payload == "func(); /* 0.081 us */" and stats.bad_count == 0

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeks", type=int, default=200, help="random seeks to time (default 200)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--keep", metavar="PATH", help="keep the synthetic trace at PATH")
+    p.add_argument("--trace-dat", metavar="PATH",
+                   help="also time ftrace text import against `trace-cmd report` printing "
+                        "this trace.dat (needs trace-cmd)")
     p.set_defaults(run=run)
 
 
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.keep or os.path.join(tmpdir, "bench.msgpack")
     try:
         figures = measure(path, events, args.seeks, progress=not args.json)
+        figures.update(measure_import(path + ".txt", max(events // 10, 1000), args.trace_dat))
     finally:
         if not args.keep and os.path.exists(path):
             os.unlink(path)
@@ -124,6 +128,39 @@ def _simulate_rate(path: str, events: int) -> float:
             os.unlink(path)
 
 
+def measure_import(text_path: str, events: int, trace_dat: str | None) -> dict:
+    """Text import speed; and against `trace-cmd report` of ``trace_dat`` when given."""
+    import shutil
+    import subprocess
+    from ..bench.ftrace_text import write_text
+    from ..ftrace.importer import import_file
+    out = text_path + ".msgpack"
+    figures: dict = {"import_vs_tracecmd": None}
+    try:
+        lines = write_text(text_path, events)
+        t0 = time.perf_counter()
+        import_file(text_path, out)
+        figures["import_events_per_s"] = round(lines / (time.perf_counter() - t0))
+        if trace_dat and shutil.which("trace-cmd"):
+            t0 = time.perf_counter()
+            with open(text_path, "w") as f:
+                subprocess.run(["trace-cmd", "report", "-i", trace_dat], stdout=f, check=True,
+                               stderr=subprocess.DEVNULL)
+            report_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            import_file(text_path, out)
+            figures["import_vs_tracecmd"] = round((time.perf_counter() - t0) / report_s, 3)
+        elif trace_dat:
+            figures["import_vs_tracecmd_note"] = "trace-cmd is not installed"
+        else:
+            figures["import_vs_tracecmd_note"] = "pass --trace-dat PATH to measure"
+    finally:
+        for p in (text_path, out):
+            if os.path.exists(p):
+                os.unlink(p)
+    return figures
+
+
 def render(f: dict) -> str:
     def mark(name: str, value: float) -> str:
         return "ok" if value <= TARGETS[name] else "MISSED"
@@ -145,5 +182,9 @@ def render(f: dict) -> str:
         f"target ≤ 64  {mark('bytes_per_event', f['bytes_per_event'])}",
         f"simulator             {f['sim_events_per_s'] / 1e6:.2f} M events/s   target ≥ 1  "
         f"{'ok' if f['sim_events_per_s'] >= 1e6 else 'MISSED'}",
+        f"ftrace text import    {f.get('import_events_per_s', 0) / 1e3:.0f} k events/s; vs "
+        f"trace-cmd report: " + (f"{f['import_vs_tracecmd']:.2f}×   target ≤ 3"
+                                 if f.get("import_vs_tracecmd") is not None
+                                 else f.get("import_vs_tracecmd_note", "not measured")),
     ]
     return "\n".join(rows) + "\n"

@@ -13,7 +13,6 @@ from typing import Any, Iterable, Iterator
 
 from replayer.errors import ImportFormatError
 from replayer.traceio import TraceWriter
-from replayer.traceio.framing import MAGIC
 
 from .infer import Inference
 from .textparse import ParseStats, parse_lines

@@ -221,6 +221,17 @@ class Inference:
         self.madvise[rec.pid] = (rec.ts, start, start + length, cause)
         self._zap(rec, start, start + length, cause)
 
+    def _on_sys_enter_madvise(self, rec: Record) -> None:
+        """trace-cmd report prints the format file's fmt: "start: 0x…, len_in: 0x…, …"."""
+        self._on_sys_madvise(rec)
+
+    def _on_sys_exit_madvise(self, rec: Record) -> None:
+        rec.payload = "-> " + rec.payload
+        self._on_sys_madvise(rec)
+
+    def _on_sys_enter_munmap(self, rec: Record) -> None:
+        self._on_sys_munmap(rec)
+
     def _on_sys_munmap(self, rec: Record) -> None:
         f = fields(rec.payload)
         addr, length = _int(f.get("addr")), _int(f.get("len"))

@@ -22,7 +22,20 @@ _EVENT = re.compile(
     r"\[(?P<cpu>\d+)\]\s+"
     r"(?:(?P<flags>[.a-zA-Z0-9]{4,5})\s+)?"
     r"(?P<secs>\d+)\.(?P<frac>\d+):\s+"
-    r"(?P<name>[\w.-]+)(?P<sep>:\s?|\(| -> )(?P<payload>.*)$")
+    r"(?P<name>[\w.-]+)(?P<sep>:\s?|\(| -> | <-)(?P<payload>.*)$")
+# Latency format (E): CPU glued to the flags, relative "NNNus" or absolute seconds,
+# an optional delay mark before the colon; also ``trace-cmd report -l``.
+_LATENCY = re.compile(
+    r"^\s*(?P<comm>.+?)-(?P<pid>\d+)\s+(?P<cpu>\d+)(?P<flags>[.a-zA-Z0-9]{4,8})\s+"
+    r"(?:(?P<secs>\d+)\.(?P<frac>\d+)|(?P<us>\d+)us)\s*[!+#*@$]?\s*:\s+"
+    r"(?P<name>[\w.-]+):\s?(?P<payload>.*)$")
+# No task column (F): " [000] 154.892148: ipi_raise: ..."
+_NOTASK = re.compile(
+    r"^\s*\[(?P<cpu>\d+)\]\s+(?:(?P<flags>[.a-zA-Z0-9]{4,5})\s+)?"
+    r"(?P<secs>\d+)\.(?P<frac>\d+):\s+(?P<name>[\w.-]+):\s?(?P<payload>.*)$")
+# function_graph (H): " 3)   0.081 us    |  func();" — no timestamp of its own.
+_GRAPH = re.compile(r"^\s*(?P<cpu>\d+)\)\s+(?:(?P<dur>[\d.]+)\s+us\s+)?[+!#*@$ ]*\|\s*"
+                    r"(?P<call>.*)$")
 # trace-cmd report of an instance: "NAME:           comm-pid [...]" (name, then padding)
 _INSTANCE = re.compile(r"^([\w.-]+):\s{2,}(\S.*)$")
 _LOST = re.compile(r"CPU:\s*(\d+)\s+\[(?:LOST\s+(\d+)\s+EVENTS|(\d+)\s+EVENTS\s+DROPPED)\]")
@@ -36,7 +49,7 @@ class Record:
     lineno: int
     ts: int
     cpu: int
-    pid: int
+    pid: int | None
     tgid: int | None
     comm: str
     flags: str
@@ -71,15 +84,23 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
     """Records and loss markers from ftrace text lines, in input order."""
     stats = stats if stats is not None else ParseStats()
     match = _EVENT.match
+    last_ts = 0
     for lineno, raw in enumerate(lines, 1):
         stats.lines += 1
         line = raw.rstrip("\r\n").rstrip("\r")
         if not line.strip() or line.lstrip().startswith("#") or line.startswith("cpus=") \
-                or line.startswith("version =") or re.match(r"^CPU \d+ is empty", line):
+                or line.startswith("version =") or re.match(r"^CPU \d+ is empty", line) \
+                or line.lstrip().startswith("-----") or "#####" in line:
             stats.headers += 1
             continue
         m = match(line)
         if m is None:
+            other = _other_layouts(line, lineno, last_ts)
+            if other is not None:
+                stats.events += 1
+                last_ts = other.ts
+                yield other
+                continue
             lost = _LOST.search(line)
             if lost is not None:
                 yield Loss(lineno, int(lost.group(1)), int(lost.group(2) or lost.group(3)))
@@ -96,6 +117,8 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
         sep = m.group("sep")
         if sep == "(":                   # syscall tracer: sys_madvise(start: …)
             payload = "(" + payload
+        elif sep == " <-":               # function tracer: func <-parent
+            name, payload = "function", f"{name} <-{payload}"
         elif sep == " -> ":              # syscall exit: sys_madvise -> 0x0
             payload = "-> " + payload
         if name == "print" and payload.startswith("tracing_mark_write:"):
@@ -105,9 +128,34 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
         if inst is not None:
             comm = inst.group(2)
         stats.events += 1
+        last_ts = ts
         yield Record(lineno, ts, int(m.group("cpu")), int(m.group("pid")),
                      int(tgid) if tgid and tgid[0] != "-" else None,
                      comm, m.group("flags") or "", name, payload)
+
+
+def _other_layouts(line: str, lineno: int, last_ts: int) -> Record | None:
+    """The latency, no-task and function_graph layouts, or None."""
+    m = _LATENCY.match(line)
+    if m is not None:
+        ts = (int(m.group("us")) * 1000 if m.group("us") is not None else
+              int(m.group("secs")) * 1_000_000_000 + int(m.group("frac").ljust(9, "0")[:9]))
+        return Record(lineno, ts, int(m.group("cpu")), int(m.group("pid")), None,
+                      m.group("comm").strip(), m.group("flags"), m.group("name"),
+                      m.group("payload").strip())
+    m = _NOTASK.match(line)
+    if m is not None:
+        ts = int(m.group("secs")) * 1_000_000_000 + int(m.group("frac").ljust(9, "0")[:9])
+        return Record(lineno, ts, int(m.group("cpu")), None, None, "", m.group("flags") or "",
+                      m.group("name"), m.group("payload").strip())
+    m = _GRAPH.match(line)
+    if m is not None and "=>" not in m.group("call"):
+        payload = m.group("call").strip()
+        if m.group("dur"):
+            payload += f" /* {m.group('dur')} us */"
+        return Record(lineno, last_ts, int(m.group("cpu")), None, None, "", "", "funcgraph",
+                      payload)
+    return None
 
 
 _KV = re.compile(r"([\w.]+)[=:]\s?(\S+)")
