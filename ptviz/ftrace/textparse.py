@@ -88,12 +88,10 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
     for lineno, raw in enumerate(lines, 1):
         stats.lines += 1
         line = raw.rstrip("\r\n").rstrip("\r")
-        if not line.strip() or line.lstrip().startswith("#") or line.startswith("cpus=") \
-                or line.startswith("version =") or re.match(r"^CPU \d+ is empty", line) \
-                or line.lstrip().startswith("-----") or "#####" in line:
+        m = match(line)          # the common case first; headers only when it fails
+        if m is None and _is_header(line):
             stats.headers += 1
             continue
-        m = match(line)
         if m is None:
             other = _other_layouts(line, lineno, last_ts)
             if other is not None:
@@ -124,14 +122,22 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
         if name == "print" and payload.startswith("tracing_mark_write:"):
             name, payload = "tracing_mark_write", payload[19:].strip()
         comm = m.group("comm").strip()
-        inst = _INSTANCE.match(comm)
-        if inst is not None:
-            comm = inst.group(2)
+        if ":" in comm:
+            inst = _INSTANCE.match(comm)
+            if inst is not None:
+                comm = inst.group(2)
         stats.events += 1
         last_ts = ts
         yield Record(lineno, ts, int(m.group("cpu")), int(m.group("pid")),
                      int(tgid) if tgid and tgid[0] != "-" else None,
                      comm, m.group("flags") or "", name, payload)
+
+
+_HEADER = re.compile(r"^\s*(?:#|-----|cpus=|version =|CPU \d+ is empty|$)|#####")
+
+
+def _is_header(line: str) -> bool:
+    return _HEADER.search(line) is not None
 
 
 def _other_layouts(line: str, lineno: int, last_ts: int) -> Record | None:
