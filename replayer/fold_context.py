@@ -84,21 +84,11 @@ class ContextHandlers:
 
     def _ipi_enter(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
-        cpu, reason = row[2], row[4]
+        cpu = row[2]
         s.ipis_received[cpu] = s.ipis_received.get(cpu, 0) + 1
-        pending = s.ipi_inflight.get(cpu)
-        if not pending:
-            return
-        # Answer the oldest IPI of this reason; else the oldest of any.
-        if pending[0][1] == reason:
-            rest = pending[1:]
-        else:
-            k = next((j for j, p in enumerate(pending) if p[1] == reason), 0)
-            rest = pending[:k] + pending[k + 1:]
-        if rest:
-            s.ipi_inflight[cpu] = rest
-        else:
-            del s.ipi_inflight[cpu]
+        # The handler drains the CPU's whole queue (flush_smp_call_function_queue), so
+        # one entry answers every IPI pending there (several senders' IPIs coalesce).
+        s.ipi_inflight.pop(cpu, None)
 
     def _sync_begin(self, row: tuple, ts: int, i: int) -> None:
         self.state.sync_open[row[2]] = (row[4], tuple(row[5] or ()), ts, i)

@@ -251,3 +251,16 @@ def test_two_mms_are_reported_apart(story):
     assert [(m["mm"], m["pids"], m["comm"], m["table_bytes"]) for m in rep["mms"]] == [
         (hex(MM), [100], "app", 8192), (hex(MM2), [101], "other", 4096)]
     assert rep["tables"] == tables(live=1, empty_attached=1)
+
+
+def test_one_handler_answers_every_ipi_pending_on_its_cpu(story):
+    """Call-function IPIs from several senders coalesce: the handler drains the queue."""
+    s = story
+    s.on(0).ipi_send(targets=(2,), reason="call_function", callsite="a")
+    s.on(1).ipi_send(targets=(2,), reason="tlb_shootdown", callsite="b")
+    s.on(2, None).ipi_enter(reason="call_function")
+    s.ipi_exit(reason="call_function")
+    s.at(50_000_000).on(0).marker(text="later")
+    rep = build_report(s.replay())
+    assert rep["findings"] == []
+    assert [c["ipis_pending"] for c in rep["cpus"]] == [0, 0, 0, 0]
