@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -12,6 +11,7 @@ import time
 from ..bench.measure import (loaded_bytes, plain_decode_s, replay_s, seek_ms,
                              summarize_seeks)
 from ..bench.synth import write_synthetic
+from .output import emit
 from .errors import EXIT_OK
 
 TARGETS = {"replay_vs_decode": 2.0, "seek_median_ms": 20.0, "seek_vs_replay": 1 / 200,
@@ -45,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.keep and os.path.exists(path):
             os.unlink(path)
         os.rmdir(tmpdir)
-    if args.json:
-        json.dump(figures, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render(figures))
+    emit(figures, args.json, render)
     return EXIT_OK
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from replayer.traceio import TraceReader
 from replayer.units import format_bytes, format_duration, format_ts
 
 from .inputs import as_ptviz_trace
+from .output import emit
 from .errors import EXIT_OK, warn
 
 _NOT_DESCRIPTIVE = ("format", "version", "kinds")
@@ -55,11 +54,7 @@ def run(args: argparse.Namespace) -> int:
         facts = summarize(reader)
     for w in facts["warnings"]:
         warn(w)
-    if args.json:
-        json.dump(facts, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render(facts))
+    emit(facts, args.json, render)
     return EXIT_OK
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from replayer.replay import Replay
 from replayer.report import FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on
 from replayer.units import parse_time
 
 from .inputs import as_ptviz_trace
+from .output import emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
 from .replay_text import render
 
@@ -49,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         report["trace"]["path"] = args.trace
     for w in report["trace"]["warnings"]:
         warn(w)
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render(report))
+    emit(report, args.json, render)
     held = failed_conditions(report, conditions)
     for text in held:
         fail(f"fail-on: {text}")
