@@ -7,13 +7,7 @@ import argparse
 from .errors import EXIT_BAD_INPUT, fail
 
 PENDING = {
-    "view": ("browse a trace in the terminal UI", "the terminal UI"),
-    "replay": ("replay a trace headless: report, --at, --fail-on (CI)", "issue #3"),
-    "convert": ("convert between msgpack, JSON Lines, ftrace text, Chrome JSON",
-                "the conversion work"),
-    "simulate": ("simulate an architecture and kernel config into a trace", "issue #4"),
-    "record": ("record a real trace with ftrace around a command", "issue #5"),
-    "bench": ("measure decode, replay, seek and memory figures", "issue #3"),
+    "view": ("browse a trace in the terminal UI", "the terminal UI issue"),
 }
 
 
