@@ -138,7 +138,7 @@ def marker_deltas(report):
 
 def check_vmpte(report):
     rows = marker_deltas(report)
-    assert len(rows) >= 5
+    assert len(rows) >= 4
     for text, kernel, ptviz in rows:
         assert abs(kernel - ptviz) <= 4096, (text, kernel, ptviz)   # one table page
     return rows
@@ -149,10 +149,20 @@ REAL = sorted(f for f in os.listdir(TRACES) if f.startswith("real-") and f.endsw
 
 @pytest.mark.parametrize("name", REAL)
 def test_real_samples_match_the_kernels_vmpte(name):
-    report = build_report(Replay.load(os.path.join(TRACES, name)))
+    replay = Replay.load(os.path.join(TRACES, name))
+    report = build_report(replay)
     rows = check_vmpte(report)
-    assert any("dontneed" in t for t, _, _ in rows)
-    assert report["tables"]["reclaimed"]["count"] >= 1     # this kernel has PT_RECLAIM
+    dontneed = next(m for m in report["markers"] if "dontneed" in m["text"])
+    at_dontneed = build_report(replay, dontneed["ts"])
+    if name.startswith("real-6.1-"):
+        # No PT_RECLAIM: the 16 PTE tables emptied by MADV_DONTNEED of 32 MiB stay attached.
+        assert at_dontneed["tables"]["empty_attached"]["count"] == 16
+        assert report["tables"]["reclaimed"]["count"] == 0
+    else:
+        # 6.18 with PT_RECLAIM: they are detached at once, freed by RCU later.
+        assert at_dontneed["tables"]["empty_attached"]["count"] == 0
+        assert report["tables"]["reclaimed"]["count"] >= 8
+    assert len(rows) >= 4
 
 
 def _can_record():

@@ -28,18 +28,23 @@ from replayer import vocab as v
 from .textparse import Loss, Record, fields
 
 WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after the detach
-# A fault's table allocations follow it within microseconds (seen on 6.18: 2-5 µs); later
-# ones by the same task (dup_mmap at fork, GUP) are not this fault's.
-FAULT_WINDOW_NS = 100_000
+# A fault's table allocations follow it closely (2-5 µs on 6.18 natively; up to ~250 µs
+# under QEMU's TCG); a syscall or fork by the task also ends the fault (dup_mmap, GUP).
+FAULT_WINDOW_NS = 2_000_000
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
 PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
 _SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
 _HEXNUM = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
-def _int(text: str | None) -> int | None:
+def _int(text: str | None, hex_digits: bool = False) -> int | None:
+    """A number as ftrace prints it; ``hex_digits``: bare digits are hex (the syscall
+    tracer prints ``%lx`` without 0x before 6.19, and values < 10 alike after, KF §5.1)."""
     if text is None:
         return None
+    if hex_digits:
+        m = re.match(r"(?:0x)?([0-9a-fA-F]+)", text)
+        return int(m.group(1), 16) if m else None
     m = _HEXNUM.match(text)
     return int(m.group(0), 0) if m else None
 
@@ -202,6 +207,17 @@ class Inference:
         zaps.append([rec.ts, start, end, cause])
         del zaps[:-64]
         self.out(rec.ts, v.ZAP_BEGIN, rec.cpu, rec.pid, (mm, start, end, cause, True), rec.comm)
+        # Every entry of a PTE table whose whole span the zap covers is now none; the
+        # table stays attached unless PT_RECLAIM or free_pgtables detaches it (seen at
+        # its free). O(tables of this mm).
+        for (owner, index), pfn in list(self.spans.items()):
+            table = self.tables.get(pfn)
+            if owner != mm or table is None or not table["n"]:
+                continue
+            if start <= index * PMD_SPAN and (index + 1) * PMD_SPAN <= end:
+                self.out(rec.ts, v.PTE_CLEAR, rec.cpu, rec.pid, (mm, pfn, table["n"], True),
+                         rec.comm)
+                table["n"] = 0
 
     def _on_sys_madvise(self, rec: Record) -> None:
         if rec.payload.startswith("->"):
@@ -211,8 +227,8 @@ class Inference:
                          rec.comm)
             return
         f = fields(rec.payload)
-        start, length, behavior = (_int(f.get("start")), _int(f.get("len_in")),
-                                   _int(f.get("behavior")))
+        start, length, behavior = (_int(f.get("start"), True), _int(f.get("len_in"), True),
+                                   _int(f.get("behavior"), True))
         cause = MADV.get(behavior)
         if start is None or length is None or cause is None:
             self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
@@ -234,7 +250,7 @@ class Inference:
 
     def _on_sys_munmap(self, rec: Record) -> None:
         f = fields(rec.payload)
-        addr, length = _int(f.get("addr")), _int(f.get("len"))
+        addr, length = _int(f.get("addr"), True), _int(f.get("len"), True)
         if addr is not None and length is not None:
             self._zap(rec, addr, addr + length, "munmap")
         else:
