@@ -14,6 +14,7 @@ from ptviz.ftrace.importer import import_lines
 from ptviz.ftrace.textparse import Loss, ParseStats, Record, parse_lines
 from replayer.replay import Replay
 from replayer.report import build_report
+from replayer.state import T_DETACH_CAUSE, T_DETACH_TS, T_FREE_TS
 from tests.conftest import ROOT, TRACES
 
 
@@ -159,9 +160,17 @@ def test_real_samples_match_the_kernels_vmpte(name):
         assert at_dontneed["tables"]["empty_attached"]["count"] == 16
         assert report["tables"]["reclaimed"]["count"] == 0
     else:
-        # 6.18 with PT_RECLAIM: they are detached at once, freed by RCU later.
+        # 6.18 and 7.3 have PT_RECLAIM: they are detached at once, freed by RCU later.
         assert at_dontneed["tables"]["empty_attached"]["count"] == 0
         assert report["tables"]["reclaimed"]["count"] >= 8
+    if name.startswith("real-7.3-"):
+        # Every reclaimed table is freed by the RCU callback 15-30 ms after its detach.
+        log = replay.log
+        delays = [(log.get(t, T_FREE_TS) - log.get(t, T_DETACH_TS)) / 1e6
+                  for t in range(len(log)) if log.get(t, T_DETACH_CAUSE) == 1]
+        assert len(delays) == 16 and all(15 <= d <= 30 for d in delays), delays
+        assert {r["free_path"] for r in map(log.record, range(len(log)))
+                if r["detach_cause"] == "reclaim"} == {"rcu"}
     assert len(rows) >= 4
 
 
