@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_right
-from typing import Any, Callable
+from typing import Callable
 
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
@@ -245,7 +245,3 @@ class Machine:
         self._close_gp()
         self.flush()
         return self.events
-
-
-def header_extra(machine: Machine) -> dict[str, Any]:
-    return {"ipis": machine.ipis, "grace_periods": machine.gp_count}
