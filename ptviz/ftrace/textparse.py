@@ -108,11 +108,10 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
             else:
                 stats.note_bad(lineno, line)
             continue
-        frac = m.group("frac")
-        ts = int(m.group("secs")) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
-        tgid = m.group("tgid")
-        name, payload = m.group("name"), m.group("payload").strip()
-        sep = m.group("sep")
+        # One C call for every group (this loop runs once per line of a capture).
+        comm, pid, tgid, cpu, flags, secs, frac, name, sep, payload = m.groups()
+        ts = int(secs) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
+        payload = payload.strip()
         if sep == "(":                   # syscall tracer: sys_madvise(start: …)
             payload = "(" + payload
         elif sep == " <-":               # function tracer: func <-parent
@@ -121,16 +120,16 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
             payload = "-> " + payload
         if name == "print" and payload.startswith("tracing_mark_write:"):
             name, payload = "tracing_mark_write", payload[19:].strip()
-        comm = m.group("comm").strip()
-        if ":" in comm:
+        comm = comm.strip()
+        if ":  " in comm:
             inst = _INSTANCE.match(comm)
             if inst is not None:
                 comm = inst.group(2)
         stats.events += 1
         last_ts = ts
-        yield Record(lineno, ts, int(m.group("cpu")), int(m.group("pid")),
+        yield Record(lineno, ts, int(cpu), int(pid),
                      int(tgid) if tgid and tgid[0] != "-" else None,
-                     comm, m.group("flags") or "", name, payload)
+                     comm, flags or "", name, payload)
 
 
 _HEADER = re.compile(r"^\s*(?:#|-----|cpus=|version =|CPU \d+ is empty|$)|#####")
@@ -164,9 +163,9 @@ def _other_layouts(line: str, lineno: int, last_ts: int) -> Record | None:
     return None
 
 
-_KV = re.compile(r"([\w.]+)[=:]\s?(\S+)")
+_KV = re.compile(r"([\w.]+)[=:]\s?([^\s,]+)")
 
 
 def fields(payload: str) -> dict[str, str]:
-    """``key=value`` / ``key: value,`` pairs of a payload (values as text)."""
-    return {k: v.rstrip(",") for k, v in _KV.findall(payload)}
+    """``key=value`` / ``key: value,`` pairs of a payload (values as text, no commas)."""
+    return dict(_KV.findall(payload))
