@@ -94,17 +94,18 @@ class Folder(TableHandlers, ContextHandlers):
     """Applies rows to ``state``; records history when ``recording``."""
 
     def __init__(self, sizes: ArchSizes, state: ReplayState, log: TableLog,
-                 series: SeriesSet | None, recording: bool,
-                 has_gp_events: bool = True) -> None:
+                 series: SeriesSet | None, recording: bool) -> None:
         self.sizes = sizes
         self.state = state
         self.log = log
         self.series = series
         self.recording = recording
-        self.has_gp_events = has_gp_events
-        # Findings stay in time order even when an end-of-trace check adds older ones.
         self._level_bytes = [sizes.upper_bytes, sizes.pte_bytes] + [sizes.upper_bytes] * 3
         self._mm_series: dict[int, Any] = {}
+        #: rcu_gp_end events seen; early-callback findings count only if there are any.
+        self.gp_ends_seen = 0
+        self.early_callbacks: list[Finding] = []
+        # Findings stay in time order even when an end-of-trace check adds older ones.
         self.findings: SortedKeyList = SortedKeyList(key=_finding_order)
         self.markers: list[dict[str, Any]] = []
         self.syncs: list[tuple[int, str, int, int, int]] = []  # cpu, method, t0, t1, targets

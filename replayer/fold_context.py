@@ -6,7 +6,7 @@ A mixin of :class:`replayer.fold.Folder`; see there for the ``recording`` contra
 
 from __future__ import annotations
 
-from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_RCU_TS
+from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_RCU_TS, Finding
 
 
 class ContextHandlers:
@@ -29,6 +29,7 @@ class ContextHandlers:
 
     def _gp_end(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
+        self.gp_ends_seen += 1
         start = s.gp_open.pop(row[4], None)
         if start is not None:
             s.gp_done_after = max(s.gp_done_after, start[1])
@@ -43,11 +44,14 @@ class ContextHandlers:
             return
         if self.recording:
             self.series.rcu_pending.append(ts, len(s.rcu_pending))
-        if self.has_gp_events and s.gp_done_after < entry[3]:
+        if s.gp_done_after < entry[3] and self.recording:
+            # Kept aside: only a trace with grace-period events can prove it (Replay adds
+            # these at the end when some rcu_gp_end was seen).
             pfns = entry[2]
-            self._find("rcu_early", ts, row[2], pfns[0] if pfns else None, None,
-                       f"RCU callback {row[4]} ({entry[1]}) ran before any grace period "
-                       f"that started after it was queued", entry[3], i)
+            self.early_callbacks.append(Finding(
+                "rcu_early", ts, row[2], pfns[0] if pfns else None, None,
+                f"RCU callback {row[4]} ({entry[1]}) ran before any grace period "
+                f"that started after it was queued", (entry[3], i)))
 
     # -- walkers -----------------------------------------------------------
     def _walk_begin(self, row: tuple, ts: int, i: int) -> None:

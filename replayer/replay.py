@@ -24,6 +24,7 @@ from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
 from .timeline import Timeline
 from .traceio import Event, TraceReader
+from .traceio.events import row_to_event
 
 #: Events between checkpoints, at least; more when the live state is large, so
 #: that a restore (O(live state)) and the replay after it stay in proportion.
@@ -62,12 +63,7 @@ class Replay:
         self.checkpoints: list[Checkpoint] = []
         self._cp_max_ts: list[int] = []
         self._chunk_first_index: list[int] = []
-        by_kind, _ = reader.counts()
-        self.kind_counts = by_kind
-        self.has_gp_events = by_kind.get("rcu_gp_end", 0) > 0
-        self.has_ipi_events = by_kind.get("ipi_enter", 0) > 0
-        self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True,
-                             has_gp_events=self.has_gp_events)
+        self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True)
         self.event_count = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
@@ -136,6 +132,9 @@ class Replay:
 
     def _end_checks(self) -> None:
         """Findings only the end of the trace can prove."""
+        if self.has_gp_events:
+            for finding in self.folder.early_callbacks:
+                self.folder.findings.add(finding)
         if not self.has_ipi_events or self.last_ts is None:
             return
         for target, pending in sorted(self.final.ipi_inflight.items()):
@@ -174,6 +173,16 @@ class Replay:
         return sorted(self.timeline.cpus)
 
     @property
+    def has_gp_events(self) -> bool:
+        """Whether the trace has grace-period events (ftrace without rcu:* has none)."""
+        return self.folder.gp_ends_seen > 0
+
+    @property
+    def has_ipi_events(self) -> bool:
+        """Whether IPI handling is traced at all (else no IPI can be called unanswered)."""
+        return bool(self.final.ipis_received)
+
+    @property
     def gp_tail_ns(self) -> int:
         """How long a detached table may wait for its free before it counts as lost."""
         durations = self.folder.gp_durations
@@ -198,8 +207,7 @@ class Replay:
             state, start_index, start_max = cached, cached.index, self._cache_max_ts
         else:
             state, start_index, start_max = cp.state.copy(), cp.index, cp.max_ts
-        folder = Folder(self.sizes, state, self.log, None, recording=False,
-                        has_gp_events=self.has_gp_events)
+        folder = Folder(self.sizes, state, self.log, None, recording=False)
         max_ts = start_max
         c = bisect_right(self._chunk_first_index, start_index) - 1
         while 0 <= c < len(self.reader.chunks):
@@ -263,9 +271,7 @@ class Replay:
                     continue
                 if pid is not None and row[3] != pid:
                     continue
-                spec = reader.kinds.by_id[row[0]]
-                ev = Event(ts, spec.name, row[2], row[3], chunk.comms.get(row[3]),
-                           dict(zip(spec.fields, row[4:])))
+                ev = row_to_event(row, ts, reader.kinds.by_id[row[0]], chunk.comms.get(row[3]))
                 if mm is not None and ev.fields.get("mm") != mm:
                     continue
                 if pfn is not None and ev.fields.get("pfn") != pfn and \
@@ -281,9 +287,8 @@ class Replay:
         chunk = self.reader.read_chunk(c)
         j = index - self._chunk_first_index[c]
         row = chunk.rows[j]
-        spec = self.reader.kinds.by_id[row[0]]
-        return Event(chunk.timestamps()[j], spec.name, row[2], row[3],
-                     chunk.comms.get(row[3]), dict(zip(spec.fields, row[4:])))
+        return row_to_event(row, chunk.timestamps()[j], self.reader.kinds.by_id[row[0]],
+                            chunk.comms.get(row[3]))
 
     def table_history(self, pfn: int, generation: int = 0) -> list[dict[str, Any]]:
         """The steps of one table page's life, each with its time and event index."""

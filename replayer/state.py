@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Lifecycle stages of an allocated table. Empty/non-empty is the `present` count.
-ATTACHED, DETACHED, QUEUED, RCU_PENDING, FREED = 0, 1, 2, 3, 4
-STAGE_NAMES = ("attached", "detached", "queued", "rcu_pending", "freed")
+# A freed table leaves the state's dicts; its history stays in the TableLog.
+ATTACHED, DETACHED, QUEUED, RCU_PENDING = 0, 1, 2, 3
 
 # Classes a PTE table falls in (SPEC §5), plus the ones that are not news.
 CLASSES = ("reclaimed", "freed_unmap", "freed_collapse", "empty_attached", "in_flight",

@@ -17,8 +17,8 @@ import random
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
 
-X86_64 = {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "levels": 4,
-          "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi"}
+from ..sim.arches import ARCHES
+
 MB2 = 2 << 20
 
 
@@ -26,7 +26,7 @@ def write_synthetic(path: str, events: int, cpus: int = 4, seed: int = 1,
                     faults_per_table: int = 512) -> int:
     """Write at least ``events`` events to ``path``; returns the number written."""
     rng = random.Random(seed)
-    header = {"source": "bench", "clock": "ns", "cpus": cpus, "arch": X86_64,
+    header = {"source": "bench", "clock": "ns", "cpus": cpus, "arch": ARCHES["x86_64"].header(),
               "kernel": {"version": "6.14", "pt_reclaim": True, "table_free": "rcu",
                          "sync": "ipi_broadcast", "mmu_gather_rcu_table_free": True,
                          "have_arch_tlb_remove_table": False},

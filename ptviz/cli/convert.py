@@ -8,7 +8,8 @@ import sys
 from replayer.errors import UsageError
 
 from ..ftrace.importer import import_file, sniff
-from .errors import EXIT_OK, warn
+from .errors import EXIT_OK
+from .inputs import warn_bad_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,10 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pt_reclaim:
         header["kernel"] = {"pt_reclaim": args.pt_reclaim == "y"}
     stats = import_file(args.input, args.output, header)
-    if stats["bad_lines"]:
-        line, text = stats["first_bad"][0]
-        warn(f"{args.input}: {stats['bad_lines']} line(s) not understood, first at line "
-             f"{line}: {text!r}")
+    warn_bad_lines(args.input, stats)
     print(f"ptviz: {args.input}: {stats['events_read']:,} events read, "
           f"{stats['events_written']:,} written to {args.output}; {stats['tables']} page-table "
           f"pages inferred, {stats['frees']} frees", file=sys.stderr)

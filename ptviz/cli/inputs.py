@@ -11,6 +11,14 @@ from ..ftrace.importer import import_file, sniff
 from .errors import warn
 
 
+def warn_bad_lines(path: str, stats: dict) -> None:
+    """One warning naming how many lines an import skipped, and the first one."""
+    if stats["bad_lines"]:
+        line, text = stats["first_bad"][0]
+        warn(f"{path}: {stats['bad_lines']} line(s) not understood, first at line "
+             f"{line}: {text!r}")
+
+
 @contextlib.contextmanager
 def as_ptviz_trace(path: str) -> Iterator[str]:
     """Yield a ptviz trace path for ``path``; text and trace.dat are imported to a
@@ -21,11 +29,7 @@ def as_ptviz_trace(path: str) -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(prefix="ptviz-import-", suffix=".msgpack")
     os.close(fd)
     try:
-        stats = import_file(path, tmp)
-        if stats["bad_lines"]:
-            line, text = stats["first_bad"][0]
-            warn(f"{path}: {stats['bad_lines']} line(s) not understood, first at line "
-                 f"{line}: {text!r}")
+        warn_bad_lines(path, import_file(path, tmp))
         yield tmp
     finally:
         os.unlink(tmp)

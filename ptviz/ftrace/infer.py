@@ -89,6 +89,10 @@ class Inference:
             self._close_fault(cpu)
         self._drain(None)
 
+    def _raw(self, rec: Record) -> None:
+        """An event with no mapping: kept whole, as its name and payload text."""
+        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+
     # -- identities ----------------------------------------------------------
     def _mm(self, rec: Record) -> int:
         tgid = rec.tgid if rec.tgid is not None else self.tgid_of.get(rec.pid, rec.pid)
@@ -115,8 +119,7 @@ class Inference:
             handler(rec)
         else:
             self.counts["raw"] += 1
-            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
-                     rec.comm)
+            self._raw(rec)
 
     def _close_fault(self, cpu: int) -> None:
         fault = self.fault.pop(cpu, None)
@@ -144,7 +147,7 @@ class Inference:
         addr = _int(fields(rec.payload).get("address"))
         if addr is not None:
             self.fault[rec.cpu] = [rec.pid, addr, rec.ts, [], self._mm(rec), rec.comm]
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        self._raw(rec)
 
     def _on_mm_page_alloc(self, rec: Record) -> None:
         f = fields(rec.payload)
@@ -160,14 +163,14 @@ class Inference:
             return
         if fault is not None and fault[0] == rec.pid:
             self._close_fault(rec.cpu)            # the data page: the fault's tables are known
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        self._raw(rec)
 
     def _on_mm_page_free(self, rec: Record) -> None:
         pfn = _int(fields(rec.payload).get("pfn"))
         if pfn is not None and pfn in self.tables:
             self._free(rec, pfn, "rcu" if "s" in rec.flags[2:3] else "direct")
             return
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        self._raw(rec)
 
     _on_mm_page_free_batched = _on_mm_page_free
 
@@ -220,33 +223,33 @@ class Inference:
                 table["n"] = 0
 
     def _on_sys_madvise(self, rec: Record) -> None:
+        """The syscall tracer's layout: ``sys_madvise(start: …)`` or ``sys_madvise -> ret``."""
         if rec.payload.startswith("->"):
-            begin = self.madvise.pop(rec.pid, None)
-            if begin is not None:
-                self.out(rec.ts, v.ZAP_END, rec.cpu, rec.pid, (self._mm(rec), *begin[1:], True),
-                         rec.comm)
-            return
+            self._madvise_exit(rec)
+        else:
+            self._madvise_enter(rec)
+
+    def _madvise_enter(self, rec: Record) -> None:
         f = fields(rec.payload)
         start, length, behavior = (_int(f.get("start"), True), _int(f.get("len_in"), True),
                                    _int(f.get("behavior"), True))
         cause = MADV.get(behavior)
         if start is None or length is None or cause is None:
-            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
-                     rec.comm)
+            self._raw(rec)
             return
         self.madvise[rec.pid] = (rec.ts, start, start + length, cause)
         self._zap(rec, start, start + length, cause)
 
-    def _on_sys_enter_madvise(self, rec: Record) -> None:
-        """trace-cmd report prints the format file's fmt: "start: 0x…, len_in: 0x…, …"."""
-        self._on_sys_madvise(rec)
+    def _madvise_exit(self, rec: Record) -> None:
+        begin = self.madvise.pop(rec.pid, None)
+        if begin is not None:
+            self.out(rec.ts, v.ZAP_END, rec.cpu, rec.pid, (self._mm(rec), *begin[1:], True),
+                     rec.comm)
 
-    def _on_sys_exit_madvise(self, rec: Record) -> None:
-        rec.payload = "-> " + rec.payload
-        self._on_sys_madvise(rec)
-
-    def _on_sys_enter_munmap(self, rec: Record) -> None:
-        self._on_sys_munmap(rec)
+    # trace-cmd report names the syscall events and prints the format files' fmt
+    # ("start: 0x…, len_in: 0x…, behavior: 0x…" / "0x0").
+    _on_sys_enter_madvise = _madvise_enter
+    _on_sys_exit_madvise = _madvise_exit
 
     def _on_sys_munmap(self, rec: Record) -> None:
         f = fields(rec.payload)
@@ -254,8 +257,9 @@ class Inference:
         if addr is not None and length is not None:
             self._zap(rec, addr, addr + length, "munmap")
         else:
-            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
-                     rec.comm)
+            self._raw(rec)
+
+    _on_sys_enter_munmap = _on_sys_munmap
 
     def _on_sched_process_exit(self, rec: Record) -> None:
         tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
@@ -264,7 +268,7 @@ class Inference:
             self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
             self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
             self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        self._raw(rec)
 
     def _on_sched_process_fork(self, rec: Record) -> None:
         self._close_fault(rec.cpu)
@@ -273,7 +277,7 @@ class Inference:
         # Without tgids, a child whose pid is new is a process; threads need record-tgid.
         if child is not None and child not in self.tgid_of:
             self.tgid_of[child] = child
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        self._raw(rec)
 
     def _on_tracing_mark_write(self, rec: Record) -> None:
         self._mm(rec)
@@ -282,8 +286,7 @@ class Inference:
     def _on_tlb_flush(self, rec: Record) -> None:
         m = re.match(r"pages:(-?\d+) reason:(.*?) \(\d+\)$", rec.payload)
         if m is None:
-            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
-                     rec.comm)
+            self._raw(rec)
             return
         self.out(rec.ts, v.TLB_FLUSH, rec.cpu, rec.pid,
                  (self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid)), None, None,
@@ -304,8 +307,7 @@ class Inference:
         if "generic_smp_call_function" not in site:
             # A reschedule IPI (callback NULL): its handler is not a call-function vector,
             # so it cannot be matched to an entry; kept as a raw event.
-            self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
-                     rec.comm)
+            self._raw(rec)
             return
         reason = ("tlb_shootdown" if "flush_tlb" in site else
                   "table_sync" if "tlb_remove_table" in site else "call_function")

@@ -112,8 +112,12 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                                               os.path.join(inst, "trace_marker")})
         except OSError as exc:
             raise RecordError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
-        while proc.poll() is None:
-            time.sleep(0.2)
+        while True:
+            try:
+                proc.wait(timeout=0.2)      # returns as soon as CMD exits
+                break
+            except subprocess.TimeoutExpired:
+                pass
             if progress and sys.stderr.isatty():
                 print(f"\rptviz: recording {time.monotonic() - started:5.1f} s, "
                       f"{_entries(inst):,} events", end="", file=sys.stderr, flush=True)
@@ -137,12 +141,15 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             proc.wait()
         _write(os.path.join(inst, "tracing_on"), "0")
         _write(os.path.join(inst, "events", "enable"), "0")
-        for _ in range(50):
+        for _ in range(50):         # busy while the kernel still holds a reader
             try:
                 os.rmdir(inst)
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            print(f"ptviz: warning: could not remove {inst}; remove it with rmdir",
+                  file=sys.stderr)
 
 
 def _entries(inst: str) -> int:

@@ -45,7 +45,6 @@ class WalkerCpu:
         self.pid, self.comm = pid, comm
         self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
         self.current: tuple[int, int] | None = None     # the latest session
-        self.sessions = 0
         self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
 
     def advance(self, t: int) -> None:
@@ -65,7 +64,6 @@ class WalkerCpu:
                 m.emit(begin + 100, self.cpu, v.WALK_TABLE, self.pid, (pfn,), self.comm)
             m.emit(end, self.cpu, v.WALK_END, self.pid, (), self.comm)
             self.current = (begin, end)
-            self.sessions += 1
             self.next_begin = end + 1 + rng.randrange(2 * self.mean_gap + 1)
 
     def section_at(self, t: int) -> tuple[int, int] | None:

@@ -68,7 +68,6 @@ class Kernel:
         self._next_pfn = 0x100000
         self._free_pfns: list[tuple[int, int]] = []   # (free time, pfn), reused when past
         self.reclaimed = 0
-        self.kept_by_refault = 0
 
     # -- page allocator --------------------------------------------------------
     def _alloc_pfn(self) -> int:
@@ -179,7 +178,6 @@ class Kernel:
             table.bits |= 1
             m.emit(m.now, other, v.PTE_SET, a.pid, (a.mm, table.pfn, 1, None), a.comm)
         if table.bits:
-            self.kept_by_refault += 1
             return
         del a.ptes[key]
         m.tick(TABLE_OP_NS)
