@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print", action="store_true", dest="print_only",
                    help="print the equivalent tracefs and trace-cmd commands and exit")
     p.add_argument("--keep-text", metavar="PATH", help="also keep the raw ftrace text")
+    p.add_argument("--no-probes", dest="probes", action="store_false",
+                   help="do not define the page-table fprobes/kprobes even where the kernel "
+                        "allows (with them, the trace holds raw kernel pointers)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     p.set_defaults(run=run)
 
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     fd, text = tempfile.mkstemp(prefix="ptviz-record-", suffix=".txt")
     os.close(fd)
     try:
-        result = record_text(cmd, text, events, args.tail, args.buffer_kb)
+        result = record_text(cmd, text, events, args.tail, args.buffer_kb,
+                             probes=args.probes)
         if args.keep_text:
             import shutil
             shutil.copyfile(text, args.keep_text)
@@ -51,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         header["command"] = cmd
         header["record"] = {"missing_events": result["missing"],
                             "lost": {str(c): n for c, n in result["lost"].items()},
+                            "probes": result["probes"], "probe_style": result["probe_style"],
                             "tail_s": args.tail}
         stats = import_file(text, args.output, header)
     finally:

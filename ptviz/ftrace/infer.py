@@ -20,12 +20,14 @@
 from __future__ import annotations
 
 import heapq
-import re
 from typing import Any, Callable
 
 from replayer import vocab as v
 
+from .infer_context import ContextSteps
+from .infer_probes import ProbeSteps
 from .textparse import Loss, Record, fields
+from .textparse import number as _int
 
 WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after the detach
 # A fault's table allocations follow it closely (2-5 µs on 6.18 natively; up to ~250 µs
@@ -34,22 +36,9 @@ FAULT_WINDOW_NS = 2_000_000
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
 PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
 _SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
-_HEXNUM = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
-def _int(text: str | None, hex_digits: bool = False) -> int | None:
-    """A number as ftrace prints it; ``hex_digits``: bare digits are hex (the syscall
-    tracer prints ``%lx`` without 0x before 6.19, and values < 10 alike after, KF §5.1)."""
-    if text is None:
-        return None
-    if hex_digits:
-        m = re.match(r"(?:0x)?([0-9a-fA-F]+)", text)
-        return int(m.group(1), 16) if m else None
-    m = _HEXNUM.match(text)
-    return int(m.group(0), 0) if m else None
-
-
-class Inference:
+class Inference(ProbeSteps, ContextSteps):
     """Feed records in time order; events come out through ``emit`` in time order."""
 
     def __init__(self, emit: Callable[[int, int, int, int | None, tuple, str | None], None],
@@ -69,8 +58,11 @@ class Inference:
         self.spans: dict[tuple[int, int], int] = {}  # (mm, pmd index) → pte pfn
         self.zaps: dict[int, list] = {}             # mm → recent [ts, start, end, cause]
         self.madvise: dict[int, tuple] = {}         # pid → (ts, start, end, cause)
+        self.in_teardown: dict[int, str] = {}       # pid → "munmap" | "exit" while in it
         self.counts = {"tables": 0, "frees": 0, "raw": 0, "detach_at_zap": 0,
                        "detach_guessed": 0}
+        self._init_probes()
+        self._init_context()
 
     # -- output through the reorder window -------------------------------------
     def out(self, ts: int, kind: int, cpu: int, pid: int | None, fields_: tuple,
@@ -117,6 +109,8 @@ class Inference:
         handler = getattr(self, "_on_" + rec.name, None)
         if handler is not None:
             handler(rec)
+        elif rec.payload[:1] == "(" and self._probe(rec):
+            pass
         else:
             self.counts["raw"] += 1
             self._raw(rec)
@@ -130,10 +124,13 @@ class Inference:
         for (t, pfn), level in zip(reversed(allocs), levels):
             base = addr - addr % _SPANS.get(level, P4D_SPAN)
             self.tables[pfn] = {"mm": mm, "level": level, "addr": base, "n": 0, "last": t}
+            seen = False
             if level == v.LEVEL_PTE:
                 self.spans[(mm, addr // PMD_SPAN)] = pfn
+                seen = pfn in self.confirmed          # a pte_alloc_one probe returned it
+                self.confirmed.discard(pfn)
             self.counts["tables"] += 1
-            self.out(t, v.TABLE_ALLOC, cpu, pid, (mm, level, pfn, base, True), comm)
+            self.out(t, v.TABLE_ALLOC, cpu, pid, (mm, level, pfn, base, not seen), comm)
         pfn = self.spans.get((mm, addr // PMD_SPAN))
         if pfn is not None and pfn in self.tables:
             at = max([ts] + [t for t, _ in allocs]) + 1   # after the fault's own tables
@@ -152,6 +149,7 @@ class Inference:
     def _on_mm_page_alloc(self, rec: Record) -> None:
         f = fields(rec.payload)
         pfn, gfp = _int(f.get("pfn")), f.get("gfp_flags", "")
+        self._learn_page(f, pfn)
         fault = self.fault.get(rec.cpu)
         is_table = (f.get("order") == "0" and "GFP_KERNEL_ACCOUNT" in gfp
                     and "__GFP_ZERO" in gfp and "s" not in rec.flags[2:3])
@@ -166,7 +164,9 @@ class Inference:
         self._raw(rec)
 
     def _on_mm_page_free(self, rec: Record) -> None:
-        pfn = _int(fields(rec.payload).get("pfn"))
+        f = fields(rec.payload)
+        pfn = _int(f.get("pfn"))
+        self._learn_page(f, pfn)
         if pfn is not None and pfn in self.tables:
             self._free(rec, pfn, "rcu" if "s" in rec.flags[2:3] else "direct")
             return
@@ -179,6 +179,12 @@ class Inference:
         mm, level, base = t["mm"], t["level"], t["addr"]
         if level == v.LEVEL_PTE and self.spans.get((mm, base // PMD_SPAN)) == pfn:
             del self.spans[(mm, base // PMD_SPAN)]
+        if t.get("queued"):
+            self._unqueued_at_free(pfn)
+        if t.get("detached"):                      # a probe saw the detach
+            self.out(rec.ts, v.TABLE_FREE, rec.cpu, rec.pid, (pfn, path, True), rec.comm)
+            self.counts["frees"] += 1
+            return
         span = _SPANS.get(level, P4D_SPAN)
         # The earliest zap after the table's last fault that could have detached it:
         # a munmap or exit covering it, or (with PT_RECLAIM) an MADV_DONTNEED covering
@@ -252,19 +258,57 @@ class Inference:
     _on_sys_exit_madvise = _madvise_exit
 
     def _on_sys_munmap(self, rec: Record) -> None:
+        if rec.payload.startswith("->"):
+            self._munmap_exit(rec)
+        else:
+            self._munmap_enter(rec)
+
+    def _munmap_enter(self, rec: Record) -> None:
         f = fields(rec.payload)
         addr, length = _int(f.get("addr"), True), _int(f.get("len"), True)
         if addr is not None and length is not None:
+            self.in_teardown[rec.pid] = "munmap"
             self._zap(rec, addr, addr + length, "munmap")
         else:
             self._raw(rec)
 
-    _on_sys_enter_munmap = _on_sys_munmap
+    def _munmap_exit(self, rec: Record) -> None:
+        if self.in_teardown.get(rec.pid) == "munmap":
+            del self.in_teardown[rec.pid]
+        self._raw(rec)
+
+    _on_sys_enter_munmap = _munmap_enter
+    _on_sys_exit_munmap = _munmap_exit
+
+    def _on_sys_exit_group(self, rec: Record) -> None:
+        self.in_teardown[rec.pid] = "exit"      # exit_mmap follows (if the last user)
+        self._raw(rec)
+
+    _on_sys_enter_exit_group = _on_sys_exit_group
 
     def _on_sched_process_exit(self, rec: Record) -> None:
         tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
         if rec.pid == tgid and tgid in self.mm_of:
+            self.in_teardown[rec.pid] = "exit"
             mm = self.mm_of.pop(tgid)
+            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
+            self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
+            self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
+        self._raw(rec)
+
+    def _on_sys_execve(self, rec: Record) -> None:
+        self.in_teardown[rec.pid] = "exit"      # exec_mmap drops the old mm
+        self._raw(rec)
+
+    _on_sys_enter_execve = _on_sys_execve
+
+    def _on_sched_process_exec(self, rec: Record) -> None:
+        """The task runs in a new mm: the old one (if it was the last user) is gone."""
+        self.in_teardown.pop(rec.pid, None)
+        tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
+        self._close_fault(rec.cpu)
+        mm = self.mm_of.pop(tgid, None)
+        if mm is not None:
             self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
             self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
             self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
@@ -282,43 +326,3 @@ class Inference:
     def _on_tracing_mark_write(self, rec: Record) -> None:
         self._mm(rec)
         self.out(rec.ts, v.MARKER, rec.cpu, rec.pid, (rec.payload,), rec.comm)
-
-    def _on_tlb_flush(self, rec: Record) -> None:
-        m = re.match(r"pages:(-?\d+) reason:(.*?) \(\d+\)$", rec.payload)
-        if m is None:
-            self._raw(rec)
-            return
-        self.out(rec.ts, v.TLB_FLUSH, rec.cpu, rec.pid,
-                 (self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid)), None, None,
-                  int(m.group(1)), m.group(2)), rec.comm)
-
-    def _on_ipi_send_cpu(self, rec: Record) -> None:
-        f = fields(rec.payload)
-        cpu = _int(f.get("cpu"))
-        self._ipi(rec, (cpu,) if cpu is not None else (), f)
-
-    def _on_ipi_send_cpumask(self, rec: Record) -> None:
-        f = fields(rec.payload)
-        mask = int(f.get("cpumask", "0").replace(",", ""), 16) if f.get("cpumask") else 0
-        self._ipi(rec, tuple(c for c in range(mask.bit_length()) if mask >> c & 1), f)
-
-    def _ipi(self, rec: Record, targets: tuple, f: dict[str, str]) -> None:
-        site = f.get("callsite", "") + " " + f.get("callback", "")
-        if "generic_smp_call_function" not in site:
-            # A reschedule IPI (callback NULL): its handler is not a call-function vector,
-            # so it cannot be matched to an entry; kept as a raw event.
-            self._raw(rec)
-            return
-        reason = ("tlb_shootdown" if "flush_tlb" in site else
-                  "table_sync" if "tlb_remove_table" in site else "call_function")
-        self.out(rec.ts, v.IPI_SEND, rec.cpu, rec.pid, (targets, reason, f.get("callsite")),
-                 rec.comm)
-
-    def _on_call_function_entry(self, rec: Record) -> None:
-        self.out(rec.ts, v.IPI_ENTER, rec.cpu, rec.pid, ("call_function",), rec.comm)
-
-    def _on_call_function_exit(self, rec: Record) -> None:
-        self.out(rec.ts, v.IPI_EXIT, rec.cpu, rec.pid, ("call_function",), rec.comm)
-
-    _on_call_function_single_entry = _on_call_function_entry
-    _on_call_function_single_exit = _on_call_function_exit

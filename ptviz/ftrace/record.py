@@ -17,6 +17,8 @@ from typing import Any
 
 from replayer.errors import BadInput
 
+from . import probes as pr
+
 TRACEFS = "/sys/kernel/tracing"
 EVENTS = (
     "kmem/mm_page_alloc", "kmem/mm_page_free", "kmem/mm_page_free_batched",
@@ -26,16 +28,9 @@ EVENTS = (
     "syscalls/sys_enter_madvise", "syscalls/sys_exit_madvise", "syscalls/sys_enter_munmap",
     "syscalls/sys_exit_munmap", "syscalls/sys_enter_mmap", "syscalls/sys_exit_mmap",
     "syscalls/sys_enter_clone", "syscalls/sys_enter_clone3",   # end a fault before dup_mmap
-    "sched/sched_process_fork", "sched/sched_process_exit",
+    "syscalls/sys_enter_exit_group", "syscalls/sys_enter_execve",   # mm teardowns
+    "sched/sched_process_fork", "sched/sched_process_exit", "sched/sched_process_exec",
     "rcu/rcu_callback", "rcu/rcu_invoke_callback", "rcu/rcu_grace_period",
-)
-PROBES = (  # offered by --print for kernels with kprobe events (KF §2.1, §5.3)
-    "p:ptviz/free_pte free_pte mm=%di addr=%si",
-    "p:ptviz/tlb_remove_table tlb_remove_table tlb=%di table=%si",
-    "p:ptviz/tlb_remove_table_rcu tlb_remove_table_rcu head=%di",
-    "p:ptviz/pte_alloc __pte_alloc mm=%di pmd=%si",
-    "p:ptviz/free_pgtables free_pgtables tlb=%di",
-    "p:ptviz/flush_tlb_mm_range flush_tlb_mm_range mm=%di start=%si end=%dx",
 )
 
 
@@ -90,14 +85,66 @@ def _write(path: str, value: str) -> bool:
         return False
 
 
+def _append(path: str, line: str) -> bool:
+    """One line onto a tracefs list file (``dynamic_events``): never "w", which would
+    clear every probe on the system."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+        return True
+    except OSError:
+        return False
+
+
+def install_probes(root: str, group: str) -> tuple[list[str], str | None]:
+    """Define the page-table probes (:mod:`.probes`) in ``group``: fprobes, else kprobes.
+
+    Returns the events defined and the style used (None: this kernel has neither;
+    every definition that failed is left undefined). Dynamic events are global, so
+    the group name is private to this run and :func:`remove_probes` undoes it.
+    """
+    path = os.path.join(root, "dynamic_events")
+    for style in ("fprobe", "kprobe"):
+        done = [line.split()[0].split("/", 1)[1] for line in pr.definitions(style, group)
+                if _append(path, line)]
+        if done:
+            return done, style
+    return [], None
+
+
+def remove_probes(root: str, group: str, events: list[str]) -> None:
+    for event in events:
+        _append(os.path.join(root, "dynamic_events"), f"-:{group}/{event}")
+
+
+def _call_rcu_filter() -> str | None:
+    """Keep only call_rcu of the table callbacks (every call_rcu would flood the buffer)."""
+    addrs = []
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] in pr.RCU_CALLBACKS:
+                    addrs.append(f"func == 0x{parts[0]}")
+    except OSError:
+        return None
+    return " || ".join(addrs) or None
+
+
 def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
-                tail: float = 0.5, buffer_kb: int = 65536, progress: bool = True
-                ) -> dict[str, Any]:
-    """Run ``cmd`` traced; write the instance's text (plus loss markers) to ``text_out``."""
+                tail: float = 0.5, buffer_kb: int = 65536, progress: bool = True,
+                probes: bool = True) -> dict[str, Any]:
+    """Run ``cmd`` traced; write the instance's text (plus loss markers) to ``text_out``.
+
+    With ``probes``, the page-table probes are defined where the kernel allows, and
+    the instance's ``hash-ptr`` option is turned off so that probe pointers can be
+    tied to pfns (the text then holds raw kernel addresses).
+    """
     root = tracefs()
     inst = os.path.join(root, "instances", f"ptviz-{os.getpid()}")
+    group = f"ptviz_{os.getpid()}"
     os.mkdir(inst)
-    enabled, missing = [], []
+    enabled, missing, probe_events, style = [], [], [], None
     proc = None
     started = time.monotonic()
     try:
@@ -106,6 +153,18 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         for ev in events:
             (enabled if _write(os.path.join(inst, "events", ev, "enable"), "1")
              else missing).append(ev)
+        if probes:
+            probe_events, style = install_probes(root, group)
+            for ev in probe_events:
+                _write(os.path.join(inst, "events", group, ev, "enable"), "1")
+            if probe_events:
+                _write(os.path.join(inst, "options", "hash-ptr"), "0")
+                rcu_filter = _call_rcu_filter()
+                if rcu_filter and "call_rcu" in probe_events:
+                    _write(os.path.join(inst, "events", group, "call_rcu", "filter"),
+                           rcu_filter)
+            else:
+                missing.append("probes (no kprobe or fprobe events in this kernel)")
         _write(os.path.join(inst, "tracing_on"), "1")
         try:
             proc = subprocess.Popen(cmd, env={**os.environ, "PTVIZ_TRACE_MARKER":
@@ -134,6 +193,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         if progress and sys.stderr.isatty():
             print(file=sys.stderr)
         return {"returncode": proc.returncode, "enabled": enabled, "missing": missing,
+                "probes": probe_events, "probe_style": style,
                 "lost": lost, "seconds": time.monotonic() - started}
     finally:
         if proc is not None and proc.poll() is None:
@@ -150,6 +210,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         else:
             print(f"ptviz: warning: could not remove {inst}; remove it with rmdir",
                   file=sys.stderr)
+        remove_probes(root, group, probe_events)
 
 
 def _entries(inst: str) -> int:
@@ -191,6 +252,12 @@ def print_commands(cmd: list[str], events: tuple[str, ...] = EVENTS) -> str:
               "trace-cmd record -B ptviz -O record-tgid " + " ".join(
                   f"-e {e.replace('/', ':')}" for e in events) + f" {' '.join(cmd) or 'CMD'}",
               "trace-cmd report > trace.txt   # or: ptviz convert trace.dat trace.msgpack", "",
-              "# on kernels with kprobe events, the explicit steps (KF §2.1):"]
-    lines += [f"echo '{p}' >> {TRACEFS}/kprobe_events" for p in PROBES]
+              "# on kernels with fprobe events (kprobes: the second list), the explicit",
+              "# steps; define them before enabling, with pointers unhashed:"]
+    lines += [f"echo '{p}' >> {TRACEFS}/dynamic_events" for p in pr.definitions("fprobe")]
+    lines += [f"echo '{p}' >> {TRACEFS}/dynamic_events" for p in pr.definitions("kprobe")]
+    lines += [f"echo 1 > {inst}/events/{pr.PROBE_GROUP}/enable",
+              f"echo 0 > {inst}/options/hash-ptr",
+              f"echo 'func == 0x<tlb_remove_table_rcu> || func == 0x<__tlb_remove_table_one_rcu>'"
+              f" > {inst}/events/{pr.PROBE_GROUP}/call_rcu/filter   # from /proc/kallsyms"]
     return "\n".join(lines) + "\n"

@@ -169,3 +169,18 @@ _KV = re.compile(r"([\w.]+)[=:]\s?([^\s,]+)")
 def fields(payload: str) -> dict[str, str]:
     """``key=value`` / ``key: value,`` pairs of a payload (values as text, no commas)."""
     return dict(_KV.findall(payload))
+
+
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+")
+
+
+def number(text: str | None, hex_digits: bool = False) -> int | None:
+    """A number as ftrace prints it; ``hex_digits``: bare digits are hex (the syscall
+    tracer prints ``%lx`` without 0x before 6.19, and values < 10 alike after, KF §5.1)."""
+    if text is None:
+        return None
+    if hex_digits:
+        m = re.match(r"(?:0x)?([0-9a-fA-F]+)", text)
+        return int(m.group(1), 16) if m else None
+    m = _NUMBER.match(text)
+    return int(m.group(0), 0) if m else None

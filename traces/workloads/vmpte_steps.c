@@ -35,9 +35,19 @@ static void mark(const char *label)
 	write(marker, buf, n);
 }
 
+/* Between steps: lets each step's RCU-deferred frees land before the next step starts
+ * (under QEMU/TCG a 32 MiB munmap keeps a CPU in the kernel for ~20 ms, which holds
+ * back the grace period of the previous step's tables). */
+static void pause_ms(long ms)
+{
+	if (ms > 0)
+		usleep(ms * 1000);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long size = (argc > 1 ? strtoul(argv[1], NULL, 0) : 64) * MB;
+	long gap = argc > 2 ? strtol(argv[2], NULL, 0) : 0;   /* ms between steps */
 	const char *path = getenv("PTVIZ_TRACE_MARKER");
 	marker = open(path ? path : "/sys/kernel/tracing/trace_marker", O_WRONLY);
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);   /* PTE tables, not huge pages */
@@ -49,8 +59,10 @@ int main(int argc, char **argv)
 	for (unsigned long off = 0; off < size; off += 4096)
 		base[off] = 1;
 	mark("touched");
+	pause_ms(gap);
 	madvise(base, size / 2, MADV_DONTNEED);
 	mark("dontneed");
+	pause_ms(gap);
 	munmap(base + size / 2, size / 2);
 	mark("munmap");
 	return 0;
