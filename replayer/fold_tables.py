@@ -7,6 +7,8 @@ or not history is being recorded, so that seeking reaches the same state).
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import vocab as v
 from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
                     T_DETACH_CAUSE, T_DETACH_TS, T_FREE_IDX, T_FREE_PATH, T_FREE_TS,
@@ -43,9 +45,15 @@ class TableHandlers:
         if self.recording:
             self.series.empty_attached.append(ts, len(self.state.empty_since))
 
+    def _provenance(self, kind: str, inferred: Any) -> None:
+        key = (kind, bool(inferred))
+        p = self.state.provenance
+        p[key] = p.get(key, 0) + 1
+
     # -- tables ------------------------------------------------------------
     def _table_alloc(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
+        self._provenance("table_alloc", row[8] if len(row) > 8 else None)
         mm, level, pfn, addr = row[4], row[5], row[6], row[7]
         if pfn in s.tid_of:
             # The previous table at this pfn was never seen freed (events lost, or a
@@ -94,6 +102,10 @@ class TableHandlers:
     def _table_detach(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         pfn = row[5]
+        inferred = row[7] if len(row) > 7 else None
+        self._provenance("table_detach", inferred)
+        if inferred and row[6] == "other":
+            self._provenance("table_detach_guessed", True)
         if s.stage.get(pfn) != ATTACHED:
             s.orphans += 1
             return
@@ -111,6 +123,7 @@ class TableHandlers:
     def _table_queue(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         pfn = row[4]
+        self._provenance("table_queue", row[6] if len(row) > 6 else None)
         if s.stage.get(pfn) not in (DETACHED, ATTACHED):
             s.orphans += 1
             return
@@ -123,6 +136,7 @@ class TableHandlers:
     def _table_free(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         pfn, cpu = row[4], row[2]
+        self._provenance("table_free", row[6] if len(row) > 6 else None)
         tid = s.tid_of.get(pfn)
         log = self.log
         if tid is None:

@@ -112,7 +112,43 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
                      "table_bytes": m["table_bytes"]} for m in markers],
         "orphan_events": state.orphans,
         "counts_trusted": not state.lost,
+        "provenance": {step: {"seen": state.provenance.get((step, False), 0),
+                              "inferred": state.provenance.get((step, True), 0)}
+                       for step in STEPS},
+        "inference_notes": inference_notes(header, state),
     }
+
+
+STEPS = ("table_alloc", "table_detach", "table_queue", "table_free")
+
+
+def inference_notes(header: dict[str, Any], state: ReplayState) -> list[str]:
+    """What the importer could not know, in words, from the steps it had to infer."""
+    p = state.provenance
+    inferred = {step: p.get((step, True), 0) for step in STEPS}
+    notes = []
+    if inferred["table_alloc"]:
+        notes.append(f"{inferred['table_alloc']} table allocations were inferred from "
+                     "mm_page_alloc after user faults; tables allocated outside a fault "
+                     "(fork's copy, GUP, khugepaged) are not seen, and the level comes from "
+                     "the order of allocations within one fault")
+    if inferred["table_detach"]:
+        notes.append(f"{inferred['table_detach']} detaches were inferred (no ___pte_free_tlb "
+                     "probe) and placed at the covering MADV_DONTNEED, munmap or exit: VmPTE "
+                     "drops there, to within that zap")
+    guessed = p.get(("table_detach_guessed", True), 0)
+    if guessed:
+        notes.append(f"{guessed} of them had no covering zap in the trace and were placed "
+                     "just before the free: their time is a guess")
+    kernel = header.get("kernel") if isinstance(header.get("kernel"), dict) else {}
+    if inferred["table_detach"] and kernel.get("pt_reclaim") is None:
+        notes.append("whether the traced kernel has CONFIG_PT_RECLAIM is unknown; MADV_DONTNEED "
+                     "was assumed able to reclaim (convert --pt-reclaim y|n to say)")
+    frees = inferred["table_free"] + p.get(("table_free", False), 0)
+    if frees and not (inferred["table_queue"] + p.get(("table_queue", False), 0)):
+        notes.append("how tables reached their free (mmu_gather batch or single path) was not "
+                     "seen; the RCU path is told from softirq context only")
+    return notes
 
 
 def _walker(state: ReplayState, cpu: int) -> dict[str, Any] | None:

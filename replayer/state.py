@@ -32,7 +32,7 @@ VIA_NAMES = {v: k for k, v in VIA_CODES.items()}
 _DICTS = ("tid_of", "stage", "present", "empty_since", "mm_tables", "mm_bytes", "mm_peak",
           "mm_pids", "mm_comm", "mm_exit", "walkers", "ipi_inflight", "rcu_pending",
           "gp_open", "sync_open", "tlb_flushes", "ipis_sent", "ipis_received", "lost",
-          "mm_freed", "pid_mm")
+          "mm_freed", "pid_mm", "provenance")
 _INTS = ("index", "ts", "next_tid", "pt_bytes", "pt_peak", "gp_done_after", "orphans",
          "freed_reclaimed", "freed_unmap", "freed_collapse", "rcu_invoked", "markers")
 
@@ -55,6 +55,9 @@ class ReplayState:
       gp → (start_ts, start_index); ``gp_done_after`` = largest start index of a
       grace period that has ended (a callback queued before it may run).
     ``pid_mm``: task → mm, learnt from mm_new, zaps and allocations (for markers).
+    ``provenance``: (kind, inferred) → count of table steps, so a report can say
+      which steps the kernel showed and which the importer inferred; the key
+      ("table_detach_guessed", True) counts inferred detaches with no known cause.
     Global: ``pt_bytes`` (PageTables), ``pt_peak``, and counts of freed PTE
       tables by class.
     ``index`` is the number of events applied; ``ts`` the last one's time.

@@ -189,8 +189,14 @@ def _can_record():
 
 
 @pytest.mark.skipif(not _can_record(), reason="needs root and tracefs with instances")
+def _dynamic_events():
+    path = "/sys/kernel/tracing/dynamic_events"
+    return open(path).read() if os.path.exists(path) else None
+
+
 def test_record_a_real_trace_and_leave_no_instance(tmp_path):
     before = set(os.listdir("/sys/kernel/tracing/instances"))
+    probes_before = _dynamic_events()
     out = tmp_path / "rec.msgpack"
     proc = subprocess.run([sys.executable, "-m", "ptviz", "record", "-o", str(out), "--",
                            sys.executable, os.path.join(ROOT, "traces", "workloads",
@@ -198,6 +204,7 @@ def test_record_a_real_trace_and_leave_no_instance(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "VMPTE_MB": "16"})
     assert proc.returncode == 0, proc.stderr
     assert set(os.listdir("/sys/kernel/tracing/instances")) == before
+    assert _dynamic_events() == probes_before      # probes it defined are gone too
     report = json.loads(subprocess.run([sys.executable, "-m", "ptviz", "replay", "--json",
                                         str(out)], capture_output=True, text=True).stdout)
     check_vmpte(report)

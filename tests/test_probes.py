@@ -196,3 +196,21 @@ def test_csd_names_the_ipi_reason(tmp_path):
                      ((1,), "table_sync", "tlb_remove_table_smp_sync"),
                      # no csd_queue_cpu before it: only the callsite is known
                      ((1,), "call_function", "generic_exec_single+0x35/0x130")]
+
+
+def test_the_report_says_what_was_seen_and_what_inferred(tmp_path):
+    from replayer.report import build_report
+    _, r = _replay(tmp_path, PROBE_STORY)
+    rep = build_report(r)
+    assert rep["provenance"] == {"table_alloc": {"seen": 1, "inferred": 1},   # PTE / PMD
+                                 "table_detach": {"seen": 1, "inferred": 0},
+                                 "table_queue": {"seen": 1, "inferred": 0},
+                                 "table_free": {"seen": 1, "inferred": 0}}
+    assert len(rep["inference_notes"]) == 1 and "1 table allocations" in \
+        rep["inference_notes"][0]
+    hashed = PROBE_STORY.replace("page=ffdaff12c012f", "page=00000000a012f")
+    _, r = _replay(tmp_path, hashed)             # PT_RECLAIM of the kernel not given
+    notes = build_report(r)["inference_notes"]
+    assert any("1 detaches were inferred" in n for n in notes)
+    assert any("CONFIG_PT_RECLAIM is unknown" in n for n in notes)
+    assert any("batch or single path) was not seen" in n for n in notes)

@@ -61,4 +61,10 @@ def test_semi_rcu_walker_report_exactly():
         "markers": [],
         "orphan_events": 0,
         "counts_trusted": True,
+        # A hand-written story: every step is given (inferred None), nothing inferred.
+        "provenance": {"table_alloc": {"seen": 2, "inferred": 0},
+                       "table_detach": {"seen": 1, "inferred": 0},
+                       "table_queue": {"seen": 1, "inferred": 0},
+                       "table_free": {"seen": 1, "inferred": 0}},
+        "inference_notes": [],
     }

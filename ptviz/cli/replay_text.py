@@ -81,6 +81,14 @@ def render(report: dict[str, Any]) -> str:
             state = ("" if m["table_bytes"] is None
                      else f"   [{m['mm']}: VmPTE {format_bytes(m['table_bytes'])}]")
             add(f"  {format_ts(m['ts'])}  pid {m['pid']}  {m['text']}{state}")
+    prov = report["provenance"]
+    if any(n["inferred"] for n in prov.values()):
+        add("")
+        add("seen / inferred  " + ", ".join(
+            f"{step.replace('table_', '')} {n['seen']}/{n['inferred']}"
+            for step, n in prov.items()))
+        for note in report["inference_notes"]:
+            add(f"  inferred: {note}")
     if report["orphan_events"]:
         add("")
         add(f"note: {report['orphan_events']} events named tables this trace never saw "

@@ -181,8 +181,8 @@ class Inference(ProbeSteps, ContextSteps):
             del self.spans[(mm, base // PMD_SPAN)]
         if t.get("queued"):
             self._unqueued_at_free(pfn)
-        if t.get("detached"):                      # a probe saw the detach
-            self.out(rec.ts, v.TABLE_FREE, rec.cpu, rec.pid, (pfn, path, True), rec.comm)
+        if t.get("detached"):        # a probe saw the detach: this is the table's free
+            self.out(rec.ts, v.TABLE_FREE, rec.cpu, rec.pid, (pfn, path, False), rec.comm)
             self.counts["frees"] += 1
             return
         span = _SPANS.get(level, P4D_SPAN)
