@@ -138,14 +138,21 @@ def measure_import(text_path: str, events: int, trace_dat: str | None) -> dict:
         import_file(text_path, out)
         figures["import_events_per_s"] = round(lines / (time.perf_counter() - t0))
         if trace_dat and shutil.which("trace-cmd"):
-            t0 = time.perf_counter()
-            with open(text_path, "w") as f:
-                subprocess.run(["trace-cmd", "report", "-i", trace_dat], stdout=f, check=True,
-                               stderr=subprocess.DEVNULL)
-            report_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            import_file(text_path, out)
-            figures["import_vs_tracecmd"] = round((time.perf_counter() - t0) / report_s, 3)
+            # Best of 3 on both sides: trace-cmd printing the trace.dat, ptviz importing
+            # what it printed (parse, infer, write).
+            report_s = import_s = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                with open(text_path, "w") as f:
+                    subprocess.run(["trace-cmd", "report", "-i", trace_dat], stdout=f,
+                                   check=True, stderr=subprocess.DEVNULL)
+                report_s = min(report_s, time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                stats = import_file(text_path, out)
+                import_s = min(import_s, time.perf_counter() - t0)
+            figures["import_vs_tracecmd"] = round(import_s / report_s, 3)
+            figures["import_events_per_s"] = round(stats["events_read"] / import_s)
+            figures["import_trace_events"] = stats["events_read"]
         elif trace_dat:
             figures["import_vs_tracecmd_note"] = "trace-cmd is not installed"
         else:
@@ -179,7 +186,9 @@ def render(f: dict) -> str:
         f"simulator             {f['sim_events_per_s'] / 1e6:.2f} M events/s   target ≥ 1  "
         f"{'ok' if f['sim_events_per_s'] >= 1e6 else 'MISSED'}",
         f"ftrace text import    {f.get('import_events_per_s', 0) / 1e3:.0f} k events/s; vs "
-        f"trace-cmd report: " + (f"{f['import_vs_tracecmd']:.2f}×   target ≤ 3"
+        f"trace-cmd report: " + (f"{f['import_vs_tracecmd']:.2f}× on "
+                                 f"{f['import_trace_events']:,} events   target ≤ 3  "
+                                 + ("ok" if f['import_vs_tracecmd'] <= 3 else "MISSED")
                                  if f.get("import_vs_tracecmd") is not None
                                  else f.get("import_vs_tracecmd_note", "not measured")),
     ]

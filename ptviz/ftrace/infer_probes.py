@@ -26,7 +26,7 @@ class ProbeSteps:
         self.counts.update(probe_hits=0, probe_unmapped=0, detach_seen=0)
 
     def _learn_page(self, f: dict[str, str], pfn: int | None) -> None:
-        if self.pages.learning and pfn is not None:
+        if pfn is not None:
             self.pages.learn(f.get("page"), pfn)
 
     def _probe(self, rec: Record) -> bool:

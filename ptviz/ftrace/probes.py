@@ -147,8 +147,8 @@ class PagePointers:
         except ValueError:
             return
         if ptr < _KERNEL_POINTER:
-            if self.state == "unknown":
-                self.state = "hashed"
+            if self.state == "unknown":       # hash-ptr is on: nothing to learn, ever
+                self.state, self.learning = "hashed", False
             return
         if self.base is None:
             if self._first is None or self._first[1] == pfn:
