@@ -4,10 +4,13 @@ explicit sources: rcu:* and csd:* events."""
 import io
 
 import pytest
+from hypothesis import given, strategies as st
 
 from ptviz.ftrace.importer import import_lines
 from ptviz.ftrace.probes import PagePointers, definitions, parse_hit
+from ptviz.ftrace.textparse import field, fields
 from replayer.replay import Replay
+from replayer.report import build_report
 
 
 def test_definitions_are_the_kernel_syntax():
@@ -199,7 +202,6 @@ def test_csd_names_the_ipi_reason(tmp_path):
 
 
 def test_the_report_says_what_was_seen_and_what_inferred(tmp_path):
-    from replayer.report import build_report
     _, r = _replay(tmp_path, PROBE_STORY)
     rep = build_report(r)
     assert rep["provenance"] == {"table_alloc": {"seen": 1, "inferred": 1},   # PTE / PMD
@@ -214,3 +216,29 @@ def test_the_report_says_what_was_seen_and_what_inferred(tmp_path):
     assert any("1 detaches were inferred" in n for n in notes)
     assert any("CONFIG_PT_RECLAIM is unknown" in n for n in notes)
     assert any("batch or single path) was not seen" in n for n in notes)
+
+_TOKEN = st.text(st.sampled_from("abcdefx0123456789_|"), min_size=1, max_size=12)
+
+
+@given(st.dictionaries(st.sampled_from(["pfn", "page", "order", "gfp_flags", "address",
+                                        "xpfn", "pfn_x"]), _TOKEN, min_size=1))
+def test_one_field_lookup_agrees_with_the_full_parse(pairs):
+    payload = " ".join(f"{k}={v}" for k, v in pairs.items())
+    for key in ("pfn", "page", "order", "gfp_flags", "address"):
+        assert field(payload, key + "=") == fields(payload).get(key)
+
+
+def test_record_appends_probes_and_removes_only_its_own(tmp_path):
+    """dynamic_events is global: ptviz appends (never truncates anyone's probes) in a
+    group of its own, and removes exactly what it defined."""
+    from ptviz.ftrace.record import install_probes, remove_probes
+    events = tmp_path / "dynamic_events"
+    events.write_text("p:theirs/keep do_sys_open\n")
+    done, style = install_probes(str(tmp_path), "ptviz_42")
+    assert style == "fprobe" and done[:2] == ["pte_free_tlb", "tlb_remove_table"]
+    lines = events.read_text().splitlines()
+    assert lines[0] == "p:theirs/keep do_sys_open"
+    assert lines[1:] == definitions("fprobe", "ptviz_42")
+    remove_probes(str(tmp_path), "ptviz_42", done)
+    assert events.read_text().splitlines()[-len(done):] == [f"-:ptviz_42/{e}" for e in done]
+    assert install_probes(str(tmp_path / "absent"), "g") == ([], None)
