@@ -9,7 +9,7 @@ from replayer.errors import UsageError
 
 from ..ftrace.importer import import_file, sniff
 from .errors import EXIT_OK
-from .inputs import warn_bad_lines
+from .inputs import describe_import, warn_bad_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,5 @@ def run(args: argparse.Namespace) -> int:
         header["kernel"] = {"pt_reclaim": args.pt_reclaim == "y"}
     stats = import_file(args.input, args.output, header)
     warn_bad_lines(args.input, stats)
-    print(f"ptviz: {args.input}: {stats['events_read']:,} events read, "
-          f"{stats['events_written']:,} written to {args.output}; {stats['tables']} page-table "
-          f"pages inferred, {stats['frees']} frees", file=sys.stderr)
+    print(f"ptviz: {args.input} → {args.output}: {describe_import(stats)}", file=sys.stderr)
     return EXIT_OK

@@ -19,6 +19,18 @@ def warn_bad_lines(path: str, stats: dict) -> None:
              f"{line}: {text!r}")
 
 
+def describe_import(stats: dict) -> str:
+    """One line on what an import found and how much of it the kernel showed."""
+    seen = stats.get("detach_seen", 0)
+    line = (f"{stats['events_read']:,} events read, {stats['events_written']:,} written; "
+            f"{stats['tables']} page-table pages, {stats['frees']} frees")
+    if stats.get("probe_hits"):
+        line += (f"; {stats['probe_hits']} probe hits, {seen} detaches seen by probes"
+                 + (f", {stats['probe_unmapped']} hits not tied to a table"
+                    if stats.get("probe_unmapped") else ""))
+    return line
+
+
 @contextlib.contextmanager
 def as_ptviz_trace(path: str) -> Iterator[str]:
     """Yield a ptviz trace path for ``path``; text and trace.dat are imported to a

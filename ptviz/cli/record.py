@@ -12,6 +12,7 @@ from replayer.errors import UsageError
 from ..ftrace.importer import import_file
 from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
 from .errors import EXIT_OK, warn
+from .inputs import describe_import
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     lost = sum(result["lost"].values())
     if lost:
         warn(f"the ring buffer dropped {lost} events; raise --buffer-kb")
-    print(f"ptviz: {cmd[0]} exited {result['returncode']}; {stats['events_written']:,} "
-          f"events written to {args.output} ({stats['tables']} page-table pages inferred; "
-          f"not available here: {', '.join(result['missing']) or 'none'})", file=sys.stderr)
+    print(f"ptviz: {cmd[0]} exited {result['returncode']}; {args.output}: "
+          f"{describe_import(stats)} (not available here: "
+          f"{', '.join(result['missing']) or 'none'})", file=sys.stderr)
     return EXIT_OK

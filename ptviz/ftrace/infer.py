@@ -311,8 +311,18 @@ class Inference(ProbeSteps, ContextSteps):
     _on_sys_exit_munmap = _munmap_exit
 
     def _on_sys_exit_group(self, rec: Record) -> None:
-        self.in_teardown[rec.pid] = "exit"      # exit_mmap follows (if the last user)
+        self._teardown(rec)                     # exit_mmap follows (if the last user)
         self._raw(rec)
+
+    def _teardown(self, rec: Record) -> None:
+        """The task's mm is about to be torn down (exit_group, execve): tables freed from
+        here on were detached by it. sched_process_exit comes after exit_mm on older
+        kernels, too late to place those detaches."""
+        self.in_teardown[rec.pid] = "exit"
+        mm = self.mm_of.get(self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None
+                                             else rec.pid))
+        if mm is not None:
+            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
 
     _on_sys_enter_exit_group = _on_sys_exit_group
 
@@ -327,7 +337,7 @@ class Inference(ProbeSteps, ContextSteps):
         self._raw(rec)
 
     def _on_sys_execve(self, rec: Record) -> None:
-        self.in_teardown[rec.pid] = "exit"      # exec_mmap drops the old mm
+        self._teardown(rec)                     # exec_mmap drops the old mm
         self._raw(rec)
 
     _on_sys_enter_execve = _on_sys_execve

@@ -20,7 +20,7 @@ FLUSH_RANGE_NS = 1_000_000      # a tlb_flush belongs to the flush_tlb_mm_range 
 class ProbeSteps:
     def _init_probes(self) -> None:
         self.pages = PagePointers()
-        self.pending: dict[int, list] = {}        # pid → [(ts, pfn)] handed to mmu_gather
+        self.pending: dict[int, list] = {}        # pid → [(ts, pfn, cpu, comm)] in mmu_gather
         self.confirmed: set[int] = set()          # pfns a pte_alloc_one return named
         self.flush_range: dict[int, tuple] = {}   # cpu → (ts, pid, mm, start, end)
         self.counts.update(probe_hits=0, probe_unmapped=0, detach_seen=0)
@@ -46,8 +46,9 @@ class ProbeSteps:
         return pfn if pfn is not None and pfn in self.tables else None
 
     def _detach_cause(self, pid: int | None) -> str:
-        if pid in self.madvise:
-            return "reclaim"
+        madvise = self.madvise.get(pid)
+        if madvise is not None:
+            return "reclaim" if madvise[3] == "dontneed" else "other"
         return self.in_teardown.get(pid, "other")
 
     def _detach_now(self, rec: Record, pfn: int) -> None:
@@ -88,8 +89,11 @@ class ProbeSteps:
 
     def _hit_call_rcu(self, rec: Record, args: dict[str, str]) -> bool:
         func, head = symbol_name(args.get("func", "")), args.get("head")
-        if head is None or func not in (_BATCH_CB, _ONE_CB):
-            return False      # other callbacks: the probe was not filtered; kept raw
+        if head is None:
+            return False
+        if func not in (_BATCH_CB, _ONE_CB):
+            self._raw(rec)    # another callback (the probe's filter did not take): raw
+            return True
         cb = int(head, 16)
         self.rcu_cbs.add(cb)
         if func == _BATCH_CB:
