@@ -240,11 +240,25 @@ class Inference(ProbeSteps, ContextSteps):
         self.out(rec.ts, v.TABLE_FREE, rec.cpu, rec.pid, (pfn, path, True), rec.comm)
         self.counts["frees"] += 1
 
+    def _note_zap(self, mm: int, ts: int, start: int, end: int, cause: str) -> None:
+        """Remember a zap of ``mm`` (the last 64) for placing detaches at frees."""
+        zaps = self.zaps.setdefault(mm, [])
+        zaps.append([ts, start, end, cause])
+        del zaps[:-64]
+
+    def _tgid(self, rec: Record) -> int:
+        return self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
+
+    def _end_mm(self, rec: Record, tgid: int) -> None:
+        """The process's mm is gone (exit, exec): later events start a new one."""
+        mm = self.mm_of.pop(tgid)
+        self._note_zap(mm, rec.ts, 0, 1 << 64, "exit")
+        self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
+        self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
+
     def _zap(self, rec: Record, start: int, end: int, cause: str) -> None:
         mm = self._mm(rec)
-        zaps = self.zaps.setdefault(mm, [])
-        zaps.append([rec.ts, start, end, cause])
-        del zaps[:-64]
+        self._note_zap(mm, rec.ts, start, end, cause)
         self.out(rec.ts, v.ZAP_BEGIN, rec.cpu, rec.pid, (mm, start, end, cause, True), rec.comm)
         # Every entry of a PTE table whose whole span the zap covers is now none; the
         # table stays attached unless PT_RECLAIM or free_pgtables detaches it (seen at
@@ -319,21 +333,17 @@ class Inference(ProbeSteps, ContextSteps):
         here on were detached by it. sched_process_exit comes after exit_mm on older
         kernels, too late to place those detaches."""
         self.in_teardown[rec.pid] = "exit"
-        mm = self.mm_of.get(self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None
-                                             else rec.pid))
+        mm = self.mm_of.get(self._tgid(rec))
         if mm is not None:
-            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
+            self._note_zap(mm, rec.ts, 0, 1 << 64, "exit")
 
     _on_sys_enter_exit_group = _on_sys_exit_group
 
     def _on_sched_process_exit(self, rec: Record) -> None:
-        tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
+        tgid = self._tgid(rec)
         if rec.pid == tgid and tgid in self.mm_of:
             self.in_teardown[rec.pid] = "exit"
-            mm = self.mm_of.pop(tgid)
-            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
-            self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
-            self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
+            self._end_mm(rec, tgid)
         self._raw(rec)
 
     def _on_sys_execve(self, rec: Record) -> None:
@@ -345,13 +355,10 @@ class Inference(ProbeSteps, ContextSteps):
     def _on_sched_process_exec(self, rec: Record) -> None:
         """The task runs in a new mm: the old one (if it was the last user) is gone."""
         self.in_teardown.pop(rec.pid, None)
-        tgid = self.tgid_of.get(rec.pid, rec.tgid if rec.tgid is not None else rec.pid)
+        tgid = self._tgid(rec)
         self._close_fault(rec.cpu)
-        mm = self.mm_of.pop(tgid, None)
-        if mm is not None:
-            self.zaps.setdefault(mm, []).append([rec.ts, 0, 1 << 64, "exit"])
-            self.out(rec.ts, v.MM_EXIT, rec.cpu, rec.pid, (mm,), rec.comm)
-            self._mm_gen[tgid] = self._mm_gen.get(tgid, 0) + 1
+        if tgid in self.mm_of:
+            self._end_mm(rec, tgid)
         self._raw(rec)
 
     def _on_sched_process_fork(self, rec: Record) -> None:

@@ -133,8 +133,7 @@ class ProbeSteps:
             start, end = int(args["start"], 16), int(args["end"], 16)
         except (KeyError, ValueError):
             return False
-        mm = self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid))
-        self.flush_range[rec.cpu] = (rec.ts, rec.pid, mm, start, end)
+        self.flush_range[rec.cpu] = (rec.ts, rec.pid, self._task_mm(rec), start, end)
         self._raw(rec)
         return True
 
@@ -148,7 +147,10 @@ class ProbeSteps:
         last = self.flush_range.get(rec.cpu)
         if last is not None and last[1] == rec.pid and rec.ts - last[0] <= FLUSH_RANGE_NS:
             return last[2:]
-        return self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid)), None, None
+        return self._task_mm(rec), None, None
+
+    def _task_mm(self, rec: Record) -> int | None:
+        return self.mm_of.get(self.tgid_of.get(rec.pid, rec.pid))
 
     def _unqueued_at_free(self, pfn: int) -> None:
         """A table handed to mmu_gather whose call_rcu was not seen (no call_rcu probe,

@@ -84,7 +84,7 @@ def definitions(style: str = "fprobe", group: str = PROBE_GROUP) -> list[str]:
 # (p_SYM_0, r_SYM_0, SYM__entry, SYM__exit).
 RCU_CALLBACKS = ("tlb_remove_table_rcu", "__tlb_remove_table_one_rcu")  # call_rcu filter
 _BY_SYMBOL = {s.symbol: s.event for s in PROBE_SPECS}
-_BY_EVENT = {s.event: s.event for s in PROBE_SPECS}
+_EVENTS = frozenset(s.event for s in PROBE_SPECS)
 _SITE = re.compile(r"^\((?P<site>[^)]*)\)\s*(?P<args>.*)$")
 _AUTO_NAME = re.compile(r"^(?:[prf]_)?(?P<sym>.+?)(?:_\d+|__entry|__exit)?$")
 _ARG = re.compile(r"(\w+)=(\S+)")
@@ -102,7 +102,7 @@ def parse_hit(name: str, payload: str) -> tuple[str, dict[str, str]] | None:
     elif site[:1].isalpha() or site[:1] == "_":
         event = _BY_SYMBOL.get(site.split("+", 1)[0])
     if event is None:
-        event = _BY_EVENT.get(name)
+        event = name if name in _EVENTS else None
         if event is None:
             auto = _AUTO_NAME.match(name)
             event = _BY_SYMBOL.get(auto.group("sym")) if auto else None
