@@ -62,5 +62,10 @@ class TruncatedTrace(TraceFormatError):
     """The file ends before anything usable (inside the header)."""
 
 
+class OutputError(BadInput):
+    """An output ptviz will not write (it exists, or is a device, FIFO or link) or
+    cannot write (no such directory, a full disk). Names the user's path."""
+
+
 class ImportFormatError(BadInput):
     """A foreign capture (ftrace text, trace.dat, JSON) that cannot be read."""

@@ -110,6 +110,8 @@ class Folder(TableHandlers, ContextHandlers):
         self.markers: list[dict[str, Any]] = []
         self.syncs: list[tuple[int, str, int, int, int]] = []  # cpu, method, t0, t1, targets
         self.gp_durations: list[int] = []
+        #: (cpu, ts) of every lost event, for the windows checks must not trust.
+        self.losses: list[tuple[int, int]] = []
         self.zaps: dict[str, int] = {}
         self._handlers: dict[int, Callable[[tuple, int, int], None]] = {
             v.TABLE_ALLOC: self._table_alloc, v.PTE_CLEAR: self._pte_clear,
@@ -178,6 +180,8 @@ class Folder(TableHandlers, ContextHandlers):
 
     # -- helpers -----------------------------------------------------------
     def _find(self, kind: str, ts: int, cpu: int | None, pfn: int | None, mm: int | None,
-              message: str, *events: int) -> None:
+              message: str, *events: int, since: int | None = None,
+              on_cpu: bool = False) -> None:
         if self.recording:
-            self.findings.add(Finding(kind, ts, cpu, pfn, mm, message, tuple(events)))
+            self.findings.add(Finding(kind, ts, cpu, pfn, mm, message, tuple(events),
+                                      since, on_cpu))

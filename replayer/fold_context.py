@@ -6,7 +6,7 @@ A mixin of :class:`replayer.fold.Folder`; see there for the ``recording`` contra
 
 from __future__ import annotations
 
-from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_RCU_TS, Finding
+from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_FREE_TS, T_RCU_TS, Finding
 
 
 class ContextHandlers:
@@ -51,7 +51,7 @@ class ContextHandlers:
             self.early_callbacks.append(Finding(
                 "rcu_early", ts, row[2], pfns[0] if pfns else None, None,
                 f"RCU callback {row[4]} ({entry[1]}) ran before any grace period "
-                f"that started after it was queued", (entry[3], i)))
+                f"that started after it was queued", (entry[3], i), since=entry[0]))
 
     # -- walkers -----------------------------------------------------------
     def _walk_begin(self, row: tuple, ts: int, i: int) -> None:
@@ -70,7 +70,8 @@ class ContextHandlers:
                 self._find("use_after_free", ts, cpu, pfn, self.log.mm(last[-1]),
                            f"walker on CPU {cpu} dereferences table {pfn:#x}, freed at "
                            f"event {self.log.get(last[-1], T_FREE_IDX)}",
-                           self.log.get(last[-1], T_FREE_IDX), i)
+                           self.log.get(last[-1], T_FREE_IDX), i,
+                           since=self.log.get(last[-1], T_FREE_TS))
 
     def _walk_end(self, row: tuple, ts: int, i: int) -> None:
         self.state.walkers.pop(row[2], None)
@@ -139,8 +140,12 @@ class ContextHandlers:
 
     def _lost(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
-        cpu, n = row[2], row[4] or 0
-        s.lost[cpu] = s.lost.get(cpu, 0) + n
+        cpu, n = row[2], row[4]
+        # An unknown count (nil) still marks the CPU as lossy: count it as one.
+        s.lost[cpu] = s.lost.get(cpu, 0) + (n if n is not None else 1)
+        if self.recording:
+            self.losses.append((cpu, ts))
+        dropped = f"{n}" if n is not None else "an unknown number of"
         self._find("events_lost", ts, cpu, None, None,
-                   f"the ring buffer dropped {n} events on CPU {cpu}: counts after this "
+                   f"the ring buffer dropped {dropped} events on CPU {cpu}: counts after this "
                    f"point may be wrong", i)

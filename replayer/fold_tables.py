@@ -11,6 +11,7 @@ from typing import Any
 
 from . import vocab as v
 from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
+                    T_ALLOC_TS,
                     T_DETACH_CAUSE, T_DETACH_TS, T_FREE_IDX, T_FREE_PATH, T_FREE_TS,
                     T_QUEUE_TS, T_VIA, VIA_CODES)
 
@@ -145,18 +146,19 @@ class TableHandlers:
             if last and log.get(last[-1], T_FREE_IDX) >= 0:
                 self._find("double_free", ts, cpu, pfn, log.mm(last[-1]),
                            f"table {pfn:#x} freed again; it was freed at event "
-                           f"{log.get(last[-1], T_FREE_IDX)}", log.get(last[-1], T_FREE_IDX), i)
+                           f"{log.get(last[-1], T_FREE_IDX)}", log.get(last[-1], T_FREE_IDX), i,
+                           since=log.get(last[-1], T_FREE_TS))
             return
         mm = log.mm(tid)
         st = s.stage[pfn]
         if st == ATTACHED:
             self._find("free_attached", ts, cpu, pfn, mm,
                        f"table {pfn:#x} freed while still attached to mm {mm:#x}",
-                       log.get(tid, T_ALLOC_IDX), i)
+                       log.get(tid, T_ALLOC_IDX), i, since=log.get(tid, T_ALLOC_TS))
         if s.present.get(pfn, 0) > 0:
             self._find("free_nonempty", ts, cpu, pfn, mm,
                        f"table {pfn:#x} freed with {s.present[pfn]} present entries",
-                       log.get(tid, T_ALLOC_IDX), i)
+                       log.get(tid, T_ALLOC_IDX), i, since=log.get(tid, T_ALLOC_TS))
         for wcpu, walk in s.walkers.items():
             if wcpu == cpu:
                 continue
@@ -165,7 +167,7 @@ class TableHandlers:
                     self._find("use_after_free", ts, wcpu, pfn, mm,
                                f"table {pfn:#x} freed on CPU {cpu} ({row[5]}) while a "
                                f"{walk[1]} walker on CPU {wcpu} ({walk[2]}) still holds it",
-                               walk[5], held_idx, i)
+                               walk[5], held_idx, i, since=walk[0], on_cpu=True)
         if log.level(tid) == v.LEVEL_PTE:
             cause = log.get(tid, T_DETACH_CAUSE)
             slot = 0 if cause == DETACH_CODES["reclaim"] else (

@@ -18,8 +18,9 @@ from bisect import bisect_right
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import BadInput, CorruptTrace
+from .errors import BadInput
 from .fold import ArchSizes, Folder
+from .losses import LostWindows
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
 from .timeline import Timeline
@@ -65,6 +66,9 @@ class Replay:
         self._chunk_first_index: list[int] = []
         self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True)
         self.event_count = 0
+        #: Findings set aside because a hole in the trace may hide what clears them.
+        self.suppressed: dict[str, int] = {}
+        self.lost_windows: LostWindows | None = None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
         self._cache: ReplayState | None = None
@@ -100,11 +104,9 @@ class Replay:
             rows, stamps = chunk.rows, chunk.timestamps()
             self._chunk_first_index.append(index)
             timeline.add(stamps, chunk.kinds, chunk.cpus)
-            try:
-                folder.fold(rows, stamps, index, chunk.kinds, chunk.cpus)
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-                raise CorruptTrace(f"an event's fields have the wrong type ({exc})",
-                                   reader.path, f"chunk {c} at byte {chunk.info.offset}") from exc
+            # The reader has checked every field's type and range: an exception from
+            # here on is a bug in ptviz, and keeps its traceback.
+            folder.fold(rows, stamps, index, chunk.kinds, chunk.cpus)
             index += len(rows)
             since += len(rows)
             if rows:
@@ -131,19 +133,27 @@ class Replay:
     IPI_ANSWER_NS = 10_000_000
 
     def _end_checks(self) -> None:
-        """Findings only the end of the trace can prove."""
+        """Findings only the end of the trace can prove; then those a hole in the
+        trace may have caused are set aside (:mod:`.losses`)."""
+        findings = self.folder.findings
         if self.has_gp_events:
             for finding in self.folder.early_callbacks:
-                self.folder.findings.add(finding)
-        if not self.has_ipi_events or self.last_ts is None:
-            return
-        for target, pending in sorted(self.final.ipi_inflight.items()):
-            for send_ts, reason, sender, index in pending:
-                if self.last_ts - send_ts >= self.IPI_ANSWER_NS:
-                    self.folder.findings.add(Finding(
-                        "ipi_unanswered", send_ts, target, None, None,
-                        f"{reason} IPI from CPU {sender} to CPU {target} was never handled",
-                        (index,)))
+                findings.add(finding)
+        if self.has_ipi_events and self.last_ts is not None:
+            for target, pending in sorted(self.final.ipi_inflight.items()):
+                for send_ts, reason, sender, index in pending:
+                    if self.last_ts - send_ts >= self.IPI_ANSWER_NS:
+                        findings.add(Finding(
+                            "ipi_unanswered", send_ts, target, None, None,
+                            f"{reason} IPI from CPU {sender} to CPU {target} was never "
+                            f"handled", (index,), since=send_ts, on_cpu=True))
+        self.lost_windows = LostWindows.from_losses(
+            self.folder.losses, self.timeline,
+            self.last_ts if self.reader.truncated_at is not None else None)
+        hidden = [f for f in findings if self.lost_windows.suppresses(f)]
+        for finding in hidden:
+            findings.remove(finding)
+            self.suppressed[finding.kind] = self.suppressed.get(finding.kind, 0) + 1
 
     def _checkpoint(self, index: int, chunk: int, max_ts: int) -> None:
         self.checkpoints.append(Checkpoint(index, chunk, max_ts, self.folder.state.copy()))

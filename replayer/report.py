@@ -18,6 +18,8 @@ from .state import ATTACHED, CLASSES, FINDING_KINDS, T_DETACH_TS, T_FREE_IDX, Re
 from .units import parse_size
 
 SCHEMA_VERSION = 1
+#: The report lists every CPU of a machine up to this size, idle ones included.
+MAX_LISTED_CPUS = 4096
 
 
 def hexa(value: int | None) -> str | None:
@@ -77,8 +79,11 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
             "pte_tables": {c: {"count": n, "bytes": n * pte} for c, n in classes.items()},
             "exited_ts": state.mm_exit.get(mm),
         })
-    n_cpus = header.get("cpus") if isinstance(header.get("cpus"), int) else 0
-    cpus = sorted(set(range(n_cpus)) | set(replay.cpus) | set(state.ipi_inflight))
+    # Idle CPUs are listed too (a CPU that never ran the workload is news), up to a
+    # machine size that still reads as a table; beyond it, the CPUs that appear.
+    n_cpus = header.get("cpus") or 0
+    cpus = sorted(set(range(n_cpus if n_cpus <= MAX_LISTED_CPUS else 0)) | set(replay.cpus)
+                  | set(state.ipi_inflight))
     findings = replay.findings if end else replay.findings_between(-(1 << 63), when)
     markers = [m for m in replay.folder.markers if end or m["ts"] <= when]
     return {
@@ -90,6 +95,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
             "cpus": header.get("cpus", len(replay.cpus)),
             "events": replay.event_count, "first_ts": replay.first_ts,
             "last_ts": replay.last_ts, "warnings": list(replay.warnings),
+            "truncated_at_byte": replay.reader.truncated_at,
         },
         "at": when if not end else None,
         "events_applied": state.index,
@@ -108,10 +114,11 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
                 "grace_periods_seen": replay.has_gp_events},
         "syncs": _syncs(replay, when if not end else None),
         "findings": [_finding(f) for f in findings],
+        "findings_suppressed": dict(sorted(replay.suppressed.items())),
         "markers": [{"ts": m["ts"], "pid": m["pid"], "text": m["text"], "mm": hexa(m["mm"]),
                      "table_bytes": m["table_bytes"]} for m in markers],
         "orphan_events": state.orphans,
-        "counts_trusted": not state.lost,
+        "counts_trusted": not state.lost and (replay.reader.truncated_at is None or not end),
         "provenance": {step: {"seen": state.provenance.get((step, False), 0),
                               "inferred": state.provenance.get((step, True), 0)}
                        for step in STEPS},
@@ -239,3 +246,24 @@ def parse_fail_on(specs: list[str]) -> list[Condition]:
 def failed_conditions(report: dict[str, Any], conditions: list[Condition]) -> list[str]:
     """The text of each condition that holds, with the measured value."""
     return [f"{c.text} (is {c.measure(report)})" for c in conditions if c.holds(report)]
+
+
+def undecided_conditions(report: dict[str, Any], conditions: list[Condition]) -> list[str]:
+    """Conditions that do not hold on what the trace holds, but might on what it lost:
+    a CI gate must not pass on a trace with holes, or on one with no events at all.
+    Empty when nothing was lost."""
+    if report["counts_trusted"] and report["trace"]["events"]:
+        return []
+    return [f"{c.text} (is {c.measure(report)} in what the trace holds)"
+            for c in conditions if c.name != "lost_events" and not c.holds(report)]
+
+
+def what_was_lost(report: dict[str, Any]) -> str:
+    """In words: where the trace has holes."""
+    parts = [f"CPU {c['cpu']} dropped {c['lost_events']:,} events"
+             for c in report["cpus"] if c["lost_events"]]
+    if report["trace"]["truncated_at_byte"] is not None:
+        parts.append(f"the file is cut short at byte {report['trace']['truncated_at_byte']:,}")
+    if not report["trace"]["events"]:
+        parts.append("the trace holds no events")
+    return "; ".join(parts) or "nothing"

@@ -104,6 +104,7 @@ class ReplayState:
  T_QUEUE_TS, T_QUEUE_IDX, T_RCU_TS, T_RCU_IDX, T_FREE_TS, T_FREE_IDX, T_DETACH_CAUSE,
  T_VIA, T_FREE_PATH) = range(17)
 T_WIDTH = 17
+_I64_MAX, _WRAP = (1 << 63) - 1, 1 << 64
 _STEPS_UNSET = (-1,) * (T_WIDTH - T_ALLOC_IDX - 1)
 
 
@@ -133,7 +134,10 @@ class TableLog:
         if m is None:
             m = self.mm_index[mm] = len(self.mms)
             self.mms.append(mm)
-        self.data.extend((pfn, m, addr, level, ts, idx) + _STEPS_UNSET)
+        # Addresses are unsigned 64-bit; the int64 slot holds them two's-complement
+        # (a sparc64 or kernel-half address has the top bit set).
+        self.data.extend((pfn, m, addr - _WRAP if addr > _I64_MAX else addr, level, ts, idx)
+                         + _STEPS_UNSET)
         gens = self.generations.get(pfn)
         if gens is None:
             self.generations[pfn] = [tid]
@@ -174,6 +178,7 @@ class TableLog:
                  "free_idx")
         out: dict[str, Any] = dict(zip(names, r))
         out["mm"] = self.mms[r[T_MM]]
+        out["addr"] = r[T_ADDR] % _WRAP
         out["generation"] = self.generation(tid)
         out["detach_cause"] = DETACH_NAMES.get(r[T_DETACH_CAUSE])
         out["via"] = VIA_NAMES.get(r[T_VIA])
@@ -195,6 +200,11 @@ class Finding:
     mm: int | None
     message: str
     events: tuple[int, ...] = ()
+    #: When the evidence starts (None: at ``ts``), and whether only events of
+    #: ``cpu`` could clear it; what :mod:`replayer.losses` needs to tell whether
+    #: a hole in the trace may hide the event that would make it false.
+    since: int | None = None
+    on_cpu: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "ts": self.ts, "cpu": self.cpu, "pfn": self.pfn,

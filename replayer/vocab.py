@@ -38,11 +38,22 @@ class KindSpec:
     name: str
     fields: tuple[str, ...]
     doc: str = ""
+    #: One type code per field (see :data:`FIELD_TYPE_CODES`); empty: unchecked.
+    types: tuple[str, ...] = ()
 
     def field_index(self, field: str) -> int:
         """Position of ``field`` within an event row (common columns included)."""
         return N_COMMON + self.fields.index(field)
 
+
+#: Field value types, which the trace reader checks (``traceio/validate.py``) so
+#: that nothing after it guards each use: ``u64``/``i64`` 64-bit ints; ``pfn``
+#: 0..2**63-1 (table history is int64); ``count`` 0..2**32-1; ``pid``
+#: 0..2**32-1; ``level`` 0..255; ``str``; ``flag`` a boolean; ``cpus``/``pfns``
+#: arrays of CPU numbers (0..65535) / pfns; ``any`` anything msgpack holds.
+#: A ``?`` suffix also admits nil.
+FIELD_TYPE_CODES = ("u64", "i64", "pfn", "count", "pid", "level", "str", "flag", "cpus",
+                    "pfns", "any")
 
 # Page-table levels, numbered as the kernel counts them from the leaf up.
 LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_P4D = 1, 2, 3, 4
@@ -70,46 +81,52 @@ TLB_FLUSH_REASONS = (
 
 KINDS: tuple[KindSpec, ...] = (
     KindSpec(1, "mm_new", ("mm", "tgid", "command"),
-             "an address space appears (fork, exec)"),
-    KindSpec(2, "mm_exit", ("mm",), "exit_mmap tears the address space down"),
+             "an address space appears (fork, exec)", ("u64", "pid?", "str?")),
+    KindSpec(2, "mm_exit", ("mm",), "exit_mmap tears the address space down", ("u64",)),
     KindSpec(3, "zap_begin", ("mm", "start", "end", "cause", "inferred"),
-             "a range [start, end) starts being zapped"),
+             "a range [start, end) starts being zapped",
+             ("u64?", "u64?", "u64?", "str?", "flag?")),
     KindSpec(4, "zap_end", ("mm", "start", "end", "cause", "inferred"),
-             "the zap of [start, end) is done"),
+             "the zap of [start, end) is done", ("u64?", "u64?", "u64?", "str?", "flag?")),
     KindSpec(5, "table_alloc", ("mm", "level", "pfn", "addr", "inferred"),
-             "a page-table page of `level` is installed to cover `addr`"),
+             "a page-table page of `level` is installed to cover `addr`",
+             ("u64", "level", "pfn", "u64", "flag?")),
     KindSpec(6, "pte_set", ("mm", "pfn", "n", "inferred"),
-             "n entries of PTE table `pfn` become present"),
+             "n entries of PTE table `pfn` become present", ("u64?", "pfn", "count", "flag?")),
     KindSpec(7, "pte_clear", ("mm", "pfn", "n", "inferred"),
-             "n entries of PTE table `pfn` become none"),
+             "n entries of PTE table `pfn` become none", ("u64?", "pfn", "count", "flag?")),
     KindSpec(8, "table_detach", ("mm", "pfn", "cause", "inferred"),
-             "the upper entry is cleared; the mm stops counting the table"),
+             "the upper entry is cleared; the mm stops counting the table",
+             ("u64?", "pfn", "str?", "flag?")),
     KindSpec(9, "table_queue", ("pfn", "via", "inferred"),
-             "the table is handed to mmu_gather (batch page or single path)"),
+             "the table is handed to mmu_gather (batch page or single path)",
+             ("pfn", "str?", "flag?")),
     KindSpec(10, "table_sync_begin", ("method", "targets"),
-             "a writer starts syncing with lockless walkers"),
-    KindSpec(11, "table_sync_end", ("method",), "the walker sync completed"),
+             "a writer starts syncing with lockless walkers", ("str?", "cpus?")),
+    KindSpec(11, "table_sync_end", ("method",), "the walker sync completed", ("str?",)),
     KindSpec(12, "table_free", ("pfn", "path", "inferred"),
-             "the page returns to the page allocator"),
+             "the page returns to the page allocator", ("pfn", "str?", "flag?")),
     KindSpec(13, "tlb_flush", ("mm", "start", "end", "pages", "reason"),
-             "a TLB flush, reason as the tlb_flush tracepoint prints it"),
+             "a TLB flush, reason as the tlb_flush tracepoint prints it",
+             ("u64?", "u64?", "u64?", "i64?", "str?")),
     KindSpec(14, "ipi_send", ("targets", "reason", "callsite"),
-             "an IPI is sent to the CPUs in `targets`"),
-    KindSpec(15, "ipi_enter", ("reason",), "the target CPU starts handling an IPI"),
-    KindSpec(16, "ipi_exit", ("reason",), "the target CPU finished handling it"),
+             "an IPI is sent to the CPUs in `targets`", ("cpus?", "str?", "str?")),
+    KindSpec(15, "ipi_enter", ("reason",), "the target CPU starts handling an IPI", ("str?",)),
+    KindSpec(16, "ipi_exit", ("reason",), "the target CPU finished handling it", ("str?",)),
     KindSpec(17, "rcu_queue", ("cb", "func", "pfns"),
-             "call_rcu of callback `cb` that will free tables `pfns`"),
-    KindSpec(18, "rcu_gp_start", ("gp",), "an RCU grace period starts"),
-    KindSpec(19, "rcu_gp_end", ("gp",), "an RCU grace period ends"),
-    KindSpec(20, "rcu_invoke", ("cb",), "the RCU callback runs"),
+             "call_rcu of callback `cb` that will free tables `pfns`", ("u64", "str?", "pfns?")),
+    KindSpec(18, "rcu_gp_start", ("gp",), "an RCU grace period starts", ("u64",)),
+    KindSpec(19, "rcu_gp_end", ("gp",), "an RCU grace period ends", ("u64",)),
+    KindSpec(20, "rcu_invoke", ("cb",), "the RCU callback runs", ("u64",)),
     KindSpec(21, "walk_begin", ("mm", "walker", "protect"),
-             "a lockless page-table walker enters its critical section"),
-    KindSpec(22, "walk_table", ("pfn",), "the walker dereferences table `pfn`"),
-    KindSpec(23, "walk_end", (), "the walker leaves its critical section"),
-    KindSpec(24, "marker", ("text",), "a trace_marker write"),
-    KindSpec(25, "lost", ("count",), "the ring buffer dropped `count` events on this CPU"),
+             "a lockless page-table walker enters its critical section", ("u64?", "str?", "str?")),
+    KindSpec(22, "walk_table", ("pfn",), "the walker dereferences table `pfn`", ("pfn",)),
+    KindSpec(23, "walk_end", (), "the walker leaves its critical section", ()),
+    KindSpec(24, "marker", ("text",), "a trace_marker write", ("str",)),
+    KindSpec(25, "lost", ("count",), "the ring buffer dropped `count` events on this CPU",
+             ("count?",)),
     KindSpec(26, "raw", ("name", "fields"),
-             "an ftrace event with no mapping, kept as name + field map"),
+             "an ftrace event with no mapping, kept as name + field map", ("str", "any")),
 )
 
 KIND_BY_ID: Mapping[int, KindSpec] = {k.id: k for k in KINDS}
@@ -190,7 +207,8 @@ class KindTable:
             extra = tuple(f for f in fields if f not in known.fields)
             if not extra:
                 return known
-            spec = KindSpec(known.id, name, known.fields + extra, known.doc)
+            spec = KindSpec(known.id, name, known.fields + extra, known.doc,
+                            known.types + ("any",) * len(extra) if known.types else ())
         self.by_id[spec.id] = spec
         self.by_name[name] = spec
         return spec

@@ -4,8 +4,8 @@ import io
 
 from hypothesis import given, strategies as st
 
-from replayer.traceio import TraceReader, TraceWriter
-from replayer.vocab import KINDS
+from replayer.traceio import Event, TraceReader, TraceWriter
+from replayer.vocab import KINDS, KindTable
 from tests.strategies import EXTENDED_TABLE_ALLOC, events, kind_table
 
 
@@ -92,3 +92,20 @@ def test_failed_write_leaves_nothing(tmp_path):
     except RuntimeError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_too_large_for_one_frame_are_split(tmp_path, monkeypatch):
+    """Long text fields (1 MiB ftrace lines) could make a chunk over the frame limit:
+    the writer splits it, and every event reads back where it was."""
+    from replayer.traceio import framing
+    monkeypatch.setitem(framing.MAX_FRAME, framing.CHUNK, 3000)
+    evs = [Event(1000 + 7 * i, "marker", i % 2, 5, "w", {"text": "x" * (300 + 50 * i)})
+           for i in range(40)]
+    write(tmp_path / "t.msgpack", evs, KindTable(), 4096)
+    with TraceReader(tmp_path / "t.msgpack") as r:
+        assert len(r.chunks) > 5 and list(r.events()) == evs
+    one = [Event(1, "marker", 0, 5, "w", {"text": "y" * 4000})]
+    import pytest
+    with pytest.raises(ValueError, match="over the format's chunk limit"):
+        write(tmp_path / "u.msgpack", one, KindTable(), 4096)
+    assert not (tmp_path / "u.msgpack").exists()

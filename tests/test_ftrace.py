@@ -1,11 +1,8 @@
 """ftrace text import: layouts, bad lines, inference, and the check against VmPTE."""
 
 import io
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +12,7 @@ from ptviz.ftrace.textparse import Loss, ParseStats, Record, parse_lines
 from replayer.replay import Replay
 from replayer.report import build_report
 from replayer.state import T_DETACH_CAUSE, T_DETACH_TS, T_FREE_TS
-from tests.conftest import ROOT, TRACES
+from tests.conftest import TRACES
 
 
 def one(line):
@@ -182,58 +179,6 @@ def test_real_samples_match_the_kernels_vmpte(name):
         invoked = {e.fields["cb"] for _, e in replay.events(kinds={"rcu_invoke"})}
         assert any(pfns == reclaimed and cb in invoked for cb, pfns in queued.items())
     assert len(rows) >= 4
-
-
-def _can_record():
-    return os.geteuid() == 0 and os.path.isdir("/sys/kernel/tracing/instances")
-
-
-@pytest.mark.skipif(not _can_record(), reason="needs root and tracefs with instances")
-def _dynamic_events():
-    path = "/sys/kernel/tracing/dynamic_events"
-    return open(path).read() if os.path.exists(path) else None
-
-
-def test_record_a_real_trace_and_leave_no_instance(tmp_path):
-    before = set(os.listdir("/sys/kernel/tracing/instances"))
-    probes_before = _dynamic_events()
-    out = tmp_path / "rec.msgpack"
-    proc = subprocess.run([sys.executable, "-m", "ptviz", "record", "-o", str(out), "--",
-                           sys.executable, os.path.join(ROOT, "traces", "workloads",
-                                                        "vmpte_steps.py"), "--fork"],
-                          capture_output=True, text=True, env={**os.environ, "VMPTE_MB": "16"})
-    assert proc.returncode == 0, proc.stderr
-    assert set(os.listdir("/sys/kernel/tracing/instances")) == before
-    assert _dynamic_events() == probes_before      # probes it defined are gone too
-    report = json.loads(subprocess.run([sys.executable, "-m", "ptviz", "replay", "--json",
-                                        str(out)], capture_output=True, text=True).stdout)
-    check_vmpte(report)
-
-
-@pytest.mark.skipif(not _can_record(), reason="needs root and tracefs with instances")
-def test_record_cleans_up_when_the_command_fails(tmp_path):
-    before = set(os.listdir("/sys/kernel/tracing/instances"))
-    rc = main(["record", "-o", str(tmp_path / "x.msgpack"), "--tail", "0", "--",
-               "/nonexistent/command"])
-    assert rc == 2
-    assert set(os.listdir("/sys/kernel/tracing/instances")) == before
-
-
-def test_record_print_shows_the_commands(capsys):
-    assert main(["record", "--print", "--", "./a.out"]) == 0
-    out = capsys.readouterr().out
-    assert "instances/ptviz" in out and "record-tgid" in out and "trace-cmd record" in out
-    assert "kmem/mm_page_alloc/enable" in out
-    assert "f:ptviz/pte_free_tlb ___pte_free_tlb tlb=$arg1 pte=$arg2" in out
-    assert "p:ptviz/pte_free_tlb ___pte_free_tlb tlb=%di pte=%si" in out
-    assert "r:ptviz/pte_alloc_one pte_alloc_one ret=$retval" in out
-
-
-def test_record_without_root_says_why(monkeypatch, capsys):
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert main(["record", "-o", "/tmp/never.msgpack", "--", "true"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "needs root" in err
 
 
 @pytest.mark.parametrize("line, want", [

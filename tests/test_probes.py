@@ -95,7 +95,7 @@ PTE, PMD, CB = 0x4BCC, 0x4BCB, 0xFF1FC892C4BB8000
 
 def _replay(tmp_path, text, header=None):
     out = tmp_path / "p.msgpack"
-    stats = import_lines(io.StringIO(text), out, header or {}, "story.txt")
+    stats = import_lines(io.StringIO(text), out, header or {}, "story.txt", force=True)
     return stats, Replay.load(out)
 
 

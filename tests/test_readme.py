@@ -23,3 +23,22 @@ def test_readme_main_command_opens_a_shipped_sample():
     first = _readme_commands()[0]
     sample = re.search(r"(traces/\S+)", first).group(1)
     assert os.path.exists(os.path.join(ROOT, sample))
+
+
+def test_tests_run_against_the_installed_package():
+    """CI installs the package and tests that, not the source tree beside it (unless it
+    is installed in editable mode, for development)."""
+    import json
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    import ptviz
+    import replayer
+    try:
+        direct = distribution("ptviz").read_text("direct_url.json")
+    except PackageNotFoundError:
+        raise AssertionError("ptviz is not installed: run the README's test command")
+    editable = bool(direct and json.loads(direct).get("dir_info", {}).get("editable"))
+    for module in (ptviz, replayer):
+        in_tree = os.path.dirname(os.path.abspath(module.__file__)) == \
+            os.path.join(ROOT, module.__name__)
+        assert in_tree == editable, (module.__file__, editable)

@@ -1,18 +1,18 @@
 """state_at(t) equals a straight replay of the events up to t, for any trace and t."""
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from replayer.replay import Replay
 from replayer.report import build_report
 from replayer.traceio import TraceWriter
+from tests.conftest import LONG
 from tests.story import X86_64
 from tests.tracegen import traces
 
 
 def write(path, events, chunk_events):
     with TraceWriter(path, {"source": "test", "cpus": 4, "arch": X86_64},
-                     chunk_events=chunk_events) as w:
+                     chunk_events=chunk_events, force=True) as w:
         for ts, kind, cpu, pid, fields in events:
             w.add(ts, kind, cpu, pid, fields)
 
@@ -72,8 +72,7 @@ def test_full_replay_never_raises_and_accounts_bytes(tmp_path_factory, events):
                                   and s.present[p] == 0}
 
 
-@pytest.mark.slow
-@settings(max_examples=400)
+@settings(max_examples=400 if LONG else 15)
 @given(events=traces(max_events=200), chunk_events=st.integers(1, 40),
        every=st.integers(1, 50), t=st.integers(0, 10**10))
 def test_state_at_equals_straight_replay_deep(tmp_path_factory, events, chunk_events, every, t):

@@ -29,6 +29,7 @@ def test_semi_rcu_walker_report_exactly():
                        "sync": "ipi_broadcast"},
             "workload": {"name": "hand:semi-rcu-walker"}, "cpus": 2, "events": 18,
             "first_ts": 1_000_001_000, "last_ts": 1_000_018_000, "warnings": [],
+            "truncated_at_byte": None,
         },
         "at": None,
         "events_applied": 18,
@@ -58,6 +59,7 @@ def test_semi_rcu_walker_report_exactly():
                       "message": "table 0x22000 freed on CPU 0 (ipi_sync) while a "
                                  "pte_offset_map walker on CPU 1 (rcu) still holds it",
                       "events": [4, 5, 15]}],
+        "findings_suppressed": {},
         "markers": [],
         "orphan_events": 0,
         "counts_trusted": True,

@@ -23,7 +23,7 @@ MB2 = 2 << 20
 
 
 def write_synthetic(path: str, events: int, cpus: int = 4, seed: int = 1,
-                    faults_per_table: int = 512) -> int:
+                    faults_per_table: int = 512, force: bool = False) -> int:
     """Write at least ``events`` events to ``path``; returns the number written."""
     rng = random.Random(seed)
     header = {"source": "bench", "clock": "ns", "cpus": cpus, "arch": ARCHES["x86_64"].header(),
@@ -39,7 +39,7 @@ def write_synthetic(path: str, events: int, cpus: int = 4, seed: int = 1,
     pfn_next = 0x100000
     batch: list[int] = []
     cb = gp = 0
-    with TraceWriter(path, header) as w:
+    with TraceWriter(path, header, force=force) as w:
         add = w.add
         add(ts, v.MM_NEW, 0, pid, (mm, pid, comm), comm)
         add(ts, v.TABLE_ALLOC, 0, pid, (mm, v.LEVEL_PMD, 0xFFFFF, 0x7F0000000000, None), comm)

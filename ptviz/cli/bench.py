@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
+
+from replayer.traceio.atomic import check_output
 
 from ..bench.measure import (loaded_bytes, plain_decode_s, replay_s, seek_ms,
                              summarize_seeks)
@@ -28,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeks", type=int, default=200, help="random seeks to time (default 200)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--keep", metavar="PATH", help="keep the synthetic trace at PATH")
+    p.add_argument("--force", action="store_true", help="replace PATH if it exists")
     p.add_argument("--trace-dat", metavar="PATH",
                    help="also time ftrace text import against `trace-cmd report` printing "
                         "this trace.dat (needs trace-cmd)")
@@ -36,15 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     events = _decimal_count(args.events)  # decimal prefixes: 2M is two million
+    if args.keep:
+        check_output(args.keep, args.force)   # refuse before minutes of measuring
     tmpdir = tempfile.mkdtemp(prefix="ptviz-bench-")
-    path = args.keep or os.path.join(tmpdir, "bench.msgpack")
     try:
-        figures = measure(path, events, args.seeks, progress=not args.json)
-        figures.update(measure_import(path + ".txt", max(events // 10, 1000), args.trace_dat))
+        path = args.keep or os.path.join(tmpdir, "bench.msgpack")
+        figures = measure(path, events, args.seeks, tmpdir, progress=not args.json,
+                          force=args.force)
+        figures.update(measure_import(os.path.join(tmpdir, "import.txt"),
+                                      max(events // 10, 1000), args.trace_dat))
     finally:
-        if not args.keep and os.path.exists(path):
-            os.unlink(path)
-        os.rmdir(tmpdir)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     emit(figures, args.json, render)
     return EXIT_OK
 
@@ -62,13 +68,16 @@ def _decimal_count(text: str) -> int:
             from None
 
 
-def measure(path: str, events: int, seeks: int, progress: bool = False) -> dict:
+def measure(path: str, events: int, seeks: int, work_dir: str, progress: bool = False,
+            force: bool = False) -> dict:
+    """The figures on a synthetic trace written to ``path``; scratch files go in
+    ``work_dir``."""
     def say(msg: str) -> None:
         if progress:
             print(f"  {msg}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    written = write_synthetic(path, events)
+    written = write_synthetic(path, events, force=force)
     write_s = time.perf_counter() - t0
     say(f"wrote {written:,} events in {write_s:.2f} s")
     decode = min(plain_decode_s(path) for _ in range(3))
@@ -82,16 +91,13 @@ def measure(path: str, events: int, seeks: int, progress: bool = False) -> dict:
     used = loaded_bytes(path)
     say(f"memory {used / written:.1f} bytes/event")
     # The same figure on a table-heavy mix (32 faults per table: 6x the bookkeeping per event).
-    heavy_path = path + ".heavy"
-    try:
-        write_synthetic(heavy_path, max(events // 4, 1000), faults_per_table=32)
-        heavy_decode = min(plain_decode_s(heavy_path) for _ in range(3))
-        heavy_replay = min(replay_s(heavy_path)[0] for _ in range(2))
-    finally:
-        if os.path.exists(heavy_path):
-            os.unlink(heavy_path)
+    heavy_path = os.path.join(work_dir, "heavy.msgpack")
+    write_synthetic(heavy_path, max(events // 4, 1000), faults_per_table=32)
+    heavy_decode = min(plain_decode_s(heavy_path) for _ in range(3))
+    heavy_replay = min(replay_s(heavy_path)[0] for _ in range(2))
+    os.unlink(heavy_path)
     say(f"table-heavy mix: replay {heavy_replay / heavy_decode:.2f}x decode")
-    sim = _simulate_rate(path + ".sim", events)
+    sim = _simulate_rate(os.path.join(work_dir, "sim.msgpack"), events)
     say(f"simulator: {sim / 1e6:.2f} M events/s")
     return {
         "events": written,
@@ -126,7 +132,6 @@ def _simulate_rate(path: str, events: int) -> float:
 
 def measure_import(text_path: str, events: int, trace_dat: str | None) -> dict:
     """Text import speed; and against `trace-cmd report` of ``trace_dat`` when given."""
-    import shutil
     import subprocess
     from ..bench.ftrace_text import write_text
     from ..ftrace.importer import import_file
@@ -135,7 +140,7 @@ def measure_import(text_path: str, events: int, trace_dat: str | None) -> dict:
     try:
         lines = write_text(text_path, events)
         t0 = time.perf_counter()
-        import_file(text_path, out)
+        import_file(text_path, out, force=True)
         figures["import_events_per_s"] = round(lines / (time.perf_counter() - t0))
         if trace_dat and shutil.which("trace-cmd"):
             # Best of 3 on both sides: trace-cmd printing the trace.dat, ptviz importing
@@ -148,7 +153,7 @@ def measure_import(text_path: str, events: int, trace_dat: str | None) -> dict:
                                    check=True, stderr=subprocess.DEVNULL)
                 report_s = min(report_s, time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                stats = import_file(text_path, out)
+                stats = import_file(text_path, out, force=True)
                 import_s = min(import_s, time.perf_counter() - t0)
             figures["import_vs_tracecmd"] = round(import_s / report_s, 3)
             figures["import_events_per_s"] = round(stats["events_read"] / import_s)

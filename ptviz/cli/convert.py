@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from replayer.errors import UsageError
+from replayer.traceio import TraceReader
 
 from ..ftrace.importer import import_file, sniff
 from .errors import EXIT_OK
@@ -19,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(through trace-cmd) to a ptviz msgpack trace, with the "
                                    "page-table story inferred from stock tracepoints.")
     p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("output", help="the trace to write; it appears only when the conversion "
+                                  "succeeds, and an existing file is not replaced without "
+                                  "--force")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--pt-reclaim", choices=("y", "n"),
                    help="whether the traced kernel had CONFIG_PT_RECLAIM (helps place "
                         "detaches at MADV_DONTNEED); default: unknown")
@@ -30,11 +34,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".msgpack"):
         raise UsageError(f"convert: output {args.output!r}: only .msgpack is built so far")
     if sniff(args.input) == "ptviz":
-        raise UsageError(f"convert: {args.input} is already a ptviz trace")
+        with TraceReader(args.input):     # raises the reader's one line if it is not one
+            pass
+        raise UsageError("is already a ptviz trace: nothing to convert", args.input)
     header = {}
     if args.pt_reclaim:
         header["kernel"] = {"pt_reclaim": args.pt_reclaim == "y"}
-    stats = import_file(args.input, args.output, header)
+    stats = import_file(args.input, args.output, header, force=args.force)
     warn_bad_lines(args.input, stats)
     print(f"ptviz: {args.input} → {args.output}: {describe_import(stats)}", file=sys.stderr)
     return EXIT_OK

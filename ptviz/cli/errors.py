@@ -2,18 +2,21 @@
 
 0: clean. 1: a condition the user asked to fail on held (``--fail-on``).
 2: bad input or usage — any :class:`replayer.errors.BadInput`, a file that
-cannot be opened or written, an argparse error. 130: interrupted.
+cannot be opened or written, an argparse error. 128 + N: ended by signal N
+(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after removing any output not finished.
 A traceback is shown only with ``--debug``; bugs (anything else) keep theirs.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from typing import Callable
 
 from replayer.errors import BadInput
+from replayer.traceio.atomic import remove_partial_outputs
 
 EXIT_OK = 0
 EXIT_CONDITION = 1
@@ -31,7 +34,36 @@ def warn(message: str) -> None:
     print(f"ptviz: warning: {message}", file=sys.stderr)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so every ``with`` drops its output."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
+    """Run a command: exceptions become exit codes, and whatever way it ends, no
+    unfinished output file is left behind."""
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[signum] = signal.signal(signum, _terminate)
+        except ValueError:      # not the main thread (an embedding program): leave as is
+            pass
+    try:
+        return _run(run, debug)
+    finally:
+        remove_partial_outputs()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(run: Callable[[], int], debug: bool) -> int:
     try:
         return run()
     except BrokenPipeError:
@@ -54,3 +86,6 @@ def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
     except KeyboardInterrupt:
         fail("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated as exc:
+        fail(f"terminated by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum

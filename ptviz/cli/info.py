@@ -8,7 +8,7 @@ from typing import Any
 from replayer.traceio import TraceReader
 from replayer.units import format_bytes, format_duration, format_ts
 
-from .inputs import as_ptviz_trace
+from .inputs import open_trace
 from .output import emit
 from .errors import EXIT_OK, warn
 
@@ -18,16 +18,21 @@ _NOT_DESCRIPTIVE = ("format", "version", "kinds")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a trace's header, time span and event counts",
                        description="Print a trace's header, its time span and the number of "
-                                   "events per kind and per CPU. Every chunk's checksum is "
-                                   "verified first.")
-    p.add_argument("trace", help="a ptviz msgpack trace")
+                                   "events per kind and per CPU. Every chunk is decoded and "
+                                   "checked, and the counts are made from the events (and "
+                                   "compared with the footer's); --quick checks only the "
+                                   "checksums and takes the counts from the footer.")
+    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat")
     p.add_argument("--json", action="store_true", help="one JSON object for machines")
+    p.add_argument("--quick", action="store_true",
+                   help="verify checksums only; counts as the footer says (not checked)")
     p.set_defaults(run=run)
 
 
-def summarize(reader: TraceReader) -> dict[str, Any]:
-    """The facts ``info`` prints, as plain data (the ``--json`` schema)."""
-    by_kind, by_cpu = reader.counts()
+def summarize(reader: TraceReader, checked: bool = True) -> dict[str, Any]:
+    """The facts ``info`` prints, as plain data (the ``--json`` schema). ``checked``:
+    decode every chunk and count from the events; else trust the footer."""
+    by_kind, by_cpu = reader.verify_counts() if checked else reader.counts()
     span = reader.time_span
     return {
         "path": reader.path,
@@ -45,13 +50,15 @@ def summarize(reader: TraceReader) -> dict[str, Any]:
         "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
         "by_cpu": {str(cpu): n for cpu, n in sorted(by_cpu.items(), key=_cpu_key)},
         "warnings": list(reader.warnings),
+        "counts": "checked" if checked or not reader.has_footer else "footer",
+        "truncated_at_byte": reader.truncated_at,
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    with as_ptviz_trace(args.trace) as path, TraceReader(path) as reader:
+    with open_trace(args.trace) as reader:
         reader.verify_checksums()
-        facts = summarize(reader)
+        facts = summarize(reader, checked=not args.quick)
     for w in facts["warnings"]:
         warn(w)
     emit(facts, args.json, render)
@@ -69,7 +76,9 @@ def render(facts: dict[str, Any]) -> str:
         lines.append(f"  {'span':<10}{format_ts(facts['first_ts'])} → "
                      f"{format_ts(facts['last_ts'])} s "
                      f"({format_duration(facts['duration_ns'])})")
-    lines.append(f"  {'events':<10}{facts['events']:,}")
+    lines.append(f"  {'events':<10}{facts['events']:,}" + (
+        "" if facts["counts"] == "checked" else " (counts from the footer index, events not "
+                                                "checked: drop --quick to check them)"))
     width = max((len(k) for k in facts["by_kind"]), default=4) + 2
     lines.append("events per kind")
     lines += [f"  {name:<{width}}{n:>12,}" for name, n in facts["by_kind"].items()]

@@ -7,6 +7,8 @@ import os
 import tempfile
 from typing import Iterator
 
+from replayer.traceio import TraceReader
+
 from ..ftrace.importer import import_file, sniff
 from .errors import warn
 
@@ -32,16 +34,15 @@ def describe_import(stats: dict) -> str:
 
 
 @contextlib.contextmanager
-def as_ptviz_trace(path: str) -> Iterator[str]:
-    """Yield a ptviz trace path for ``path``; text and trace.dat are imported to a
-    temporary file first (removed afterwards)."""
+def open_trace(path: str) -> Iterator[TraceReader]:
+    """A reader of the trace at ``path``; text and trace.dat are imported to a
+    temporary file first (removed afterwards). Messages name ``path`` either way."""
     if sniff(path) == "ptviz":
-        yield path
+        with TraceReader(path) as reader:
+            yield reader
         return
-    fd, tmp = tempfile.mkstemp(prefix="ptviz-import-", suffix=".msgpack")
-    os.close(fd)
-    try:
-        warn_bad_lines(path, import_file(path, tmp))
-        yield tmp
-    finally:
-        os.unlink(tmp)
+    with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
+        imported = os.path.join(tmp, "imported.msgpack")
+        warn_bad_lines(path, import_file(path, imported))
+        with TraceReader(imported, name=path) as reader:
+            yield reader

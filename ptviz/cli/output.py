@@ -6,10 +6,21 @@ import json
 import sys
 from typing import Any, Callable
 
+# Trace strings (comms, marker text, raw payloads) reach the terminal: control
+# characters are shown as escapes, never sent, so a trace cannot move the cursor,
+# retitle the window or fake report lines.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES_KEEP_LINES = {c: e for c, e in _ESCAPES.items() if c not in (0x0A, 0x09)}
+
+
+def printable(text: Any) -> str:
+    """``text`` as one line of printable characters."""
+    return str(text).translate(_ESCAPES)
+
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     if as_json:
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render(data))
+        sys.stdout.write(render(data).translate(_ESCAPES_KEEP_LINES))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 import tempfile
 
 from replayer.errors import UsageError
+from replayer.traceio.atomic import AtomicOutput, check_output
 
 from ..ftrace.importer import import_file
 from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
@@ -19,8 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="record a real trace with ftrace around a command",
                        description="Trace CMD in a private tracefs instance with the page-table "
                                    "event set, keep tracing a short tail, and write a ptviz "
-                                   "trace. CMD can write to $PTVIZ_TRACE_MARKER to annotate.")
+                                   "trace. CMD can write to $PTVIZ_TRACE_MARKER to annotate.",
+                       epilog="Exit status: CMD's own (128 + N if a signal N killed it), once "
+                              "the trace is written, as time(1) and trace-cmd do; 2 if "
+                              "recording or writing failed; 130 if interrupted.")
     p.add_argument("-o", "--output", default="ptviz-record.msgpack")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUTPUT (and --keep-text's PATH) if it exists")
     p.add_argument("-e", "--event", action="append", default=[],
                    help="extra event (system/name) to enable")
     p.add_argument("--tail", type=float, default=0.5,
@@ -44,27 +52,41 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not cmd:
         raise UsageError("record: no command given (ptviz record -- CMD ...)")
+    # Refused now, not after CMD has run for minutes.
+    check_output(args.output, args.force)
+    if args.keep_text:
+        check_output(args.keep_text, args.force)
     fd, text = tempfile.mkstemp(prefix="ptviz-record-", suffix=".txt")
     os.close(fd)
     try:
         result = record_text(cmd, text, events, args.tail, args.buffer_kb,
                              probes=args.probes)
         if args.keep_text:
-            import shutil
-            shutil.copyfile(text, args.keep_text)
+            with open(text, "rb") as src, AtomicOutput(args.keep_text, args.force) as dst:
+                shutil.copyfileobj(src, dst.file)
         header = kernel_header()
         header["command"] = cmd
         header["record"] = {"missing_events": result["missing"],
                             "lost": {str(c): n for c, n in result["lost"].items()},
                             "probes": result["probes"], "probe_style": result["probe_style"],
                             "tail_s": args.tail}
-        stats = import_file(text, args.output, header)
+        stats = import_file(text, args.output, header, force=args.force)
     finally:
         os.unlink(text)
     lost = sum(result["lost"].values())
     if lost:
         warn(f"the ring buffer dropped {lost} events; raise --buffer-kb")
-    print(f"ptviz: {cmd[0]} exited {result['returncode']}; {args.output}: "
+    code = result["returncode"]
+    status = code if code >= 0 else 128 - code      # -N: killed by signal N, as a shell says
+    how = f"exited {code}" if code >= 0 else f"was killed by {_signal_name(-code)}"
+    print(f"ptviz: {cmd[0]} {how}; {args.output}: "
           f"{describe_import(stats)} (not available here: "
           f"{', '.join(result['missing']) or 'none'})", file=sys.stderr)
-    return EXIT_OK
+    return status
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:          # a real-time signal has no name
+        return f"signal {signum}"

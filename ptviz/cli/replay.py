@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from replayer.replay import Replay
-from replayer.report import FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on
+from replayer.report import (FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on,
+                             undecided_conditions, what_was_lost)
 from replayer.units import parse_time
 
-from .inputs import as_ptviz_trace
+from .inputs import open_trace
 from .output import emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
 from .replay_text import render
@@ -17,7 +18,10 @@ EPILOG = f"""\
 --fail-on takes NAME or NAME OP VALUE (OP: > >= < <= == !=; VALUE may have a size
 unit: 1M, 4K), comma-separated or repeated; a bare NAME means NAME>0. Names:
 {", ".join(FAIL_ON_NAMES)}.
-Exit status: 0 clean, 1 a --fail-on condition held, 2 bad input or usage.
+When the trace lost events (ring-buffer drops, a file cut short), a condition
+that does not hold on what the trace holds cannot be decided, and also exits 1.
+Exit status: 0 clean, 1 a --fail-on condition held or cannot be decided, 2 bad
+input or usage.
 """
 
 
@@ -39,17 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     conditions = parse_fail_on(args.fail_on)
     at = parse_time(args.at, "--at") if args.at is not None else None
-    with as_ptviz_trace(args.trace) as path:
-        replay = Replay.load(path)
-        try:
-            report = build_report(replay, at)
-        finally:
-            replay.close()
-        report["trace"]["path"] = args.trace
+    with open_trace(args.trace) as reader:
+        report = build_report(Replay.load(reader), at)
     for w in report["trace"]["warnings"]:
         warn(w)
+    if not report["trace"]["events"]:
+        warn(f"{args.trace}: the trace holds no events")
     emit(report, args.json, render)
     held = failed_conditions(report, conditions)
     for text in held:
         fail(f"fail-on: {text}")
-    return EXIT_CONDITION if held else EXIT_OK
+    undecided = undecided_conditions(report, conditions)
+    for text in undecided:
+        fail(f"fail-on: {text}: cannot be decided, {what_was_lost(report)}")
+    return EXIT_CONDITION if held or undecided else EXIT_OK

@@ -6,6 +6,8 @@ from typing import Any
 
 from replayer.units import format_bytes, format_duration, format_ts
 
+from .output import printable
+
 CLASS_LABELS = {
     "reclaimed": "reclaimed (freed after PT_RECLAIM detach)",
     "freed_unmap": "freed by munmap/exit",
@@ -43,7 +45,7 @@ def render(report: dict[str, Any]) -> str:
         exited = " exited" if m["exited_ts"] is not None else ""
         add(f"  {m['mm']:<22}{format_bytes(m['table_bytes']):>9} "
             f"{format_bytes(m['peak_table_bytes']):>11} {t['pte']:>5}{t['pmd']:>5}{t['pud']:>5}"
-            f"  {m['comm'] or '?'} ({pids}){exited}")
+            f"  {printable(m['comm'] or '?')} ({pids}){exited}")
     if not report["mms"]:
         add("  none")
     add("")
@@ -70,17 +72,21 @@ def render(report: dict[str, Any]) -> str:
     add(f"findings ({len(findings)})")
     for f in findings:
         cpu = "" if f["cpu"] is None else f" cpu{f['cpu']}"
-        add(f"  {format_ts(f['ts'])}{cpu}  {f['kind']}: {f['message']}  "
+        add(f"  {format_ts(f['ts'])}{cpu}  {f['kind']}: {printable(f['message'])}  "
             f"[events {', '.join(map(str, f['events']))}]")
     if not findings:
         add("  none")
+    suppressed = report["findings_suppressed"]
+    if suppressed:
+        add(f"  not reported: {', '.join(f'{n} {kind}' for kind, n in suppressed.items())}, "
+            f"whose evidence falls where the trace lost events")
     if report["markers"]:
         add("")
         add("markers")
         for m in report["markers"]:
             state = ("" if m["table_bytes"] is None
                      else f"   [{m['mm']}: VmPTE {format_bytes(m['table_bytes'])}]")
-            add(f"  {format_ts(m['ts'])}  pid {m['pid']}  {m['text']}{state}")
+            add(f"  {format_ts(m['ts'])}  pid {m['pid']}  {printable(m['text'])}{state}")
     prov = report["provenance"]
     if any(n["inferred"] for n in prov.values()):
         add("")
@@ -93,6 +99,9 @@ def render(report: dict[str, Any]) -> str:
         add("")
         add(f"note: {report['orphan_events']} events named tables this trace never saw "
             f"allocated (it started late, or events were lost)")
+    if report["trace"]["truncated_at_byte"] is not None:
+        add(f"note: the trace is cut short at byte {report['trace']['truncated_at_byte']:,}: "
+            f"events after {format_ts(tr['last_ts'])} s are missing")
     if not report["counts_trusted"]:
         add("note: events were lost: counts may be wrong")
     return "\n".join(out) + "\n"

@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from replayer.errors import UsageError
+from replayer.traceio.atomic import check_output
 
 from ..sim import arches, kernels
-from ..sim.run import simulate
+from ..sim.run import MAX_CPUS, MAX_SEED, help_text, parse_int, parse_params, simulate
 from ..sim.workloads import describe
 from .errors import EXIT_OK
 
@@ -17,9 +18,8 @@ Flags for --set: pt_reclaim=on|off, mmu_gather_rcu_table_free=on|off,
 have_arch_tlb_remove_table=on|off, table_free=page|semi_rcu|rcu,
 sync=none|ipi_broadcast|ipi_targeted|synchronize_rcu. Combinations the kernel
 forbids are allowed (that is how the pre-fix bug is shown) and --explain says so.
-Model parameters for --param besides the workload's own: batch_fail (chance the
-mmu_gather batch page cannot be allocated), pmd_contention, refault, skipped.
-"""
+
+""" + help_text()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,16 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="x86_64", help="architecture (see --list-arches)")
     p.add_argument("--kernel", default="6.14",
-                   help="6.13, 6.14, 6.19, 7.0 or after-7.0 (default 6.14)")
+                   help="6.13 … 6.19, 7.0, after-7.0 (any 7.x after 7.0); default 6.14")
     p.add_argument("--workload", default="coverletter",
                    help=", ".join(f"{k}" for k in describe()))
     p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="workload parameter, e.g. size=50G iterations=25600")
+                   help="workload or model parameter, e.g. size=50G iterations=25600 "
+                        "(each one's default and range below)")
     p.add_argument("--set", action="append", default=[], metavar="FLAG=V", dest="flags",
                    help="override a resolved kernel flag, e.g. table_free=semi_rcu")
-    p.add_argument("--cpus", type=int, default=4)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-o", "--output", metavar="OUT.msgpack", help="trace to write")
+    # Parsed in run(), so a bad value is one line like every other bad input.
+    p.add_argument("--cpus", default="4", metavar="N", help=f"1..{MAX_CPUS} (default 4)")
+    p.add_argument("--seed", default="1", metavar="S", help="0..2^63-1 (default 1)")
+    p.add_argument("-o", "--output", metavar="OUT.msgpack",
+                   help="trace to write (it appears when the simulation is done)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--explain", action="store_true",
                    help="say how each kernel flag resolved and why")
     p.add_argument("--list-arches", action="store_true",
@@ -60,9 +64,14 @@ def run(args: argparse.Namespace) -> int:
     if args.list_arches:
         sys.stdout.write(matrix())
         return EXIT_OK
+    cpus = parse_int(args.cpus, "--cpus", 1, MAX_CPUS)
+    seed = parse_int(args.seed, "--seed", 0, MAX_SEED)
     params, flags = _pairs(args.param, "--param"), _pairs(args.flags, "--set")
     arch = arches.get(args.arch)
     cfg = kernels.resolve(arch, args.kernel, flags)
+    parse_params(args.workload, params, arch, cpus)      # every input checked before output
+    if args.output:
+        check_output(args.output, args.force)
     if args.explain:
         sys.stdout.write(kernels.explain(arch, cfg))
         if not args.output:
@@ -70,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         raise UsageError("simulate: -o OUT.msgpack is required (or --explain / --list-arches)")
     command = ["ptviz", "simulate", "--arch", args.arch, "--kernel", args.kernel,
-               "--workload", args.workload, "--cpus", str(args.cpus), "--seed", str(args.seed)]
+               "--workload", args.workload, "--cpus", str(cpus), "--seed", str(seed)]
     command += [x for k, val in params.items() for x in ("--param", f"{k}={val}")]
     command += [x for k, val in flags.items() for x in ("--set", f"{k}={val}")]
     result = simulate(args.output, args.arch, args.kernel, args.workload, params, flags,
-                      cpus=args.cpus, seed=args.seed, command=command)
+                      cpus=cpus, seed=seed, command=command, force=args.force)
     print(f"ptviz: wrote {result['events']:,} events to {result['path']} "
           f"({result['events_per_s'] / 1e6:.2f} M events/s); {result['reclaimed']} PTE tables "
           f"reclaimed, {result['ipis']} IPIs, {result['grace_periods']} grace periods",

@@ -6,17 +6,23 @@ the reorder window (a few seconds of trace) and the live page tables.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import os
+import re
+import select
 import shutil
+import stat
 import subprocess
 from typing import Any, Iterable, Iterator
 
-from replayer.errors import ImportFormatError
+from replayer.errors import ImportFormatError, MissingFile
 from replayer.traceio import TraceWriter
+from replayer.traceio.framing import MAGIC as PTVIZ_MAGIC
 
 from .infer import Inference
-from .textparse import ParseStats, parse_lines
+from .textparse import ParseStats, bounded_lines, parse_lines
 
 TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
 
@@ -25,50 +31,161 @@ def sniff(path: str) -> str:
     """``"ptviz"``, ``"trace.dat"`` or ``"text"``.
 
     Conservative: a ``.msgpack`` name, an empty file, a directory or anything that
-    is not text goes to the ptviz reader, whose errors name the byte at fault.
+    is not text goes to the ptviz reader, whose errors name the byte at fault. Text
+    is UTF-8 in its first 4 KiB up to a few NULs or bad bytes (under 1 in 32): a
+    capture damaged by some (a serial console's noise) is still read, those lines
+    counted as bad.
     """
+    _check_regular(path)
     if path.endswith(".msgpack"):
         return "ptviz"
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
     except FileNotFoundError:
-        from replayer.errors import MissingFile
         raise MissingFile("no such file", path) from None
     except (IsADirectoryError, PermissionError):
         return "ptviz"
     if head.startswith(TRACE_DAT_MAGIC):
         return "trace.dat"
-    if not head or b"\0" in head:
+    if not head or head.startswith(PTVIZ_MAGIC):
         return "ptviz"
+    text = head.decode("utf-8", "replace")
+    damage = text.count("\ufffd") + text.count("\0")
+    return "ptviz" if damage * 32 > len(text) else "text"
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(path: str) -> None:
+    """Traces are files: reading a FIFO would block until someone writes to it, and
+    the reader seeks. Raises :class:`MissingFile` for anything else but a directory
+    (which the reader names)."""
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:     # not just a character cut at the 4 KiB edge
-            return "ptviz"
-    return "text"
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MissingFile("no such file", path) from None
+    except OSError as exc:
+        raise MissingFile(f"cannot open: {exc.strerror}", path) from None
+    for test, kind in _SPECIAL:
+        if test(mode):
+            raise MissingFile(f"is {kind}; ptviz reads traces from regular files (save "
+                              f"the stream to a file first)", path)
+
+
+# trace-cmd report is killed after this long without printing anything (a damaged
+# trace.dat can make it loop); a module constant so that tests can shorten it.
+TRACE_CMD_SILENCE_S = 60.0
+
+
+class _Silent(Exception):
+    """trace-cmd printed nothing for TRACE_CMD_SILENCE_S."""
+
+
+class _ReportPipe(io.RawIOBase):
+    """trace-cmd's stdout as a raw stream, read with poll(): a read that waits longer
+    than ``timeout`` raises :class:`_Silent`. Its stderr is drained on the way (a full
+    stderr pipe would stall it) into a bounded tail, for the error message. One poll
+    per buffer fill (64 KiB), nothing per line."""
+
+    def __init__(self, proc: subprocess.Popen, timeout: float) -> None:
+        super().__init__()
+        assert proc.stdout is not None and proc.stderr is not None
+        self._out, self._err = proc.stdout.fileno(), proc.stderr.fileno()
+        self._poll = select.poll()
+        self._poll.register(self._out, select.POLLIN)
+        self._poll.register(self._err, select.POLLIN)
+        self._err_open = True
+        self._timeout_ms = max(1, int(timeout * 1000))
+        self.tail = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            ready = dict(self._poll.poll(self._timeout_ms))
+            if not ready:
+                raise _Silent
+            if self._err in ready:
+                self._read_err()
+            if self._out in ready:
+                return os.readv(self._out, [buffer])
+
+    def _read_err(self) -> None:
+        data = os.read(self._err, 65536)
+        if data:
+            self.tail += data
+            del self.tail[:-16384]
+        else:
+            self._poll.unregister(self._err)
+            self._err_open = False
+
+    def drain_err(self) -> None:
+        """The rest of stderr, after stdout ended (same silence limit)."""
+        self._poll.unregister(self._out)
+        while self._err_open:
+            if not self._poll.poll(self._timeout_ms):
+                raise _Silent
+            self._read_err()
+
+
+_TELLING = re.compile(r"error|fail|invalid|cannot|can't|unable|no such|not |corrupt",
+                      re.IGNORECASE)
+
+
+def _one_line(stderr: bytes) -> str:
+    """The most telling line of trace-cmd's stderr, whitespace collapsed, ≤ 200 chars:
+    the last one naming an error, else the last one."""
+    text = stderr.decode("utf-8", "replace")
+    lines = [" ".join("".join(c if c.isprintable() else " " for c in line).split())
+             for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    telling = [line for line in lines if _TELLING.search(line)]
+    line = (telling or lines)[-1]
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 def _trace_cmd_lines(path: str) -> Iterator[str]:
+    """The lines `trace-cmd report` prints for ``path``; the process is killed and
+    reaped on every way out (closed early, an error, Ctrl-C)."""
     exe = shutil.which("trace-cmd")
     if exe is None:
         raise ImportFormatError("is a trace.dat file; reading it needs trace-cmd "
                                 "(apt-get install trace-cmd), which is not installed", path)
-    proc = subprocess.Popen([exe, "report", "-i", path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, errors="replace")
-    assert proc.stdout is not None
+    proc = subprocess.Popen([exe, "report", "-i", path], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        yield from proc.stdout
+        pipe = _ReportPipe(proc, TRACE_CMD_SILENCE_S)
+        text = io.TextIOWrapper(io.BufferedReader(pipe, 65536), encoding="utf-8",
+                                errors="replace", newline="")
+        yield from bounded_lines(text)
+        pipe.drain_err()
+        rc = proc.wait(TRACE_CMD_SILENCE_S)
+    except (_Silent, subprocess.TimeoutExpired):
+        raise ImportFormatError(f"trace-cmd report printed nothing for "
+                                f"{TRACE_CMD_SILENCE_S:g} s; stopped it", path) from None
     finally:
-        proc.stdout.close()
-        err = proc.stderr.read() if proc.stderr else ""
-        if proc.wait() != 0:
-            raise ImportFormatError(f"trace-cmd report failed: {err.strip()[:200]}", path)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    if rc != 0:
+        why = _one_line(bytes(pipe.tail)) or (f"killed by signal {-rc}" if rc < 0
+                                               else f"exit status {rc}")
+        raise ImportFormatError(f"trace-cmd report failed: {why}", path)
 
 
 def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str, Any],
-                 source_path: str) -> dict[str, Any]:
-    """Parse, infer and write; returns the import statistics."""
+                 source_path: str, force: bool = False) -> dict[str, Any]:
+    """Parse, infer and write; returns the import statistics. ``out`` appears only
+    when the import succeeds (an existing one is replaced only with ``force``)."""
     stats = ParseStats()
     # The reorder window holds seconds of events (hundreds of thousands of tuples that
     # live until written): the cyclic collector would rescan them again and again,
@@ -77,31 +194,35 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
     gc.disable()
     try:
         with TraceWriter(out, {"source": "ftrace", "clock": "ns (trace clock)",
-                               **header}) as w:
+                               **header}, force=force) as w:
             inference = Inference(w.add,
                                   pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"))
             for rec in parse_lines(lines, stats):
                 inference.feed(rec)
             inference.finish()
             written = w.events_written
+            if stats.events == 0 and stats.lines > 0 and stats.bad_count:
+                # Raised inside the block, so the writer drops its output: a failed
+                # import leaves nothing at ``out``.
+                line, text = stats.bad[0]
+                raise ImportFormatError(f"no ftrace event line found (first bad line: "
+                                        f"{text!r})", source_path, f"line {line}")
     finally:
         if collecting:
             gc.enable()
-    if stats.events == 0 and stats.lines > 0 and stats.bad_count:
-        line, text = stats.bad[0]
-        raise ImportFormatError(f"no ftrace event line found (first bad line: {text!r})",
-                                source_path, f"line {line}")
     return {"lines": stats.lines, "events_read": stats.events, "events_written": written,
             "bad_lines": stats.bad_count, "first_bad": stats.bad[:5],
             "continuations": stats.continuations, **inference.counts}
 
 
-def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
+def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None,
+                force: bool = False) -> dict[str, Any]:
     kind = sniff(path)
     if kind == "ptviz":
         raise ImportFormatError("is already a ptviz trace", path)
     if kind == "trace.dat":
-        return import_lines(_trace_cmd_lines(path), out, header or {}, path)
+        lines = _trace_cmd_lines(path)
+        with contextlib.closing(lines):      # trace-cmd stopped now, whatever happened
+            return import_lines(lines, out, header or {}, path, force)
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        return import_lines(f, out, header or {}, path)
+        return import_lines(bounded_lines(f), out, header or {}, path, force)

@@ -27,7 +27,7 @@ from replayer import vocab as v
 
 from .infer_context import ContextSteps
 from .infer_probes import ProbeSteps
-from .textparse import Loss, Record, field, fields
+from .textparse import COUNT_END, I64_END, PID_END, U64_END, Loss, Record, field, fields
 from .textparse import number as _int
 
 WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after the detach
@@ -37,6 +37,11 @@ FAULT_WINDOW_NS = 2_000_000
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
 PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
 _SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
+# A user fault address is in the lower half on the architectures ftrace captures come
+# from (x86_64, arm64, riscv64: the upper half is the kernel's); one above is no user
+# page table's.
+USER_END = I64_END
+PFN_END = I64_END
 
 
 class Inference(ProbeSteps, ContextSteps):
@@ -58,6 +63,7 @@ class Inference(ProbeSteps, ContextSteps):
         self._drain_at = -(1 << 63)
         self._handlers: dict[str, Any] = {}        # event name → bound handler or None
         self._last_ts = 0
+        self._lost: dict[int, int | None] = {}      # cpu → events dropped before its next
         self.tgid_of: dict[int, int] = {}
         self.mm_of: dict[int, int] = {}            # tgid → mm id (tgid | generation << 32)
         self._mm_gen: dict[int, int] = {}
@@ -100,7 +106,12 @@ class Inference(ProbeSteps, ContextSteps):
     def finish(self) -> None:
         for cpu in list(self.fault):
             self._close_fault(cpu)
+        for cpu in list(self._lost):          # no later record on that CPU
+            self._emit_lost(cpu, self._last_ts)
         self._drain(None)
+
+    def _emit_lost(self, cpu: int, ts: int) -> None:
+        self.out(ts, v.LOST, cpu, None, (self._lost.pop(cpu),), None)
 
     def _raw(self, rec: Record) -> None:
         """An event with no mapping: kept whole, as its name and payload text."""
@@ -119,9 +130,17 @@ class Inference(ProbeSteps, ContextSteps):
     # -- the stream ----------------------------------------------------------
     def feed(self, rec: Record | Loss) -> None:
         if isinstance(rec, Loss):
-            self.out(self._last_ts, v.LOST, rec.cpu, None, (rec.count,), None)
+            # The events were dropped on that CPU before its next record (the kernel
+            # prints the marker just before it): the loss is placed there, so that the
+            # window it opens on that CPU ends at the right event. Several are summed;
+            # a count that does not fit the field is unknown (None).
+            total = self._lost.get(rec.cpu, 0)
+            total = None if total is None or rec.count is None else total + rec.count
+            self._lost[rec.cpu] = total if total is not None and total < COUNT_END else None
             return
         ts = self._last_ts = rec.ts
+        if self._lost and rec.cpu in self._lost:
+            self._emit_lost(rec.cpu, ts)
         if ts >= self._drain_at:            # drain once per ms of trace, not per line
             self._drain(ts - WINDOW_NS)
             self._drain_at = ts + 1_000_000
@@ -168,14 +187,14 @@ class Inference(ProbeSteps, ContextSteps):
 
     def _on_page_fault_user(self, rec: Record) -> None:
         self._close_fault(rec.cpu)
-        addr = _int(field(rec.payload, "address="))
-        if addr is not None:
+        addr = _int(field(rec.payload, "address="), hi=USER_END)
+        if addr is not None and rec.pid is not None:
             self.fault[rec.cpu] = [rec.pid, addr, rec.ts, [], self._mm(rec), rec.comm]
         self._raw(rec)
 
     def _on_mm_page_alloc(self, rec: Record) -> None:
         p = rec.payload
-        pfn, gfp = _int(field(p, "pfn=")), field(p, "gfp_flags=") or ""
+        pfn, gfp = _int(field(p, "pfn="), hi=PFN_END), field(p, "gfp_flags=") or ""
         if self.pages.learning:
             self._learn_page(fields(p), pfn)
         fault = self.fault.get(rec.cpu)
@@ -194,7 +213,7 @@ class Inference(ProbeSteps, ContextSteps):
     def _on_mm_page_free(self, rec: Record) -> None:
         # The most frequent line of a capture: the pfn without a full field parse.
         p = rec.payload
-        pfn = _int(field(p, "pfn="))
+        pfn = _int(field(p, "pfn="), hi=PFN_END)
         if self.pages.learning:
             self._learn_page(fields(p), pfn)
         if pfn is not None and pfn in self.tables:
@@ -284,7 +303,8 @@ class Inference(ProbeSteps, ContextSteps):
         start, length, behavior = (_int(f.get("start"), True), _int(f.get("len_in"), True),
                                    _int(f.get("behavior"), True))
         cause = MADV.get(behavior)
-        if start is None or length is None or cause is None:
+        if start is None or length is None or cause is None or rec.pid is None \
+                or start + length >= U64_END:
             self._raw(rec)
             return
         self.madvise[rec.pid] = (rec.ts, start, start + length, cause)
@@ -310,7 +330,8 @@ class Inference(ProbeSteps, ContextSteps):
     def _munmap_enter(self, rec: Record) -> None:
         f = fields(rec.payload)
         addr, length = _int(f.get("addr"), True), _int(f.get("len"), True)
-        if addr is not None and length is not None:
+        if addr is not None and length is not None and rec.pid is not None \
+                and addr + length < U64_END:
             self.in_teardown[rec.pid] = "munmap"
             self._zap(rec, addr, addr + length, "munmap")
         else:
@@ -364,12 +385,13 @@ class Inference(ProbeSteps, ContextSteps):
     def _on_sched_process_fork(self, rec: Record) -> None:
         self._close_fault(rec.cpu)
         f = fields(rec.payload)
-        child = _int(f.get("child_pid"))
+        child = _int(f.get("child_pid"), hi=PID_END)
         # Without tgids, a child whose pid is new is a process; threads need record-tgid.
         if child is not None and child not in self.tgid_of:
             self.tgid_of[child] = child
         self._raw(rec)
 
     def _on_tracing_mark_write(self, rec: Record) -> None:
-        self._mm(rec)
+        if rec.pid is not None:                 # a line without a task column has no mm
+            self._mm(rec)
         self.out(rec.ts, v.MARKER, rec.cpu, rec.pid, (rec.payload,), rec.comm)

@@ -9,11 +9,25 @@ import re
 from replayer import vocab as v
 
 from .probes import RCU_CALLBACKS
-from .textparse import Record, fields
+from .textparse import CPU_END, I64_END, U64_END, Record, checked, field, fields
 from .textparse import number as _num
 
-_RCU = re.compile(r"^(?P<flavour>\S+) rhp=(?P<rhp>[0-9a-fA-Fx]+) func=(?P<func>\S+)")
-_GP = re.compile(r"^(?P<flavour>\S+) (?P<seq>-?\d+) (?P<event>\w+)")
+_RCU = re.compile(r"(?P<flavour>\S++) rhp=(?P<rhp>[0-9a-fA-Fx]++) func=(?P<func>\S++)")
+_GP = re.compile(r"(?P<flavour>\S++) (?P<seq>-?\d++) (?P<event>\w++)")
+_FLUSH = re.compile(r"pages:(-?\d++) reason:(.*?) \(\d++\)$")
+_HEX_MASK = re.compile(r"[0-9a-fA-F,]++")
+
+
+def cpumask(text: str | None) -> tuple[int, ...] | None:
+    """The CPUs of a ``%*pb`` mask (``00000000,00000006`` → (1, 2)), or None if it is
+    not one or names a CPU ≥ CPU_END. O(digits)."""
+    if text is None or _HEX_MASK.fullmatch(text) is None:
+        return None
+    digits = text.replace(",", "").lstrip("0")
+    if len(digits) > CPU_END // 4:
+        return None
+    bits = bin(int(digits or "0", 16))[:1:-1]          # bit 0 first
+    return tuple(c for c, bit in enumerate(bits) if bit == "1")
 
 
 class ContextSteps:
@@ -35,7 +49,10 @@ class ContextSteps:
         if func not in RCU_CALLBACKS:
             self._raw(rec)
             return
-        cb = int(m.group("rhp"), 16)
+        cb = checked(m.group("rhp"), 16)
+        if cb is None:
+            self._raw(rec)
+            return
         if cb in self.rcu_cbs:              # a call_rcu probe saw it first
             return
         self.rcu_cbs.add(cb)
@@ -43,7 +60,7 @@ class ContextSteps:
 
     def _on_rcu_invoke_callback(self, rec: Record) -> None:
         m = _RCU.match(rec.payload)
-        cb = int(m.group("rhp"), 16) if m else None
+        cb = checked(m.group("rhp"), 16) if m else None
         if cb is None or cb not in self.rcu_cbs:
             self._raw(rec)
             return
@@ -56,30 +73,35 @@ class ContextSteps:
         (KF §5.2); the other gp events stay raw."""
         m = _GP.match(rec.payload)
         event = m.group("event") if m else ""
-        if event not in ("start", "end"):
+        # gp_seq is an unsigned long printed with %ld, negative for a while after boot
+        # (it starts 300 short of wrapping): back to the u64 the field holds.
+        seq = checked(m.group("seq"), 10, -I64_END, I64_END) if m else None
+        if event not in ("start", "end") or seq is None:
             self._raw(rec)
             return
         kind = v.RCU_GP_START if event == "start" else v.RCU_GP_END
-        self.out(rec.ts, kind, rec.cpu, rec.pid, (int(m.group("seq")),), rec.comm)
+        self.out(rec.ts, kind, rec.cpu, rec.pid, (seq & (U64_END - 1),), rec.comm)
 
     # -- TLB flushes and IPIs ------------------------------------------------
     def _on_tlb_flush(self, rec: Record) -> None:
-        m = re.match(r"pages:(-?\d+) reason:(.*?) \(\d+\)$", rec.payload)
-        if m is None:
+        m = _FLUSH.match(rec.payload)
+        # Signed: a full flush prints pages:-1 (TLB_FLUSH_ALL).
+        pages = checked(m.group(1), 10, -I64_END, I64_END) if m else None
+        if pages is None:
             self._raw(rec)
             return
         self.out(rec.ts, v.TLB_FLUSH, rec.cpu, rec.pid,
-                 (*self._flush_range_for(rec), int(m.group(1)), m.group(2)), rec.comm)
+                 (*self._flush_range_for(rec), pages, m.group(2)), rec.comm)
 
     def _on_ipi_send_cpu(self, rec: Record) -> None:
         f = fields(rec.payload)
-        cpu = _num(f.get("cpu"))
+        cpu = _num(f.get("cpu"), hi=CPU_END)
         self._ipi(rec, (cpu,) if cpu is not None else (), f)
 
     def _on_ipi_send_cpumask(self, rec: Record) -> None:
         f = fields(rec.payload)
-        mask = int(f.get("cpumask", "0").replace(",", ""), 16) if f.get("cpumask") else 0
-        self._ipi(rec, tuple(c for c in range(mask.bit_length()) if mask >> c & 1), f)
+        # The mask from the payload, commas and all (%*pb groups 8 digits: >32 CPUs).
+        self._ipi(rec, cpumask(field(rec.payload, "cpumask=")) or (), f)
 
     def _ipi(self, rec: Record, targets: tuple, f: dict[str, str]) -> None:
         site = f.get("callsite", "") + " " + f.get("callback", "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from replayer import vocab as v
 
 from .probes import RCU_CALLBACKS, PagePointers, parse_hit, symbol_name
-from .textparse import Record
+from .textparse import Record, checked
 
 _BATCH_CB, _ONE_CB = RCU_CALLBACKS
 PMD_SPAN = 1 << 21
@@ -94,7 +94,9 @@ class ProbeSteps:
         if func not in (_BATCH_CB, _ONE_CB):
             self._raw(rec)    # another callback (the probe's filter did not take): raw
             return True
-        cb = int(head, 16)
+        cb = checked(head, 16)
+        if cb is None:
+            return False
         self.rcu_cbs.add(cb)
         if func == _BATCH_CB:
             queued, via = self.pending.pop(rec.pid, []), "batch"
@@ -111,10 +113,9 @@ class ProbeSteps:
         return True
 
     def _hit_tlb_remove_table_rcu(self, rec: Record, args: dict[str, str]) -> bool:
-        head = args.get("head")
-        if head is None:
+        cb = checked(args.get("head"), 16)
+        if cb is None:
             return False
-        cb = int(head, 16)
         self.rcu_cbs.discard(cb)
         if cb != self.last_invoked:         # else rcu_invoke_callback already said so
             self.out(rec.ts, v.RCU_INVOKE, rec.cpu, rec.pid, (cb,), rec.comm)
@@ -129,9 +130,8 @@ class ProbeSteps:
         return True
 
     def _hit_flush_tlb_mm_range(self, rec: Record, args: dict[str, str]) -> bool:
-        try:
-            start, end = int(args["start"], 16), int(args["end"], 16)
-        except (KeyError, ValueError):
+        start, end = checked(args.get("start"), 16), checked(args.get("end"), 16)
+        if start is None or end is None:
             return False
         self.flush_range[rec.cpu] = (rec.ts, rec.pid, self._task_mm(rec), start, end)
         self._raw(rec)

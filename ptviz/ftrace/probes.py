@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .textparse import checked
+
 PROBE_GROUP = "ptviz"
 
 
@@ -85,9 +87,12 @@ def definitions(style: str = "fprobe", group: str = PROBE_GROUP) -> list[str]:
 RCU_CALLBACKS = ("tlb_remove_table_rcu", "__tlb_remove_table_one_rcu")  # call_rcu filter
 _BY_SYMBOL = {s.symbol: s.event for s in PROBE_SPECS}
 _EVENTS = frozenset(s.event for s in PROBE_SPECS)
-_SITE = re.compile(r"^\((?P<site>[^)]*)\)\s*(?P<args>.*)$")
-_AUTO_NAME = re.compile(r"^(?:[prf]_)?(?P<sym>.+?)(?:_\d+|__entry|__exit)?$")
-_ARG = re.compile(r"(\w+)=(\S+)")
+_SITE = re.compile(r"\((?P<site>[^)]*+)\)\s*+(?P<args>(?s:.*))")
+# The lazy symbol tries each end once against a suffix of bounded or digit-run length.
+_AUTO_NAME = re.compile(r"(?:[prf]_)?(?P<sym>.+?)(?:_\d++|__entry|__exit)?$")
+# A name starts where no word character precedes it (else findall retries every
+# position of a long run that no "=" follows: quadratic).
+_ARG = re.compile(r"(?<!\w)(\w++)=(\S++)")
 
 
 def parse_hit(name: str, payload: str) -> tuple[str, dict[str, str]] | None:
@@ -142,9 +147,8 @@ class PagePointers:
     def learn(self, page: str | None, pfn: int) -> None:
         if page is None:
             return
-        try:
-            ptr = int(page, 16)
-        except ValueError:
+        ptr = checked(page, 16)
+        if ptr is None:
             return
         if ptr < _KERNEL_POINTER:
             if self.state == "unknown":       # hash-ptr is on: nothing to learn, ever
@@ -175,10 +179,8 @@ class PagePointers:
     def pfn(self, pointer: str | None) -> int | None:
         """The pfn whose ``struct page`` holds ``pointer`` (also an ``rcu_head`` inside
         it), or None when the map is unknown or the pointer is not in the vmemmap."""
-        if self.base is None or pointer is None:
+        ptr = checked(pointer, 16) if self.base is not None else None
+        if ptr is None:
             return None
-        try:
-            off = int(pointer, 16) - self.base
-        except ValueError:
-            return None
+        off = ptr - self.base
         return off // self.stride if off >= 0 else None

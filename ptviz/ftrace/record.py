@@ -185,11 +185,14 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         lost = _overruns(inst)
         with open(os.path.join(inst, "trace"), errors="replace") as src, \
                 open(text_out, "w") as dst:
-            for line in src:
-                dst.write(line)
+            # `trace` is read in overwrite mode: an overrun dropped that CPU's OLDEST
+            # events, so its marker goes first and the import ties the loss to the
+            # first event left on that CPU.
             for cpu, n in sorted(lost.items()):
                 if n:
                     dst.write(f"CPU:{cpu} [LOST {n} EVENTS]\n")
+            for line in src:
+                dst.write(line)
         if progress and sys.stderr.isatty():
             print(file=sys.stderr)
         return {"returncode": proc.returncode, "enabled": enabled, "missing": missing,

@@ -9,6 +9,7 @@ forbids; the explanation then says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from replayer.errors import UsageError
@@ -44,15 +45,32 @@ class KernelConfig:
                 "collapse_sync": self.collapse_sync, "overridden": list(self.overridden)}
 
 
+# KF covers 6.14 to 7.0 and the 2026 series after it; 6.13 is the cover letter's "before"
+# (no PT_RECLAIM, the 6.14 column otherwise). 6.15-6.18 follow the 6.14-6.19 rules, in the
+# 6.19 column of the matrix (x86's unconditional RCU-TF came with 6.15's INVLPGB work, KF
+# §1.2, §1.4); 7.0 came after 6.19 (KF §1.1), and every later 7.x is "after-7.0" (the release
+# of 1fb3d8c20bfa is not confirmed, KF §7). Older or newer kernels changed paths these rules
+# do not describe.
+MODELLED = "6.13 to 7.x (6.13, 6.14 … 6.19, 7.0, after-7.0)"
+_VERSION = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.[0-9]{1,4})?")   # 6.14 or 6.14.3
+
+
+def shown(text: str) -> str:
+    """A command-line value as a one-line message shows it: quoted only when it must be."""
+    return text if text and text.isprintable() and text == text.strip() else repr(text)
+
+
 def parse_version(text: str) -> tuple[int, int]:
-    text = {"7.1": "after-7.0", "next": "after-7.0", "later": "after-7.0"}.get(text, text)
-    if text in VERSIONS:
-        return VERSIONS[text]
-    try:
-        major, minor = (int(x) for x in text.split(".")[:2])
-    except ValueError:
-        raise UsageError(f"kernel {text!r}: expected a version such as 6.13, 6.14, 6.19, "
-                         f"7.0 or after-7.0") from None
+    key = {"7.1": "after-7.0", "next": "after-7.0", "later": "after-7.0"}.get(text, text)
+    if key in VERSIONS:
+        return VERSIONS[key]
+    m = _VERSION.fullmatch(text.strip())
+    if m is None:
+        raise UsageError(f"--kernel {text!r}: expected a version such as 6.14, 7.0 or "
+                         f"after-7.0; ptviz simulates {MODELLED}")
+    major, minor = int(m[1]), int(m[2])
+    if not ((6, 13) <= (major, minor) <= (6, 19) or major == 7):
+        raise UsageError(f"--kernel {shown(text)}: not modelled; ptviz simulates {MODELLED}")
     return major, minor
 
 
@@ -96,7 +114,8 @@ def resolve(arch: Arch, version: str, overrides: dict[str, str] | None = None) -
     _apply(cfg, overrides or {}, ("sync",))
     unknown = set(overrides or {}) - set(FLAGS)
     if unknown:
-        raise UsageError(f"--set {sorted(unknown)[0]}: unknown flag; known: {', '.join(FLAGS)}")
+        raise UsageError(f"--set {shown(sorted(unknown)[0])}: unknown flag; known: "
+                         f"{', '.join(FLAGS)}")
     _check(cfg)
     return cfg
 
@@ -187,13 +206,13 @@ def _bool(name: str, text: str) -> bool:
         return True
     if t in ("n", "no", "off", "false", "0"):
         return False
-    raise UsageError(f"--set {name}={text}: expected on or off")
+    raise UsageError(f"--set {name}={shown(text)}: expected on or off")
 
 
 def _choice(name: str, text: str, options: tuple[str, ...]) -> str:
     t = text.strip().lower().replace("-", "_")
     if t not in options:
-        raise UsageError(f"--set {name}={text}: expected one of {', '.join(options)}")
+        raise UsageError(f"--set {name}={shown(text)}: expected one of {', '.join(options)}")
     return t
 
 
@@ -203,8 +222,8 @@ def explain(arch: Arch, cfg: KernelConfig) -> str:
     for name in ("mmu_gather_rcu_table_free", "have_arch_tlb_remove_table", "pt_reclaim",
                  "table_free", "sync", "collapse_sync"):
         value = getattr(cfg, name)
-        shown = "y" if value is True else "n" if value is False else value
-        lines.append(f"  {name:<28}{shown:<16}{cfg.reasons.get(name, '')}")
+        flag = "y" if value is True else "n" if value is False else value
+        lines.append(f"  {name:<28}{flag:<16}{cfg.reasons.get(name, '')}")
     lines.append(f"  {'max_table_batch':<28}{arch.max_table_batch(cfg.mmu_gather_rcu_table_free):<16}"
                  f"(PAGE_SIZE - sizeof(struct mmu_table_batch)) / sizeof(void *) (KF §2.5)")
     lines += [f"  warning: {w}" for w in cfg.warnings]

@@ -11,10 +11,7 @@ import bisect
 import os
 import zlib
 from array import array
-from collections import Counter
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -22,72 +19,28 @@ from ..errors import (BadMagic, CorruptTrace, EmptyFile, MissingFile, TruncatedT
                       UnsupportedVersion)
 from ..vocab import N_COMMON
 from . import framing
+from .chunk import Chunk, ChunkInfo
 from .events import Event, row_to_event
 from .sections import check_footer, chunk_head, kind_table
-
-_dts_of = itemgetter(1)
-_EMPTY_U16 = np.zeros(0, np.uint16)
-_kind_of = itemgetter(0)
-_cpu_of = itemgetter(2)
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkInfo:
-    """One footer index entry: where a chunk is and what time it covers."""
-
-    index: int
-    offset: int
-    min_ts: int
-    max_ts: int
-    count: int
-
-
-class Chunk:
-    """A decoded chunk: positional rows with delta timestamps, plus comms.
-
-    ``rows[i]`` is ``(kind, dts, cpu, pid, *fields)`` with ``kind`` already in
-    this reader's :class:`KindTable` ids; ``timestamps()`` gives absolute ones.
-    """
-
-    __slots__ = ("info", "base_ts", "rows", "comms", "kinds", "cpus", "_ts")
-
-    def __init__(self, info: ChunkInfo, base_ts: int, rows: tuple, comms: dict) -> None:
-        self.info = info
-        self.base_ts = base_ts
-        self.rows = rows
-        self.comms = comms
-        #: Each row's kind and CPU as numpy uint16 columns, filled by the reader's checks.
-        self.kinds = _EMPTY_U16
-        self.cpus = _EMPTY_U16
-        self._ts: array | None = None
-
-    def timestamps(self) -> array:
-        """Absolute timestamps as ``array('q')`` (plain ints when indexed); computed
-        once, O(n) in C. Raises OverflowError/TypeError/ValueError on non-int64 deltas."""
-        if self._ts is None:
-            dts = np.fromiter(map(_dts_of, self.rows), np.int64, len(self.rows))
-            stamps = np.cumsum(dts)
-            stamps += self.base_ts
-            self._ts = array("q", stamps.tobytes())
-        return self._ts
-
-    def __len__(self) -> int:
-        return len(self.rows)
+from .validate import I64, RowChecks, check_header, comm_error
 
 
 class TraceReader:
     """Random access to a ptviz trace.
 
-    Attributes: ``header`` (dict), ``kinds`` (:class:`KindTable`), ``chunks``
-    (list of :class:`ChunkInfo`), ``has_footer``, ``warnings`` (one-line
-    strings naming the file and position), ``chunks_read`` (a counter, for
-    seeing what a query cost).
+    Attributes: ``path`` (the name used in messages), ``header`` (dict),
+    ``kinds`` (:class:`KindTable`), ``chunks`` (list of :class:`ChunkInfo`),
+    ``has_footer``, ``truncated_at``, ``warnings`` (one-line strings naming
+    the file and position), ``chunks_read`` (a counter, for seeing what a
+    query cost).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = os.fspath(path)
+    def __init__(self, path: str | os.PathLike, name: str | None = None) -> None:
+        #: What messages call the file: ``name`` when given (the user's capture that
+        #: was imported to ``path``), else ``path``.
+        self.path = name if name is not None else os.fspath(path)
         try:
-            self._file = open(self.path, "rb")
+            self._file = open(path, "rb")
         except FileNotFoundError:
             raise MissingFile("no such file", self.path) from None
         except IsADirectoryError:
@@ -97,6 +50,8 @@ class TraceReader:
         try:
             self.size = os.fstat(self._file.fileno()).st_size
             self.warnings: list[str] = []
+            #: Where a file cut short stops being readable (None: nothing is missing).
+            self.truncated_at: int | None = None
             self.chunks_read = 0
             self._footer: dict[str, Any] | None = None
             self._read_preamble()
@@ -111,6 +66,8 @@ class TraceReader:
         self._row_len = np.full(1 << 16, -1, np.int64)
         for spec in self.kinds:
             self._row_len[spec.id] = N_COMMON + len(spec.fields)
+        self._checks = RowChecks({spec.id: spec.types for spec in self.kinds if spec.types})
+        self._checked: set[tuple[int, int]] = set()    # (chunk, crc) whose fields passed
         self._max_ts = array("q", (c.max_ts for c in self.chunks))
         # Time-ordered chunks (the normal case) allow bisecting the index.
         self._sorted = all(a.max_ts <= b.max_ts and a.min_ts <= b.min_ts
@@ -162,6 +119,7 @@ class TraceReader:
         if header.get("version") != framing.VERSION:
             raise CorruptTrace("header version disagrees with the preamble", self.path,
                                f"byte {offset}")
+        check_header(header, self.path)
         return header, offset + framing.FRAME_HEAD.size + length
 
     def _read_index(self) -> list[ChunkInfo]:
@@ -181,11 +139,11 @@ class TraceReader:
         if frame is None or offset + framing.FRAME_HEAD.size + frame[1] != tail:
             raise CorruptTrace("footer frame does not end at the trailer", self.path, where)
         self._footer = check_footer(self._payload(offset, frame[1], frame[2], where),
-                                     self.path, where)
+                                     self.path, where, self._file_kind_names)
         chunks = [ChunkInfo(i, *entry) for i, entry in enumerate(self._footer["chunks"])]
         previous = self._header_end - 1
         for c in chunks:
-            if c.offset <= previous or c.offset >= offset or c.count < 0:
+            if c.offset <= previous or c.offset >= offset:
                 raise CorruptTrace(f"index entry {c.index} is impossible", self.path, where)
             previous = c.offset
         if chunks and chunks[0].offset != self._header_end:
@@ -199,10 +157,8 @@ class TraceReader:
         while offset < self.size:
             frame = self._frame(offset)
             if frame is None:
-                self.warnings.append(
-                    f"{self.path}: byte {offset}: truncated inside chunk {len(chunks)} "
-                    f"(no footer index); read {len(chunks)} complete chunk(s)")
-                return chunks
+                return self._cut_short(chunks, offset, f"truncated inside chunk {len(chunks)} "
+                                       f"(no footer index)")
             kind, length, crc = frame
             where = f"chunk {len(chunks)} at byte {offset}"
             if kind == framing.CHUNK:
@@ -214,7 +170,7 @@ class TraceReader:
                 end = offset + framing.FRAME_HEAD.size + length
                 where = f"footer at byte {offset}"
                 self._footer = check_footer(self._payload(offset, length, crc, where),
-                                             self.path, where)
+                                             self.path, where, self._file_kind_names)
                 if self.size - end >= framing.TRAILER.size:
                     raise CorruptTrace("damaged trailer after the footer", self.path,
                                        f"byte {end}")
@@ -224,9 +180,19 @@ class TraceReader:
             else:
                 raise CorruptTrace("a second header frame", self.path, f"byte {offset}")
             offset += framing.FRAME_HEAD.size + length
-        self.warnings.append(f"{self.path}: byte {offset}: no footer index after chunk "
-                             f"{len(chunks) - 1} (the writer did not finish); read "
-                             f"{len(chunks)} complete chunk(s)")
+        where = f" after chunk {len(chunks) - 1}" if chunks else ""
+        return self._cut_short(chunks, offset, f"no footer index{where} (the writer did not "
+                               f"finish)")
+
+    def _cut_short(self, chunks: list[ChunkInfo], offset: int, what: str) -> list[ChunkInfo]:
+        """The chunks of a file whose writer did not finish: what was lost after them
+        is unknown, so a file with none is of no use (CI must not pass on it)."""
+        if not chunks:
+            raise TruncatedTrace(f"{what}: no complete chunk, nothing to read", self.path,
+                                 f"byte {offset}")
+        self.truncated_at = offset
+        self.warnings.append(f"{self.path}: byte {offset}: {what}; read {len(chunks)} "
+                             f"complete chunk(s), events after them are missing")
         return chunks
 
     # -- reading chunks ----------------------------------------------------
@@ -239,6 +205,7 @@ class TraceReader:
             raise CorruptTrace("chunk runs past the end of the file", self.path, where)
         body = self._payload(info.offset, frame[1], frame[2], where)
         self.chunks_read += 1
+        checked = (i, frame[2]) in self._checked     # these very bytes passed before
         if not (isinstance(body, tuple) and len(body) == 6 and isinstance(body[5], tuple)
                 and isinstance(body[4], tuple) and len(body[4]) % 2 == 0):
             raise CorruptTrace("chunk is not [base, min, max, count, comms, rows]", self.path,
@@ -246,30 +213,41 @@ class TraceReader:
         base, lo, hi, count, comm_pairs, rows = body
         if (lo, hi, count) != (info.min_ts, info.max_ts, info.count) or count != len(rows):
             raise CorruptTrace("chunk disagrees with its index entry", self.path, where)
+        if type(base) is not int or not I64[0] <= base <= I64[1]:
+            raise CorruptTrace("chunk base time is not a 64-bit integer", self.path, where)
+        if not set(map(type, rows)) <= {tuple}:
+            raise CorruptTrace("malformed event row: not an array", self.path, where)
+        why = None if checked else comm_error(comm_pairs)
+        if why:
+            raise CorruptTrace(why, self.path, where)
         if self._remap is not None:
             rows = self._remap_rows(rows, where)
         chunk = Chunk(info, base, rows, dict(zip(comm_pairs[::2], comm_pairs[1::2])))
-        self._check_rows(chunk, where)
+        self._check_rows(chunk, where, checked)
+        self._checked.add((i, frame[2]))
         return chunk
 
-    def _check_rows(self, chunk: Chunk, where: str) -> None:
-        """Every row has its kind's length and int kind/dts/cpu: four passes in C over
-        the rows, the comparisons in numpy. O(n)."""
+    def _check_rows(self, chunk: Chunk, where: str, fields_checked: bool) -> None:
+        """Every row has its kind's length, and every column its type and range
+        (:mod:`.validate`): passes in C over the rows, comparisons in numpy. O(n).
+        ``fields_checked``: the same bytes passed before; only the common columns,
+        which the caller needs as arrays, are made again."""
         rows = chunk.rows
         try:
-            n = len(rows)
-            chunk.kinds = np.fromiter(map(_kind_of, rows), np.uint16, n)
-            chunk.cpus = np.fromiter(map(_cpu_of, rows), np.uint16, n)
-            lengths = np.fromiter(map(len, rows), np.int64, n)
-            ts = np.frombuffer(chunk.timestamps(), np.int64)
-        except (TypeError, IndexError, OverflowError, ValueError):
-            ok = False
-        else:
-            ok = bool((self._row_len[chunk.kinds] == lengths).all())
-        if not ok:
-            raise CorruptTrace("malformed event row: a kind, time or CPU is not a small "
-                               "integer, or a row does not match its kind's fields",
-                               self.path, where)
+            chunk.kinds, chunk.cpus, chunk.dts = RowChecks.columns(rows)
+        except IndexError:
+            raise CorruptTrace("malformed event row: shorter than kind, time, cpu, pid",
+                               self.path, where) from None
+        except ValueError as exc:
+            raise CorruptTrace(f"malformed event row: {exc}", self.path, where) from None
+        lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+        if not (self._row_len[chunk.kinds] == lengths).all():
+            raise CorruptTrace("malformed event row: a row does not match its kind's fields "
+                               "(or its kind is not in the header)", self.path, where)
+        why = None if fields_checked else self._checks.fields(rows, chunk.kinds)
+        if why:
+            raise CorruptTrace(f"malformed event row: {why}", self.path, where)
+        ts = np.frombuffer(chunk.timestamps(), np.int64)
         if rows and (int(ts.min()) != chunk.info.min_ts or int(ts.max()) != chunk.info.max_ts):
             raise CorruptTrace("timestamps disagree with the chunk's range", self.path, where)
 
@@ -332,19 +310,40 @@ class TraceReader:
         return min(c.min_ts for c in self.chunks), max(c.max_ts for c in self.chunks)
 
     def counts(self) -> tuple[dict[str, int], dict[int, int]]:
-        """Events per kind name and per CPU: from the footer, else by decoding every chunk."""
-        if self._footer is not None and len(self._footer["chunks"]) == len(self.chunks):
-            kinds = self._footer["kind_counts"]
-            cpus = self._footer["cpu_counts"]
-        else:
-            k: Counter[int] = Counter()
-            c: Counter[int] = Counter()
-            for chunk in self.iter_chunks():
-                k.update(map(_kind_of, chunk.rows))
-                c.update(map(_cpu_of, chunk.rows))
-            return ({self.kinds.by_id[kind].name: n for kind, n in k.items()}, dict(c))
-        names = {self._file_kind_names.get(kind, f"kind#{kind}"): n for kind, n in kinds}
-        return names, dict(cpus)
+        """Events per kind name and per CPU: from the footer (trusted as it is), else
+        by decoding every chunk (:meth:`verify_counts`)."""
+        if self._footer is None:
+            return self.verify_counts()
+        return self._footer_counts()
+
+    def _footer_counts(self) -> tuple[dict[str, int], dict[int, int]]:
+        kinds, cpus = self._footer["kind_counts"], self._footer["cpu_counts"]
+        return ({self._file_kind_names[kind]: n for kind, n in kinds if n},
+                {cpu: n for cpu, n in cpus if n})
+
+    def verify_counts(self, progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[dict[str, int], dict[int, int]]:
+        """Decode and check every chunk, count events per kind name and per CPU, and
+        check the footer's counts agree. O(events), in numpy per chunk.
+
+        Raises :class:`CorruptTrace` at the first bad chunk or a footer that lies.
+        """
+        by_kind = np.zeros(1 << 16, np.int64)
+        by_cpu = np.zeros(1 << 16, np.int64)
+        done = 0
+        for i in range(len(self.chunks)):
+            chunk = self.read_chunk(i)
+            by_kind += np.bincount(chunk.kinds, minlength=1 << 16)
+            by_cpu += np.bincount(chunk.cpus, minlength=1 << 16)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, self.event_count)
+        counted = ({self.kinds.by_id[k].name: int(by_kind[k]) for k in np.flatnonzero(by_kind)},
+                   {int(c): int(by_cpu[c]) for c in np.flatnonzero(by_cpu)})
+        if self._footer is not None and counted != self._footer_counts():
+            raise CorruptTrace("the footer's counts per kind or per CPU disagree with the "
+                               "chunks", self.path, "footer")
+        return counted
 
     def verify_checksums(self) -> None:
         """CRC-check every chunk frame without decoding it; raises on the first damage.

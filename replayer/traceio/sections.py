@@ -9,7 +9,8 @@ from typing import Any
 import msgpack
 
 from ..errors import CorruptTrace
-from ..vocab import KindSpec, KindTable
+from .validate import I64
+from ..vocab import FIRST_FOREIGN_ID, KindSpec, KindTable
 
 
 def chunk_head(body: bytes, path: str, where: str) -> tuple[int, int, int, int]:
@@ -23,22 +24,59 @@ def chunk_head(body: bytes, path: str, where: str) -> tuple[int, int, int, int]:
     except (ValueError, TypeError, msgpack.UnpackException, msgpack.OutOfData):
         raise CorruptTrace("chunk is not [base, min, max, count, comms, rows]", path,
                            where) from None
-    if not all(type(v) is int for v in head):
-        raise CorruptTrace("chunk head is not integers", path, where)
+    why = _entry_error(head[1:]) if all(type(v) is int for v in head) else "not integers"
+    if why or not I64[0] <= head[0] <= I64[1]:
+        raise CorruptTrace(f"chunk head is impossible ({why or 'base time'})", path, where)
     return head  # type: ignore[return-value]
 
 
-def check_footer(footer: Any, path: str, where: str) -> dict[str, Any]:
+def _entry_error(entry: tuple) -> str | None:
+    """``(min_ts, max_ts, count)`` of one chunk: why it cannot be, or None."""
+    lo, hi, count = entry
+    if not (I64[0] <= lo <= hi <= I64[1]):
+        return "times out of order or beyond 64 bits"
+    if not 1 <= count < 1 << 32:
+        return f"count {count}"
+    return None
+
+
+def check_footer(footer: Any, path: str, where: str, kind_ids: dict[int, str]
+                 ) -> dict[str, Any]:
+    """The footer index, checked for shape and for agreeing with itself: every entry
+    possible, and the totals per kind and per CPU adding up to the events. O(chunks)."""
     try:
         chunks = footer["chunks"]
         ok = all(len(e) == 4 and all(type(v) is int for v in e) for e in chunks)
-        ok = ok and all(len(p) == 2 for p in footer["kind_counts"])
-        ok = ok and all(len(p) == 2 for p in footer["cpu_counts"])
+        ok = ok and all(len(p) == 2 and type(p[0]) is type(p[1]) is int
+                        for p in footer["kind_counts"] + footer["cpu_counts"])
+        ok = ok and type(footer["events"]) is int
     except (TypeError, KeyError):
         ok = False
     if not ok:
         raise CorruptTrace("footer index is malformed", path, where)
+    for i, entry in enumerate(chunks):
+        why = _entry_error(entry[1:])
+        if why or entry[0] < 0:
+            raise CorruptTrace(f"index entry {i} is impossible ({why or 'offset'})", path,
+                               where)
+    events = sum(e[3] for e in chunks)
+    for name, pairs, known in (("kind", footer["kind_counts"], kind_ids.__contains__),
+                               ("CPU", footer["cpu_counts"], range(1 << 16).__contains__)):
+        if any(n < 0 or not known(k) for k, n in pairs):
+            raise CorruptTrace(f"footer counts name an unknown {name}", path, where)
+        if sum(n for _, n in pairs) != events:
+            raise CorruptTrace(f"footer counts per {name} add up to "
+                               f"{sum(n for _, n in pairs)}, the chunks hold {events}",
+                               path, where)
+    if footer["events"] != events:
+        raise CorruptTrace(f"footer says {footer['events']} events, its index {events}",
+                           path, where)
     return footer
+
+
+#: Kind ids index uint16 columns; foreign kinds are numbered from 1000 on top of them.
+MAX_KIND_ID = (1 << 16) - 1
+MAX_KINDS = MAX_KIND_ID - FIRST_FOREIGN_ID
 
 
 def kind_table(header: dict, path: str) -> tuple[KindTable, dict | None, dict[int, str]]:
@@ -50,13 +88,17 @@ def kind_table(header: dict, path: str) -> tuple[KindTable, dict | None, dict[in
     table = KindTable()
     remap: dict[int, tuple[KindSpec, list[int | None]]] = {}
     identity = True
-    try:
-        entries = [(int(i), str(n), tuple(str(f) for f in fs)) for i, n, fs in header["kinds"]]
-    except (KeyError, TypeError, ValueError):
-        raise CorruptTrace("header kind table is malformed", path, "header") from None
+    entries = header.get("kinds")
+    if not isinstance(entries, tuple) or len(entries) > MAX_KINDS or not all(
+            isinstance(e, tuple) and len(e) == 3 and type(e[0]) is int
+            and 0 <= e[0] <= MAX_KIND_ID and type(e[1]) is str and e[1]
+            and isinstance(e[2], tuple) and all(type(f) is str for f in e[2])
+            and len(set(e[2])) == len(e[2]) for e in entries):
+        raise CorruptTrace("header kind table is malformed", path, "header")
+    if len({e[0] for e in entries}) != len(entries) or len({e[1] for e in entries}) != \
+            len(entries):
+        raise CorruptTrace("header kind table names an id or a kind twice", path, "header")
     for file_id, name, fields in entries:
-        if type(file_id) is not int or not name:
-            raise CorruptTrace("header kind table is malformed", path, "header")
         spec = table.merge(name, fields)
         order = [fields.index(f) if f in fields else None for f in spec.fields]
         remap[file_id] = (spec, order)

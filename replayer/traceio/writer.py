@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from itertools import accumulate
 from operator import itemgetter
@@ -11,6 +10,7 @@ from typing import Any, BinaryIO
 
 from ..vocab import KindTable, N_COMMON
 from . import framing
+from .atomic import AtomicOutput
 from .events import Event, event_fields
 
 DEFAULT_CHUNK_EVENTS = 4096
@@ -20,20 +20,14 @@ _cpu_of = itemgetter(2)
 _dts_of = itemgetter(1)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 class TraceWriter:
     """Write events into chunks as they come; the footer index at :meth:`close`.
 
     With a path, the file is written under a temporary name in the same
-    directory and renamed into place on a clean close, so a failure never
-    leaves a half-written output behind (a crash leaves the temporary file,
-    which is still readable chunk by chunk). With a binary file object the
-    caller owns atomicity.
+    directory and put in place on a clean close (:class:`.atomic.AtomicOutput`):
+    a failure, :meth:`abort` or a signal leaves nothing behind, and an existing
+    ``path`` is refused unless ``force`` (a device, FIFO, directory or symbolic
+    link always is). With a binary file object the caller owns atomicity.
 
     ``header`` holds what describes the trace (``source``, ``clock``,
     ``cpus``, ``arch``, ``kernel``, ``workload``, ...); the writer adds
@@ -44,18 +38,14 @@ class TraceWriter:
 
     def __init__(self, dest: str | os.PathLike | BinaryIO, header: dict[str, Any],
                  kinds: KindTable | None = None,
-                 chunk_events: int = DEFAULT_CHUNK_EVENTS) -> None:
+                 chunk_events: int = DEFAULT_CHUNK_EVENTS, force: bool = False) -> None:
         self.kinds = kinds if kinds is not None else KindTable()
         self._row_len = {s.id: N_COMMON + len(s.fields) for s in self.kinds}
         self._chunk_events = max(1, chunk_events)
-        self._path: str | None = None
-        self._tmp: str | None = None
+        self._output: AtomicOutput | None = None
         if isinstance(dest, (str, os.PathLike)):
-            self._path = os.fspath(dest)
-            fd, self._tmp = tempfile.mkstemp(prefix=".ptviz-", suffix=".part",
-                                             dir=os.path.dirname(os.path.abspath(self._path)))
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp's 0600 is not what users expect
-            self._file: BinaryIO = os.fdopen(fd, "wb")
+            self._output = AtomicOutput(dest, force)
+            self._file: BinaryIO = self._output.file
         else:
             self._file = dest
         self._offset = 0
@@ -72,8 +62,12 @@ class TraceWriter:
         full = {k: v for k, v in header.items() if k not in ("format", "version", "kinds")}
         full = {"format": framing.FORMAT_NAME, "version": framing.VERSION, **full,
                 "kinds": self.kinds.to_header()}
-        self._write(framing.PREAMBLE.pack(framing.MAGIC, framing.VERSION))
-        self._write(framing.encode_frame(framing.HEADER, framing.pack(full)))
+        try:
+            self._write(framing.PREAMBLE.pack(framing.MAGIC, framing.VERSION))
+            self._write(framing.encode_frame(framing.HEADER, framing.pack(full)))
+        except BaseException:
+            self.abort()
+            raise
 
     # -- adding events -----------------------------------------------------
     def add(self, ts: int, kind: int, cpu: int, pid: int | None, fields: tuple,
@@ -109,34 +103,64 @@ class TraceWriter:
 
     # -- output ------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            if self._output is None:
+                raise
+            raise self._output.error(exc) from None
         self._offset += len(data)
 
     def _flush(self) -> None:
         rows = self._rows
         if not rows:
             return
-        stamps = list(accumulate(map(_dts_of, rows), initial=self._base_ts))[1:]
-        lo, hi = min(stamps), max(stamps)
         comms = [x for pid, comm in self._comms.items() if comm is not None for x in (pid, comm)]
-        payload = framing.pack([self._base_ts, lo, hi, len(rows), comms, rows])
+        self._write_chunk(self._base_ts, rows, comms)
+        self._rows = []
+        self._comms = {}
+
+    def _write_chunk(self, base_ts: int, rows: list[tuple], comms: list) -> None:
+        """One chunk frame; rows too large for one frame (long text fields) are split
+        in halves until each fits, the second half rebased on its first row."""
+        stamps = list(accumulate(map(_dts_of, rows), initial=base_ts))[1:]
+        lo, hi = min(stamps), max(stamps)
+        payload = framing.pack([base_ts, lo, hi, len(rows), comms, rows])
+        if len(payload) > framing.MAX_FRAME[framing.CHUNK]:
+            if len(rows) == 1:
+                raise ValueError(f"an event of {len(payload)} bytes is over the format's "
+                                 f"chunk limit of {framing.MAX_FRAME[framing.CHUNK]}")
+            half = len(rows) // 2
+            first = rows[half]
+            self._write_chunk(base_ts, rows[:half], comms)
+            self._write_chunk(stamps[half], [(first[0], 0, *first[2:])] + rows[half + 1:], comms)
+            return
         self._index.append([self._offset, lo, hi, len(rows)])
         self._write(framing.encode_frame(framing.CHUNK, payload))
         self._kind_counts.update(map(_kind_of, rows))
         self._cpu_counts.update(map(_cpu_of, rows))
         self._first_ts = lo if self._first_ts is None else min(lo, self._first_ts)
         self._max_ts = hi if self._max_ts is None else max(hi, self._max_ts)
-        self._rows = []
-        self._comms = {}
 
     @property
     def events_written(self) -> int:
         return sum(e[3] for e in self._index) + len(self._rows)
 
     def close(self) -> None:
-        """Write the last chunk, the footer and the trailer; rename into place."""
+        """Write the last chunk, the footer and the trailer; put the file in place.
+        On any failure the output is dropped (see :meth:`abort`)."""
         if self._closed:
             return
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        if self._output is not None:
+            self._output.commit()
+
+    def _finish(self) -> None:
         self._flush()
         footer = {
             "chunks": self._index,
@@ -149,24 +173,12 @@ class TraceWriter:
         footer_offset = self._offset
         self._write(framing.encode_frame(framing.FOOTER, framing.pack(footer)))
         self._write(framing.TRAILER.pack(footer_offset, framing.END_MAGIC))
-        self._closed = True
-        if self._tmp is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self._tmp, self._path)
-            self._tmp = None
 
     def abort(self) -> None:
         """Drop the output: the temporary file is removed, nothing is renamed."""
         self._closed = True
-        if self._tmp is not None:
-            self._file.close()
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            self._tmp = None
+        if self._output is not None:
+            self._output.abort()
 
     def __enter__(self) -> "TraceWriter":
         return self

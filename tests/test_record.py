@@ -1,0 +1,99 @@
+"""``ptviz record`` on this machine's kernel: a real trace, checked against VmPTE; nothing
+of its own left in tracefs; CMD's exit status passed on.
+
+Only this run's own instance (``instances/ptviz-PID``) and probe group (``ptviz_PID``)
+are looked at: other tracing on the machine may come and go meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptviz.cli import main
+from tests.conftest import PTVIZ, ROOT
+from tests.test_ftrace import check_vmpte
+
+TRACEFS = "/sys/kernel/tracing"
+needs_tracefs = pytest.mark.skipif(
+    not (os.geteuid() == 0 and os.path.isdir(f"{TRACEFS}/instances")),
+    reason="needs root and tracefs with instances")
+
+
+def leftovers(pid: int) -> list[str]:
+    """What a ptviz process ``pid`` may have left: its instance, its probes."""
+    left = []
+    if os.path.exists(f"{TRACEFS}/instances/ptviz-{pid}"):
+        left.append(f"instances/ptviz-{pid}")
+    if os.path.exists(f"{TRACEFS}/dynamic_events"):
+        with open(f"{TRACEFS}/dynamic_events") as f:
+            left += [line.strip() for line in f if f"ptviz_{pid}/" in line]
+    return left
+
+
+def record(tmp_path, *cmd, out="rec.msgpack", env=None) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([*PTVIZ, "record", "-o", str(tmp_path / out), "--tail", "0.5",
+                             "--", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    out_text, err = proc.communicate(timeout=300)
+    assert leftovers(proc.pid) == []
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out_text, err)
+
+
+@needs_tracefs
+def test_record_a_real_trace_and_leave_no_instance(tmp_path):
+    done = record(tmp_path, sys.executable,
+                  os.path.join(ROOT, "traces", "workloads", "vmpte_steps.py"), "--fork",
+                  env={"VMPTE_MB": "16"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(subprocess.run([*PTVIZ, "replay", "--json",
+                                        str(tmp_path / "rec.msgpack")],
+                                       capture_output=True, text=True).stdout)
+    check_vmpte(report)
+
+
+@needs_tracefs
+@pytest.mark.parametrize("cmd, status, words", [
+    (["sh", "-c", "exit 3"], 3, "sh exited 3"),
+    (["sh", "-c", "kill -TERM $$"], 128 + 15, "sh was killed by SIGTERM"),
+])
+def test_record_exits_with_the_commands_status(tmp_path, cmd, status, words):
+    """As time(1) and trace-cmd do: the trace is written, CMD's status is ptviz's."""
+    done = record(tmp_path, *cmd)
+    assert done.returncode == status, done.stderr
+    assert words in done.stderr and (tmp_path / "rec.msgpack").exists()
+
+
+@needs_tracefs
+def test_record_cleans_up_when_the_command_cannot_run(tmp_path, capsys):
+    rc = main(["record", "-o", str(tmp_path / "x.msgpack"), "--tail", "0", "--",
+               "/nonexistent/command"])
+    assert rc == 2 and "cannot run '/nonexistent/command'" in capsys.readouterr().err
+    assert leftovers(os.getpid()) == [] and os.listdir(tmp_path) == []
+
+
+def test_record_print_shows_the_commands(capsys):
+    assert main(["record", "--print", "--", "./a.out"]) == 0
+    out = capsys.readouterr().out
+    assert "instances/ptviz" in out and "record-tgid" in out and "trace-cmd record" in out
+    assert "kmem/mm_page_alloc/enable" in out
+    assert "f:ptviz/pte_free_tlb ___pte_free_tlb tlb=$arg1 pte=$arg2" in out
+    assert "p:ptviz/pte_free_tlb ___pte_free_tlb tlb=%di pte=%si" in out
+    assert "r:ptviz/pte_alloc_one pte_alloc_one ret=$retval" in out
+
+
+def test_record_without_root_says_why(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["record", "-o", str(tmp_path / "never.msgpack"), "--", "true"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs root" in err
+
+
+def test_record_help_names_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["record", "--help"])
+    assert "Exit status: CMD's own" in capsys.readouterr().out
