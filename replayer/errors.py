@@ -15,6 +15,11 @@ from __future__ import annotations
 import os
 
 
+class Cancelled(Exception):
+    """A long operation (a load, an import) was cancelled by its caller. Not bad input:
+    nothing is wrong with the file."""
+
+
 class BadInput(Exception):
     """An input ptviz cannot use. ``str(err)`` is the one-line message."""
 

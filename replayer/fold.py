@@ -112,6 +112,10 @@ class Folder(TableHandlers, ContextHandlers):
         self.gp_durations: list[int] = []
         #: (cpu, ts) of every lost event, for the windows checks must not trust.
         self.losses: list[tuple[int, int]] = []
+        #: (event index, timeline class) of events whose class is not their kind's
+        #: (the detach and free of a reclaimed or a leaked table), taken per chunk.
+        self.marks: list[tuple[int, int]] = []
+        self._zap_began: dict[int, int] = {}      # mm → when its latest zap began
         self.zaps: dict[str, int] = {}
         self._handlers: dict[int, Callable[[tuple, int, int], None]] = {
             v.TABLE_ALLOC: self._table_alloc, v.PTE_CLEAR: self._pte_clear,

@@ -128,6 +128,7 @@ class ContextHandlers:
             self.state.pid_mm[row[3]] = row[4]
         if self.recording:
             self.zaps[row[7]] = self.zaps.get(row[7], 0) + 1
+            self._zap_began[row[4]] = ts
 
     def _marker(self, row: tuple, ts: int, i: int) -> None:
         s = self.state

@@ -11,9 +11,14 @@ from typing import Any
 
 from . import vocab as v
 from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
-                    T_ALLOC_TS,
+                    T_ALLOC_TS, T_LEAK_TS,
                     T_DETACH_CAUSE, T_DETACH_TS, T_FREE_IDX, T_FREE_PATH, T_FREE_TS,
                     T_QUEUE_TS, T_VIA, VIA_CODES)
+
+
+RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
+CLS_RECLAIM, CLS_RECLAIM_FREE, CLS_LEAK, CLS_LEAK_FREE = (
+    v.TIMELINE_CLASSES.index(c) for c in ("reclaim", "reclaim_free", "leak", "leak_free"))
 
 
 class TableHandlers:
@@ -114,11 +119,21 @@ class TableHandlers:
         log = self.log
         level = log.level(tid)
         s.stage[pfn] = DETACHED
-        if s.empty_since.pop(pfn, None) is not None:
+        empty = s.empty_since.pop(pfn, None)
+        if empty is not None:
             self._empty_changed(ts)
         if self.recording:
+            cause = DETACH_CODES.get(row[6], DETACH_CODES["other"])
             log.set_step(tid, T_DETACH_TS, ts, i)
-            log.set(tid, T_DETACH_CAUSE, DETACH_CODES.get(row[6], DETACH_CODES["other"]))
+            log.set(tid, T_DETACH_CAUSE, cause)
+            if cause == RECLAIM:
+                self.marks.append((i, CLS_RECLAIM))
+            elif empty is not None and cause != COLLAPSE and \
+                    empty < self._zap_began.get(log.mm(tid), empty):
+                # Empty since before the zap that took it (a trace without zaps cannot
+                # tell): it sat leaked until now.
+                log.set(tid, T_LEAK_TS, empty)
+                self.marks.append((i, CLS_LEAK))
         self._account(log.mm(tid), level, -1, ts)
 
     def _table_queue(self, row: tuple, ts: int, i: int) -> None:
@@ -184,4 +199,8 @@ class TableHandlers:
         if self.recording:
             log.set_step(tid, T_FREE_TS, ts, i)
             log.set(tid, T_FREE_PATH, FREE_CODES.get(row[5], 0))
+            if log.get(tid, T_DETACH_CAUSE) == RECLAIM:
+                self.marks.append((i, CLS_RECLAIM_FREE))
+            elif log.get(tid, T_LEAK_TS) >= 0:
+                self.marks.append((i, CLS_LEAK_FREE))
         self._forget(pfn, ts)

@@ -1,11 +1,17 @@
 """The replay: one pass over a trace, then fast answers about any instant.
 
-    replay = Replay.load("trace.msgpack")
-    replay.state_at(t)                  # ReplayState at t: one restore + a short fold
-    replay.buckets({0, 1}, t0, t1, 200) # per-CPU event counts per bucket and class
-    replay.counter("table_bytes", t0, t1, 200)
-    replay.events(t0, t1, cpus={1}, kinds={"table_free"})
-    replay.table_history(pfn, generation)
+    with Replay.load("trace.msgpack") as replay:
+        replay.state_at(t)                  # ReplayState at t: one restore + a short fold
+        replay.buckets({0, 1}, t0, t1, 200) # per-CPU event counts per bucket and class
+        replay.counter("table_bytes", t0, t1, 200)
+        replay.next_event(t, {cls}, cpus)   # the next TLB flush on CPU 3
+        replay.rows(i0, i1), replay.index_at(t), replay.tables(state)
+        replay.table_history(pfn, generation)
+
+A UI opens first and loads in a worker thread (:meth:`Replay.open`, then
+:meth:`Replay.run`): every query answers for the part loaded so far, so a first
+frame can be drawn before the load ends. Queries from several threads are
+correct: each thread that seeks makes its own :meth:`cursor`.
 
 The public API the UI and the reports use; nothing here imports a UI.
 """
@@ -14,18 +20,21 @@ from __future__ import annotations
 
 import gc
 import os
-from bisect import bisect_right
-from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
 
-from .errors import BadInput
+from .cursor import Cursor
+from .errors import BadInput, Cancelled
 from .fold import ArchSizes, Folder
 from .losses import LostWindows
+from .rows import RowQueries
 from .series import SeriesSet
-from .state import Finding, ReplayState, TableLog
+from .state import CLASSES, Finding, ReplayState, TableLog
+from .tables import TableArrays, table_arrays
 from .timeline import Timeline
-from .traceio import Event, TraceReader
-from .traceio.events import row_to_event
+from .traceio import TraceReader
+from .traceio.chunk import Chunk
 
 #: Events between checkpoints, at least; more when the live state is large, so
 #: that a restore (O(live state)) and the replay after it stay in proportion.
@@ -34,6 +43,8 @@ CHECKPOINT_EVENTS = 8192
 #: the trace has no grace-period events to measure one (RCU frees of page tables
 #: were seen 15–30 ms after the detach on real kernels).
 DEFAULT_GP_TAIL_NS = 100_000_000
+#: Decoded chunks kept for queries (a chunk of 4096 rows is about 1 MB).
+CHUNK_CACHE = 8
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 
@@ -45,15 +56,17 @@ class Checkpoint:
         self.index, self.chunk, self.max_ts, self.state = index, chunk, max_ts, state
 
 
-class Replay:
-    """A replayed trace. Build with :meth:`load`; then query.
+class Replay(RowQueries):
+    """A replayed trace. Build with :meth:`load` (or :meth:`open`, then :meth:`run`
+    in a worker); then query. A context manager: leaving it closes the trace.
 
-    Memory: the per-CPU columns (11 bytes per event), the table log (~100 bytes
+    Memory: the per-CPU columns (15 bytes per event), the table log (144 bytes
     per table page), counter series, and the checkpoints (each O(live state)).
-    Decoded rows are not kept: :meth:`events` re-reads the chunks it needs.
+    Decoded rows are not kept beyond a small cache: :meth:`events` re-reads.
     """
 
-    def __init__(self, reader: TraceReader) -> None:
+    def __init__(self, reader: TraceReader, checkpoint_events: int = CHECKPOINT_EVENTS
+                 ) -> None:
         self.reader = reader
         self.header = reader.header
         self.path = reader.path
@@ -64,35 +77,61 @@ class Replay:
         self.checkpoints: list[Checkpoint] = []
         self._cp_max_ts: list[int] = []
         self._chunk_first_index: list[int] = []
+        self._chunk_prefix_max: list[int] = []
         self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True)
+        self.checkpoint_events = checkpoint_events
+        #: Events and chunks whose fold is complete (what queries may use meanwhile).
+        self.loaded_events = 0
+        self.loaded_chunks = 0
+        #: True once :meth:`run` finished: totals, findings and ``final`` are whole.
+        self.loaded = False
         self.event_count = 0
         #: Findings set aside because a hole in the trace may hide what clears them.
         self.suppressed: dict[str, int] = {}
         self.lost_windows: LostWindows | None = None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
-        self._cache: ReplayState | None = None
-        self._cache_max_ts = 0
+        self._chunks: OrderedDict[int, Chunk] = OrderedDict()
+        self._chunks_lock = threading.Lock()
+        self._cursor = Cursor(self)
+        self._cursor_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, source: str | os.PathLike | TraceReader,
+             checkpoint_events: int = CHECKPOINT_EVENTS) -> "Replay":
+        """A replay of ``source`` with nothing loaded yet: call :meth:`run`."""
+        reader = source if isinstance(source, TraceReader) else TraceReader(source)
+        return cls(reader, checkpoint_events)
 
     @classmethod
     def load(cls, source: str | os.PathLike | TraceReader, progress: Progress | None = None,
              cancelled: Callable[[], bool] | None = None,
              checkpoint_events: int = CHECKPOINT_EVENTS) -> "Replay":
-        """Replay the whole trace once: O(events). ``progress`` is called per chunk."""
-        reader = source if isinstance(source, TraceReader) else TraceReader(source)
-        replay = cls(reader)
+        """Open and replay the whole trace once: O(events). ``progress`` is called per
+        chunk; ``cancelled`` too, and :class:`Cancelled` is raised when it says so."""
+        replay = cls.open(source, checkpoint_events)
+        try:
+            replay.run(progress, cancelled)
+        except BaseException:
+            if not isinstance(source, TraceReader):
+                replay.close()
+            raise
+        return replay
+
+    def run(self, progress: Progress | None = None,
+            cancelled: Callable[[], bool] | None = None) -> None:
+        """Fold every chunk, then the end-of-trace checks. Safe to call in a worker
+        thread while other threads query. Raises :class:`Cancelled`."""
         # Row tuples never form cycles; pausing the collector saves ~10% of a load.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            replay._run(progress, cancelled, checkpoint_events)
+            self._run(progress, cancelled)
         finally:
             if was_enabled:
                 gc.enable()
-        return replay
 
-    def _run(self, progress: Progress | None, cancelled: Callable[[], bool] | None,
-             checkpoint_events: int) -> None:
+    def _run(self, progress: Progress | None, cancelled: Callable[[], bool] | None) -> None:
         reader, folder, timeline = self.reader, self.folder, self.timeline
         total = reader.event_count
         index = 0
@@ -100,34 +139,36 @@ class Replay:
         self._checkpoint(0, 0, max_ts)
         since = 0
         for c in range(len(reader.chunks)):
-            chunk = reader.read_chunk(c)
+            chunk = reader.read_chunk(c)        # not through the cache: read once
             rows, stamps = chunk.rows, chunk.timestamps()
-            self._chunk_first_index.append(index)
-            timeline.add(stamps, chunk.kinds, chunk.cpus)
             # The reader has checked every field's type and range: an exception from
             # here on is a bug in ptviz, and keeps its traceback.
             folder.fold(rows, stamps, index, chunk.kinds, chunk.cpus)
-            index += len(rows)
-            since += len(rows)
+            timeline.add(stamps, chunk.kinds, chunk.cpus, index, folder.marks)
+            folder.marks.clear()
             if rows:
                 max_ts = max(max_ts, max(stamps))
-                if self.first_ts is None:
-                    self.first_ts = min(stamps)
-                else:
-                    self.first_ts = min(self.first_ts, min(stamps))
+                low = min(stamps)
+                self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
+            self._chunk_first_index.append(index)
+            self._chunk_prefix_max.append(max_ts)
+            index += len(rows)
+            since += len(rows)
+            self.loaded_events, self.loaded_chunks = index, c + 1
             live = len(folder.state.tid_of) + len(folder.state.rcu_pending)
-            if since >= max(checkpoint_events, 4 * live) and c + 1 < len(reader.chunks):
+            if since >= max(self.checkpoint_events, 4 * live) and c + 1 < len(reader.chunks):
                 self._checkpoint(index, c + 1, max_ts)
                 since = 0
             if progress is not None:
                 progress(index, total)
             if cancelled is not None and cancelled():
-                raise InterruptedError("replay cancelled")
+                raise Cancelled("replay cancelled")
         self.event_count = index
         self.last_ts = max_ts if index else None
         timeline.finish()
         self.series.compact()
         self._end_checks()
+        self.loaded = True
 
     #: An IPI not answered this long before the end of the trace was never answered.
     IPI_ANSWER_NS = 10_000_000
@@ -156,23 +197,50 @@ class Replay:
             self.suppressed[finding.kind] = self.suppressed.get(finding.kind, 0) + 1
 
     def _checkpoint(self, index: int, chunk: int, max_ts: int) -> None:
+        # The state first: a reader that finds the time finds the state too.
         self.checkpoints.append(Checkpoint(index, chunk, max_ts, self.folder.state.copy()))
         self._cp_max_ts.append(max_ts)
+
+    def chunk(self, c: int) -> Chunk:
+        """Decoded chunk ``c`` from a small LRU cache (thread-safe)."""
+        with self._chunks_lock:
+            chunk = self._chunks.get(c)
+            if chunk is not None:
+                self._chunks.move_to_end(c)
+                return chunk
+        chunk = self.reader.read_chunk(c)
+        chunk.timestamps()
+        with self._chunks_lock:
+            self._chunks[c] = chunk
+            while len(self._chunks) > CHUNK_CACHE:
+                self._chunks.popitem(last=False)
+        return chunk
 
     # -- the final result ----------------------------------------------------
     @property
     def final(self) -> ReplayState:
-        """The state after the last event (do not mutate)."""
+        """The state after the last event (do not mutate; whole once ``loaded``)."""
         return self.folder.state
 
     @property
     def findings(self) -> list[Finding]:
-        """Every finding, in time order."""
+        """Every finding, in time order (once ``loaded``)."""
         return list(self.folder.findings)
 
     def findings_between(self, t0: int, t1: int) -> list[Finding]:
         """Findings with ``t0 <= ts <= t1``: O(log n + k)."""
         return list(self.folder.findings.irange_key((t0,), (t1, (1 << 63,))))
+
+    @property
+    def markers(self) -> list[dict[str, Any]]:
+        """Markers in trace order: ``ts``, ``cpu``, ``pid``, ``text``, ``mm`` of the
+        writing task when known, ``table_bytes`` of that mm then, ``index``."""
+        return self.folder.markers
+
+    @property
+    def syncs(self) -> list[tuple[int, str, int, int, int]]:
+        """Walker syncs: ``(cpu, method, begin_ts, end_ts, targets)``."""
+        return self.folder.syncs
 
     @property
     def warnings(self) -> list[str]:
@@ -199,51 +267,45 @@ class Replay:
         return max(durations) if durations else DEFAULT_GP_TAIL_NS
 
     # -- seeking -------------------------------------------------------------
-    def state_at(self, t: int) -> ReplayState:
-        """The state after every event up to time ``t`` (the longest prefix of
-        the trace whose timestamps are all ≤ t). Do not mutate the result.
+    def cursor(self) -> Cursor:
+        """A private :class:`Cursor` for one thread's ``state_at`` queries."""
+        return Cursor(self)
 
-        Cost: one checkpoint restore (O(live state)) plus folding at most one
-        checkpoint interval of events; consecutive forward calls continue from
-        the previous answer.
-        """
-        if self.last_ts is not None and t >= self.last_ts:
-            return self.final
-        k = bisect_right(self._cp_max_ts, t) - 1
-        cp = self.checkpoints[max(k, 0)]
-        cached = self._cache
-        if cached is not None and cp.index <= cached.index and cached.ts <= t \
-                and self._cache_max_ts <= t:
-            state, start_index, start_max = cached, cached.index, self._cache_max_ts
-        else:
-            state, start_index, start_max = cp.state.copy(), cp.index, cp.max_ts
-        folder = Folder(self.sizes, state, self.log, None, recording=False)
-        max_ts = start_max
-        c = bisect_right(self._chunk_first_index, start_index) - 1
-        while 0 <= c < len(self.reader.chunks):
-            chunk = self.reader.read_chunk(c)
-            first = self._chunk_first_index[c]
-            skip = start_index - first
-            rows, stamps = chunk.rows, chunk.timestamps()
-            end = skip
-            for ts in islice(stamps, skip, None):
-                if ts > t:
-                    break
-                end += 1
-            if end > skip:
-                folder.fold(rows[skip:end], stamps[skip:end], start_index)
-                max_ts = max(max_ts, max(stamps[skip:end]))
-                start_index = first + end
-            if end < len(rows):
-                break
-            c += 1
-        self._cache, self._cache_max_ts = state.copy(), max_ts
-        return state
+    def state_at(self, t: int) -> ReplayState:
+        """The state after every event up to time ``t``: see :meth:`Cursor.state_at`.
+        Thread-safe (one shared cursor behind a lock); a thread that seeks a lot
+        should make its own :meth:`cursor`."""
+        with self._cursor_lock:
+            return self._cursor.state_at(t)
+
+    def tables(self, state: ReplayState | None = None, cls: str | None = None,
+               mm: int | None = None) -> TableArrays:
+        """PTE table pages as columns, classified as at ``state`` (the end by default),
+        optionally only one class name and one mm. O(tables)."""
+        tables = table_arrays(self, state if state is not None else self.final,
+                              self.last_ts)
+        if cls is not None:
+            if cls not in CLASSES:
+                raise BadInput(f"unknown table class {cls!r}; known: {', '.join(CLASSES)}")
+            tables = tables.where(tables.cls == CLASSES.index(cls))
+        if mm is not None:
+            tables = tables.where(tables.mm == mm)
+        return tables
 
     # -- queries for the UI ----------------------------------------------------
     def buckets(self, cpus: Iterable[int], t0: int, t1: int, n: int):
         """``{cpu: array[n, len(TIMELINE_CLASSES)]}`` event counts over ``[t0, t1)``."""
         return self.timeline.buckets(cpus, t0, t1, n)
+
+    def bucket_events(self, cpu: int, t0: int, t1: int):
+        """Global indexes of ``cpu``'s events in ``[t0, t1)``, in time order."""
+        return self.timeline.bucket_events(cpu, t0, t1)
+
+    def next_event(self, t: int, classes: Iterable[int], cpus: Iterable[int],
+                   forward: bool = True) -> tuple[int, int, int] | None:
+        """``(ts, index, cpu)`` of the nearest event after ``t`` (before, backwards)
+        of one of ``classes`` (timeline class indexes) on one of ``cpus``."""
+        return self.timeline.next_event(t, classes, cpus, forward)
 
     def counter(self, name: str, t0: int, t1: int, n: int) -> list[int]:
         """A counter sampled into ``n`` buckets (max per bucket; IPIs as counts).
@@ -255,50 +317,6 @@ class Replay:
         if series is None:
             raise BadInput(f"unknown counter {name!r}; known: {', '.join(self.series.names())}")
         return series.sample(t0, t1, n)
-
-    def events(self, t0: int | None = None, t1: int | None = None, *,
-               cpus: set[int] | None = None, kinds: set[str] | None = None,
-               mm: int | None = None, pfn: int | None = None,
-               pid: int | None = None) -> Iterator[tuple[int, Event]]:
-        """``(index, Event)`` for events in ``[t0, t1]`` passing every given filter.
-
-        Reads only the chunks overlapping the window; O(events in them).
-        """
-        reader = self.reader
-        lo = -(1 << 63) if t0 is None else t0
-        hi = (1 << 63) - 1 if t1 is None else t1
-        kind_ids = None if kinds is None else {
-            s.id for s in reader.kinds if s.name in kinds}
-        for c in reader.chunk_span(t0, t1):
-            chunk = reader.read_chunk(c)
-            base = self._chunk_first_index[c] if c < len(self._chunk_first_index) else 0
-            for j, (row, ts) in enumerate(zip(chunk.rows, chunk.timestamps())):
-                if not lo <= ts <= hi:
-                    continue
-                if kind_ids is not None and row[0] not in kind_ids:
-                    continue
-                if cpus is not None and row[2] not in cpus:
-                    continue
-                if pid is not None and row[3] != pid:
-                    continue
-                ev = row_to_event(row, ts, reader.kinds.by_id[row[0]], chunk.comms.get(row[3]))
-                if mm is not None and ev.fields.get("mm") != mm:
-                    continue
-                if pfn is not None and ev.fields.get("pfn") != pfn and \
-                        pfn not in (ev.fields.get("pfns") or ()):
-                    continue
-                yield base + j, ev
-
-    def event_at(self, index: int) -> Event:
-        """The event with global index ``index``: one chunk read."""
-        c = bisect_right(self._chunk_first_index, index) - 1
-        if c < 0 or index >= self.event_count:
-            raise IndexError(index)
-        chunk = self.reader.read_chunk(c)
-        j = index - self._chunk_first_index[c]
-        row = chunk.rows[j]
-        return row_to_event(row, chunk.timestamps()[j], self.reader.kinds.by_id[row[0]],
-                            chunk.comms.get(row[3]))
 
     def table_history(self, pfn: int, generation: int = 0) -> list[dict[str, Any]]:
         """The steps of one table page's life, each with its time and event index."""
@@ -317,3 +335,9 @@ class Replay:
 
     def close(self) -> None:
         self.reader.close()
+
+    def __enter__(self) -> "Replay":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

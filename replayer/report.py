@@ -11,10 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import vocab as v
 from .errors import UsageError
 from .replay import Replay
-from .state import ATTACHED, CLASSES, FINDING_KINDS, T_DETACH_TS, T_FREE_IDX, ReplayState
+from .state import CLASSES, FINDING_KINDS, ReplayState
+from .tables import table_arrays
 from .units import parse_size
 
 SCHEMA_VERSION = 1
@@ -27,34 +30,11 @@ def hexa(value: int | None) -> str | None:
 
 
 def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict]:
-    """PTE tables by class at ``at``: ``(overall, per_mm)``, each class → count.
-
-    A detached table not yet freed at ``at`` is *in flight* if the trace frees
-    it later, or if it was detached within one grace period of the trace's end;
-    otherwise it is *lost*: never freed. Freed classes come from the state's counters; live tables are walked once:
-    O(tables allocated and not yet freed).
-    """
-    log, tail = replay.log, replay.gp_tail_ns
-    end = replay.last_ts if replay.last_ts is not None else at
-    overall = dict.fromkeys(CLASSES, 0)
-    per_mm: dict[int, dict[str, int]] = {}
-    overall["reclaimed"] = state.freed_reclaimed
-    overall["freed_unmap"] = state.freed_unmap
-    overall["freed_collapse"] = state.freed_collapse
-    for mm, freed in state.mm_freed.items():
-        row = per_mm.setdefault(mm, dict.fromkeys(CLASSES, 0))
-        row["reclaimed"], row["freed_unmap"], row["freed_collapse"] = freed
-    for pfn, tid in state.tid_of.items():
-        if log.level(tid) != v.LEVEL_PTE:
-            continue
-        if state.stage[pfn] == ATTACHED:
-            cls = "empty_attached" if pfn in state.empty_since else "live"
-        elif log.get(tid, T_FREE_IDX) >= 0 or end - log.get(tid, T_DETACH_TS) <= tail:
-            cls = "in_flight"  # freed later in the trace, or detached too near its end to tell
-        else:
-            cls = "lost"
-        overall[cls] += 1
-        per_mm.setdefault(log.mm(tid), dict.fromkeys(CLASSES, 0))[cls] += 1
+    """PTE tables by class at ``state``: ``(overall, per_mm)``, each class → count
+    (:func:`replayer.tables.table_arrays` says how each is decided). O(tables)."""
+    tables = table_arrays(replay, state, replay.last_ts if replay.last_ts is not None else at)
+    overall = tables.counts()
+    per_mm = {int(mm): tables.where(tables.mm == mm).counts() for mm in np.unique(tables.mm)}
     return overall, per_mm
 
 
@@ -85,7 +65,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
     cpus = sorted(set(range(n_cpus if n_cpus <= MAX_LISTED_CPUS else 0)) | set(replay.cpus)
                   | set(state.ipi_inflight))
     findings = replay.findings if end else replay.findings_between(-(1 << 63), when)
-    markers = [m for m in replay.folder.markers if end or m["ts"] <= when]
+    markers = [m for m in replay.markers if end or m["ts"] <= when]
     return {
         "schema": SCHEMA_VERSION,
         "trace": {
@@ -168,7 +148,7 @@ def _walker(state: ReplayState, cpu: int) -> dict[str, Any] | None:
 
 def _syncs(replay: Replay, until: int | None) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for cpu, method, t0, t1, targets in replay.folder.syncs:
+    for cpu, method, t0, t1, targets in replay.syncs:
         if until is not None and t1 > until:
             continue
         row = out.setdefault(method, {"count": 0, "targets": 0, "wait_ns": 0, "max_wait_ns": 0})

@@ -102,8 +102,8 @@ class ReplayState:
 # Slots of one table's record in the TableLog (int64 each).
 (T_PFN, T_MM, T_ADDR, T_LEVEL, T_ALLOC_TS, T_ALLOC_IDX, T_DETACH_TS, T_DETACH_IDX,
  T_QUEUE_TS, T_QUEUE_IDX, T_RCU_TS, T_RCU_IDX, T_FREE_TS, T_FREE_IDX, T_DETACH_CAUSE,
- T_VIA, T_FREE_PATH) = range(17)
-T_WIDTH = 17
+ T_VIA, T_FREE_PATH, T_LEAK_TS) = range(18)
+T_WIDTH = 18
 _I64_MAX, _WRAP = (1 << 63) - 1, 1 << 64
 _STEPS_UNSET = (-1,) * (T_WIDTH - T_ALLOC_IDX - 1)
 
@@ -113,7 +113,9 @@ class TableLog:
     per table, indexed by tid (allocation order), in a single ``array('q')``.
 
     Steps not reached are -1. ``mm`` is stored as an index into :attr:`mms`.
-    Memory: 136 bytes per table page, whatever its life. ``append`` is one
+    ``T_LEAK_TS``: for a PTE table that munmap or exit detached after it had sat
+    empty but attached (the memory PT_RECLAIM would have got back), since when.
+    Memory: 144 bytes per table page, whatever its life. ``append`` is one
     C-level extend; ``find(pfn, generation)`` is O(1).
     """
 
@@ -183,6 +185,7 @@ class TableLog:
         out["detach_cause"] = DETACH_NAMES.get(r[T_DETACH_CAUSE])
         out["via"] = VIA_NAMES.get(r[T_VIA])
         out["free_path"] = FREE_NAMES.get(r[T_FREE_PATH])
+        out["leaked_since"] = r[T_LEAK_TS] if r[T_LEAK_TS] >= 0 else None
         return out
 
     def nbytes(self) -> int:

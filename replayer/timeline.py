@@ -1,9 +1,14 @@
-"""Per-CPU event columns for timelines: time, kind and timeline class per event.
+"""Per-CPU event columns for timelines: time, kind, timeline class and event index.
 
-Built chunk by chunk during the replay, then split per CPU once. Memory:
-11 bytes per event (int64 time, uint16 kind, uint8 class). Bucketing a window
-is a searchsorted and a bincount per CPU: O(log n + events in the window) in
-numpy, never a Python loop over events.
+Built chunk by chunk during the replay and readable while it grows (a UI draws
+the part loaded so far): each CPU's columns live in buffers that double when
+full, and a new :class:`CpuColumns` of views is published only after the data
+it shows is written, so a reader in another thread always sees a consistent
+prefix. Memory: 15 bytes per event (int64 time, uint16 kind, uint8 class,
+uint32 index), plus the doubling slack until :meth:`Timeline.finish`.
+
+Bucketing a window is a searchsorted and a bincount per CPU: O(log n + events
+in the window) in numpy, never a Python loop over events.
 """
 
 from __future__ import annotations
@@ -20,60 +25,112 @@ for _kind, _cls in TIMELINE_CLASS_OF_KIND.items():
 
 
 class CpuColumns:
-    """One CPU's events in time order: ``ts`` (int64), ``kind`` (uint16), ``cls`` (uint8)."""
+    """One CPU's events in time order: ``ts`` (int64), ``kind`` (uint16), ``cls``
+    (uint8, a :data:`TIMELINE_CLASSES` index) and ``idx`` (uint32 global index)."""
 
-    __slots__ = ("ts", "kind", "cls")
+    __slots__ = ("ts", "kind", "cls", "idx")
 
-    def __init__(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray) -> None:
-        self.ts, self.kind, self.cls = ts, kind, cls
+    def __init__(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray,
+                 idx: np.ndarray) -> None:
+        self.ts, self.kind, self.cls, self.idx = ts, kind, cls, idx
 
     def __len__(self) -> int:
         return len(self.ts)
 
 
-class Timeline:
-    """Columns of every event, per CPU. Append chunks, then :meth:`finish`."""
+_EMPTY = CpuColumns(np.zeros(0, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.uint8),
+                    np.zeros(0, np.uint32))
+
+
+class _Growing:
+    """One CPU's buffers while loading: capacity doubles, views are republished."""
+
+    __slots__ = ("ts", "kind", "cls", "idx", "n")
 
     def __init__(self) -> None:
-        self._parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self.cpus: dict[int, CpuColumns] = {}
+        self.ts = np.empty(1024, np.int64)
+        self.kind = np.empty(1024, np.uint16)
+        self.cls = np.empty(1024, np.uint8)
+        self.idx = np.empty(1024, np.uint32)
+        self.n = 0
 
-    def add(self, stamps, kinds, cpus) -> None:
-        """Append one chunk's columns: times (``array('q')``), kinds and CPUs (uint16).
+    def extend(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray,
+               idx: np.ndarray) -> CpuColumns:
+        n, k = self.n, len(ts)
+        if n + k > len(self.ts):
+            size = max(2 * len(self.ts), n + k)
+            for name in ("ts", "kind", "cls", "idx"):
+                old = getattr(self, name)
+                new = np.empty(size, old.dtype)
+                new[:n] = old[:n]
+                setattr(self, name, new)
+        self.ts[n:n + k], self.kind[n:n + k] = ts, kind
+        self.cls[n:n + k], self.idx[n:n + k] = cls, idx
+        self.n = n + k
+        return CpuColumns(self.ts[:n + k], self.kind[:n + k], self.cls[:n + k],
+                          self.idx[:n + k])
+
+
+class Timeline:
+    """Columns of every event, per CPU. :meth:`add` chunks (readable meanwhile), then
+    :meth:`finish`. ``cpus`` maps a CPU to its published :class:`CpuColumns`."""
+
+    def __init__(self) -> None:
+        self._growing: dict[int, _Growing] = {}
+        self.cpus: dict[int, CpuColumns] = {}
+        self.finished = False
+
+    def add(self, stamps, kinds, cpus, first_index: int,
+            marks: list[tuple[int, int]] | None = None) -> None:
+        """Append one chunk's columns: times (``array('q')``), kinds and CPUs (uint16),
+        the chunk's first global index, and ``(index, class)`` overrides for events
+        whose class is not their kind's (a reclaim's detach, a leaked table's free).
 
         Splits by CPU with a stable sort of the CPU column: O(n) in numpy.
         """
         ts = np.frombuffer(stamps, np.int64)
         kind = np.asarray(kinds, np.uint16)
         cpu = np.asarray(cpus, np.uint16)
+        cls = _LUT[np.minimum(kind, FIRST_FOREIGN_ID)]
+        if marks:
+            at, mark = np.array(marks, np.int64).T
+            cls[at - first_index] = mark
+        idx = np.arange(first_index, first_index + len(ts), dtype=np.uint32)
         order = np.argsort(cpu, kind="stable")
         counts = np.bincount(cpu)
         start = 0
-        parts = self._parts
         for c in np.flatnonzero(counts).tolist():
             take = order[start:start + counts[c]]
             start += counts[c]
-            parts.setdefault(c, []).append((ts[take], kind[take]))
+            grow = self._growing.get(c)
+            if grow is None:
+                grow = self._growing[c] = _Growing()
+            self.cpus[c] = grow.extend(ts[take], kind[take], cls[take], idx[take])
 
     def finish(self) -> None:
-        """Join each CPU's parts; sort a CPU's events by time only if they are not."""
-        for c, parts in sorted(self._parts.items()):
-            ts = np.concatenate([p[0] for p in parts])
-            kind = np.concatenate([p[1] for p in parts])
+        """Trim each CPU's buffers; sort a CPU's events by time only if they are not."""
+        for c, grow in sorted(self._growing.items()):
+            col = self.cpus[c]
+            ts, kind, cls, idx = (col.ts.copy(), col.kind.copy(), col.cls.copy(),
+                                  col.idx.copy())
             if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
                 order = np.argsort(ts, kind="stable")
-                ts, kind = ts[order], kind[order]
-            self.cpus[c] = CpuColumns(ts, kind, _LUT[np.minimum(kind, FIRST_FOREIGN_ID)])
-        self._parts = {}
+                ts, kind, cls, idx = ts[order], kind[order], cls[order], idx[order]
+            self.cpus[c] = CpuColumns(ts, kind, cls, idx)
+        self._growing = {}
+        self.finished = True
+
+    def column(self, cpu: int) -> CpuColumns:
+        return self.cpus.get(cpu, _EMPTY)
 
     def buckets(self, cpus, t0: int, t1: int, n: int) -> dict[int, np.ndarray]:
         """Event counts per bucket and class: ``{cpu: array[n, N_CLASSES]}`` over ``[t0, t1)``."""
         out = {}
         width = max(1, t1 - t0)
         for cpu in cpus:
-            col = self.cpus.get(cpu)
+            col = self.column(cpu)
             counts = np.zeros((n, N_CLASSES), dtype=np.int64)
-            if col is not None and n > 0:
+            if n > 0 and len(col):
                 i0, i1 = np.searchsorted(col.ts, [t0, t1], side="left")
                 if i1 > i0:
                     b = ((col.ts[i0:i1] - t0) * n // width).astype(np.int64)
@@ -82,5 +139,55 @@ class Timeline:
             out[cpu] = counts
         return out
 
+    def bucket_events(self, cpu: int, t0: int, t1: int) -> np.ndarray:
+        """Global indexes of ``cpu``'s events in ``[t0, t1)``, in time order: O(log n + k)."""
+        col = self.column(cpu)
+        i0, i1 = np.searchsorted(col.ts, [t0, t1], side="left")
+        return col.idx[i0:i1]
+
+    def next_event(self, t: int, classes, cpus, forward: bool = True
+                   ) -> tuple[int, int, int] | None:
+        """The first event after ``t`` (before it, backwards) whose class is in
+        ``classes`` (indexes into :data:`TIMELINE_CLASSES`) on one of ``cpus``:
+        ``(ts, index, cpu)`` or None. Ties in time go to the lower index.
+
+        O(events scanned) in numpy per CPU: a mask over the part of the column
+        beyond ``t``, stopping at the first hit.
+        """
+        wanted = np.zeros(256, bool)
+        wanted[list(classes)] = True
+        best = None
+        for cpu in cpus:
+            col = self.column(cpu)
+            k = _first_hit(wanted, col, t, forward)
+            if k is not None:
+                hit = (int(col.ts[k]), int(col.idx[k]), cpu)
+                if best is None or (hit < best if forward else hit > best):
+                    best = hit
+        return best
+
     def nbytes(self) -> int:
-        return sum(c.ts.nbytes + c.kind.nbytes + c.cls.nbytes for c in self.cpus.values())
+        return sum(c.ts.nbytes + c.kind.nbytes + c.cls.nbytes + c.idx.nbytes
+                   for c in self.cpus.values())
+
+
+def _first_hit(wanted: np.ndarray, col: CpuColumns, t: int, forward: bool) -> int | None:
+    """Position of the nearest event of a wanted class after (before) ``t``: scanned in
+    blocks that grow 4× from 4096 events, so a near hit costs little and a far one
+    O(distance)."""
+    if forward:
+        pos, end, step = int(np.searchsorted(col.ts, t, side="right")), len(col), 4096
+        while pos < end:
+            hits = np.flatnonzero(wanted[col.cls[pos:pos + step]])
+            if len(hits):
+                return pos + int(hits[0])
+            pos, step = pos + step, step * 4
+        return None
+    pos, step = int(np.searchsorted(col.ts, t, side="left")), 4096
+    while pos > 0:
+        lo = max(0, pos - step)
+        hits = np.flatnonzero(wanted[col.cls[lo:pos]])
+        if len(hits):
+            return lo + int(hits[-1])
+        pos, step = lo, step * 4
+    return None

@@ -226,7 +226,11 @@ class KindTable:
 #: What a per-CPU timeline shows for each kind, in the order of the counts
 #: ``Replay.buckets`` returns. A foreign kind counts as "other".
 TIMELINE_CLASSES = ("alloc", "fault", "zap", "detach", "free", "tlb", "ipi_send",
-                    "ipi_recv", "rcu", "walker", "marker", "lost", "other")
+                    "ipi_recv", "rcu", "walker", "marker", "lost", "other",
+                    # Not a kind's class: the replay gives these to the detach and the
+                    # free of a PTE table PT_RECLAIM reclaimed, and of one that sat empty
+                    # but attached (leaked) until munmap or exit took it.
+                    "reclaim", "reclaim_free", "leak", "leak_free")
 _CLASS_OF_NAME = {
     "table_alloc": "alloc", "pte_set": "fault", "zap_begin": "zap", "zap_end": "zap",
     "pte_clear": "zap", "table_detach": "detach", "table_queue": "detach",

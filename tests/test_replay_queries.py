@@ -1,0 +1,182 @@
+"""The engine queries a UI makes: concurrent seeks, rows around a time, the next event
+of a class, tables by class, and answers while the load is still running."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from replayer import CLASSES, TIMELINE_CLASSES, Cancelled, Replay
+from replayer.traceio import TraceWriter
+from replayer.vocab import KIND_BY_ID, TIMELINE_CLASS_OF_KIND
+from tests.story import X86_64
+from tests.tracegen import random_trace, traces
+
+
+def write(path, events, chunk_events=5):
+    with TraceWriter(path, {"source": "test", "cpus": 4, "arch": X86_64},
+                     chunk_events=chunk_events, force=True) as w:
+        for ts, kind, cpu, pid, fields in events:
+            w.add(ts, kind, cpu, pid, fields)
+
+
+def straight(tmp_path, events, t):
+    """The state after the longest prefix with every ts <= t, replayed on its own."""
+    prefix = [e for e in events if e[0] <= t]
+    write(tmp_path / "prefix.msgpack", prefix)
+    with Replay.load(tmp_path / "prefix.msgpack") as r:
+        return r.final
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory):
+    """A loosely coherent random trace of 400 events, and the state at 60 of its times
+    computed by straight replays of each prefix."""
+    d = tmp_path_factory.mktemp("busy")
+    events = random_trace(400, seed=7)
+    write(d / "full.msgpack", events, chunk_events=7)
+    stamps = sorted({e[0] for e in events})
+    times = random.Random(3).sample(stamps, 60)
+    want = {t: straight(d, events, t) for t in times}
+    return d / "full.msgpack", want
+
+
+def test_concurrent_seeks_agree_with_straight_replays(busy):
+    """Two threads seek in random orders, each with its own cursor, and a third through
+    the shared state_at: every answer equals the straight replay."""
+    path, want = busy
+    replay = Replay.load(path, checkpoint_events=100)   # long folds between checkpoints
+    wrong: list = []
+
+    def seek(use_cursor: bool, seed: int) -> None:
+        cursor = replay.cursor() if use_cursor else None
+        # Sweeps forward from a random start, as a UI cursor steps: each call can
+        # continue from the cursor's previous answer, the path that shares most.
+        times = sorted(want)
+        rng = random.Random(seed)
+        for _ in range(12):
+            k = rng.randrange(len(times))
+            times = times[k:] + times[:k]
+        for t in times * 12:
+            got = cursor.state_at(t) if cursor else replay.state_at(t)
+            if got != want[t]:
+                wrong.append((t, got.differences(want[t])))
+
+    threads = [threading.Thread(target=seek, args=(c, s)) for c, s in
+               ((True, 1), (True, 2), (False, 3), (False, 4), (False, 5))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)            # interleave the threads as often as possible
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
+
+
+def test_queries_while_loading_answer_for_the_loaded_part(busy):
+    """A worker loads; meanwhile another thread seeks and buckets. Whatever it gets is
+    right for the part loaded, and nothing raises."""
+    path, want = busy
+    replay = Replay.open(path, checkpoint_events=3)
+    errors: list = []
+    seen_partial = []
+
+    def query() -> None:
+        cursor = replay.cursor()
+        try:
+            while not replay.loaded:
+                loaded = replay.loaded_events
+                replay.buckets([0, 1, 2, 3], 0, 10**12, 50)
+                if loaded:
+                    seen_partial.append(loaded)
+                    replay.rows(max(0, loaded - 5), loaded)
+                for t, state in want.items():
+                    got = cursor.state_at(t)
+                    # Either the whole answer, or a prefix of it (the load is behind).
+                    if got != state and got.index >= state.index:
+                        errors.append((t, got.differences(state)))
+        except Exception as exc:          # noqa: BLE001 - the test reports any
+            errors.append(repr(exc))
+
+    th = threading.Thread(target=query)
+    th.start()
+    replay.run(progress=lambda done, total: threading.Event().wait(0.001))
+    th.join()
+    assert errors == []
+    for t, state in want.items():
+        assert replay.state_at(t) == state
+
+
+def test_cancelled_is_not_bad_input(busy):
+    path, _ = busy
+    with pytest.raises(Cancelled):
+        Replay.load(path, cancelled=lambda: True)
+    assert not issubclass(Cancelled, OSError)
+
+
+@given(events=traces(max_events=80), t=st.integers(0, 10**10))
+def test_index_at_and_rows(tmp_path_factory, events, t):
+    d = tmp_path_factory.mktemp("rows")
+    write(d / "t.msgpack", events, chunk_events=3)
+    with Replay.load(d / "t.msgpack") as r:
+        stamps = [e[0] for e in events]
+        running = np.maximum.accumulate(stamps) if stamps else []
+        assert r.index_at(t) == int(np.searchsorted(running, t, side="left"))
+        got = r.rows(2, 9)
+        assert [i for i, _ in got] == list(range(2, min(9, len(events))))
+        assert [(e.ts, e.kind, e.cpu) for _, e in got] == [
+            (ts, KIND_BY_ID[k].name, cpu) for ts, k, cpu, _, _ in events[2:9]]
+        assert r.rows(-5, 10**6) == r.rows(0, len(events))
+
+
+@given(events=traces(max_events=80), t=st.integers(0, 10**10),
+       forward=st.booleans(), picks=st.sets(st.sampled_from(TIMELINE_CLASSES), min_size=1))
+def test_next_event_is_the_nearest_of_its_class(tmp_path_factory, events, t, forward, picks):
+    d = tmp_path_factory.mktemp("next")
+    write(d / "t.msgpack", events, chunk_events=4)
+    with Replay.load(d / "t.msgpack") as r:
+        classes = {TIMELINE_CLASSES.index(c) for c in picks}
+        # Each event's class as the timeline has it (a reclaim's detach is "reclaim").
+        cls_of = {}
+        for cpu, col in r.timeline.cpus.items():
+            for i, c in zip(col.idx.tolist(), col.cls.tolist()):
+                cls_of[i] = c
+        cands = [(ts, i, cpu) for i, (ts, k, cpu, _, _) in enumerate(events)
+                 if cls_of[i] in classes and cpu in (0, 2, 3)
+                 and (ts > t if forward else ts < t)]
+        want = (min(cands) if forward else max(cands)) if cands else None
+        assert r.next_event(t, classes, [0, 2, 3], forward) == want
+        # Plain kinds keep their kind's class.
+        for i, (_, k, *_rest) in enumerate(events):
+            if KIND_BY_ID[k].name not in ("table_detach", "table_free"):
+                assert cls_of[i] == TIMELINE_CLASS_OF_KIND[k]
+
+
+@given(events=traces(max_events=120), frac=st.floats(0, 1))
+def test_tables_agree_with_the_report_and_the_state(tmp_path_factory, events, frac):
+    from replayer.report import build_report
+    d = tmp_path_factory.mktemp("tables")
+    write(d / "t.msgpack", events, chunk_events=6)
+    with Replay.load(d / "t.msgpack") as r:
+        t = int((r.last_ts or 0) * frac)
+        state = r.state_at(t)
+        tables = r.tables(state)
+        report = build_report(r, t)
+        assert tables.counts() == {c: report["tables"][c]["count"] for c in CLASSES}
+        # Each live PTE table of the state is there, in the class its stage says.
+        attached = {p for p, tid in state.tid_of.items()
+                    if state.stage[p] == 0 and r.log.level(tid) == 1}
+        got = {int(p) for p, c in zip(tables.pfn, tables.cls)
+               if CLASSES[c] in ("empty_attached", "live")}
+        assert got == attached
+        assert len(r.tables(state, cls="live")) == tables.counts()["live"]
+        with pytest.raises(Exception, match="unknown table class"):
+            r.tables(state, cls="nonsense")
