@@ -95,6 +95,9 @@ class Replay(RowQueries):
         self._chunks_lock = threading.Lock()
         self._cursor = Cursor(self)
         self._cursor_lock = threading.Lock()
+        # The empty state, before the first event: queries have somewhere to start
+        # even before the load does.
+        self._checkpoint(0, 0, -(1 << 63))
 
     @classmethod
     def open(cls, source: str | os.PathLike | TraceReader,
@@ -136,7 +139,6 @@ class Replay(RowQueries):
         total = reader.event_count
         index = 0
         max_ts = -(1 << 63)
-        self._checkpoint(0, 0, max_ts)
         since = 0
         for c in range(len(reader.chunks)):
             chunk = reader.read_chunk(c)        # not through the cache: read once
@@ -154,7 +156,10 @@ class Replay(RowQueries):
             self._chunk_prefix_max.append(max_ts)
             index += len(rows)
             since += len(rows)
-            self.loaded_events, self.loaded_chunks = index, c + 1
+            # Chunks before events: a query reading the events, then the chunks,
+            # always finds the chunk that holds its last event.
+            self.loaded_chunks = c + 1
+            self.loaded_events = index
             live = len(folder.state.tid_of) + len(folder.state.rcu_pending)
             if since >= max(self.checkpoint_events, 4 * live) and c + 1 < len(reader.chunks):
                 self._checkpoint(index, c + 1, max_ts)

@@ -21,12 +21,14 @@ class Series:
     (once, at the end) keeps the last value of each instant.
     """
 
-    __slots__ = ("ts", "values", "rate")
+    __slots__ = ("ts", "values", "rate", "frozen")
 
     def __init__(self, rate: bool = False) -> None:
         self.ts = array("q")
         self.values = array("q")
         self.rate = rate
+        #: Set by :meth:`compact`: no more appends, so queries may view the arrays.
+        self.frozen = False
 
     def append(self, ts: int, value: int) -> None:
         """O(1); times must not decrease."""
@@ -34,7 +36,8 @@ class Series:
         self.values.append(value)
 
     def compact(self) -> None:
-        """Keep the last value recorded at each instant: O(n)."""
+        """Keep the last value recorded at each instant: O(n). The series is then frozen."""
+        self.frozen = True
         ts = np.frombuffer(self.ts, np.int64)
         if len(ts) < 2:
             return
@@ -59,8 +62,11 @@ class Series:
         """
         if n <= 0 or t1 <= t0:
             return []
-        ts = np.frombuffer(self.ts, np.int64)
-        values = np.frombuffer(self.values, np.int64)
+        # While the load still appends, read copies: a view would stop the arrays growing.
+        ts_, values_ = (self.ts, self.values) if self.frozen else (self.ts[:], self.values[:])
+        n_points = min(len(ts_), len(values_))
+        ts = np.frombuffer(ts_, np.int64)[:n_points]
+        values = np.frombuffer(values_, np.int64)[:n_points]
         edges = t0 + (np.arange(n + 1, dtype=np.int64) * (t1 - t0)) // n
         if self.rate:
             k = np.searchsorted(ts, edges - 1, side="right")

@@ -73,7 +73,10 @@ def table_arrays(replay: "Replay", state: ReplayState, end_ts: int | None) -> Ta
     """
     log = replay.log
     n = state.next_tid
-    data = np.frombuffer(log.data, np.int64)[:n * T_WIDTH].reshape(n, T_WIDTH).copy()
+    # A slice of the log is a copy, taken whole under the GIL: a numpy view of the log
+    # itself would stop the load (in another thread) from growing it.
+    whole = np.frombuffer(log.data[:n * T_WIDTH], np.int64).reshape(n, T_WIDTH)
+    data = whole.copy()
     applied = state.index
     for ts_slot, idx_slot in ((T_DETACH_TS, T_DETACH_IDX), (T_FREE_TS, T_FREE_IDX)):
         later = data[:, idx_slot] >= applied            # not reached yet at this state
@@ -93,7 +96,6 @@ def table_arrays(replay: "Replay", state: ReplayState, end_ts: int | None) -> Ta
         live_cls = np.where(stage == ATTACHED, np.where(empty, _EMPTY, _LIVE), _LOST)
         detached = stage != ATTACHED
         if detached.any():
-            whole = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH)
             tail = replay.gp_tail_ns
             end = end_ts if end_ts is not None else state.ts
             freed_later = whole[tids, T_FREE_IDX] >= 0       # freed after this state

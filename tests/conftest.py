@@ -24,3 +24,16 @@ PTVIZ = [sys.executable, "-P", "-m", "ptviz"]
 # installed package (tests/test_readme.py checks), and packaging mistakes show.
 if ROOT not in sys.path:
     sys.path.append(ROOT)
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    """Run ``async def`` tests (the UI's pilot tests) in a fresh event loop: all they need
+    from an asyncio plugin."""
+    import asyncio
+    import inspect
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name]
+                for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None

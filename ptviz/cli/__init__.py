@@ -7,13 +7,13 @@ import sys
 
 from replayer import __version__
 
-from . import bench, convert, info, pending, record, replay, simulate
+from . import bench, convert, info, record, replay, simulate, view
 from .errors import EXIT_BAD_INPUT, run_guarded
 
 # Every command, in the order --help lists them; built ones map to their module.
 COMMANDS = ("view", "replay", "convert", "simulate", "record", "info", "bench")
 BUILT = {"info": info, "replay": replay, "bench": bench, "simulate": simulate,
-         "record": record, "convert": convert}
+         "record": record, "convert": convert, "view": view}
 
 DESCRIPTION = """\
 Replay and show how the Linux kernel allocates, empties, reclaims and frees
@@ -29,10 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show a traceback for bad input instead of one line")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in COMMANDS:
-        if name in BUILT:
-            BUILT[name].register(sub)
-        else:
-            pending.register(sub, only=name)
+        BUILT[name].register(sub)
     return parser
 
 

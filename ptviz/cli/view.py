@@ -1,0 +1,68 @@
+"""``ptviz view TRACE``: the terminal UI (``ptviz/tui``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from replayer.errors import UsageError
+
+from .errors import EXIT_OK, fail
+
+EPILOG = """\
+Keys: + - zoom, 0 fit, ← → move, shift+← → pan, [ ] pick an event class and n N
+step through it, m M markers, f F findings, a b set markers A/B, g go to a time,
+? help, ctrl+p every action, q quit.
+Exit status: 0, or 2 when the trace cannot be read (the message is also printed).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("view", help="browse a trace in the terminal UI",
+                       description="Browse a trace in the terminal: per-CPU timelines, "
+                                   "counters and the PTE pages at the cursor. Takes what "
+                                   "`ptviz replay` takes (a ptviz trace, ftrace text, "
+                                   "trace.dat).",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("trace", nargs="?", help="the trace to open")
+    p.add_argument("--sim", nargs=argparse.REMAINDER, metavar="SIMULATE-ARGS",
+                   help="simulate with `ptviz simulate`'s options (no -o) into a temporary "
+                        "file and open it, e.g. --sim --kernel 6.13 --param size=1G")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sim is None and not args.trace:
+        raise UsageError("view: give a TRACE, or --sim SIMULATE-ARGS")
+    if args.sim is not None and args.trace:
+        raise UsageError("view: give a TRACE or --sim, not both")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("view needs a terminal; for a report without one, use ptviz replay")
+    if args.sim is None:
+        return _view(args.trace)
+    with tempfile.TemporaryDirectory(prefix="ptviz-sim-") as tmp:
+        out = os.path.join(tmp, "sim.msgpack")
+        _simulate(args.sim, out)
+        return _view(out)
+
+
+def _simulate(sim_args: list[str], out: str) -> None:
+    from . import simulate
+    parser = argparse.ArgumentParser(prog="ptviz view --sim", add_help=False)
+    sub = parser.add_subparsers()
+    simulate.register(sub)
+    if any(a in ("-o", "--output") or a.startswith("--output=") for a in sim_args):
+        raise UsageError("view --sim: the output is a temporary file; leave -o out")
+    ns = parser.parse_args(["simulate", *sim_args, "-o", out])
+    simulate.run(ns)
+
+
+def _view(path: str) -> int:
+    from ..tui.app import TraceApp     # Textual loads only for the UI
+    app = TraceApp(path)
+    app.run()
+    if app.error is not None:
+        fail(app.error)
+    return app.exit_status or EXIT_OK

@@ -1,0 +1,1 @@
+"""``ptviz view``: the Textual terminal UI over the replay engine's queries."""

@@ -1,0 +1,537 @@
+"""``ptviz view``: the terminal UI's main screen.
+
+Layout: a header (what the trace is, the view window, the cursor, markers A/B), an
+overview of the whole trace, the time axis, one lane per CPU, the counter lanes, the
+PTE pages panel at the cursor on the right, a status line and the key footer.
+
+Threads: the load, each frame and the panel run in thread workers and post their
+results; the event loop only draws from them (style.md: no scans on the UI thread).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
+from textual.geometry import Size
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from replayer import BadInput, Cancelled, Replay, TIMELINE_CLASSES
+from replayer.units import format_ts
+
+from . import frame as frames
+from .commands import TraceCommands
+from .glyphs import LOOKS, PRIORITY
+from .loading import open_replay
+from .panel import panel_text
+from .screens import ErrorScreen, GotoScreen, HelpScreen
+from .timeparse import parse_when
+from .view import View, fmt_span
+from .widgets import GUTTER, Axis, Counters, Lanes, Overview
+
+MIN_WIDTH, MIN_HEIGHT = 60, 16
+PANEL_WIDTH = 42
+
+
+class TraceApp(App[None]):
+    """Browse one trace. ``path`` is anything ``ptviz replay`` reads."""
+
+    TITLE = "ptviz"
+    COMMANDS = App.COMMANDS | {TraceCommands}
+    CSS = f"""
+    Screen {{ layout: vertical; }}
+    #header {{ height: 2; padding: 0 1; background: $boost; text-wrap: nowrap;
+               text-overflow: ellipsis; }}
+    #body {{ height: 1fr; }}
+    #timeline {{ width: 1fr; }}
+    #panel {{ width: {PANEL_WIDTH}; padding: 0 1; border-left: vkey $primary; }}
+    #status {{ height: 1; padding: 0 1; background: $boost; text-wrap: nowrap;
+               text-overflow: ellipsis; }}
+    #small {{ display: none; height: 1fr; content-align: center middle; }}
+    .too-small #body, .too-small #header, .too-small #status {{ display: none; }}
+    .too-small #small {{ display: block; }}
+    """
+    BINDINGS = [
+        Binding("plus,equals_sign", "zoom(0.5)", "Zoom in", key_display="+"),
+        Binding("minus", "zoom(2)", "Zoom out", key_display="-"),
+        Binding("0", "fit", "Fit"),
+        Binding("left,h", "step(-1)", "←", show=False),
+        Binding("right,l", "step(1)", "→", show=False),
+        Binding("shift+left", "pan(-1)", "Pan ←", show=False),
+        Binding("shift+right", "pan(1)", "Pan →", show=False),
+        Binding("home", "home", "Start", show=False),
+        Binding("end", "end", "End", show=False),
+        # Priority: the lanes' own scrolling would take the arrows first; selecting a
+        # lane scrolls it into view anyway.
+        Binding("up,k", "lane(-1)", "Lane ↑", show=False, priority=True),
+        Binding("down,j", "lane(1)", "Lane ↓", show=False, priority=True),
+        Binding("left_square_bracket", "cycle_class(-1)", "Class", show=False),
+        Binding("right_square_bracket", "cycle_class(1)", "Class", key_display="[ ]"),
+        Binding("n", "next_event(1)", "Next"),
+        Binding("N", "next_event(-1)", "Prev", show=False),
+        Binding("m", "next_marker(1)", "Marker"),
+        Binding("M", "next_marker(-1)", "Prev marker", show=False),
+        Binding("f", "next_finding(1)", "Finding"),
+        Binding("F", "next_finding(-1)", "Prev finding", show=False),
+        Binding("a", "mark('a')", "A", show=False),
+        Binding("b", "mark('b')", "B", show=False),
+        Binding("g", "goto", "Go to"),
+        Binding("s", "cycle_mm", "mm", show=False),
+        Binding("e", "toggle_idle", "Idle CPUs", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class Opened(Message):
+        def __init__(self, replay: Replay, warnings: list[str]) -> None:
+            super().__init__()
+            self.replay, self.warnings = replay, warnings
+
+    class Progress(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TraceApp.Progress)
+
+    class Loaded(Message):
+        pass
+
+    class Failed(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class FrameReady(Message):
+        def __init__(self, frame: frames.Frame) -> None:
+            super().__init__()
+            self.frame = frame
+
+    class PanelReady(Message):
+        def __init__(self, text: str, serial: int) -> None:
+            super().__init__()
+            self.text, self.serial = text, serial
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.replay: Replay | None = None
+        self.view: View | None = None
+        self.frame: frames.Frame | None = None
+        self.lane = 0
+        self.cpus: list[int] = []
+        self.selected_class = TIMELINE_CLASSES.index("alloc")
+        self.mm: int | None = None
+        self.status_extra = ""
+        self.hidden_cpus = 0
+        self._all_cpus: list[int] = []
+        self.progress_text = "opening …"
+        #: The one-line message when the trace cannot be read (shown, then printed).
+        self.error: str | None = None
+        self._serial = 0
+        self._panel_serial = 0
+        self._overview_key: tuple | None = None
+        self._overview = None
+        self._workdir = tempfile.TemporaryDirectory(prefix="ptviz-view-")
+        #: Wall-clock time the first frame was drawn (bench: first-frame latency).
+        self.first_frame_at: float | None = None
+        self.started_at = time.perf_counter()
+
+    # -- layout -------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static("", id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="timeline"):
+                yield Overview(id="overview")
+                yield Axis(id="axis")
+                yield Lanes(id="lanes")
+                yield Counters(id="counters")
+            yield Static("", id="panel")
+        yield Static("", id="status")
+        yield Static("", id="small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._check_size()
+        self.query_one(Lanes).focus()
+        self._load()
+        self.set_interval(0.3, self._while_loading)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)
+        if self.view is not None:
+            self.set_view(self.view.resized(self._columns(event.size.width)))
+
+    def _check_size(self, size: Size | None = None) -> None:
+        w, h = size if size is not None else self.size
+        small = w < MIN_WIDTH or h < MIN_HEIGHT
+        self.screen.set_class(small, "too-small")
+        if small:
+            self.query_one("#small", Static).update(
+                f"terminal too small ({w}×{h}): ptviz view needs {MIN_WIDTH}×{MIN_HEIGHT}")
+
+    def _columns(self, width: int | None = None) -> int:
+        width = (width if width is not None else self.size.width) - PANEL_WIDTH - 2 - GUTTER - 1
+        return max(10, width)
+
+    # -- loading ------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        worker = get_current_worker()
+        try:
+            replay, warnings = open_replay(self.path, self._workdir.name,
+                                           lambda text: self.post_message(self.Progress(text)))
+            self.post_message(self.Opened(replay, warnings))
+            last = [0.0]
+
+            def progress(done: int, total: int) -> None:
+                now = time.monotonic()
+                if now - last[0] > 0.1:
+                    last[0] = now
+                    self.post_message(self.Progress(
+                        f"loading {done:,}/{total:,} events ({100 * done // max(total, 1)}%)"))
+            replay.run(progress, lambda: worker.is_cancelled)
+        except BadInput as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        except Cancelled:
+            return
+        self.post_message(self.Loaded())
+
+    def on_trace_app_opened(self, message: Opened) -> None:
+        replay = self.replay = message.replay
+        for text in message.warnings:
+            self.notify(text, title="warning", severity="warning", timeout=10)
+        span = replay.reader.time_span or (0, 0)
+        n = replay.header.get("cpus") or 0
+        self.cpus = sorted(set(range(n if n <= 4096 else 0)) |
+                           {c for c in _footer_cpus(replay)})
+        self.view = View.fit(span[0], span[1], self._columns())
+        self.request_frame()
+
+    def on_trace_app_progress(self, message: Progress) -> None:
+        self.progress_text = message.text
+        self._update_status()
+
+    def on_trace_app_loaded(self, message: Loaded) -> None:
+        replay = self.replay
+        self.progress_text = ""
+        self.cpus = sorted(set(self.cpus) | set(replay.cpus))
+        peaks = replay.final.mm_peak
+        self.mm = max(peaks, key=peaks.get) if peaks else None
+        if replay.suppressed or replay.warnings:
+            for w in replay.warnings:
+                self.notify(w, title="warning", severity="warning", timeout=10)
+        self.request_frame()
+
+    def on_trace_app_failed(self, message: Failed) -> None:
+        self.error = message.text
+        self.push_screen(ErrorScreen(message.text))
+
+    def _while_loading(self) -> None:
+        if self.replay is not None and not self.replay.loaded:
+            self.request_frame()
+
+    # -- frames -------------------------------------------------------------------
+    def set_view(self, view: View) -> None:
+        moved = self.view is None or view.cursor != self.view.cursor
+        self.view = view
+        self.request_frame()
+        if moved:
+            self._update_status()
+
+    def request_frame(self) -> None:
+        if self.replay is None or self.view is None:
+            return
+        self._serial += 1
+        self._frame_worker(self.view, self._serial)
+
+    @work(thread=True, exclusive=True, group="frame")
+    def _frame_worker(self, view: View, serial: int) -> None:
+        replay = self.replay
+        frame = frames.compute_frame(replay, view, self.cpus, self.mm, serial)
+        key = (view.columns, replay.loaded_events, view.start, view.end)
+        if key != self._overview_key:
+            self._overview = frames.overview(replay, self.cpus, view.start, view.end,
+                                             view.columns)
+            self._overview_key = key
+        frame.overview = self._overview
+        self.post_message(self.FrameReady(frame))
+
+    def on_trace_app_frame_ready(self, message: FrameReady) -> None:
+        frame = message.frame
+        if self.frame is not None and frame.serial < self.frame.serial:
+            return
+        try:
+            self._show_frame(frame)
+        except NoMatches:       # the app is closing: its widgets are gone
+            pass
+
+    def _show_frame(self, frame: frames.Frame) -> None:
+        self.frame = frame
+        if self.first_frame_at is None:
+            self.first_frame_at = time.perf_counter()
+        for widget in (self.query_one(Overview), self.query_one(Axis),
+                       self.query_one(Counters)):
+            widget.refresh()
+        self.query_one(Lanes).refresh_frame()
+        self._update_header()
+        self._update_status()
+        self._panel_worker(self.view.cursor, frame.serial,
+                           [(c.label, c.top) for c in frame.counters])
+
+    @work(thread=True, exclusive=True, group="panel")
+    def _panel_worker(self, t: int, serial: int, tops: list[tuple[str, str]]) -> None:
+        self.post_message(self.PanelReady(panel_text(self.replay, t, tops), serial))
+
+    def on_trace_app_panel_ready(self, message: PanelReady) -> None:
+        if message.serial >= self._panel_serial:
+            self._panel_serial = message.serial
+            self.query_one("#panel", Static).update(message.text)
+
+    # -- text lines ---------------------------------------------------------------
+    def _update_header(self) -> None:
+        replay, view = self.replay, self.view
+        if replay is None or view is None:
+            return
+        h = replay.header
+        arch = h.get("arch") or {}
+        k = h.get("kernel") or {}
+        config = " ".join(f"{name}={_yn(k.get(key))}" for key, name in
+                          (("pt_reclaim", "PT_RECLAIM"), ("table_free", "free"),
+                           ("sync", "sync")) if k.get(key) is not None)
+        events = replay.reader.event_count
+        line1 = (f"[b]{_esc(self.path)}[/b]  {h.get('source') or '?'} · "
+                 f"{arch.get('name', '?')} · kernel {k.get('version', '?')} ({config}) · "
+                 f"{len(self.cpus)} CPUs · {events:,} events in "
+                 f"{fmt_span(view.end - view.start)}")
+        marks = ""
+        if view.a is not None or view.b is not None:
+            marks = "  " + "  ".join(f"{n.upper()} +{fmt_span(t - view.start)}" for n, t in
+                                     (("a", view.a), ("b", view.b)) if t is not None)
+            if view.a is not None and view.b is not None:
+                marks += f"  Δt {fmt_span(abs(view.b - view.a))}"
+        line2 = (f"view +{fmt_span(view.t0 - view.start)} … +{fmt_span(view.t1 - view.start)}"
+                 f" ({fmt_span(view.ns_per_column)}/col)   cursor {format_ts(view.cursor)} s "
+                 f"(+{fmt_span(view.cursor - view.start)}){marks}")
+        self.query_one("#header", Static).update(line1 + "\n" + line2)
+
+    def _update_status(self) -> None:
+        parts = []
+        frame, view, replay = self.frame, self.view, self.replay
+        if frame is not None and view is not None and replay is not None and self.cpus:
+            cpu = self.cpus[min(self.lane, len(self.cpus) - 1)]
+            col = view.cursor_column
+            if col is not None:
+                t0, t1 = view.column_span(col)
+                kinds = frames.bucket_kinds(replay, cpu, t0, t1)
+                what = ", ".join(f"{name} {n}" for name, n in kinds[:5]) or "no events"
+                parts.append(f"CPU {cpu} · {what}")
+        cls = TIMELINE_CLASSES[self.selected_class]
+        parts.append(f"n/N: [{LOOKS[cls].colour}]{LOOKS[cls].glyph}[/] {cls}")
+        if self.status_extra:
+            parts.append(self.status_extra)
+        if self.progress_text:
+            parts.append(f"[b]{self.progress_text}[/b]")
+        if replay is not None and replay.reader.truncated_at is not None:
+            parts.append(f"[b red]cut short at byte {replay.reader.truncated_at:,}: events "
+                         f"after it are missing[/]")
+        if self.hidden_cpus:
+            parts.append(f"{self.hidden_cpus} idle CPUs hidden (e)")
+        self.query_one("#status", Static).update("  │  ".join(parts))
+
+    # -- actions ------------------------------------------------------------------
+    def _has_view(self) -> bool:
+        return self.view is not None and self.replay is not None
+
+    def action_zoom(self, factor: float) -> None:
+        if self._has_view():
+            self.set_view(self.view.zoom(float(factor)))
+
+    def action_fit(self) -> None:
+        if self._has_view():
+            self.set_view(self.view.fit_all())
+
+    def action_step(self, columns: int) -> None:
+        if self._has_view():
+            self.set_view(self.view.step(int(columns)))
+
+    def action_pan(self, screens: int) -> None:
+        if self._has_view():
+            self.set_view(self.view.pan(int(screens)))
+
+    def action_home(self) -> None:
+        if self._has_view():
+            self.set_view(self.view.home())
+
+    def action_end(self) -> None:
+        if self._has_view():
+            self.set_view(self.view.end_())
+
+    def action_lane(self, delta: int) -> None:
+        if not self.cpus:
+            return
+        self.lane = max(0, min(len(self.cpus) - 1, self.lane + int(delta)))
+        self.query_one(Lanes).show_lane(self.lane)
+        self._update_status()
+
+    def action_cycle_class(self, delta: int) -> None:
+        order = [TIMELINE_CLASSES.index(c) for c in PRIORITY]
+        at = order.index(self.selected_class)
+        self.selected_class = order[(at + int(delta)) % len(order)]
+        self._update_status()
+
+    def action_next_event(self, direction: int) -> None:
+        if not self._has_view():
+            return
+        hit = self.replay.next_event(self.view.cursor, {self.selected_class}, self.cpus,
+                                     forward=int(direction) > 0)
+        cls = TIMELINE_CLASSES[self.selected_class]
+        if hit is None:
+            self.notify(f"no {'later' if int(direction) > 0 else 'earlier'} {cls} event",
+                        timeout=3)
+            return
+        ts, index, cpu = hit
+        self.lane = self.cpus.index(cpu) if cpu in self.cpus else self.lane
+        self.status_extra = f"event {index:,}"
+        self.jump_to(ts)
+
+    def action_next_marker(self, direction: int) -> None:
+        if not self._has_view():
+            return
+        t = self.view.cursor
+        times = [m["ts"] for m in self.replay.markers]
+        picked = (min((x for x in times if x > t), default=None) if int(direction) > 0 else
+                  max((x for x in times if x < t), default=None))
+        if picked is None:
+            self.notify("no more markers", timeout=3)
+            return
+        text = next(m["text"] for m in self.replay.markers if m["ts"] == picked)
+        self.status_extra = f"marker: {_esc(_printable(text))[:60]}"
+        self.jump_to(picked)
+
+    def action_next_finding(self, direction: int) -> None:
+        if not self._has_view():
+            return
+        if not self.replay.loaded:
+            self.notify("findings are known when the load ends", timeout=3)
+            return
+        t = self.view.cursor
+        findings = self.replay.findings
+        fwd = int(direction) > 0
+        cands = [f for f in findings if (f.ts > t if fwd else f.ts < t)]
+        if not cands:
+            self.notify(f"no {'later' if fwd else 'earlier'} finding"
+                        + ("" if findings else " (this trace has none)"), timeout=3)
+            return
+        f = cands[0] if fwd else cands[-1]
+        if f.cpu is not None and f.cpu in self.cpus:
+            self.lane = self.cpus.index(f.cpu)
+        self.status_extra = f"{f.kind}: {_esc(f.message)[:80]}"
+        self.jump_to(f.ts)
+
+    def action_mark(self, which: str) -> None:
+        if self._has_view():
+            self.set_view(self.view.mark(which))
+
+    def action_goto(self) -> None:
+        if self._has_view():
+            self.push_screen(GotoScreen(), self._goto_typed)
+
+    def _goto_typed(self, text: str | None) -> None:
+        if not text or not self._has_view():
+            return
+        try:
+            t = parse_when(text, self.view.start)
+        except BadInput as exc:
+            self.notify(str(exc), severity="error", timeout=5)
+            return
+        self.jump_to(t)
+
+    def action_cycle_mm(self) -> None:
+        if not self._has_view():
+            return
+        mms = sorted(m for m, b in self.replay.final.mm_peak.items() if b)
+        if mms:
+            self.mm = mms[(mms.index(self.mm) + 1) % len(mms)] if self.mm in mms else mms[0]
+            self.request_frame()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """With no trace to show (the error screen), only quitting is offered."""
+        if self.error is not None and action not in ("quit", "command_palette"):
+            return False
+        return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_toggle_idle(self) -> None:
+        """Hide the lanes of CPUs with no event in the whole trace (a 64-CPU machine
+        running a 4-thread workload), or show them again."""
+        if self.replay is None:
+            return
+        if self.hidden_cpus:
+            self.cpus, self.hidden_cpus = sorted(set(self.cpus) | set(self._all_cpus)), 0
+        else:
+            busy = [c for c in self.cpus if len(self.replay.timeline.column(c))]
+            self._all_cpus, self.hidden_cpus = list(self.cpus), len(self.cpus) - len(busy)
+            self.cpus = busy
+        self.lane = min(self.lane, max(0, len(self.cpus) - 1))
+        self.request_frame()
+
+    def jump_to(self, t: int) -> None:
+        if self._has_view():
+            self.set_view(self.view.goto(t))
+
+    # -- mouse --------------------------------------------------------------------
+    def on_lanes_clicked(self, message: Lanes.Clicked) -> None:
+        if self._has_view():
+            self.lane = message.lane
+            self.set_view(self.view.goto(self.view.column_span(message.column)[0],
+                                         keep_window=True))
+            self.query_one(Lanes).refresh()
+
+    def on_lanes_zoom(self, message: Lanes.Zoom) -> None:
+        if not self._has_view():
+            return
+        view = self.view
+        if message.column is not None:
+            view = view.goto(view.column_span(message.column)[0], keep_window=True)
+        self.set_view(view.zoom(message.factor))
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_all()
+        if self.replay is not None:
+            self.replay.close()
+        self._workdir.cleanup()
+
+    @property
+    def exit_status(self) -> int:
+        """What ``ptviz view`` exits with: 2 when the trace could not be read."""
+        return 2 if self.error is not None else 0
+
+
+def _footer_cpus(replay: Replay) -> set[int]:
+    """The CPUs the footer counts events on (none without a footer: not worth a scan)."""
+    return set(replay.reader.counts()[1]) if replay.reader.has_footer else set()
+
+
+def _yn(value) -> str:
+    return "y" if value is True else "n" if value is False else str(value)
+
+
+def _printable(text) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _esc(text) -> str:
+    return _printable(text).replace("[", r"\[")
+

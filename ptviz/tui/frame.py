@@ -1,0 +1,109 @@
+"""One frame of the timeline, computed off the UI thread: for the current view, what each
+CPU lane and counter lane shows per column, and what the status line says.
+
+Everything here reads the engine's public queries (``buckets``, ``counter``,
+``bucket_events``), costs O(columns × lanes) plus the engine's O(events in the window)
+in numpy, and holds only small arrays, so the widgets draw from it without touching the
+trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from replayer import TIMELINE_CLASSES, Replay
+from replayer.units import format_bytes
+
+from .glyphs import dominant, levels
+from .view import View
+
+#: The counter lanes under the CPU lanes: series name (``None``: the selected mm's
+#: page-table bytes), label, how a value is shown.
+COUNTERS = (
+    ("table_bytes", "page tables", format_bytes),
+    (None, "mm VmPTE", format_bytes),
+    ("empty_attached", "empty PTE", str),
+    ("rcu_pending", "RCU pending", str),
+    ("ipis", "IPIs/col", str),
+)
+
+
+@dataclass
+class Lane:
+    """One CPU: per column the class index shown (-1: nothing) and a density 0..8."""
+
+    cpu: int
+    shown: np.ndarray
+    density: np.ndarray
+    events: int
+
+
+@dataclass
+class Counter:
+    label: str
+    levels: np.ndarray          # 0..8 per column
+    top: str                    # the largest value in the window, as text
+
+
+@dataclass
+class Frame:
+    view: View
+    lanes: list[Lane]
+    counters: list[Counter]
+    loaded: bool
+    #: Sequence number, so caches keyed by it never show an older frame.
+    serial: int = 0
+    overview: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
+                  serial: int) -> Frame:
+    """The lanes and counters of ``view`` over ``cpus``; ``mm``: the address space
+    whose page-table bytes the second counter lane shows."""
+    n = view.columns
+    counts = replay.buckets(cpus, view.t0, view.t1, n)
+    totals = {cpu: c.sum(axis=1) for cpu, c in counts.items()}
+    peak = max((int(t.max()) for t in totals.values() if len(t)), default=0)
+    lanes = [Lane(cpu, dominant(counts[cpu]), levels(totals[cpu], peak, log=True),
+                  int(totals[cpu].sum())) for cpu in cpus]
+    counters = []
+    for name, label, show in COUNTERS:
+        if name is None:
+            name = f"table_bytes:{mm:#x}" if mm is not None else None
+            label = f"VmPTE {mm:#x}" if mm is not None else label
+        values = np.array(replay.counter(name, view.t0, view.t1, n)
+                          if name in _names(replay) else [0] * n, dtype=np.int64)
+        top = int(values.max()) if len(values) else 0
+        counters.append(Counter(label, levels(values, top), show(top)))
+    return Frame(view, lanes, counters, replay.loaded, serial)
+
+
+def _names(replay: Replay) -> set[str]:
+    return set(replay.series.names())
+
+
+def overview(replay: Replay, cpus: list[int], start: int, end: int, n: int) -> np.ndarray:
+    """Event density over the whole trace in ``n`` columns, 0..8 (log scale)."""
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    counts = replay.buckets(cpus, start, end + 1, n)
+    total = sum((c.sum(axis=1) for c in counts.values()), np.zeros(n, np.int64))
+    return levels(total, int(total.max()) if len(total) else 0, log=True)
+
+
+def bucket_kinds(replay: Replay, cpu: int, t0: int, t1: int) -> list[tuple[str, int]]:
+    """The kinds of ``cpu``'s events in ``[t0, t1)`` with their counts, most first."""
+    col = replay.timeline.column(cpu)
+    i0, i1 = np.searchsorted(col.ts, [t0, t1], side="left")
+    kinds = np.bincount(col.kind[i0:i1])
+    names = replay.reader.kinds.by_id
+    out = [(names[k].name if k in names else f"kind {k}", int(kinds[k]))
+           for k in np.flatnonzero(kinds)]
+    return sorted(out, key=lambda kv: (-kv[1], kv[0]))
+
+
+def class_name(index: int) -> str:
+    return TIMELINE_CLASSES[index]
