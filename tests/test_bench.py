@@ -5,7 +5,9 @@ import json
 from ptviz.cli import main
 
 FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms",
-           "seek_p95_ms", "seek_vs_replay", "bytes_per_event", "sim_events_per_s", "import_events_per_s", "import_vs_tracecmd"}
+           "seek_p95_ms", "seek_vs_replay", "bytes_per_event", "sim_events_per_s",
+           "import_events_per_s", "import_vs_tracecmd", "tui_first_frame_s", "tui_loaded_s",
+           "tui_redraw_ms", "tui_max_block_ms", "tui_trace_events"}
 
 
 def test_bench_json_has_every_figure(capsys):

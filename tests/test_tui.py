@@ -317,3 +317,24 @@ async def test_a_truncated_trace_opens_with_a_banner(tmp_path):
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(app, pilot)
         assert "cut short at byte" in str(app.query_one("#status").render())
+
+
+def test_view_sim_simulates_then_opens(monkeypatch, capsys):
+    """``ptviz view --sim ARGS`` runs the simulator into a temporary file and opens that
+    (the UI itself is replaced here: no terminal in the test)."""
+    from ptviz.cli import main, view
+    from replayer import Replay
+    opened = {}
+
+    def fake_view(path):
+        with Replay.load(path) as r:
+            opened["kernel"] = r.header["kernel"]["version"]
+            opened["events"] = r.event_count
+        return 0
+    monkeypatch.setattr(view, "_view", fake_view)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert main(["view", "--sim", "--kernel", "6.13", "--param", "size=8M"]) == 0
+    assert opened["kernel"] == "6.13" and opened["events"] > 0
+    assert main(["view", "--sim", "-o", "x.msgpack"]) == 2
+    assert "leave -o out" in capsys.readouterr().err

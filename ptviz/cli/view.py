@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("view: give a TRACE, or --sim SIMULATE-ARGS")
     if args.sim is not None and args.trace:
         raise UsageError("view: give a TRACE or --sim, not both")
+    if args.sim is not None and any(a in ("-o", "--output") or a.startswith("--output=")
+                                    for a in args.sim):
+        raise UsageError("view --sim: the output is a temporary file; leave -o out")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("view needs a terminal; for a report without one, use ptviz replay")
     if args.sim is None:
@@ -53,8 +56,6 @@ def _simulate(sim_args: list[str], out: str) -> None:
     parser = argparse.ArgumentParser(prog="ptviz view --sim", add_help=False)
     sub = parser.add_subparsers()
     simulate.register(sub)
-    if any(a in ("-o", "--output") or a.startswith("--output=") for a in sim_args):
-        raise UsageError("view --sim: the output is a temporary file; leave -o out")
     ns = parser.parse_args(["simulate", *sim_args, "-o", out])
     simulate.run(ns)
 

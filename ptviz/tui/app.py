@@ -32,6 +32,8 @@ from .glyphs import LOOKS, PRIORITY
 from .loading import open_replay
 from .panel import panel_text
 from .screens import ErrorScreen, GotoScreen, HelpScreen
+from .text import markup_safe as _esc
+from .text import printable
 from .timeparse import parse_when
 from .view import View, fmt_span
 from .widgets import GUTTER, Axis, Counters, Lanes, Overview
@@ -209,7 +211,8 @@ class TraceApp(App[None]):
     def on_trace_app_opened(self, message: Opened) -> None:
         replay = self.replay = message.replay
         for text in message.warnings:
-            self.notify(text, title="warning", severity="warning", timeout=10)
+            self.notify(printable(text), title="warning", severity="warning", timeout=10,
+                        markup=False)
         span = replay.reader.time_span or (0, 0)
         n = replay.header.get("cpus") or 0
         self.cpus = sorted(set(range(n if n <= 4096 else 0)) |
@@ -229,7 +232,8 @@ class TraceApp(App[None]):
         self.mm = max(peaks, key=peaks.get) if peaks else None
         if replay.suppressed or replay.warnings:
             for w in replay.warnings:
-                self.notify(w, title="warning", severity="warning", timeout=10)
+                self.notify(printable(w), title="warning", severity="warning", timeout=10,
+                            markup=False)
         self.request_frame()
 
     def on_trace_app_failed(self, message: Failed) -> None:
@@ -309,8 +313,9 @@ class TraceApp(App[None]):
                           (("pt_reclaim", "PT_RECLAIM"), ("table_free", "free"),
                            ("sync", "sync")) if k.get(key) is not None)
         events = replay.reader.event_count
-        line1 = (f"[b]{_esc(self.path)}[/b]  {h.get('source') or '?'} · "
-                 f"{arch.get('name', '?')} · kernel {k.get('version', '?')} ({config}) · "
+        line1 = (f"[b]{_esc(self.path)}[/b]  {_esc(h.get('source') or '?')} · "
+                 f"{_esc(arch.get('name', '?'))} · kernel {_esc(k.get('version', '?'))} "
+                 f"({_esc(config)}) · "
                  f"{len(self.cpus)} CPUs · {events:,} events in "
                  f"{fmt_span(view.end - view.start)}")
         marks = ""
@@ -333,7 +338,7 @@ class TraceApp(App[None]):
             if col is not None:
                 t0, t1 = view.column_span(col)
                 kinds = frames.bucket_kinds(replay, cpu, t0, t1)
-                what = ", ".join(f"{name} {n}" for name, n in kinds[:5]) or "no events"
+                what = ", ".join(f"{_esc(name)} {n}" for name, n in kinds[:5]) or "no events"
                 parts.append(f"CPU {cpu} · {what}")
         cls = TIMELINE_CLASSES[self.selected_class]
         parts.append(f"n/N: [{LOOKS[cls].colour}]{LOOKS[cls].glyph}[/] {cls}")
@@ -415,7 +420,7 @@ class TraceApp(App[None]):
             self.notify("no more markers", timeout=3)
             return
         text = next(m["text"] for m in self.replay.markers if m["ts"] == picked)
-        self.status_extra = f"marker: {_esc(_printable(text))[:60]}"
+        self.status_extra = f"marker: {_esc(text)[:60]}"
         self.jump_to(picked)
 
     def action_next_finding(self, direction: int) -> None:
@@ -452,7 +457,7 @@ class TraceApp(App[None]):
         try:
             t = parse_when(text, self.view.start)
         except BadInput as exc:
-            self.notify(str(exc), severity="error", timeout=5)
+            self.notify(printable(exc), severity="error", timeout=5, markup=False)
             return
         self.jump_to(t)
 
@@ -528,10 +533,4 @@ def _yn(value) -> str:
     return "y" if value is True else "n" if value is False else str(value)
 
 
-def _printable(text) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
-
-
-def _esc(text) -> str:
-    return _printable(text).replace("[", r"\[")
 

@@ -17,6 +17,7 @@ from replayer import TIMELINE_CLASSES, Replay
 from replayer.units import format_bytes
 
 from .glyphs import dominant, levels
+from .text import printable
 from .view import View
 
 #: The counter lanes under the CPU lanes: series name (``None``: the selected mm's
@@ -73,7 +74,9 @@ def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
     for name, label, show in COUNTERS:
         if name is None:
             name = f"table_bytes:{mm:#x}" if mm is not None else None
-            label = f"VmPTE {mm:#x}" if mm is not None else label
+            comm = replay.final.mm_comm.get(mm) if mm is not None else None
+            label = (f"VmPTE {printable(comm)}" if comm else f"VmPTE {mm:#x}") \
+                if mm is not None else label
         values = np.array(replay.counter(name, view.t0, view.t1, n)
                           if name in _names(replay) else [0] * n, dtype=np.int64)
         top = int(values.max()) if len(values) else 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 from replayer import Replay
 from replayer.units import format_bytes
 
+from .text import markup_safe
+
 #: Class → label, in the order the panel lists them (the news first).
 LABELS = (
     ("empty_attached", "leaked (empty)"),
@@ -37,7 +39,7 @@ def panel_text(replay: Replay, t: int, counter_tops: list[tuple[str, str]]) -> s
     mms = sorted(((b, mm) for mm, b in state.mm_bytes.items() if b or mm in state.mm_comm),
                  reverse=True)
     for b, mm in mms[:MAX_MMS]:
-        comm = _plain(state.mm_comm.get(mm) or "?")[:16]
+        comm = markup_safe(state.mm_comm.get(mm) or "?")[:16]
         exited = " exited" if mm in state.mm_exit else ""
         lines.append(f" {comm:<16} {format_bytes(b):>10}{exited}")
     if len(mms) > MAX_MMS:
@@ -45,14 +47,8 @@ def panel_text(replay: Replay, t: int, counter_tops: list[tuple[str, str]]) -> s
     if counter_tops:
         lines.append("")
         lines.append("[b]in view (max)[/b]")
-        lines += [f" {label[:20]:<20}{top:>14}" for label, top in counter_tops]
+        lines += [f" {markup_safe(label)[:20]:<20}{top:>14}" for label, top in counter_tops]
     if not replay.loaded:
         lines.append("")
         lines.append("[dim]loading: counts cover the part read so far[/dim]")
     return "\n".join(lines)
-
-
-def _plain(text: str) -> str:
-    """A trace's string as panel text: no markup, no control characters."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in str(text))
-    return cleaned.replace("[", r"\[")

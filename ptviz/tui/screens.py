@@ -11,6 +11,7 @@ from textual.widgets import Footer, Input, Static
 from replayer import TIMELINE_CLASSES
 
 from .glyphs import LOOKS
+from .text import markup_safe
 
 #: (keys, what they do), in the order the help screen lists them.
 KEYS = (
@@ -95,13 +96,9 @@ class ErrorScreen(Screen[None]):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]ptviz cannot open this trace[/b]\n\n{_escape(self.message)}\n\n"
+        yield Static(f"[b]ptviz cannot open this trace[/b]\n\n{markup_safe(self.message)}\n\n"
                      f"[dim]q quits (exit status 2)[/dim]", id="error")
         yield Footer()
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
 
 
 #: The legend's words for each class (LOOKS has the long form, for the palette).

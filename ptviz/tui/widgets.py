@@ -166,6 +166,8 @@ class Lanes(ScrollView, _FrameWidget, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
+        #: The serial of the last frame a line was drawn from (what a redraw waits for).
+        self.painted = -1
 
     def show_lane(self, lane: int) -> None:
         """Scroll so that ``lane``'s two rows are visible; repaint the selection."""
@@ -190,6 +192,7 @@ class Lanes(ScrollView, _FrameWidget, can_focus=True):
             return Strip.blank(width)
         lane_no, half = divmod(row, 2)
         view = frame.view
+        self.painted = frame.serial
         key = (frame.serial, lane_no, half, width, view.cursor, view.a, view.b,
                app.lane == lane_no)
         strip = self._cache.get(key)

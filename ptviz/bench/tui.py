@@ -1,0 +1,71 @@
+"""The terminal UI's figures, measured headless with Textual's ``App.run_test``:
+
+- ``tui_first_frame_s``: from starting the app to the first frame whose lanes show
+  events (the load still running);
+- ``tui_loaded_s``: until the whole trace is loaded;
+- ``tui_redraw_ms``: median, over pans and zooms, from the key's action until the
+  lanes have drawn its frame (computed in a worker, then painted);
+- ``tui_max_block_ms``: the longest the event loop was kept from running (a ticker
+  that wakes every 2 ms records how late it woke) from start to loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+#: Actions whose redraws are timed (the keys + + + shift+→ … 0): zooms and pans both
+#: ways. Run as the key would run them, without the test pilot's own waiting.
+ACTIONS = ("zoom(0.5)", "zoom(0.5)", "zoom(0.5)", "pan(1)", "pan(1)", "zoom(2)", "pan(-1)",
+           "zoom(0.5)", "pan(1)", "zoom(2)", "zoom(2)", "fit")
+TICK_S = 0.002
+
+
+def measure_tui(path: str, size: tuple[int, int] = (160, 48)) -> dict:
+    return asyncio.run(_measure(path, size))
+
+
+async def _measure(path: str, size: tuple[int, int]) -> dict:
+    from ..tui.app import TraceApp
+    from ..tui.widgets import Lanes
+    app = TraceApp(path)
+    lateness: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            lateness.append(time.perf_counter() - t - TICK_S)
+
+    async with app.run_test(size=size) as pilot:
+        started = app.started_at
+        tick = asyncio.create_task(ticker())
+        first = None
+        while app.replay is None or not app.replay.loaded or app.frame is None \
+                or not app.frame.loaded:
+            frame = app.frame
+            if first is None and frame is not None and any(l.events for l in frame.lanes):
+                first = time.perf_counter() - started
+            if app.error is not None:
+                raise RuntimeError(app.error)
+            await asyncio.sleep(0.005)
+        loaded = time.perf_counter() - started
+        first = loaded if first is None else first
+        done.set()
+        await tick
+        redraws = []
+        lanes = app.query_one(Lanes)
+        for action in ACTIONS:
+            await pilot.pause()
+            t = time.perf_counter()
+            await app.run_action(action)
+            while app.frame is None or app.frame.view != app.view or \
+                    lanes.painted != app.frame.serial:
+                await asyncio.sleep(0.0005)
+            redraws.append((time.perf_counter() - t) * 1000)
+    return {"tui_first_frame_s": round(first, 3), "tui_loaded_s": round(loaded, 3),
+            "tui_redraw_ms": round(statistics.median(redraws), 1),
+            "tui_redraw_max_ms": round(max(redraws), 1),
+            "tui_max_block_ms": round(max(lateness, default=0) * 1000, 1)}
