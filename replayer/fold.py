@@ -34,7 +34,7 @@ _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE
             v.TABLE_FREE, v.RCU_QUEUE, v.RCU_GP_START, v.RCU_GP_END, v.RCU_INVOKE,
             v.WALK_BEGIN, v.WALK_TABLE, v.WALK_END, v.IPI_SEND, v.IPI_ENTER,
             v.TABLE_SYNC_BEGIN, v.TABLE_SYNC_END, v.MM_NEW, v.MM_EXIT, v.MARKER, v.LOST,
-            v.ZAP_BEGIN)
+            v.ZAP_BEGIN, v.ZAP_END)
 _NEEDS_PYTHON = np.zeros(1 << 16, dtype=bool)
 _NEEDS_PYTHON[list(_HANDLED)] = True
 
@@ -115,7 +115,13 @@ class Folder(TableHandlers, ContextHandlers):
         #: (event index, timeline class) of events whose class is not their kind's
         #: (the detach and free of a reclaimed or a leaked table), taken per chunk.
         self.marks: list[tuple[int, int]] = []
-        self._zap_began: dict[int, int] = {}      # mm → when its latest zap began
+        # Which zap emptied a table, and which took it: a table that a zap emptied and
+        # a later one detached sat leaked between them (PT_RECLAIM would have freed it).
+        # Zaps are told apart by their zap_begin's index, per task (threads zap their
+        # mm concurrently). Recording pass only.
+        self._last_zap: dict[int | None, int] = {}   # pid → index of its latest zap_begin
+        self._open_zap: dict[int | None, int] = {}   # pid → that index, until its zap_end
+        self._emptied_by: dict[int, int] = {}        # pfn → the zap that emptied it, or -1
         self.zaps: dict[str, int] = {}
         self._handlers: dict[int, Callable[[tuple, int, int], None]] = {
             v.TABLE_ALLOC: self._table_alloc, v.PTE_CLEAR: self._pte_clear,
@@ -127,7 +133,7 @@ class Folder(TableHandlers, ContextHandlers):
             v.IPI_SEND: self._ipi_send, v.IPI_ENTER: self._ipi_enter,
             v.TABLE_SYNC_BEGIN: self._sync_begin, v.TABLE_SYNC_END: self._sync_end,
             v.MM_NEW: self._mm_new, v.MM_EXIT: self._mm_exit, v.MARKER: self._marker,
-            v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin,
+            v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin, v.ZAP_END: self._zap_end,
         }
 
     # -- the loop ----------------------------------------------------------

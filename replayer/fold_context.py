@@ -128,7 +128,11 @@ class ContextHandlers:
             self.state.pid_mm[row[3]] = row[4]
         if self.recording:
             self.zaps[row[7]] = self.zaps.get(row[7], 0) + 1
-            self._zap_began[row[4]] = ts
+            self._last_zap[row[3]] = self._open_zap[row[3]] = i
+
+    def _zap_end(self, row: tuple, ts: int, i: int) -> None:
+        if self.recording:
+            self._open_zap.pop(row[3], None)
 
     def _marker(self, row: tuple, ts: int, i: int) -> None:
         s = self.state

@@ -104,6 +104,8 @@ class TableHandlers:
         if p == 0 and s.stage.get(pfn) == ATTACHED and pfn not in s.empty_since:
             s.empty_since[pfn] = ts
             self._empty_changed(ts)
+            if self.recording:
+                self._emptied_by[pfn] = self._open_zap.get(row[3], -1)
 
     def _table_detach(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
@@ -126,12 +128,15 @@ class TableHandlers:
             cause = DETACH_CODES.get(row[6], DETACH_CODES["other"])
             log.set_step(tid, T_DETACH_TS, ts, i)
             log.set(tid, T_DETACH_CAUSE, cause)
+            emptied_by = self._emptied_by.pop(pfn, -1)
+            taken_by = self._last_zap.get(row[3])
             if cause == RECLAIM:
                 self.marks.append((i, CLS_RECLAIM))
-            elif empty is not None and cause != COLLAPSE and \
-                    empty < self._zap_began.get(log.mm(tid), empty):
-                # Empty since before the zap that took it (a trace without zaps cannot
-                # tell): it sat leaked until now.
+            elif empty is not None and cause != COLLAPSE and taken_by is not None and \
+                    emptied_by != taken_by:
+                # Emptied before the zap that took it (by another zap, or never
+                # filled): it sat leaked until now. A task with no zap in the trace
+                # cannot tell.
                 log.set(tid, T_LEAK_TS, empty)
                 self.marks.append((i, CLS_LEAK))
         self._account(log.mm(tid), level, -1, ts)

@@ -102,7 +102,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
         "provenance": {step: {"seen": state.provenance.get((step, False), 0),
                               "inferred": state.provenance.get((step, True), 0)}
                        for step in STEPS},
-        "inference_notes": inference_notes(header, state),
+        "inference_notes": inference_notes(header, state) + list(replay.reader.notes),
     }
 
 
@@ -116,17 +116,18 @@ def inference_notes(header: dict[str, Any], state: ReplayState) -> list[str]:
     notes = []
     if inferred["table_alloc"]:
         notes.append(f"{inferred['table_alloc']} table allocations were inferred from "
-                     "mm_page_alloc after user faults; tables allocated outside a fault "
-                     "(fork's copy, GUP, khugepaged) are not seen, and the level comes from "
-                     "the order of allocations within one fault")
+                     "mm_page_alloc of page-table pages (GFP_PGTABLE_USER): after a fault "
+                     "the level comes from the order of the fault's allocations; outside one "
+                     "(fork, exec, mremap, GUP) from the call they happen in")
     if inferred["table_detach"]:
         notes.append(f"{inferred['table_detach']} detaches were inferred (no ___pte_free_tlb "
                      "probe) and placed at the covering MADV_DONTNEED, munmap or exit: VmPTE "
                      "drops there, to within that zap")
     guessed = p.get(("table_detach_guessed", True), 0)
     if guessed:
-        notes.append(f"{guessed} of them had no covering zap in the trace and were placed "
-                     "just before the free: their time is a guess")
+        notes.append(f"{guessed} of them had no covering zap in the trace: their cause is "
+                     "unknown and their time a guess (just before the free, or at a zap of "
+                     "their mm shortly before it)")
     kernel = header.get("kernel") if isinstance(header.get("kernel"), dict) else {}
     if inferred["table_detach"] and kernel.get("pt_reclaim") is None:
         notes.append("whether the traced kernel has CONFIG_PT_RECLAIM is unknown; MADV_DONTNEED "

@@ -22,7 +22,8 @@ ATTACHED, DETACHED, QUEUED, RCU_PENDING = 0, 1, 2, 3
 CLASSES = ("reclaimed", "freed_unmap", "freed_collapse", "empty_attached", "in_flight",
            "lost", "live")
 
-DETACH_CODES = {"reclaim": 1, "munmap": 2, "exit": 3, "collapse": 4, "other": 5}
+# 0: not detached. The causes of vocab.DETACH_CAUSES, in its order.
+DETACH_CODES = {"reclaim": 1, "munmap": 2, "exit": 3, "collapse": 4, "huge_zap": 5, "other": 6}
 DETACH_NAMES = {v: k for k, v in DETACH_CODES.items()}
 FREE_CODES = {"rcu": 1, "ipi_sync": 2, "direct": 3}
 FREE_NAMES = {v: k for k, v in FREE_CODES.items()}

@@ -63,7 +63,9 @@ LEVELS_BY_NAME = {v: k for k, v in LEVEL_NAMES.items()}
 # Enumerated string values. Readers accept any string; these are the ones
 # ptviz itself writes and gives meaning to.
 ZAP_CAUSES = ("dontneed", "free", "munmap", "exit", "collapse", "unshare", "other")
-DETACH_CAUSES = ("reclaim", "munmap", "exit", "collapse", "other")
+#: ``huge_zap``: a PTE table deposited under a huge PMD, freed with it when a zap
+#: covers the whole PMD (zap_deposited_table). ``other``: the cause is not known.
+DETACH_CAUSES = ("reclaim", "munmap", "exit", "collapse", "huge_zap", "other")
 QUEUE_VIA = ("batch", "single")
 SYNC_METHODS = ("ipi_broadcast", "ipi_targeted", "synchronize_rcu")
 FREE_PATHS = ("rcu", "ipi_sync", "direct")

@@ -264,3 +264,48 @@ def test_one_handler_answers_every_ipi_pending_on_its_cpu(story):
     rep = build_report(s.replay())
     assert rep["findings"] == []
     assert [c["ipis_pending"] for c in rep["cpus"]] == [0, 0, 0, 0]
+
+
+# -- leaked: emptied by one zap, taken by another ---------------------------------
+def leaked_since(replay, pfn):
+    return replay.log.record(replay.log.find(pfn, 0))["leaked_since"]
+
+
+def test_a_table_a_dontneed_emptied_and_exit_took_sat_leaked(story):
+    s = story
+    s.mm_new(mm=MM, tgid=100, command="app")
+    s.table_alloc(mm=MM, level=PTE, pfn=0x100, addr=0)
+    s.pte_set(mm=MM, pfn=0x100, n=4)
+    s.at(2000).zap_begin(mm=MM, start=0, end=0x200000, cause="dontneed")
+    s.pte_clear(mm=MM, pfn=0x100, n=4)            # no PT_RECLAIM: it stays attached
+    emptied = s.ts - 10
+    s.zap_end(mm=MM, start=0, end=0x200000, cause="dontneed")
+    s.at(9000).zap_begin(mm=MM, start=0, end=(1 << 64) - 1, cause="exit")
+    s.table_detach(mm=MM, pfn=0x100, cause="exit")
+    r = s.replay()
+    assert leaked_since(r, 0x100) == emptied
+
+
+def test_a_table_its_own_munmap_emptied_is_not_leaked_though_a_thread_zapped_meanwhile(story):
+    # Threads zap one mm at once: thread 101's munmap empties and takes its table while
+    # thread 102's MADV_DONTNEED runs elsewhere. The detach is the munmap's own: no leak.
+    s = story
+    s.mm_new(mm=MM, tgid=101, command="app")
+    s.on(0, 101).table_alloc(mm=MM, level=PTE, pfn=0x100, addr=0)
+    s.pte_set(mm=MM, pfn=0x100, n=4)
+    s.at(2000).zap_begin(mm=MM, start=0, end=0x200000, cause="munmap")
+    s.pte_clear(mm=MM, pfn=0x100, n=4)
+    s.on(1, 102).zap_begin(mm=MM, start=0x40000000, end=0x40200000, cause="dontneed")
+    s.on(0, 101).zap_end(mm=MM, start=0, end=0x200000, cause="munmap")
+    s.table_detach(mm=MM, pfn=0x100, cause="munmap")   # free_pgtables, after the zap
+    s.on(1, 102).zap_end(mm=MM, start=0x40000000, end=0x40200000, cause="dontneed")
+    r = s.replay()
+    assert leaked_since(r, 0x100) is None
+
+
+def test_without_zaps_a_leak_cannot_be_told(story):
+    s = story
+    s.mm_new(mm=MM, tgid=100, command="app")
+    s.table_alloc(mm=MM, level=PTE, pfn=0x100, addr=0)
+    s.table_detach(mm=MM, pfn=0x100, cause="munmap")
+    assert leaked_since(s.replay(), 0x100) is None

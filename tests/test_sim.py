@@ -226,3 +226,32 @@ def test_mmu_gather_batches_of_max_table_batch(tmp_path):
 def test_unknown_param_is_a_usage_error(capsys):
     assert main(["simulate", "--param", "sise=1G", "-o", "x"]) == 2
     assert "--param sise" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workload, kernel, leaks", [
+    ("coverletter", "6.13", 32),     # each emptied table waits for exit: the leak
+    ("coverletter", "6.14", 0),      # PT_RECLAIM takes them at MADV_DONTNEED
+    ("munmap", "6.14", 0),           # munmap empties and frees its own tables
+    ("fork-exit", "6.14", 0),
+])
+def test_leaks_are_the_tables_one_zap_emptied_and_another_took(tmp_path, workload, kernel,
+                                                                leaks):
+    params = {"size": "64M"} if workload == "coverletter" else {}
+    _, _, path = run(tmp_path, kernel=kernel, workload=workload, **params)
+    tables = Replay.load(path).tables()
+    assert int((tables.leaked_since >= 0).sum()) == leaks
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64-64k", "x86"])
+def test_a_forked_child_starts_with_copies_of_its_parents_tables(tmp_path, arch):
+    # dup_mmap copies the parent's tables into the child: the child's VmPTE right after
+    # fork is the parent's, the replay agrees at every marker, and the copies go with
+    # the child's exit (nothing left once everyone has exited).
+    _, report, path = run(tmp_path, arch=arch, workload="fork-exit", children=2)
+    marks = vmpte_at_markers(report)
+    assert all(simulated == replayed for simulated, replayed in marks)
+    texts = [m["text"] for m in report["markers"]]
+    parent = next(b for (b, _), t in zip(marks, texts) if t.endswith("(parent touched)"))
+    forked = [b for (b, _), t in zip(marks, texts) if t.endswith("(child forked)")]
+    assert parent > 0 and forked == [parent, parent]
+    assert report["tables"]["live"]["count"] == 0

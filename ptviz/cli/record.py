@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 shutil.copyfileobj(src, dst.file)
         header = kernel_header()
         header["command"] = cmd
-        header["record"] = {"missing_events": result["missing"],
+        header["record"] = {"events": result["enabled"], "missing_events": result["missing"],
                             "lost": {str(c): n for c, n in result["lost"].items()},
                             "probes": result["probes"], "probe_style": result["probe_style"],
                             "tail_s": args.tail}

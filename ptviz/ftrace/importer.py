@@ -22,6 +22,7 @@ from replayer.traceio import TraceWriter
 from replayer.traceio.framing import MAGIC as PTVIZ_MAGIC
 
 from .infer import Inference
+from .infer_notes import import_notes, traced_names
 from .textparse import ParseStats, bounded_lines, parse_lines
 
 TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
@@ -200,6 +201,9 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
             for rec in parse_lines(lines, stats):
                 inference.feed(rec)
             inference.finish()
+            enabled = (header.get("record") or {}).get("events")
+            w.notes = import_notes(inference, stats.tgid_seen,
+                                   None if enabled is None else traced_names(enabled))
             written = w.events_written
             if stats.events == 0 and stats.lines > 0 and stats.bad_count:
                 # Raised inside the block, so the writer drops its output: a failed

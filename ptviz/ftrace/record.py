@@ -22,13 +22,28 @@ from . import probes as pr
 TRACEFS = "/sys/kernel/tracing"
 EVENTS = (
     "kmem/mm_page_alloc", "kmem/mm_page_free", "kmem/mm_page_free_batched",
-    "exceptions/page_fault_user", "tlb/tlb_flush", "ipi", "csd",
+    # A fault in the kernel on a user address (copy_to_user into a fresh buffer) also
+    # allocates the task's page tables.
+    "exceptions/page_fault_user", "exceptions/page_fault_kernel",
+    "tlb/tlb_flush", "ipi", "csd",
     "irq_vectors/call_function_entry", "irq_vectors/call_function_exit",
     "irq_vectors/call_function_single_entry", "irq_vectors/call_function_single_exit",
+    # The VMAs (PT_RECLAIM frees a table only when one VMA's zap covers its span) and
+    # the calls that move or drop page tables.
     "syscalls/sys_enter_madvise", "syscalls/sys_exit_madvise", "syscalls/sys_enter_munmap",
     "syscalls/sys_exit_munmap", "syscalls/sys_enter_mmap", "syscalls/sys_exit_mmap",
-    "syscalls/sys_enter_clone", "syscalls/sys_enter_clone3",   # end a fault before dup_mmap
-    "syscalls/sys_enter_exit_group", "syscalls/sys_enter_execve",   # mm teardowns
+    "syscalls/sys_enter_mprotect", "syscalls/sys_exit_mprotect",
+    "syscalls/sys_enter_mremap", "syscalls/sys_exit_mremap",
+    "syscalls/sys_enter_brk", "syscalls/sys_exit_brk",
+    # fork: the child's copied tables are allocated inside the parent's call; whether it
+    # is a thread (CLONE_VM) or a process is in task_newtask's clone_flags.
+    "syscalls/sys_enter_clone", "syscalls/sys_exit_clone",
+    "syscalls/sys_enter_clone3", "syscalls/sys_exit_clone3",
+    "syscalls/sys_enter_fork", "syscalls/sys_exit_fork",
+    "syscalls/sys_enter_vfork", "syscalls/sys_exit_vfork", "task/task_newtask",
+    # mm teardowns: exit, and exec (the new image's first tables come inside the call).
+    "syscalls/sys_enter_exit_group", "syscalls/sys_enter_execve", "syscalls/sys_exit_execve",
+    "syscalls/sys_enter_execveat", "syscalls/sys_exit_execveat", "mmap/exit_mmap",
     "sched/sched_process_fork", "sched/sched_process_exit", "sched/sched_process_exec",
     "rcu/rcu_callback", "rcu/rcu_invoke_callback", "rcu/rcu_grace_period",
 )

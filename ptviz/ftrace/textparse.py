@@ -102,6 +102,7 @@ class ParseStats:
     continuations: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)   # first few: (line, text)
     bad_count: int = 0
+    tgid_seen: bool = False        # a TGID column was recorded (options/record-tgid)
 
     def note_bad(self, lineno: int, text: str) -> None:
         self.bad_count += 1
@@ -136,6 +137,7 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
     match = _EVENT.match
     last_ts = 0
     lineno = events = 0
+    tgid_seen = False
     task_names: dict[str, str] = {}      # as matched → without an instance prefix
     try:
         for lineno, raw in enumerate(lines, 1):
@@ -155,7 +157,9 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
                 ts = (int(secs + frac) * 1000 if len(frac) == 6 else
                       int(secs) * 1_000_000_000 + int(frac.ljust(9, "0")[:9]))
                 cpu, pid = int(cpu), int(pid)
-                tgid = int(tgid) if tgid and tgid[0] != "-" else None
+                if tgid is not None:
+                    tgid_seen = True
+                    tgid = int(tgid) if tgid[0] != "-" else None
                 if ts >= TS_END or cpu >= CPU_END or pid >= PID_END or \
                         tgid is not None and tgid >= PID_END:
                     raise ValueError
@@ -182,6 +186,7 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
             yield Record(lineno, ts, cpu, pid, tgid, comm, flags or "", name, payload.strip())
     finally:
         stats.lines += lineno
+        stats.tgid_seen = stats.tgid_seen or tgid_seen
         stats.events += events
 
 

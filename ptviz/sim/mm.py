@@ -134,6 +134,31 @@ class Kernel:
             addr = stop
         a.cursor = end - page
 
+    # -- fork ----------------------------------------------------------------
+    def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
+        """dup_mmap → copy_page_range: the child gets a table for each of the parent's,
+        with its present entries (private anonymous memory is copied, entries write-
+        protected for COW), allocated by the parent inside fork (KF §6: they count in
+        the child's VmPTE and go with its exit or exec)."""
+        m = self.m
+        m.catch_up()
+        for level, tables in ((v.LEVEL_PUD, parent.puds), (v.LEVEL_PMD, parent.pmds)):
+            span = self.top_span if level == v.LEVEL_PUD else self.upper_span
+            mine = child.puds if level == v.LEVEL_PUD else child.pmds
+            for key in sorted(tables):
+                mine[key] = pfn = self._alloc_pfn()
+                m.tick(TABLE_OP_NS)
+                m.emit(m.now, cpu, v.TABLE_ALLOC, parent.pid,
+                       (child.mm, level, pfn, key * span, None), parent.comm)
+        for key in sorted(parent.ptes):
+            table = child.ptes[key] = PteTable(self._alloc_pfn(), parent.ptes[key].bits)
+            m.tick(TABLE_OP_NS + ZAP_PAGE_NS * table.bits.bit_count())
+            m.emit(m.now, cpu, v.TABLE_ALLOC, parent.pid,
+                   (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None), parent.comm)
+            if table.bits:
+                m.emit(m.now, cpu, v.PTE_SET, parent.pid,
+                       (child.mm, table.pfn, table.bits.bit_count(), None), parent.comm)
+
     # -- zapping -----------------------------------------------------------
     def zap(self, a: AddressSpace, start: int, end: int, cause: str, cpu: int,
             gather: "Gather") -> None:

@@ -47,6 +47,13 @@ class Sim:
         m.emit(m.now, cpu, v.MM_NEW, pid, (mm, pid, comm), comm)
         return a
 
+    def fork(self, parent: AddressSpace, comm: str, cpu: int = 0) -> AddressSpace:
+        """A child process of ``parent`` with a copy of its page tables (fork without
+        exec): its own mm, announced, then filled by the parent's CPU."""
+        child = self.process(comm, cpu)
+        self.kernel.copy_tables(parent, child, min(parent.cpus, default=0))
+        return child
+
     def add_walker(self, a: AddressSpace, cpu: int, walker: str, gap: int, hold: int,
                    start: int, size: int) -> None:
         """A thread of ``a`` on ``cpu`` walking its page tables locklessly."""

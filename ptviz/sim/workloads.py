@@ -113,7 +113,8 @@ PARAMS: dict[str, dict[str, Param]] = {
                 "gap_ns": _count(20_000, lo=0), "hold_ns": _count(30_000, lo=0, hi=HOLD_MAX),
                 "batch": BATCH[16]},
     "munmap": {"size": _size(256 << 20), "chunk": _size(16 << 20), "batch": BATCH[64]},
-    "fork-exit": {"children": _count(8), "size": _size(32 << 20), "batch": BATCH[64]},
+    "fork-exit": {"children": _count(8), "size": _size(32 << 20),
+                  "parent_size": _size(8 << 20, lo=0), "batch": BATCH[64]},
     # Allocations are 4K << n, so they need not be whole pages of a larger-page arch.
     "allocator": {"ops": _count(2000), "max": _size(8 << 20, lo=4096, hi=MAX_ALLOC, align=4096),
                   "arena": ARENA, "batch": BATCH[16]},
@@ -211,13 +212,19 @@ def munmap_workload(sim: "Sim", p: dict[str, Any]) -> None:
 
 
 def fork_exit(sim: "Sim", p: dict[str, Any]) -> None:
-    """A parent forks ``children`` that each touch ``size`` on their CPU and exit."""
+    """A parent touches ``parent_size``, then forks ``children``: each starts with a
+    copy of the parent's tables, touches ``size`` more on its CPU and exits."""
     children, size = p["children"], p["size"]
     parent = sim.process("parent")
+    if p["parent_size"]:
+        sim.kernel.touch(parent, BASE, BASE + p["parent_size"], 0, p["batch"])
+        marker(sim, parent, "parent touched")
     for n in range(children):
         cpu = 1 + n % max(1, sim.machine.ncpus - 1) if sim.machine.ncpus > 1 else 0
-        child = sim.process(f"child-{n}", cpu=cpu)
-        sim.kernel.touch(child, BASE, BASE + size, cpu, p["batch"])
+        child = sim.fork(parent, f"child-{n}", cpu=cpu)
+        marker(sim, child, "child forked")
+        start = BASE + p["parent_size"]
+        sim.kernel.touch(child, start, start + size, cpu, p["batch"])
         marker(sim, child, "child touched")
         exit_mm(sim, child, cpu)
     exit_mm(sim, parent, 0)

@@ -62,6 +62,8 @@ class TraceReader:
             self._file.close()
             raise
         self.has_footer = self._footer is not None
+        #: The producer's notes (an importer's inferences), from the footer.
+        self.notes: list[str] = list(self._footer.get("notes", ())) if self._footer else []
         # Row length per kind id; -1 for ids no kind has, so such rows fail the check.
         self._row_len = np.full(1 << 16, -1, np.int64)
         for spec in self.kinds:

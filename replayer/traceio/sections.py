@@ -71,6 +71,9 @@ def check_footer(footer: Any, path: str, where: str, kind_ids: dict[int, str]
     if footer["events"] != events:
         raise CorruptTrace(f"footer says {footer['events']} events, its index {events}",
                            path, where)
+    notes = footer.get("notes", ())
+    if not isinstance(notes, tuple) or not all(type(n) is str for n in notes):
+        raise CorruptTrace("footer notes are not a list of strings", path, where)
     return footer
 
 

@@ -59,6 +59,9 @@ class TraceWriter:
         self._first_ts: int | None = None
         self._max_ts: int | None = None
         self._closed = False
+        #: One-line notes a producer learnt while writing (an importer's inferences),
+        #: kept in the footer: readers show them beside the report.
+        self.notes: list[str] = []
         full = {k: v for k, v in header.items() if k not in ("format", "version", "kinds")}
         full = {"format": framing.FORMAT_NAME, "version": framing.VERSION, **full,
                 "kinds": self.kinds.to_header()}
@@ -170,6 +173,8 @@ class TraceWriter:
             "kind_counts": sorted(self._kind_counts.items()),
             "cpu_counts": sorted(self._cpu_counts.items()),
         }
+        if self.notes:
+            footer["notes"] = [str(n) for n in self.notes]
         footer_offset = self._offset
         self._write(framing.encode_frame(framing.FOOTER, framing.pack(footer)))
         self._write(framing.TRAILER.pack(footer_offset, framing.END_MAGIC))

@@ -12,6 +12,8 @@
 # vmpte-steps.msgpack converted from that same text (replacing both).
 #   KEEP_TEXT=<dir>  also copy trace.txt and console.log into that directory
 #   TEXT_ONLY=1      only capture: copy the text to KEEP_TEXT (required), write nothing in traces/
+#   PROBES=none      7.3 without probes: stock tracepoints only, as on a user's kernel (with
+#                    TEXT_ONLY=1: the samples in traces/ are the probe-rich capture)
 #   PTVIZ, PYTHON    the ptviz command and the Python that imports ptviz (default: the repo's
 #                    .venv, else on PATH)
 set -euo pipefail
@@ -19,6 +21,8 @@ WHICH=${1:?6.1 or 7.3}
 case "$WHICH" in 6.1|7.3) ;; *) echo "capture.sh: 6.1 or 7.3, not $WHICH" >&2; exit 2;; esac
 if [ "${TEXT_ONLY:-0}" = 1 ] && [ ! -d "${KEEP_TEXT:-}" ]; then
   echo "capture.sh: TEXT_ONLY=1 needs KEEP_TEXT=<an existing directory>" >&2; exit 2; fi
+if [ "${PROBES:-}" = none ] && [ "${TEXT_ONLY:-0}" != 1 ]; then
+  echo "capture.sh: PROBES=none needs TEXT_ONLY=1" >&2; exit 2; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VENV="$ROOT/.venv/bin"   # the repo's venv when there is one, else what is on PATH
@@ -47,7 +51,7 @@ mkdir -p root/bin root/proc root/sys root/dev
 cp /bin/busybox root/bin/busybox
 cp vmpte_steps root/
 cp "$HERE/init" root/init
-if [ "$WHICH" = 7.3 ]; then   # fprobes (qemu-capture.md): each reclaim step seen directly
+if [ "$WHICH" = 7.3 ] && [ "${PROBES:-}" != none ]; then   # fprobes (qemu-capture.md)
   "$PYTHON" -c 'from ptviz.ftrace.probes import definitions
 print("\n".join(definitions("fprobe")))' > root/probes
 fi
