@@ -307,10 +307,13 @@ class Replay(RowQueries):
         return self.timeline.bucket_events(cpu, t0, t1)
 
     def next_event(self, t: int, classes: Iterable[int], cpus: Iterable[int],
-                   forward: bool = True) -> tuple[int, int, int] | None:
+                   forward: bool = True, index: int | None = None
+                   ) -> tuple[int, int, int] | None:
         """``(ts, index, cpu)`` of the nearest event after ``t`` (before, backwards)
-        of one of ``classes`` (timeline class indexes) on one of ``cpus``."""
-        return self.timeline.next_event(t, classes, cpus, forward)
+        of one of ``classes`` (timeline class indexes) on one of ``cpus``; with
+        ``index``, after (before) the event ``(t, index)`` — how to step through
+        events that share a time."""
+        return self.timeline.next_event(t, classes, cpus, forward, index)
 
     def counter(self, name: str, t0: int, t1: int, n: int) -> list[int]:
         """A counter sampled into ``n`` buckets (max per bucket; IPIs as counts).

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from . import vocab as v
 from .errors import UsageError
@@ -33,9 +32,7 @@ def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict]:
     """PTE tables by class at ``state``: ``(overall, per_mm)``, each class → count
     (:func:`replayer.tables.table_arrays` says how each is decided). O(tables)."""
     tables = table_arrays(replay, state, replay.last_ts if replay.last_ts is not None else at)
-    overall = tables.counts()
-    per_mm = {int(mm): tables.where(tables.mm == mm).counts() for mm in np.unique(tables.mm)}
-    return overall, per_mm
+    return tables.counts(), tables.counts_by_mm()
 
 
 def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:

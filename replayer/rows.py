@@ -55,7 +55,10 @@ class RowQueries:
         loaded = self.loaded_chunks
         c = bisect_left(self._chunk_prefix_max, t, 0, loaded)
         if c >= loaded:
-            return self.loaded_events
+            # Every event of those chunks is earlier: the end of the last of them (not
+            # loaded_events, which a loading thread may have moved on, or not yet).
+            return self._chunk_first_index[loaded - 1] + len(self.chunk(loaded - 1).rows) \
+                if loaded else 0
         stamps = np.frombuffer(self.chunk(c).timestamps(), np.int64)
         before = self._chunk_prefix_max[c - 1] if c else -(1 << 63)
         running = np.maximum(np.maximum.accumulate(stamps), before)

@@ -9,9 +9,14 @@ visible when zoomed out); rate series give the number of increments instead.
 from __future__ import annotations
 
 from array import array
+import threading
 from bisect import bisect_right
 
 import numpy as np
+
+
+#: Guards a series' swap at compaction against readers on other threads.
+_SWAP = threading.Lock()
 
 
 class Series:
@@ -36,16 +41,30 @@ class Series:
         self.values.append(value)
 
     def compact(self) -> None:
-        """Keep the last value recorded at each instant: O(n). The series is then frozen."""
-        self.frozen = True
+        """Keep the last value recorded at each instant: O(n). The series is then frozen
+        (the swap and the flag under one lock, so a reader on another thread sees the
+        old pair or the new one, never one of each)."""
         ts = np.frombuffer(self.ts, np.int64)
-        if len(ts) < 2:
-            return
-        last = np.ones(len(ts), bool)
-        last[:-1] = ts[1:] != ts[:-1]
-        if not last.all():
-            self.ts = array("q", ts[last].tobytes())
-            self.values = array("q", np.frombuffer(self.values, np.int64)[last].tobytes())
+        new = None
+        if len(ts) >= 2:
+            last = np.ones(len(ts), bool)
+            last[:-1] = ts[1:] != ts[:-1]
+            if not last.all():
+                new = (array("q", ts[last].tobytes()),
+                       array("q", np.frombuffer(self.values, np.int64)[last].tobytes()))
+        del ts                         # no view may outlive the swap
+        with _SWAP:
+            if new is not None:
+                self.ts, self.values = new
+            self.frozen = True
+
+    def _pair(self) -> tuple[array, array]:
+        """(ts, values) to read: the arrays once frozen, else copies (a view would stop
+        the loading thread's appends)."""
+        with _SWAP:
+            if self.frozen:
+                return self.ts, self.values
+            return self.ts[:], self.values[:]
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -62,14 +81,13 @@ class Series:
         """
         if n <= 0 or t1 <= t0:
             return []
-        # While the load still appends, read copies: a view would stop the arrays growing.
-        ts_, values_ = (self.ts, self.values) if self.frozen else (self.ts[:], self.values[:])
+        ts_, values_ = self._pair()
         n_points = min(len(ts_), len(values_))
         ts = np.frombuffer(ts_, np.int64)[:n_points]
         values = np.frombuffer(values_, np.int64)[:n_points]
-        edges = t0 + (np.arange(n + 1, dtype=np.int64) * (t1 - t0)) // n
+        edges = bucket_edges(t0, t1, n)
         if self.rate:
-            k = np.searchsorted(ts, edges - 1, side="right")
+            k = np.searchsorted(ts, edges, side="left")     # points before each edge
             level = np.where(k > 0, values[np.maximum(k - 1, 0)], 0) if len(ts) else \
                 np.zeros(n + 1, np.int64)
             return np.diff(level).tolist()
@@ -84,6 +102,16 @@ class Series:
             out.append(max(carried, int(values[first:last].max())) if last > first
                        else carried)
         return out
+
+
+def bucket_edges(t0: int, t1: int, n: int) -> np.ndarray:
+    """The ``n + 1`` edges of ``n`` equal buckets over ``[t0, t1)`` (int64 times),
+    ``t0 + k * (t1 - t0) // n``. In numpy when ``(t1 - t0) * n`` fits 62 bits, else
+    in Python integers: a view of a trace's whole int64 range would overflow. O(n)."""
+    width = t1 - t0
+    if width * n < 1 << 62:
+        return t0 + (np.arange(n + 1, dtype=np.int64) * width) // n
+    return np.array([t0 + width * k // n for k in range(n + 1)], dtype=np.int64)
 
 
 class SeriesSet:
@@ -113,14 +141,18 @@ class SeriesSet:
                        *self.per_mm.values()):
             series.compact()
 
+    _GLOBAL = ("table_bytes", "empty_attached", "rcu_pending", "ipis")
+
     def names(self) -> list[str]:
-        return ["table_bytes", "empty_attached", "rcu_pending", "ipis"] + [
-            f"table_bytes:{mm:#x}" for mm in self.per_mm]
+        """Every series' name. Safe while a load adds mms from another thread (a copy
+        of the keys is taken)."""
+        return list(self._GLOBAL) + [f"table_bytes:{mm:#x}" for mm in list(self.per_mm)]
 
     def get(self, name: str) -> Series | None:
+        """The series called ``name``, or None. O(1); safe during a load."""
         if name.startswith("table_bytes:"):
             try:
                 return self.per_mm.get(int(name.split(":", 1)[1], 0))
             except ValueError:
                 return None
-        return getattr(self, name, None) if name in self.names()[:4] else None
+        return getattr(self, name) if name in self._GLOBAL else None

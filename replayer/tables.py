@@ -61,6 +61,17 @@ class TableArrays:
         n = np.bincount(self.cls, minlength=len(CLASSES))
         return {name: int(n[i]) for i, name in enumerate(CLASSES)}
 
+    def counts_by_mm(self) -> dict[int, dict[str, int]]:
+        """:meth:`counts` for each mm: one bincount over (mm, class) pairs, so
+        O(tables + mms × classes), however many mms."""
+        if not len(self.mm):
+            return {}
+        mms, which = np.unique(self.mm, return_inverse=True)
+        n = np.bincount(which * len(CLASSES) + self.cls,
+                        minlength=len(mms) * len(CLASSES)).reshape(len(mms), len(CLASSES))
+        return {int(mm): {name: int(n[k, i]) for i, name in enumerate(CLASSES)}
+                for k, mm in enumerate(mms.tolist())}
+
     def where(self, mask: np.ndarray) -> "TableArrays":
         return TableArrays(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .series import bucket_edges
 from .vocab import FIRST_FOREIGN_ID, TIMELINE_CLASS_OF_KIND, TIMELINE_CLASSES
 
 N_CLASSES = len(TIMELINE_CLASSES)
@@ -127,13 +128,16 @@ class Timeline:
         """Event counts per bucket and class: ``{cpu: array[n, N_CLASSES]}`` over ``[t0, t1)``."""
         out = {}
         width = max(1, t1 - t0)
+        edges = bucket_edges(t0, t0 + width, n) if width * n >= 1 << 62 and n > 0 else None
         for cpu in cpus:
             col = self.column(cpu)
             counts = np.zeros((n, N_CLASSES), dtype=np.int64)
             if n > 0 and len(col):
                 i0, i1 = np.searchsorted(col.ts, [t0, t1], side="left")
                 if i1 > i0:
-                    b = ((col.ts[i0:i1] - t0) * n // width).astype(np.int64)
+                    # (ts - t0) * n overflows int64 for a span near 2^63: bisect then.
+                    b = ((col.ts[i0:i1] - t0) * n // width).astype(np.int64) if edges is None \
+                        else np.searchsorted(edges, col.ts[i0:i1], side="right") - 1
                     flat = np.bincount(b * N_CLASSES + col.cls[i0:i1], minlength=n * N_CLASSES)
                     counts = flat[: n * N_CLASSES].reshape(n, N_CLASSES)
             out[cpu] = counts
@@ -145,11 +149,13 @@ class Timeline:
         i0, i1 = np.searchsorted(col.ts, [t0, t1], side="left")
         return col.idx[i0:i1]
 
-    def next_event(self, t: int, classes, cpus, forward: bool = True
-                   ) -> tuple[int, int, int] | None:
+    def next_event(self, t: int, classes, cpus, forward: bool = True,
+                   index: int | None = None) -> tuple[int, int, int] | None:
         """The first event after ``t`` (before it, backwards) whose class is in
         ``classes`` (indexes into :data:`TIMELINE_CLASSES`) on one of ``cpus``:
-        ``(ts, index, cpu)`` or None. Ties in time go to the lower index.
+        ``(ts, index, cpu)`` or None. Ties in time go to the lower index. With
+        ``index``, "after" is after the event ``(t, index)``: stepping from one hit to
+        the next goes through events of the same time one by one.
 
         O(events scanned) in numpy per CPU: a mask over the part of the column
         beyond ``t``, stopping at the first hit.
@@ -159,7 +165,7 @@ class Timeline:
         best = None
         for cpu in cpus:
             col = self.column(cpu)
-            k = _first_hit(wanted, col, t, forward)
+            k = _first_hit(wanted, col, t, forward, index)
             if k is not None:
                 hit = (int(col.ts[k]), int(col.idx[k]), cpu)
                 if best is None or (hit < best if forward else hit > best):
@@ -171,19 +177,26 @@ class Timeline:
                    for c in self.cpus.values())
 
 
-def _first_hit(wanted: np.ndarray, col: CpuColumns, t: int, forward: bool) -> int | None:
-    """Position of the nearest event of a wanted class after (before) ``t``: scanned in
-    blocks that grow 4× from 4096 events, so a near hit costs little and a far one
-    O(distance)."""
+def _first_hit(wanted: np.ndarray, col: CpuColumns, t: int, forward: bool,
+               index: int | None = None) -> int | None:
+    """Position of the nearest event of a wanted class after (before) ``t`` — or after
+    (before) the event ``(t, index)``: scanned in blocks that grow 4× from 4096 events,
+    so a near hit costs little and a far one O(distance)."""
+    lo = int(np.searchsorted(col.ts, t, side="left"))
+    hi = int(np.searchsorted(col.ts, t, side="right"))
+    if index is not None:
+        # Within one CPU's column, events of the same time are in index order.
+        lo = hi = lo + int(np.searchsorted(col.idx[lo:hi], index,
+                                           side="right" if forward else "left"))
     if forward:
-        pos, end, step = int(np.searchsorted(col.ts, t, side="right")), len(col), 4096
+        pos, end, step = hi, len(col), 4096
         while pos < end:
             hits = np.flatnonzero(wanted[col.cls[pos:pos + step]])
             if len(hits):
                 return pos + int(hits[0])
             pos, step = pos + step, step * 4
         return None
-    pos, step = int(np.searchsorted(col.ts, t, side="left")), 4096
+    pos, step = lo, 4096
     while pos > 0:
         lo = max(0, pos - step)
         hits = np.flatnonzero(wanted[col.cls[lo:pos]])

@@ -351,3 +351,20 @@ def test_with_pt_reclaim_unknown_a_later_sure_zap_beats_a_maybe_reclaim():
     assert any("the kernel may not have it" in n for n in import_notes(inf, False))
     events, _ = infer(lines, pt_reclaim=True)
     assert detach_of(events, 0x700)[0] == 2000 * 1000 + 1
+
+
+def test_a_clone_taken_for_a_thread_that_then_builds_an_mm_was_a_vfork_child():
+    # Plain text: posix_spawn's clone allocates no pgd, as a thread's does not. Its exec
+    # then builds a new mm outside any fault (pgd, the stack's tables through GUP)
+    # before the child faults at all; a thread's first tables come from faults.
+    lines = [line(1000, 10, "sched_process_fork", "comm=gcc pid=10 child_comm=gcc child_pid=11"),
+             line(1100, 10, "sched_process_fork", "comm=gcc pid=10 child_comm=gcc child_pid=12")]
+    lines += [alloc(2000 + k, 11, 0x500 + k) for k in range(4)]       # pgd + 3 stack tables
+    lines += [fault(2100, 11, BASE + 0x10), alloc(2110, 11, 0x600), data(2120, 11, 0x901)]
+    lines += [fault(2200, 12, BASE + 9 * SPAN), alloc(2210, 12, 0x700), data(2220, 12, 0x902)]
+    events, inf = infer(lines)
+    tables = allocs_by_pfn(events)
+    assert {t["mm"] & 0xFFFFFFFF for p, t in tables.items() if p != 0x700} == {11}
+    assert 0x500 not in tables                                        # the pgd
+    assert tables[0x700]["mm"] & 0xFFFFFFFF == 10                      # the real thread
+    assert inf.copies["vfork_exec"] == 1

@@ -182,6 +182,14 @@ def test_tables_agree_with_the_report_and_the_state(tmp_path_factory, events, fr
         tables = r.tables(state)
         report = build_report(r, t)
         assert tables.counts() == {c: report["tables"][c]["count"] for c in CLASSES}
+        # Per mm: one bincount, as a mask per mm would count them.
+        by_mm = tables.counts_by_mm()
+        assert by_mm == {int(m): tables.where(tables.mm == m).counts()
+                         for m in set(tables.mm.tolist())}
+        for row in report["mms"]:
+            if int(row["mm"], 16) in by_mm:
+                assert {c: v["count"] for c, v in row["pte_tables"].items()} == \
+                    by_mm[int(row["mm"], 16)]
         # Each live PTE table of the state is there, in the class its stage says.
         attached = {p for p, tid in state.tid_of.items()
                     if state.stage[p] == 0 and r.log.level(tid) == 1}
@@ -191,3 +199,48 @@ def test_tables_agree_with_the_report_and_the_state(tmp_path_factory, events, fr
         assert len(r.tables(state, cls="live")) == tables.counts()["live"]
         with pytest.raises(Exception, match="unknown table class"):
             r.tables(state, cls="nonsense")
+
+
+def test_buckets_and_counters_over_the_whole_int64_range(tmp_path):
+    # A trace whose times span nearly all of int64 (hostile, or a bad clock): the UI's
+    # fitted view asks for buckets over it; (ts - t0) * n must not overflow.
+    from ptviz.tui.view import View
+    from tests.story import MM, Story
+    s = Story(tmp_path / "t.msgpack")
+    lo, hi = -(1 << 63) + 1, (1 << 63) - 2
+    s.at(lo).mm_new(mm=MM, tgid=100, command="app")
+    s.at(lo + 5).table_alloc(mm=MM, level=1, pfn=0x100, addr=0)
+    s.at(0).tlb_flush(reason="x", pages=1)
+    s.at(hi).table_detach(mm=MM, pfn=0x100, cause="munmap")
+    r = s.replay()
+    view = View.fit(lo, hi, 80)
+    counts = r.buckets([0], view.t0, view.t1, 80)[0]
+    assert counts.sum() == 4 and counts[0].sum() == 2 and counts[-1].sum() == 1
+    assert counts[39:41].sum() == 1                       # t = 0 is mid-screen
+    sampled = r.counter("table_bytes", view.t0, view.t1, 80)
+    assert sampled[0] == 4096 and sampled[-1] == 4096 and max(sampled) == 4096
+
+
+def test_stepping_goes_through_events_of_the_same_time_one_by_one(tmp_path):
+    from tests.story import MM, Story
+    s = Story(tmp_path / "t.msgpack")
+    s.at(1000).mm_new(mm=MM, tgid=100, command="app")
+    firsts = []
+    for k in range(3):            # three allocations in the same nanosecond, then one later
+        s.at(2000)
+        firsts.append(s.table_alloc(mm=MM, level=1, pfn=0x100 + k, addr=k << 21))
+    later = s.at(3000).table_alloc(mm=MM, level=1, pfn=0x200, addr=0)
+    r = s.replay()
+    alloc = TIMELINE_CLASSES.index("alloc")
+    seen, hit = [], r.next_event(0, {alloc}, [0])
+    while hit is not None:
+        seen.append(hit[1])
+        hit = r.next_event(hit[0], {alloc}, [0], index=hit[1])
+    assert seen == firsts + [later]
+    back, hit = [], r.next_event(9999, {alloc}, [0], forward=False)
+    while hit is not None:
+        back.append(hit[1])
+        hit = r.next_event(hit[0], {alloc}, [0], forward=False, index=hit[1])
+    assert back == [later] + firsts[::-1]
+    # Without an index, "after t" skips the whole nanosecond, as before.
+    assert r.next_event(2000, {alloc}, [0])[1] == later

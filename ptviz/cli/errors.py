@@ -20,6 +20,7 @@ from replayer.traceio.atomic import remove_partial_outputs
 
 EXIT_OK = 0
 EXIT_CONDITION = 1
+EXIT_BUG = 1             # a crash: what Python itself exits with on an uncaught exception
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a killed writer

@@ -9,7 +9,7 @@ import tempfile
 
 from replayer.errors import UsageError
 
-from .errors import EXIT_OK, fail
+from .errors import EXIT_BUG, EXIT_OK, fail
 
 EPILOG = """\
 Keys: + - zoom, 0 fit, ← → move, shift+← → pan, [ ] pick an event class and n N
@@ -66,4 +66,6 @@ def _view(path: str) -> int:
     app.run()
     if app.error is not None:
         fail(app.error)
+    if app.return_code:          # the app died (Textual has shown why): not a success
+        return EXIT_BUG
     return app.exit_status or EXIT_OK

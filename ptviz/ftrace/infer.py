@@ -72,7 +72,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self.tables: dict[int, dict[str, Any]] = {}  # pfn → {mm, level, addr, n}
         self.spans: dict[tuple[int, int], int] = {}  # (mm, pmd index) → pte pfn
         # mm → its recent zaps: (ts, start, end, cause, cpu, pid, comm)
-        self.zaps: dict[int, list] = {}
+        self.zaps: dict[int, tuple[list, list]] = {}   # mm → (zaps, their times)
         self.madvise: dict[int, tuple] = {}         # pid → (ts, start, end, cause)
         self.in_teardown: dict[int, str] = {}       # pid → "munmap" | "exit" while in it
         self.counts = {"tables": 0, "frees": 0, "raw": 0, "detach_at_zap": 0,

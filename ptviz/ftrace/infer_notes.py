@@ -45,6 +45,10 @@ def import_notes(inf: Any, has_tgid: bool, traced: set[str] | None = None) -> li
         tgid = ("the TGID column names each task's process; " if has_tgid else
                 "no TGID column (record-tgid was off): ")
         notes.append(f"threads and processes: {tgid}{forks} clone(s) were told apart: {how}")
+    if inf.copies["vfork_exec"]:
+        notes.append(f"{inf.copies['vfork_exec']} of the clones taken for threads were vfork or "
+                     f"posix_spawn children: their first page tables came in a burst outside "
+                     f"any fault, as an exec builds them, and they got their own mm from there")
     copied = inf.copies["fork_matched"] + inf.copies["fork_unknown"]
     if copied:
         notes.append(

@@ -53,6 +53,9 @@ class TaskSteps:
         self.copies: Counter[str] = Counter()
         self.seen_exec_events = False
         self.tearing: set[int] = set()             # mms whose exit zap has begun
+        # clones taken for threads only because the fork allocated no pgd, until their
+        # first tables: a vfork child exec'ing shows as a burst (see _vfork_exec)
+        self.unsure_threads: set[int] = set()
 
     # -- identities ----------------------------------------------------------------
     def _mm(self, rec: Record) -> int:
@@ -95,7 +98,12 @@ class TaskSteps:
             return
         pgd = self.pgd_at.pop(rec.pid, None)
         pending = self.orphans.pop(rec.pid, None)
+        unsure = rec.pid in self.unsure_threads
+        self.unsure_threads.discard(rec.pid)
         if not pending or rec.pid is None:
+            return
+        if unsure and (len(pending) > 1 or pgd is not None):
+            self._vfork_exec(rec, pending, pgd)
             return
         mm = self._mm(rec)
         for ts, pfn, cpu, comm in pending:
@@ -107,6 +115,24 @@ class TaskSteps:
             # mm freed later with no zap went then; with a pgd among them, by an exec.
             self.bursts[mm] = (pending[0][0] if pgd is None else min(pgd, pending[0][0]),
                                "exit" if pgd is not None else "other")
+
+    def _vfork_exec(self, rec: Record, new: list, pgd: int | None) -> None:
+        """A clone taken for a thread (no pgd in the fork, and nothing else to tell by)
+        whose first page tables come in a burst outside any fault, before it faults at
+        all: a vfork or posix_spawn child exec'ing — the new mm's pgd and the tables
+        copy_strings builds for the new stack (GUP). A thread's first tables come from
+        faults on its stack. It leaves its parent's mm for its own."""
+        child = rec.pid
+        self.tgid_of[child] = child
+        mm = self.mm_of[child] = self._mm_id(child)
+        self._announce(rec, mm, child)
+        if pgd is None:
+            new = new[1:]                       # the first is the new mm's pgd
+        for ts, pfn, cpu, comm in new:
+            self._new_table(ts, cpu, child, comm, mm, v.LEVEL_PTE, pfn, None,
+                            exec_end=rec.ts)
+        self.copies["exec"] += len(new)
+        self.copies["vfork_exec"] += 1
 
     def _new_table(self, ts: int, cpu: int, pid: int | None, comm: str | None, mm: int,
                    level: int, pfn: int, addr: int | None, seen: bool = False,
@@ -179,6 +205,8 @@ class TaskSteps:
         self.decided[how] += 1
         if flags & CLONE_VM and flags & CLONE_THREAD:         # a thread
             self.tgid_of[child] = self._tgid(rec)
+            if how == "pgd":            # or a vfork child: its exec will tell
+                self.unsure_threads.add(child)
         elif flags & CLONE_VM:          # vfork, posix_spawn: its own group, our mm
             self.tgid_of[child] = child
             self.mm_of[child] = self._mm(rec)

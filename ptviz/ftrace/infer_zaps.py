@@ -10,6 +10,7 @@ free may come tens of ms later; the reorder window takes the detach back to its 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from replayer import vocab as v
@@ -21,6 +22,8 @@ WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after th
 #: A table freed with no zap covering it goes with a zap of its mm at most this long
 #: before the free (the longest RCU delay measured: 100 ms under QEMU, traces/README).
 NEAR_ZAP_NS = 200_000_000
+#: The zaps kept per mm to place detaches at (those of the last WINDOW_NS, at most).
+MAX_ZAPS = 8192
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
 PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
 SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
@@ -75,17 +78,18 @@ class ZapSteps:
         ran (PT_RECLAIM, KF §2.2); for a deposited table, a zap of a whole huge PMD.
         The first, as a detached table is gone: a later zap cannot be its (its free
         waits a grace period, so an exit may come between). Without one: an exec, a
-        zap just before, or just before the free, cause unknown. O(64) (the zaps kept
-        per mm)."""
+        zap just before, or just before the free, cause unknown. O(log z + the zaps
+        since its last fault), z ≤ MAX_ZAPS the zaps kept per mm."""
         mm, level, base = t["mm"], t["level"], t["addr"]
         span = SPANS.get(level, P4D_SPAN)
         deposited = t.get("deposited", False)
         known = t.get("span_known", True)
         near = maybe = None
-        for zap in self.zaps.get(mm, ()):
+        zaps, stamps = self.zaps.get(mm, ((), ()))
+        for k in range(bisect_left(stamps, max(t["last"], free_ts - WINDOW_NS + 1)),
+                       bisect_right(stamps, free_ts)):
+            zap = zaps[k]
             ts, start, end, cause, frees, deposits = zap[:6]
-            if ts > free_ts or ts < t["last"] or ts <= free_ts - WINDOW_NS:
-                continue
             if free_ts - ts <= NEAR_ZAP_NS and (cause == "munmap" or cause == "dontneed"
                                                 and level == v.LEVEL_PTE):
                 near = zap                          # the latest such, by the loop's end
@@ -152,9 +156,16 @@ class ZapSteps:
             frees = self._floor_ceiling(mm, start, end)
         elif cause == "dontneed":
             frees = self._reclaimable(mm, start, end) if self.pt_reclaim is not False else {}
-        zaps = self.zaps.setdefault(mm, [])
+        zaps, stamps = self.zaps.setdefault(mm, ([], []))
         zaps.append((rec.ts, start, end, cause, frees, deposits, rec.cpu, rec.pid, rec.comm))
-        del zaps[:-64]
+        stamps.append(rec.ts)
+        if len(stamps) > MAX_ZAPS or stamps[0] < rec.ts - 2 * WINDOW_NS:
+            # Only zaps in the reorder window can take a table freed from now on;
+            # past MAX_ZAPS (a program unmapping at a furious rate), the oldest go.
+            # (Pruned a window at a time: amortized O(1) per zap.)
+            old = bisect_left(stamps, rec.ts - WINDOW_NS)
+            drop = max(old, len(stamps) - MAX_ZAPS // 2) if len(stamps) > MAX_ZAPS else old
+            del zaps[:drop], stamps[:drop]
 
     def _zap(self, rec: Record, start: int, end: int, cause: str) -> None:
         mm = self._mm(rec)

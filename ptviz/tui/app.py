@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import suppress
+from typing import Any
 
 from textual import events, work
 from textual.app import App, ComposeResult
@@ -27,22 +29,24 @@ from replayer import BadInput, Cancelled, Replay, TIMELINE_CLASSES
 from replayer.units import format_ts
 
 from . import frame as frames
+from .actions import KeyActions
 from .commands import TraceCommands
-from .glyphs import LOOKS, PRIORITY
+from .glyphs import LOOKS
 from .loading import open_replay
 from .panel import panel_text
-from .screens import ErrorScreen, GotoScreen, HelpScreen
+from .screens import ErrorScreen
 from .text import markup_safe as _esc
 from .text import printable
-from .timeparse import parse_when
 from .view import View, fmt_span
 from .widgets import GUTTER, Axis, Counters, Lanes, Overview
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 PANEL_WIDTH = 42
+#: Narrower terminals hide the panel: the timeline keeps at least 40 columns.
+PANEL_FROM_WIDTH = GUTTER + 1 + PANEL_WIDTH + 2 + 40
 
 
-class TraceApp(App[None]):
+class TraceApp(KeyActions, App[None]):
     """Browse one trace. ``path`` is anything ``ptviz replay`` reads."""
 
     TITLE = "ptviz"
@@ -58,6 +62,7 @@ class TraceApp(App[None]):
                text-overflow: ellipsis; }}
     #small {{ display: none; height: 1fr; content-align: center middle; }}
     .too-small #body, .too-small #header, .too-small #status {{ display: none; }}
+    .narrow #panel {{ display: none; }}
     .too-small #small {{ display: block; }}
     """
     BINDINGS = [
@@ -129,6 +134,7 @@ class TraceApp(App[None]):
         self.view: View | None = None
         self.frame: frames.Frame | None = None
         self.lane = 0
+        self._stepped: tuple[int, int] | None = None    # (ts, index) n/N last landed on
         self.cpus: list[int] = []
         self.selected_class = TIMELINE_CLASSES.index("alloc")
         self.mm: int | None = None
@@ -140,8 +146,7 @@ class TraceApp(App[None]):
         self.error: str | None = None
         self._serial = 0
         self._panel_serial = 0
-        self._overview_key: tuple | None = None
-        self._overview = None
+        self._overview: tuple | None = None      # (key, columns) of the last overview
         self._workdir = tempfile.TemporaryDirectory(prefix="ptviz-view-")
         #: Wall-clock time the first frame was drawn (bench: first-frame latency).
         self.first_frame_at: float | None = None
@@ -163,7 +168,7 @@ class TraceApp(App[None]):
 
     def on_mount(self) -> None:
         self._check_size()
-        self.query_one(Lanes).focus()
+        self._main(Lanes).focus()
         self._load()
         self.set_interval(0.3, self._while_loading)
 
@@ -172,17 +177,31 @@ class TraceApp(App[None]):
         if self.view is not None:
             self.set_view(self.view.resized(self._columns(event.size.width)))
 
+    def _main(self, selector: Any, expect_type: Any = None) -> Any:
+        """A widget of the main screen, whatever dialog is on top (help, go to, an
+        error). Raises NoMatches once the app is closing and its screens are gone."""
+        stack = self.screen_stack
+        if not stack:
+            raise NoMatches("the app is closing")
+        return stack[0].query_one(selector) if expect_type is None else \
+            stack[0].query_one(selector, expect_type)
+
     def _check_size(self, size: Size | None = None) -> None:
         w, h = size if size is not None else self.size
         small = w < MIN_WIDTH or h < MIN_HEIGHT
-        self.screen.set_class(small, "too-small")
+        main = self.screen_stack[0]                     # the main screen, not a dialog
+        main.set_class(small, "too-small")
+        main.set_class(w < PANEL_FROM_WIDTH, "narrow")
         if small:
-            self.query_one("#small", Static).update(
+            self._main("#small", Static).update(
                 f"terminal too small ({w}×{h}): ptviz view needs {MIN_WIDTH}×{MIN_HEIGHT}")
 
     def _columns(self, width: int | None = None) -> int:
-        width = (width if width is not None else self.size.width) - PANEL_WIDTH - 2 - GUTTER - 1
-        return max(10, width)
+        """Timeline columns for a terminal ``width`` wide: what is left of the lane
+        labels and (from PANEL_FROM_WIDTH) the panel — never more than are drawn."""
+        width = width if width is not None else self.size.width
+        panel = PANEL_WIDTH + 2 if width >= PANEL_FROM_WIDTH else 0
+        return max(1, width - panel - GUTTER - 1)
 
     # -- loading ------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load")
@@ -222,13 +241,14 @@ class TraceApp(App[None]):
 
     def on_trace_app_progress(self, message: Progress) -> None:
         self.progress_text = message.text
-        self._update_status()
+        with suppress(NoMatches):       # the app is closing: its widgets are gone
+            self._update_status()
 
     def on_trace_app_loaded(self, message: Loaded) -> None:
         replay = self.replay
         self.progress_text = ""
         self.cpus = sorted(set(self.cpus) | set(replay.cpus))
-        peaks = replay.final.mm_peak
+        peaks = dict(replay.final.mm_peak)
         self.mm = max(peaks, key=peaks.get) if peaks else None
         if replay.suppressed or replay.warnings:
             for w in replay.warnings:
@@ -241,7 +261,7 @@ class TraceApp(App[None]):
         self.push_screen(ErrorScreen(message.text))
 
     def _while_loading(self) -> None:
-        if self.replay is not None and not self.replay.loaded:
+        if self.error is None and self.replay is not None and not self.replay.loaded:
             self.request_frame()
 
     # -- frames -------------------------------------------------------------------
@@ -256,18 +276,21 @@ class TraceApp(App[None]):
         if self.replay is None or self.view is None:
             return
         self._serial += 1
-        self._frame_worker(self.view, self._serial)
+        self._frame_worker(self.view, list(self.cpus), self.mm, self._serial)
 
     @work(thread=True, exclusive=True, group="frame")
-    def _frame_worker(self, view: View, serial: int) -> None:
+    def _frame_worker(self, view: View, cpus: list[int], mm: int | None, serial: int) -> None:
+        # Runs on a thread: it reads only its arguments and the replay. An older worker
+        # may still be finishing (exclusive cancels, it cannot stop a thread), hence
+        # the overview cached as one (key, value) pair.
         replay = self.replay
-        frame = frames.compute_frame(replay, view, self.cpus, self.mm, serial)
-        key = (view.columns, replay.loaded_events, view.start, view.end)
-        if key != self._overview_key:
-            self._overview = frames.overview(replay, self.cpus, view.start, view.end,
-                                             view.columns)
-            self._overview_key = key
-        frame.overview = self._overview
+        frame = frames.compute_frame(replay, view, cpus, mm, serial)
+        key = (view.columns, replay.loaded_events, view.start, view.end, tuple(cpus))
+        cached = self._overview
+        if cached is None or cached[0] != key:
+            cached = self._overview = (key, frames.overview(replay, cpus, view.start, view.end,
+                                                            view.columns))
+        frame.overview = cached[1]
         self.post_message(self.FrameReady(frame))
 
     def on_trace_app_frame_ready(self, message: FrameReady) -> None:
@@ -283,10 +306,10 @@ class TraceApp(App[None]):
         self.frame = frame
         if self.first_frame_at is None:
             self.first_frame_at = time.perf_counter()
-        for widget in (self.query_one(Overview), self.query_one(Axis),
-                       self.query_one(Counters)):
+        for widget in (self._main(Overview), self._main(Axis),
+                       self._main(Counters)):
             widget.refresh()
-        self.query_one(Lanes).refresh_frame()
+        self._main(Lanes).refresh_frame()
         self._update_header()
         self._update_status()
         self._panel_worker(self.view.cursor, frame.serial,
@@ -294,12 +317,15 @@ class TraceApp(App[None]):
 
     @work(thread=True, exclusive=True, group="panel")
     def _panel_worker(self, t: int, serial: int, tops: list[tuple[str, str]]) -> None:
-        self.post_message(self.PanelReady(panel_text(self.replay, t, tops), serial))
+        text = panel_text(self.replay, t, tops)
+        if not get_current_worker().is_cancelled:      # a newer cursor took over
+            self.post_message(self.PanelReady(text, serial))
 
     def on_trace_app_panel_ready(self, message: PanelReady) -> None:
         if message.serial >= self._panel_serial:
             self._panel_serial = message.serial
-            self.query_one("#panel", Static).update(message.text)
+            with suppress(NoMatches):
+                self._main("#panel", Static).update(message.text)
 
     # -- text lines ---------------------------------------------------------------
     def _update_header(self) -> None:
@@ -327,7 +353,7 @@ class TraceApp(App[None]):
         line2 = (f"view +{fmt_span(view.t0 - view.start)} … +{fmt_span(view.t1 - view.start)}"
                  f" ({fmt_span(view.ns_per_column)}/col)   cursor {format_ts(view.cursor)} s "
                  f"(+{fmt_span(view.cursor - view.start)}){marks}")
-        self.query_one("#header", Static).update(line1 + "\n" + line2)
+        self._main("#header", Static).update(line1 + "\n" + line2)
 
     def _update_status(self) -> None:
         parts = []
@@ -351,166 +377,7 @@ class TraceApp(App[None]):
                          f"after it are missing[/]")
         if self.hidden_cpus:
             parts.append(f"{self.hidden_cpus} idle CPUs hidden (e)")
-        self.query_one("#status", Static).update("  │  ".join(parts))
-
-    # -- actions ------------------------------------------------------------------
-    def _has_view(self) -> bool:
-        return self.view is not None and self.replay is not None
-
-    def action_zoom(self, factor: float) -> None:
-        if self._has_view():
-            self.set_view(self.view.zoom(float(factor)))
-
-    def action_fit(self) -> None:
-        if self._has_view():
-            self.set_view(self.view.fit_all())
-
-    def action_step(self, columns: int) -> None:
-        if self._has_view():
-            self.set_view(self.view.step(int(columns)))
-
-    def action_pan(self, screens: int) -> None:
-        if self._has_view():
-            self.set_view(self.view.pan(int(screens)))
-
-    def action_home(self) -> None:
-        if self._has_view():
-            self.set_view(self.view.home())
-
-    def action_end(self) -> None:
-        if self._has_view():
-            self.set_view(self.view.end_())
-
-    def action_lane(self, delta: int) -> None:
-        if not self.cpus:
-            return
-        self.lane = max(0, min(len(self.cpus) - 1, self.lane + int(delta)))
-        self.query_one(Lanes).show_lane(self.lane)
-        self._update_status()
-
-    def action_cycle_class(self, delta: int) -> None:
-        order = [TIMELINE_CLASSES.index(c) for c in PRIORITY]
-        at = order.index(self.selected_class)
-        self.selected_class = order[(at + int(delta)) % len(order)]
-        self._update_status()
-
-    def action_next_event(self, direction: int) -> None:
-        if not self._has_view():
-            return
-        hit = self.replay.next_event(self.view.cursor, {self.selected_class}, self.cpus,
-                                     forward=int(direction) > 0)
-        cls = TIMELINE_CLASSES[self.selected_class]
-        if hit is None:
-            self.notify(f"no {'later' if int(direction) > 0 else 'earlier'} {cls} event",
-                        timeout=3)
-            return
-        ts, index, cpu = hit
-        self.lane = self.cpus.index(cpu) if cpu in self.cpus else self.lane
-        self.status_extra = f"event {index:,}"
-        self.jump_to(ts)
-
-    def action_next_marker(self, direction: int) -> None:
-        if not self._has_view():
-            return
-        t = self.view.cursor
-        times = [m["ts"] for m in self.replay.markers]
-        picked = (min((x for x in times if x > t), default=None) if int(direction) > 0 else
-                  max((x for x in times if x < t), default=None))
-        if picked is None:
-            self.notify("no more markers", timeout=3)
-            return
-        text = next(m["text"] for m in self.replay.markers if m["ts"] == picked)
-        self.status_extra = f"marker: {_esc(text)[:60]}"
-        self.jump_to(picked)
-
-    def action_next_finding(self, direction: int) -> None:
-        if not self._has_view():
-            return
-        if not self.replay.loaded:
-            self.notify("findings are known when the load ends", timeout=3)
-            return
-        t = self.view.cursor
-        findings = self.replay.findings
-        fwd = int(direction) > 0
-        cands = [f for f in findings if (f.ts > t if fwd else f.ts < t)]
-        if not cands:
-            self.notify(f"no {'later' if fwd else 'earlier'} finding"
-                        + ("" if findings else " (this trace has none)"), timeout=3)
-            return
-        f = cands[0] if fwd else cands[-1]
-        if f.cpu is not None and f.cpu in self.cpus:
-            self.lane = self.cpus.index(f.cpu)
-        self.status_extra = f"{f.kind}: {_esc(f.message)[:80]}"
-        self.jump_to(f.ts)
-
-    def action_mark(self, which: str) -> None:
-        if self._has_view():
-            self.set_view(self.view.mark(which))
-
-    def action_goto(self) -> None:
-        if self._has_view():
-            self.push_screen(GotoScreen(), self._goto_typed)
-
-    def _goto_typed(self, text: str | None) -> None:
-        if not text or not self._has_view():
-            return
-        try:
-            t = parse_when(text, self.view.start)
-        except BadInput as exc:
-            self.notify(printable(exc), severity="error", timeout=5, markup=False)
-            return
-        self.jump_to(t)
-
-    def action_cycle_mm(self) -> None:
-        if not self._has_view():
-            return
-        mms = sorted(m for m, b in self.replay.final.mm_peak.items() if b)
-        if mms:
-            self.mm = mms[(mms.index(self.mm) + 1) % len(mms)] if self.mm in mms else mms[0]
-            self.request_frame()
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """With no trace to show (the error screen), only quitting is offered."""
-        if self.error is not None and action not in ("quit", "command_palette"):
-            return False
-        return True
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_toggle_idle(self) -> None:
-        """Hide the lanes of CPUs with no event in the whole trace (a 64-CPU machine
-        running a 4-thread workload), or show them again."""
-        if self.replay is None:
-            return
-        if self.hidden_cpus:
-            self.cpus, self.hidden_cpus = sorted(set(self.cpus) | set(self._all_cpus)), 0
-        else:
-            busy = [c for c in self.cpus if len(self.replay.timeline.column(c))]
-            self._all_cpus, self.hidden_cpus = list(self.cpus), len(self.cpus) - len(busy)
-            self.cpus = busy
-        self.lane = min(self.lane, max(0, len(self.cpus) - 1))
-        self.request_frame()
-
-    def jump_to(self, t: int) -> None:
-        if self._has_view():
-            self.set_view(self.view.goto(t))
-
-    # -- mouse --------------------------------------------------------------------
-    def on_lanes_clicked(self, message: Lanes.Clicked) -> None:
-        if self._has_view():
-            self.lane = message.lane
-            self.set_view(self.view.goto(self.view.column_span(message.column)[0],
-                                         keep_window=True))
-            self.query_one(Lanes).refresh()
-
-    def on_lanes_zoom(self, message: Lanes.Zoom) -> None:
-        if not self._has_view():
-            return
-        view = self.view
-        if message.column is not None:
-            view = view.goto(view.column_span(message.column)[0], keep_window=True)
-        self.set_view(view.zoom(message.factor))
+        self._main("#status", Static).update("  │  ".join(parts))
 
     def on_unmount(self) -> None:
         self.workers.cancel_all()

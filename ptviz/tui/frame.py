@@ -78,14 +78,11 @@ def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
             label = (f"VmPTE {printable(comm)}" if comm else f"VmPTE {mm:#x}") \
                 if mm is not None else label
         values = np.array(replay.counter(name, view.t0, view.t1, n)
-                          if name in _names(replay) else [0] * n, dtype=np.int64)
+                          if name is not None and replay.series.get(name) is not None
+                          else [0] * n, dtype=np.int64)
         top = int(values.max()) if len(values) else 0
         counters.append(Counter(label, levels(values, top), show(top)))
     return Frame(view, lanes, counters, replay.loaded, serial)
-
-
-def _names(replay: Replay) -> set[str]:
-    return set(replay.series.names())
 
 
 def overview(replay: Replay, cpus: list[int], start: int, end: int, n: int) -> np.ndarray:

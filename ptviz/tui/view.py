@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 #: The narrowest window: one nanosecond per column.
 MIN_NS_PER_COLUMN = 1
 ZOOM_STEP = 2
@@ -29,6 +30,15 @@ class View:
     cursor: int
     a: int | None = None
     b: int | None = None
+
+    def __post_init__(self) -> None:
+        # Times are int64 everywhere below (numpy columns): a window over a trace that
+        # spans nearly all of it must not reach past either end.
+        width = min(self.t1 - self.t0, I64_MAX - I64_MIN)
+        t0 = min(max(self.t0, I64_MIN), I64_MAX - width)
+        if (t0, t0 + width) != (self.t0, self.t1):
+            object.__setattr__(self, "t0", t0)
+            object.__setattr__(self, "t1", t0 + width)
 
     @classmethod
     def fit(cls, start: int, end: int, columns: int) -> "View":
