@@ -110,6 +110,7 @@ class Folder(TableHandlers, ContextHandlers):
         self.markers: list[dict[str, Any]] = []
         self.syncs: list[tuple[int, str, int, int, int]] = []  # cpu, method, t0, t1, targets
         self.gp_durations: list[int] = []
+        self.gp_end_times: list[int] = []         # when each grace period ended, in order
         #: (cpu, ts) of every lost event, for the windows checks must not trust.
         self.losses: list[tuple[int, int]] = []
         #: (event index, timeline class) of events whose class is not their kind's
@@ -122,6 +123,9 @@ class Folder(TableHandlers, ContextHandlers):
         self._last_zap: dict[int | None, int] = {}   # pid → index of its latest zap_begin
         self._open_zap: dict[int | None, int] = {}   # pid → that index, until its zap_end
         self._emptied_by: dict[int, int] = {}        # pfn → the zap that emptied it, or -1
+        # PTE tables attached, and detached not yet freed: the series the peaks of the
+        # live and in-flight classes come from (recording pass only).
+        self._pte_attached = self._pte_in_flight = 0
         self.zaps: dict[str, int] = {}
         self._handlers: dict[int, Callable[[tuple, int, int], None]] = {
             v.TABLE_ALLOC: self._table_alloc, v.PTE_CLEAR: self._pte_clear,

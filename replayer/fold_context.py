@@ -30,6 +30,8 @@ class ContextHandlers:
     def _gp_end(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         self.gp_ends_seen += 1
+        if self.recording:
+            self.gp_end_times.append(ts)
         start = s.gp_open.pop(row[4], None)
         if start is not None:
             s.gp_done_after = max(s.gp_done_after, start[1])
@@ -141,7 +143,7 @@ class ContextHandlers:
             mm = s.pid_mm.get(row[3])
             self.markers.append({"ts": ts, "cpu": row[2], "pid": row[3], "text": row[4],
                                  "mm": mm, "table_bytes": s.mm_bytes.get(mm) if mm else None,
-                                 "index": i})
+                                 "empty_attached": len(s.empty_since), "index": i})
 
     def _lost(self, row: tuple, ts: int, i: int) -> None:
         s = self.state

@@ -33,6 +33,9 @@ class TableHandlers:
         key = (mm, level)
         s.mm_tables[key] = s.mm_tables.get(key, 0) + sign
         if self.recording:
+            if level == v.LEVEL_PTE:
+                self._pte_attached += sign
+                self.series.pte_attached.append(ts, self._pte_attached)
             series = self._mm_series.get(mm)
             if series is None:
                 series = self._mm_series[mm] = self.series.mm_bytes(mm)
@@ -46,6 +49,12 @@ class TableHandlers:
             s.pt_peak = s.pt_bytes
         if self.recording:
             self.series.table_bytes.append(ts, s.pt_bytes)
+
+    def _in_flight_changed(self, sign: int, ts: int) -> None:
+        """A PTE table detached (1), or a detached one freed or forgotten (-1)."""
+        if self.recording:
+            self._pte_in_flight += sign
+            self.series.pte_in_flight.append(ts, self._pte_in_flight)
 
     def _empty_changed(self, ts: int) -> None:
         if self.recording:
@@ -87,6 +96,8 @@ class TableHandlers:
         tid = s.tid_of.pop(pfn)
         if s.stage.pop(pfn) == ATTACHED:
             self._account(self.log.mm(tid), self.log.level(tid), -1, ts)
+        elif self.log.level(tid) == v.LEVEL_PTE:
+            self._in_flight_changed(-1, ts)
         s.present.pop(pfn, None)
         if s.empty_since.pop(pfn, None) is not None:
             self._empty_changed(ts)
@@ -124,6 +135,8 @@ class TableHandlers:
         empty = s.empty_since.pop(pfn, None)
         if empty is not None:
             self._empty_changed(ts)
+        if level == v.LEVEL_PTE:
+            self._in_flight_changed(1, ts)
         if self.recording:
             cause = DETACH_CODES.get(row[6], DETACH_CODES["other"])
             log.set_step(tid, T_DETACH_TS, ts, i)

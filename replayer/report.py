@@ -7,6 +7,7 @@ The JSON schema (stable; see REPORT.md beside this file) is built by
 from __future__ import annotations
 
 import operator
+from bisect import bisect_right
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from . import vocab as v
 from .errors import UsageError
 from .replay import Replay
+from .peaks import class_peaks
 from .state import CLASSES, FINDING_KINDS, ReplayState
 from .tables import table_arrays
 from .units import parse_size
@@ -28,11 +30,12 @@ def hexa(value: int | None) -> str | None:
     return None if value is None else f"{value:#x}"
 
 
-def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict]:
-    """PTE tables by class at ``state``: ``(overall, per_mm)``, each class → count
-    (:func:`replayer.tables.table_arrays` says how each is decided). O(tables)."""
+def classify(replay: Replay, state: ReplayState, at: int) -> tuple[dict, dict, dict]:
+    """PTE tables by class at ``state``: ``(overall, per_mm, peaks)``, each class →
+    count (:func:`replayer.tables.table_arrays` says how each is decided), and the
+    peaks of the classes that go up and down up to ``at``. O(tables log tables)."""
     tables = table_arrays(replay, state, replay.last_ts if replay.last_ts is not None else at)
-    return tables.counts(), tables.counts_by_mm()
+    return tables.counts(), tables.counts_by_mm(), class_peaks(replay, at)
 
 
 def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
     end = at is None or (replay.last_ts is not None and at >= replay.last_ts)
     state = replay.final if end else replay.state_at(at)
     when = (replay.last_ts if replay.last_ts is not None else 0) if at is None else at
-    overall, per_mm = classify(replay, state, when)
+    overall, per_mm, peaks = classify(replay, state, when)
     pte = replay.sizes.pte_bytes
     header = replay.header
     mms = []
@@ -80,6 +83,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
         "pte_table_bytes": pte,
         "mms": mms,
         "tables": {c: {"count": n, "bytes": n * pte} for c, n in overall.items()},
+        "peaks": peaks,
         "cpus": [{"cpu": c, "tlb_flushes": state.tlb_flushes.get(c, 0),
                   "ipis_sent": state.ipis_sent.get(c, 0),
                   "ipis_received": state.ipis_received.get(c, 0),
@@ -87,13 +91,17 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
                   "lost_events": state.lost.get(c, 0),
                   "walker": _walker(state, c)} for c in cpus],
         "rcu": {"pending": len(state.rcu_pending), "invoked": state.rcu_invoked,
+                "grace_periods": bisect_right(replay.folder.gp_end_times, when),
                 "grace_period_tail_ns": replay.gp_tail_ns,
                 "grace_periods_seen": replay.has_gp_events},
         "syncs": _syncs(replay, when if not end else None),
         "findings": [_finding(f) for f in findings],
         "findings_suppressed": dict(sorted(replay.suppressed.items())),
         "markers": [{"ts": m["ts"], "pid": m["pid"], "text": m["text"], "mm": hexa(m["mm"]),
-                     "table_bytes": m["table_bytes"]} for m in markers],
+                     "table_bytes": m["table_bytes"],
+                     "empty_attached": {"count": m["empty_attached"],
+                                        "bytes": m["empty_attached"] * pte}}
+                    for m in markers],
         "orphan_events": state.orphans,
         "counts_trusted": not state.lost and (replay.reader.truncated_at is None or not end),
         "provenance": {step: {"seen": state.provenance.get((step, False), 0),

@@ -120,7 +120,8 @@ class SeriesSet:
     ``table_bytes``: global page-table memory (the kernel's PageTables);
     ``mm_bytes(mm)``: one address space's VmPTE; ``empty_attached``: PTE tables
     attached with no present entry; ``rcu_pending``: callbacks queued, not run;
-    ``ipis``: IPIs sent (a rate series).
+    ``ipis``: IPIs sent (a rate series); ``pte_attached``, ``pte_in_flight``: PTE tables
+    attached, and detached but not yet freed (counts).
     """
 
     def __init__(self) -> None:
@@ -128,6 +129,8 @@ class SeriesSet:
         self.empty_attached = Series()
         self.rcu_pending = Series()
         self.ipis = Series(rate=True)
+        self.pte_attached = Series()
+        self.pte_in_flight = Series()
         self.per_mm: dict[int, Series] = {}
 
     def mm_bytes(self, mm: int) -> Series:
@@ -138,10 +141,11 @@ class SeriesSet:
 
     def compact(self) -> None:
         for series in (self.table_bytes, self.empty_attached, self.rcu_pending, self.ipis,
-                       *self.per_mm.values()):
+                       self.pte_attached, self.pte_in_flight, *self.per_mm.values()):
             series.compact()
 
-    _GLOBAL = ("table_bytes", "empty_attached", "rcu_pending", "ipis")
+    _GLOBAL = ("table_bytes", "empty_attached", "rcu_pending", "ipis", "pte_attached",
+               "pte_in_flight")
 
     def names(self) -> list[str]:
         """Every series' name. Safe while a load adds mms from another thread (a copy

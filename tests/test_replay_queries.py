@@ -244,3 +244,27 @@ def test_stepping_goes_through_events_of_the_same_time_one_by_one(tmp_path):
     assert back == [later] + firsts[::-1]
     # Without an index, "after t" skips the whole nanosecond, as before.
     assert r.next_event(2000, {alloc}, [0])[1] == later
+
+
+@given(events=traces(max_events=120), fracs=st.lists(st.floats(0, 1), min_size=1, max_size=4))
+def test_peaks_are_reached_and_never_exceeded(tmp_path_factory, events, fracs):
+    # A class's peak is its count in the report at the peak's time, and no report at
+    # another time counts more (in flight and lost are one at the peak: a detached
+    # table not yet freed, whichever the end of the trace will make it).
+    from replayer.report import build_report
+    d = tmp_path_factory.mktemp("peaks")
+    write(d / "t.msgpack", events, chunk_events=7)
+    with Replay.load(d / "t.msgpack") as r:
+        peaks = build_report(r)["peaks"]
+
+        def count(report, cls):
+            t = report["tables"]
+            return t[cls]["count"] + (t["lost"]["count"] if cls == "in_flight" else 0)
+        for cls, p in peaks.items():
+            if p["ts"] is not None:
+                assert count(build_report(r, p["ts"]), cls) == p["count"], cls
+        for frac in fracs:
+            t = int((r.last_ts or 0) * frac)
+            report = build_report(r, t)
+            for cls, p in peaks.items():
+                assert count(report, cls) <= p["count"], (cls, t)

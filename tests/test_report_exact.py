@@ -42,13 +42,19 @@ def test_semi_rcu_walker_report_exactly():
                  "pte_tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
                  "exited_ts": None}],
         "tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
+        # Empty from its allocation (event 2, 1.000003) to its first entries (3, 1.000004),
+        # in flight from its detach (8, 1.000009) to its free (15).
+        "peaks": {"empty_attached": {"count": 1, "bytes": 4096, "ts": 1_000_003_000},
+                  "live": {"count": 1, "bytes": 4096, "ts": 1_000_004_000},
+                  "in_flight": {"count": 1, "bytes": 4096, "ts": 1_000_009_000}},
         "cpus": [
             {"cpu": 0, "tlb_flushes": 0, "ipis_sent": 1, "ipis_received": 0,
              "ipis_pending": 0, "lost_events": 0, "walker": None},
             {"cpu": 1, "tlb_flushes": 0, "ipis_sent": 0, "ipis_received": 1,
              "ipis_pending": 0, "lost_events": 0, "walker": None},
         ],
-        "rcu": {"pending": 0, "invoked": 0, "grace_period_tail_ns": 100_000_000,
+        "rcu": {"pending": 0, "invoked": 0, "grace_periods": 0,
+                "grace_period_tail_ns": 100_000_000,
                 "grace_periods_seen": False},
         # sync_begin at event 10 (1.000011), sync_end at event 14 (1.000015).
         "syncs": {"ipi_broadcast": {"count": 1, "targets": 1, "wait_ns": 4000,

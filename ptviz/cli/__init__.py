@@ -7,12 +7,12 @@ import sys
 
 from replayer import __version__
 
-from . import bench, convert, info, record, replay, simulate, view
+from . import bench, convert, diff, info, record, replay, simulate, view
 from .errors import EXIT_BAD_INPUT, run_guarded
 
 # Every command, in the order --help lists them; built ones map to their module.
-COMMANDS = ("view", "replay", "convert", "simulate", "record", "info", "bench")
-BUILT = {"info": info, "replay": replay, "bench": bench, "simulate": simulate,
+COMMANDS = ("view", "replay", "diff", "convert", "simulate", "record", "info", "bench")
+BUILT = {"info": info, "replay": replay, "diff": diff, "bench": bench, "simulate": simulate,
          "record": record, "convert": convert, "view": view}
 
 DESCRIPTION = """\

@@ -54,6 +54,10 @@ def render(report: dict[str, Any]) -> str:
     for cls, label in CLASS_LABELS.items():
         row = report["tables"][cls]
         add(f"  {label:<44}{row['count']:>8}{format_bytes(row['bytes']):>12}")
+    peaks = [f"{cls.replace('_', ' ')} {p['count']} ({format_bytes(p['bytes'])}) at "
+             f"{format_ts(p['ts'])} s" for cls, p in report["peaks"].items() if p["ts"] is not None]
+    if peaks:
+        add("  peaks: " + "; ".join(peaks))
     add("")
     add("CPUs    tlb_flushes  ipis_sent  ipis_received  pending  lost")
     for c in report["cpus"]:
