@@ -45,6 +45,25 @@ class RowQueries:
             index += stop - j
         return out
 
+    def rows_at(self, indexes: list[int]) -> list[tuple[int, Event]]:
+        """``(index, Event)`` for each of ``indexes`` (ascending, loaded): each chunk
+        decoded once (or found in the cache). O(len(indexes)) plus the chunks."""
+        out: list[tuple[int, Event]] = []
+        by_id = self.reader.kinds.by_id
+        chunk_no, base, end = -1, 0, 0
+        chunk = stamps = None
+        for index in indexes:
+            if not base <= index < end:
+                chunk_no, j = self._locate(index)
+                chunk = self.chunk(chunk_no)
+                stamps = chunk.timestamps()
+                base = index - j
+                end = base + len(chunk.rows)
+            row = chunk.rows[index - base]
+            out.append((index, row_to_event(row, stamps[index - base], by_id[row[0]],
+                                            chunk.comms.get(row[3]))))
+        return out
+
     def index_at(self, t: int) -> int:
         """The index of the first event at or after ``t`` in trace order: where a list
         view opens for time ``t`` (``loaded_events`` when every event is earlier).

@@ -16,7 +16,8 @@ SAMPLE = os.path.join(TRACES, "reclaim-6.14-x86_64.msgpack")
 def test_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "ptviz", "--help"], capture_output=True,
                           text=True, check=True)
-    names = ("view", "replay", "diff", "convert", "simulate", "record", "info", "bench")
+    names = ("view", "replay", "diff", "events", "convert", "simulate", "record", "info",
+             "bench")
     for name in names:
         assert f"    {name} " in proc.stdout
     assert set(COMMANDS) == set(names)
