@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import vocab as v
-from .state import (ATTACHED, CLASSES, DETACH_CODES, T_ALLOC_IDX, T_ALLOC_TS, T_DETACH_CAUSE,
-                    T_DETACH_IDX, T_DETACH_TS, T_FREE_IDX, T_FREE_TS, T_LEAK_TS, T_LEVEL,
-                    T_MM, T_PFN, T_WIDTH, ReplayState)
+from .state import (ATTACHED, CLASSES, DETACH_CODES, T_ADDR, T_ALLOC_IDX, T_ALLOC_TS,
+                    T_DETACH_CAUSE, T_DETACH_IDX, T_DETACH_TS, T_FREE_IDX, T_FREE_TS,
+                    T_LEAK_TS, T_LEVEL, T_MM, T_PFN, T_WIDTH, ReplayState)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .replay import Replay
@@ -38,7 +38,8 @@ class TableArrays:
     ``leaked_since`` (when a table munmap/exit took had become empty; -1),
     ``detach_ts``, ``free_ts`` (-1 when not reached at the state asked about),
     ``alloc_idx``, ``detach_idx``, ``free_idx`` (event indexes, -1 likewise) and
-    ``cls`` (an index into :data:`replayer.state.CLASSES`).
+    ``cls`` (an index into :data:`replayer.state.CLASSES`), ``addr`` (the span's
+    start), ``cause`` (a detach cause code, 0 when not detached).
     """
 
     tid: np.ndarray
@@ -52,6 +53,8 @@ class TableArrays:
     detach_idx: np.ndarray
     free_idx: np.ndarray
     cls: np.ndarray
+    addr: np.ndarray
+    cause: np.ndarray
 
     def __len__(self) -> int:
         return len(self.tid)
@@ -121,4 +124,5 @@ def table_arrays(replay: "Replay", state: ReplayState, end_ts: int | None) -> Ta
         alloc_ts=rows[:, T_ALLOC_TS], leaked_since=rows[:, T_LEAK_TS],
         detach_ts=rows[:, T_DETACH_TS], free_ts=rows[:, T_FREE_TS],
         alloc_idx=rows[:, T_ALLOC_IDX], detach_idx=rows[:, T_DETACH_IDX],
-        free_idx=rows[:, T_FREE_IDX], cls=cls[keep])
+        free_idx=rows[:, T_FREE_IDX], cls=cls[keep], addr=rows[:, T_ADDR],
+        cause=np.where(rows[:, T_DETACH_IDX] >= 0, rows[:, T_DETACH_CAUSE], 0))

@@ -59,3 +59,41 @@ def test_error_screen(snap_compare, tmp_path):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
     assert snap_compare(app, terminal_size=(100, 24), run_before=failed)
+
+
+def _tab(key: str, *then: str):
+    async def run(pilot) -> None:
+        await settle(pilot.app, pilot)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press(key, *then)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    return run
+
+
+def test_events_tab_filtered(snap_compare):
+    """The reclaim story's table steps (ctrl+f kind=table_*), marked on the lanes."""
+    app = TraceApp(os.path.join("traces", "reclaim-6.14-x86_64.msgpack"))
+    assert snap_compare(app, terminal_size=(140, 44),
+                        run_before=_tab("ctrl+f", *"kind=table_*", "enter"))
+
+
+def test_tables_tab_leak_613(snap_compare):
+    """6.13: every PTE table of the cover letter's loop leaked, then freed at exit."""
+    app = TraceApp(os.path.join("traces", "sim-coverletter-6.13-x86_64.msgpack"))
+    assert snap_compare(app, terminal_size=(140, 44), run_before=_tab("2"))
+
+
+def test_lifecycle_screen(snap_compare):
+    app = TraceApp(os.path.join("traces", "reclaim-6.14-x86_64.msgpack"))
+    assert snap_compare(app, terminal_size=(140, 44), run_before=_tab("2", "enter"))
+
+
+def test_findings_tab(snap_compare):
+    app = TraceApp(os.path.join("traces", "semi-rcu-walker-uaf.msgpack"))
+    assert snap_compare(app, terminal_size=(140, 44), run_before=_tab("3"))
+
+
+def test_summary_tab(snap_compare):
+    app = TraceApp(os.path.join("traces", "sim-coverletter-6.13-x86_64.msgpack"))
+    assert snap_compare(app, terminal_size=(140, 44), run_before=_tab("4"))

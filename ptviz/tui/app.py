@@ -35,6 +35,8 @@ from .glyphs import LOOKS
 from .loading import open_replay
 from .panel import panel_text
 from .screens import ErrorScreen
+from .tabs import BottomPane
+from .tabs_logic import TabActions
 from .text import markup_safe as _esc
 from .text import printable
 from .view import View, fmt_span
@@ -46,7 +48,7 @@ PANEL_WIDTH = 42
 PANEL_FROM_WIDTH = GUTTER + 1 + PANEL_WIDTH + 2 + 40
 
 
-class TraceApp(KeyActions, App[None]):
+class TraceApp(KeyActions, TabActions, App[None]):
     """Browse one trace. ``path`` is anything ``ptviz replay`` reads."""
 
     TITLE = "ptviz"
@@ -63,6 +65,7 @@ class TraceApp(KeyActions, App[None]):
     #small {{ display: none; height: 1fr; content-align: center middle; }}
     .too-small #body, .too-small #header, .too-small #status {{ display: none; }}
     .narrow #panel {{ display: none; }}
+    .no-pane #pane, .too-small #pane {{ display: none; }}
     .too-small #small {{ display: block; }}
     """
     BINDINGS = [
@@ -77,8 +80,7 @@ class TraceApp(KeyActions, App[None]):
         Binding("end", "end", "End", show=False),
         # Priority: the lanes' own scrolling would take the arrows first; selecting a
         # lane scrolls it into view anyway.
-        Binding("up,k", "lane(-1)", "Lane ↑", show=False, priority=True),
-        Binding("down,j", "lane(1)", "Lane ↓", show=False, priority=True),
+
         Binding("left_square_bracket", "cycle_class(-1)", "Class", show=False),
         Binding("right_square_bracket", "cycle_class(1)", "Class", key_display="[ ]"),
         Binding("n", "next_event(1)", "Next"),
@@ -92,6 +94,14 @@ class TraceApp(KeyActions, App[None]):
         Binding("g", "goto", "Go to"),
         Binding("s", "cycle_mm", "mm", show=False),
         Binding("e", "toggle_idle", "Idle CPUs", show=False),
+        Binding("t", "toggle_pane", "Tabs"),
+        Binding("1", "tab('events')", "Events", show=False),
+        Binding("2", "tab('tables')", "Tables", show=False),
+        Binding("3", "tab('findings')", "Findings", show=False),
+        Binding("4", "tab('summary')", "Summary", show=False),
+        Binding("ctrl+f", "filter", "Filter"),
+        Binding("slash", "search", "Search", show=False),
+        Binding("escape", "leave_pane", "Lanes", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -129,6 +139,7 @@ class TraceApp(KeyActions, App[None]):
 
     def __init__(self, path: str) -> None:
         super().__init__()
+        self._init_tabs()
         self.path = path
         self.replay: Replay | None = None
         self.view: View | None = None
@@ -162,6 +173,7 @@ class TraceApp(KeyActions, App[None]):
                 yield Lanes(id="lanes")
                 yield Counters(id="counters")
             yield Static("", id="panel")
+        yield BottomPane(id="pane")
         yield Static("", id="status")
         yield Static("", id="small")
         yield Footer()
@@ -192,6 +204,7 @@ class TraceApp(KeyActions, App[None]):
         main = self.screen_stack[0]                     # the main screen, not a dialog
         main.set_class(small, "too-small")
         main.set_class(w < PANEL_FROM_WIDTH, "narrow")
+        self._place_pane(h)
         if small:
             self._main("#small", Static).update(
                 f"terminal too small ({w}×{h}): ptviz view needs {MIN_WIDTH}×{MIN_HEIGHT}")
@@ -243,6 +256,7 @@ class TraceApp(KeyActions, App[None]):
         self.progress_text = message.text
         with suppress(NoMatches):       # the app is closing: its widgets are gone
             self._update_status()
+        self._grow_events()
 
     def on_trace_app_loaded(self, message: Loaded) -> None:
         replay = self.replay
@@ -255,6 +269,8 @@ class TraceApp(KeyActions, App[None]):
                 self.notify(printable(w), title="warning", severity="warning", timeout=10,
                             markup=False)
         self.request_frame()
+        with suppress(NoMatches):
+            self._fill_tabs()
 
     def on_trace_app_failed(self, message: Failed) -> None:
         self.error = message.text
@@ -271,20 +287,23 @@ class TraceApp(KeyActions, App[None]):
         self.request_frame()
         if moved:
             self._update_status()
+            if self.replay is not None:
+                self._follow(view.cursor)
 
     def request_frame(self) -> None:
         if self.replay is None or self.view is None:
             return
         self._serial += 1
-        self._frame_worker(self.view, list(self.cpus), self.mm, self._serial)
+        self._frame_worker(self.view, list(self.cpus), self.mm, self._serial, self.highlight)
 
     @work(thread=True, exclusive=True, group="frame")
-    def _frame_worker(self, view: View, cpus: list[int], mm: int | None, serial: int) -> None:
+    def _frame_worker(self, view: View, cpus: list[int], mm: int | None, serial: int,
+                      highlight: tuple | None = None) -> None:
         # Runs on a thread: it reads only its arguments and the replay. An older worker
         # may still be finishing (exclusive cancels, it cannot stop a thread), hence
         # the overview cached as one (key, value) pair.
         replay = self.replay
-        frame = frames.compute_frame(replay, view, cpus, mm, serial)
+        frame = frames.compute_frame(replay, view, cpus, mm, serial, highlight)
         key = (view.columns, replay.loaded_events, view.start, view.end, tuple(cpus))
         cached = self._overview
         if cached is None or cached[0] != key:
@@ -370,6 +389,9 @@ class TraceApp(KeyActions, App[None]):
         parts.append(f"n/N: [{LOOKS[cls].colour}]{LOOKS[cls].glyph}[/] {cls}")
         if self.status_extra:
             parts.append(self.status_extra)
+        if self.highlight is not None:
+            parts.append(f"[reverse]{_esc(self.highlight_what)}: {len(self.highlight[0]):,} "
+                         f"marked[/]")
         if self.progress_text:
             parts.append(f"[b]{self.progress_text}[/b]")
         if replay is not None and replay.reader.truncated_at is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from replayer import TIMELINE_CLASSES, Replay
+from replayer.series import bucket_edges
 from replayer.units import format_bytes
 
 from .glyphs import dominant, levels
@@ -39,6 +40,8 @@ class Lane:
     shown: np.ndarray
     density: np.ndarray
     events: int
+    #: Columns holding a highlighted event (a filter's match, a table's steps), or None.
+    marked: np.ndarray | None = None
 
 
 @dataclass
@@ -61,15 +64,19 @@ class Frame:
 
 
 def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
-                  serial: int) -> Frame:
+                  serial: int, highlight: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> Frame:
     """The lanes and counters of ``view`` over ``cpus``; ``mm``: the address space
-    whose page-table bytes the second counter lane shows."""
+    whose page-table bytes the second counter lane shows; ``highlight``: (times, CPUs)
+    of events to mark on the lanes."""
     n = view.columns
     counts = replay.buckets(cpus, view.t0, view.t1, n)
     totals = {cpu: c.sum(axis=1) for cpu, c in counts.items()}
     peak = max((int(t.max()) for t in totals.values() if len(t)), default=0)
     lanes = [Lane(cpu, dominant(counts[cpu]), levels(totals[cpu], peak, log=True),
                   int(totals[cpu].sum())) for cpu in cpus]
+    if highlight is not None:
+        _mark(lanes, view, *highlight)
     counters = []
     for name, label, show in COUNTERS:
         if name is None:
@@ -83,6 +90,20 @@ def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
         top = int(values.max()) if len(values) else 0
         counters.append(Counter(label, levels(values, top), show(top)))
     return Frame(view, lanes, counters, replay.loaded, serial)
+
+
+def _mark(lanes: list[Lane], view: View, ts: np.ndarray, cpus: np.ndarray) -> None:
+    """Set each lane's ``marked`` columns: those holding one of the events at ``ts`` on
+    its CPU. O(highlighted events in the window) in numpy."""
+    n = view.columns
+    inside = (ts >= view.t0) & (ts < view.t1)
+    ts, cpus = ts[inside], cpus[inside]
+    edges = bucket_edges(view.t0, view.t1, n)
+    cols = np.clip(np.searchsorted(edges, ts, side="right") - 1, 0, n - 1)
+    for lane in lanes:
+        marked = np.zeros(n, bool)
+        marked[cols[cpus == lane.cpu]] = True
+        lane.marked = marked
 
 
 def overview(replay: Replay, cpus: list[int], start: int, end: int, n: int) -> np.ndarray:

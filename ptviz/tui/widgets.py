@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.events import Click, MouseScrollDown, MouseScrollUp
 from textual.geometry import Size
@@ -37,6 +39,7 @@ _SELECTED = Style.parse("bold reverse")
 _CURSOR = Style(reverse=True)
 _MARK = Style(underline=True)
 _BAR = Style.parse("#3a8fd0")
+_HIGHLIGHT = Style.parse("on #4a3a10")     # a filter's matches, a table's steps
 
 
 def _strip(cells: list[tuple[str, Style]], width: int) -> Strip:
@@ -152,6 +155,11 @@ class Lanes(ScrollView, _FrameWidget, can_focus=True):
     the CPUs do not fit."""
 
     DEFAULT_CSS = "Lanes { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }"
+    # The lane keys live here, not on the app: in a tab's list the arrows move its rows.
+    BINDINGS = [
+        Binding("up,k", "app.lane(-1)", "Lane ↑", show=False),
+        Binding("down,j", "app.lane(1)", "Lane ↓", show=False),
+    ]
 
     class Clicked(Message):
         def __init__(self, lane: int, column: int) -> None:
@@ -213,6 +221,11 @@ class Lanes(ScrollView, _FrameWidget, can_focus=True):
             cells = _gutter(f"{lane.events:,} ev" if lane.events else "", _DIM)
             for cls, level in zip(lane.shown.tolist(), lane.density.tolist()):
                 cells.append((BLOCKS[level], _STYLE[cls] if cls >= 0 else _DIM))
+        if lane.marked is not None:
+            for col in np.flatnonzero(lane.marked).tolist():
+                if GUTTER + col < len(cells):
+                    ch, st = cells[GUTTER + col]
+                    cells[GUTTER + col] = (ch, st + _HIGHLIGHT)
         marks = {view.column_of(t) for t in (view.a, view.b) if t is not None}
         cursor = view.cursor_column
         for col in marks | {cursor}:
