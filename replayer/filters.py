@@ -45,7 +45,8 @@ class EventFilter:
     @property
     def needs_fields(self) -> bool:
         """Whether events must be decoded (mm, pfn, pid or words), not just columns."""
-        return bool(self.mms or self.pfns or self.pids or self.words)
+        return (self.mms is not None or self.pfns is not None or self.pids is not None
+                or bool(self.words))
 
     def matches(self, cpu: int, event: Event) -> bool:
         """Whether a decoded event passes. O(fields)."""

@@ -55,6 +55,8 @@ class TabActions:
         self._place_pane(self.size.height)
         if not self.pane_wanted:
             self._focus_lanes()
+        else:
+            self._fill_shown_tab()
 
     def action_tab(self, name: str) -> None:
         """Show the pane on tab ``name`` and put the focus in it."""
@@ -62,6 +64,7 @@ class TabActions:
         self._place_pane(self.size.height)
         tabs = self._main("#tabs", TabbedContent)
         tabs.active = f"tab-{name}"
+        self._fill_shown_tab()
         focus = {"events": "#events", "tables": "#tables", "findings": "#findings"}.get(name)
         if focus:
             self._main(focus).focus()
@@ -82,13 +85,28 @@ class TabActions:
 
     # -- filling -------------------------------------------------------------------
     def _fill_tabs(self) -> None:
-        """After the load: the event list's length, then tables, findings and summary
-        computed off the UI thread."""
+        """After the load: the event list and the findings (cheap); the tables and the
+        summary when their tab is first shown, off the UI thread."""
         self._main("#events", EventList).set_source(EventSource(self.replay))
         self._follow(self.view.cursor)
         self._fill_findings()
-        self._tables_worker()
-        self._summary_worker()
+        self._filled: set[str] = set()
+        self._fill_shown_tab()
+
+    def _fill_shown_tab(self) -> None:
+        filled = getattr(self, "_filled", None)
+        if filled is None or not self._pane_shown():
+            return                                  # not loaded yet, or hidden
+        active = self._main("#tabs", TabbedContent).active
+        if active == "tab-tables" and "tables" not in filled:
+            filled.add("tables")
+            self._tables_worker()
+        elif active == "tab-summary" and "summary" not in filled:
+            filled.add("summary")
+            self._summary_worker()
+
+    def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        self._fill_shown_tab()
 
     def _grow_events(self) -> None:
         """While loading: the unfiltered list grows with what is loaded."""
