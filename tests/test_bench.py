@@ -7,7 +7,8 @@ from ptviz.cli import main
 FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms",
            "seek_p95_ms", "seek_vs_replay", "bytes_per_event", "sim_events_per_s",
            "import_events_per_s", "import_vs_tracecmd", "tui_first_frame_s", "tui_loaded_s",
-           "tui_redraw_ms", "tui_max_block_ms", "tui_trace_events"}
+           "tui_redraw_ms", "tui_max_block_ms", "tui_trace_events", "tui_events_page_ms",
+           "tui_tables_open_ms", "tui_tables", "diff_vs_replays"}
 
 
 def test_bench_json_has_every_figure(capsys):

@@ -19,7 +19,8 @@ from .errors import EXIT_OK
 
 TARGETS = {"replay_vs_decode": 2.0, "seek_median_ms": 20.0, "seek_vs_replay": 1 / 200,
            "tui_first_frame_s": 1.5, "tui_redraw_ms": 50.0, "tui_max_block_ms": 50.0,
-           "bytes_per_event": 64.0}
+           "bytes_per_event": 64.0, "tui_events_page_ms": 50.0, "tui_tables_open_ms": 300.0,
+           "diff_vs_replays": 1.2}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,6 +98,8 @@ def measure(path: str, events: int, seeks: int, work_dir: str, progress: bool = 
     replay.close()
     used = loaded_bytes(path)
     say(f"memory {used / written:.1f} bytes/event")
+    diff_ratio = _diff_vs_replays(path)
+    say(f"ptviz diff: {diff_ratio:.2f}x its two replays")
     # The same figure on a table-heavy mix (32 faults per table: 6x the bookkeeping per event).
     heavy_path = os.path.join(work_dir, "heavy.msgpack")
     write_synthetic(heavy_path, max(events // 4, 1000), faults_per_table=32)
@@ -121,8 +124,28 @@ def measure(path: str, events: int, seeks: int, work_dir: str, progress: bool = 
         "mix": "coverletter loop: 512 faults per 2 MiB PTE table, reclaim, TLB IPIs, RCU",
         "replay_vs_decode_table_heavy": round(heavy_replay / heavy_decode, 3),
         "sim_events_per_s": round(sim),
+        "diff_vs_replays": round(diff_ratio, 3),
         "targets": TARGETS,
     }
+
+
+def _diff_vs_replays(path: str) -> float:
+    """``ptviz diff`` of the trace with itself against two ``ptviz replay``s of it (each
+    a load and a report): what comparing adds."""
+    from replayer.diff import diff_reports
+    from replayer.replay import Replay
+    from replayer.report import build_report
+
+    def replay_once() -> dict:
+        with Replay.load(path) as r:
+            return build_report(r)
+    t = time.perf_counter()
+    replay_once()
+    replay_once()
+    replays = time.perf_counter() - t
+    t = time.perf_counter()
+    diff_reports(replay_once(), replay_once())
+    return (time.perf_counter() - t) / replays
 
 
 def _simulate_rate(path: str, events: int) -> float:
@@ -144,7 +167,7 @@ WALKER_EVENTS_PER_MB = 246
 def measure_view(path: str, events: int, progress: bool = False) -> dict:
     """``ptviz view`` on a walkers simulation of about ``events`` events (four CPUs:
     a writer reclaiming, lockless walkers, IPIs, RCU), headless."""
-    from ..bench.tui import measure_tui
+    from ..bench.tui import measure_tables, measure_tui
     from ..sim.run import simulate
     size_mb = max(4, round(events / WALKER_EVENTS_PER_MB / 2) * 2)
     written = simulate(path, "x86_64", "6.14", "walkers", {"size": f"{size_mb}M"}, {},
@@ -153,7 +176,19 @@ def measure_view(path: str, events: int, progress: bool = False) -> dict:
     figures["tui_trace_events"] = written
     if progress:
         print(f"  view: first frame {figures['tui_first_frame_s']:.2f} s, redraw "
-              f"{figures['tui_redraw_ms']:.1f} ms", file=sys.stderr, flush=True)
+              f"{figures['tui_redraw_ms']:.1f} ms, events page "
+              f"{figures['tui_events_page_ms']:.1f} ms", file=sys.stderr, flush=True)
+    os.unlink(path)
+    # The Tables tab on a trace with ≥ 100 k PTE table pages: the cover letter's loop at
+    # 6.13, one table per 2 MiB step, a fault per 512 pages (scaled with --events).
+    steps = max(1000, min(102_400, events // 20))
+    simulate(path, "x86_64", "6.13", "coverletter",
+             {"size": f"{steps * 2}M", "iterations": str(steps), "batch": "512"}, {},
+             cpus=4, seed=1)
+    figures.update(measure_tables(path))
+    if progress:
+        print(f"  view: Tables tab with {figures['tui_tables']:,} tables opens in "
+              f"{figures['tui_tables_open_ms']:.0f} ms", file=sys.stderr, flush=True)
     os.unlink(path)
     return figures
 
@@ -216,6 +251,8 @@ def render(f: dict) -> str:
         f"{mark('seek_vs_replay', f['seek_vs_replay'])}",
         f"memory                {f['bytes_per_event']:.1f} bytes per loaded event   "
         f"target ≤ 64  {mark('bytes_per_event', f['bytes_per_event'])}",
+        f"ptviz diff            {f['diff_vs_replays']:.2f}× its two replays   target ≤ 1.2  "
+        f"{mark('diff_vs_replays', f['diff_vs_replays'])}",
         f"simulator             {f['sim_events_per_s'] / 1e6:.2f} M events/s   target ≥ 1  "
         f"{'ok' if f['sim_events_per_s'] >= 1e6 else 'MISSED'}",
         f"ftrace text import    {f.get('import_events_per_s', 0) / 1e3:.0f} k events/s; vs "
@@ -236,5 +273,11 @@ def render(f: dict) -> str:
             f"{mark('tui_redraw_ms', f['tui_redraw_ms'])}",
             f"  event loop blocked  {f['tui_max_block_ms']:.1f} ms at most while loading   "
             f"target ≤ 50 ms  {mark('tui_max_block_ms', f['tui_max_block_ms'])}",
+            f"  Events tab page     {f['tui_events_page_ms']:.1f} ms median, "
+            f"{f['tui_events_page_max_ms']:.1f} ms max   target ≤ 50 ms  "
+            f"{mark('tui_events_page_ms', f['tui_events_page_ms'])}",
+            f"  Tables tab opens    {f['tui_tables_open_ms']:.0f} ms with "
+            f"{f['tui_tables']:,} tables   target ≤ 300 ms  "
+            f"{mark('tui_tables_open_ms', f['tui_tables_open_ms'])}",
         ]
     return "\n".join(rows) + "\n"
