@@ -201,6 +201,8 @@ class TraceApp(KeyActions, TabActions, App[None]):
     def _check_size(self, size: Size | None = None) -> None:
         w, h = size if size is not None else self.size
         small = w < MIN_WIDTH or h < MIN_HEIGHT
+        if not self.screen_stack:                       # closing
+            return
         main = self.screen_stack[0]                     # the main screen, not a dialog
         main.set_class(small, "too-small")
         main.set_class(w < PANEL_FROM_WIDTH, "narrow")

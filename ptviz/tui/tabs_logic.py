@@ -43,12 +43,13 @@ class TabActions:
 
     # -- showing the pane --------------------------------------------------------------
     def _pane_shown(self) -> bool:
-        main = self.screen_stack[0]
-        return not main.has_class("no-pane")
+        stack = self.screen_stack             # empty once the app is closing
+        return bool(stack) and not stack[0].has_class("no-pane")
 
     def _place_pane(self, height: int) -> None:
         show = self.pane_wanted if self.pane_wanted is not None else height >= PANE_FROM_HEIGHT
-        self.screen_stack[0].set_class(not show, "no-pane")
+        if self.screen_stack:
+            self.screen_stack[0].set_class(not show, "no-pane")
 
     def action_toggle_pane(self) -> None:
         self.pane_wanted = not self._pane_shown()
