@@ -326,7 +326,7 @@ def test_view_sim_simulates_then_opens(monkeypatch, capsys):
     from replayer import Replay
     opened = {}
 
-    def fake_view(path):
+    def fake_view(path, path_b=None, align=None):
         with Replay.load(path) as r:
             opened["kernel"] = r.header["kernel"]["version"]
             opened["events"] = r.event_count

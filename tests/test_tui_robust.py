@@ -86,7 +86,7 @@ def test_view_says_so_when_the_app_died(monkeypatch):
     class Died:
         error, exit_status, return_code = None, None, 1
 
-        def __init__(self, path):
+        def __init__(self, path, path_b=None, align=None):
             pass
 
         def run(self):

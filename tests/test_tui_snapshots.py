@@ -97,3 +97,18 @@ def test_findings_tab(snap_compare):
 def test_summary_tab(snap_compare):
     app = TraceApp(os.path.join("traces", "sim-coverletter-6.13-x86_64.msgpack"))
     assert snap_compare(app, terminal_size=(140, 44), run_before=_tab("4"))
+
+
+def test_compare_613_614(snap_compare):
+    """ptviz view A B: 6.13 leaks (L), 6.14 reclaims (R), interleaved per CPU."""
+    app = TraceApp(os.path.join("traces", "sim-coverletter-6.13-x86_64.msgpack"),
+                   os.path.join("traces", "sim-coverletter-6.14-x86_64.msgpack"))
+
+    async def both(pilot) -> None:
+        for _ in range(100):
+            await settle(pilot.app, pilot)
+            b = pilot.app.replay_b
+            if b is not None and b.loaded and len(pilot.app.frame.lanes) == 8:
+                return
+            await pilot.pause(0.05)
+    assert snap_compare(app, terminal_size=(140, 48), run_before=both)

@@ -14,19 +14,27 @@ from .errors import EXIT_BUG, EXIT_OK, fail
 EPILOG = """\
 Keys: + - zoom, 0 fit, ← → move, shift+← → pan, [ ] pick an event class and n N
 step through it, m M markers, f F findings, a b set markers A/B, g go to a time,
+t the tabs (1 events, 2 tables, 3 findings, 4 summary), ctrl+f filter events,
 ? help, ctrl+p every action, q quit.
-Exit status: 0, or 2 when the trace cannot be read (the message is also printed).
+Two traces (ptviz view A B): B's lanes among A's, interleaved per CPU or stacked (x);
+each counter lane twice; the Summary tab is ptviz diff A B.
+Exit status: 0, or 2 when a trace cannot be read (the message is also printed).
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("view", help="browse a trace in the terminal UI",
+    p = sub.add_parser("view", help="browse a trace (or compare two) in the terminal UI",
                        description="Browse a trace in the terminal: per-CPU timelines, "
                                    "counters and the PTE pages at the cursor. Takes what "
                                    "`ptviz replay` takes (a ptviz trace, ftrace text, "
                                    "trace.dat).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("trace", nargs="?", help="the trace to open")
+    p.add_argument("trace_b", nargs="?", metavar="TRACE_B",
+                   help="a second trace to compare, on the same time axis")
+    p.add_argument("--align", metavar="MARKER",
+                   help="with two traces: put the first marker whose text holds MARKER at "
+                        "the same time in both (default: their first events)")
     p.add_argument("--sim", nargs=argparse.REMAINDER, metavar="SIMULATE-ARGS",
                    help="simulate with `ptviz simulate`'s options (no -o) into a temporary "
                         "file and open it, e.g. --sim --kernel 6.13 --param size=1G")
@@ -38,13 +46,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("view: give a TRACE, or --sim SIMULATE-ARGS")
     if args.sim is not None and args.trace:
         raise UsageError("view: give a TRACE or --sim, not both")
+    if args.align is not None and not args.trace_b:
+        raise UsageError("view --align: give two traces to align")
     if args.sim is not None and any(a in ("-o", "--output") or a.startswith("--output=")
                                     for a in args.sim):
         raise UsageError("view --sim: the output is a temporary file; leave -o out")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("view needs a terminal; for a report without one, use ptviz replay")
     if args.sim is None:
-        return _view(args.trace)
+        return _view(args.trace, args.trace_b, args.align)
     with tempfile.TemporaryDirectory(prefix="ptviz-sim-") as tmp:
         out = os.path.join(tmp, "sim.msgpack")
         _simulate(args.sim, out)
@@ -60,9 +70,9 @@ def _simulate(sim_args: list[str], out: str) -> None:
     simulate.run(ns)
 
 
-def _view(path: str) -> int:
+def _view(path: str, path_b: str | None = None, align: str | None = None) -> int:
     from ..tui.app import TraceApp     # Textual loads only for the UI
-    app = TraceApp(path)
+    app = TraceApp(path, path_b, align)
     app.run()
     if app.error is not None:
         fail(app.error)

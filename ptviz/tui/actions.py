@@ -52,7 +52,7 @@ class KeyActions:
     def action_lane(self, delta: int) -> None:
         if not self.cpus:
             return
-        self.lane = max(0, min(len(self.cpus) - 1, self.lane + int(delta)))
+        self.lane = max(0, min(self._lane_count() - 1, self.lane + int(delta)))
         self._main(Lanes).show_lane(self.lane)
         self._update_status()
 
@@ -78,7 +78,7 @@ class KeyActions:
             return
         ts, index, cpu = hit
         self._stepped = (ts, index)
-        self.lane = self.cpus.index(cpu) if cpu in self.cpus else self.lane
+        self.lane = self._lane_of(cpu)
         self.status_extra = f"event {index:,}"
         self.jump_to(ts)
 
@@ -112,7 +112,7 @@ class KeyActions:
             return
         f = cands[0] if fwd else cands[-1]
         if f.cpu is not None and f.cpu in self.cpus:
-            self.lane = self.cpus.index(f.cpu)
+            self.lane = self._lane_of(f.cpu)
         self.status_extra = f"{f.kind}: {_esc(f.message)[:80]}"
         self.jump_to(f.ts)
 
@@ -162,7 +162,7 @@ class KeyActions:
             busy = [c for c in self.cpus if len(self.replay.timeline.column(c))]
             self._all_cpus, self.hidden_cpus = list(self.cpus), len(self.cpus) - len(busy)
             self.cpus = busy
-        self.lane = min(self.lane, max(0, len(self.cpus) - 1))
+        self.lane = min(self.lane, max(0, self._lane_count() - 1))
         self.request_frame()
 
     def jump_to(self, t: int) -> None:

@@ -10,6 +10,7 @@ results; the event loop only draws from them (style.md: no scans on the UI threa
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from contextlib import suppress
@@ -30,6 +31,7 @@ from replayer.units import format_ts
 
 from . import frame as frames
 from .actions import KeyActions
+from .compare import CompareMode
 from .commands import TraceCommands
 from .glyphs import LOOKS
 from .loading import open_replay
@@ -48,7 +50,7 @@ PANEL_WIDTH = 42
 PANEL_FROM_WIDTH = GUTTER + 1 + PANEL_WIDTH + 2 + 40
 
 
-class TraceApp(KeyActions, TabActions, App[None]):
+class TraceApp(KeyActions, TabActions, CompareMode, App[None]):
     """Browse one trace. ``path`` is anything ``ptviz replay`` reads."""
 
     TITLE = "ptviz"
@@ -95,6 +97,7 @@ class TraceApp(KeyActions, TabActions, App[None]):
         Binding("s", "cycle_mm", "mm", show=False),
         Binding("e", "toggle_idle", "Idle CPUs", show=False),
         Binding("t", "toggle_pane", "Tabs"),
+        Binding("x", "toggle_stack", "A/B lanes", show=False),
         Binding("1", "tab('events')", "Events", show=False),
         Binding("2", "tab('tables')", "Tables", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
@@ -107,9 +110,9 @@ class TraceApp(KeyActions, TabActions, App[None]):
     ]
 
     class Opened(Message):
-        def __init__(self, replay: Replay, warnings: list[str]) -> None:
+        def __init__(self, replay: Replay, warnings: list[str], side: str = "a") -> None:
             super().__init__()
-            self.replay, self.warnings = replay, warnings
+            self.replay, self.warnings, self.side = replay, warnings, side
 
     class Progress(Message):
         def __init__(self, text: str) -> None:
@@ -137,9 +140,10 @@ class TraceApp(KeyActions, TabActions, App[None]):
             super().__init__()
             self.text, self.serial = text, serial
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, path_b: str | None = None, align: str | None = None) -> None:
         super().__init__()
         self._init_tabs()
+        self._init_compare(path_b, align)
         self.path = path
         self.replay: Replay | None = None
         self.view: View | None = None
@@ -181,6 +185,8 @@ class TraceApp(KeyActions, TabActions, App[None]):
     def on_mount(self) -> None:
         self._check_size()
         self._main(Lanes).focus()
+        if self.comparing:           # each counter twice: A's, then B's
+            self._main(Counters).styles.height = 2 * len(frames.COUNTERS)
         self._load()
         self.set_interval(0.3, self._while_loading)
 
@@ -222,19 +228,29 @@ class TraceApp(KeyActions, TabActions, App[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self) -> None:
         worker = get_current_worker()
+        say = lambda text: self.post_message(self.Progress(text))  # noqa: E731
         try:
-            replay, warnings = open_replay(self.path, self._workdir.name,
-                                           lambda text: self.post_message(self.Progress(text)))
+            replay, warnings = open_replay(self.path, self._workdir.name, say)
             self.post_message(self.Opened(replay, warnings))
-            last = [0.0]
+            replay_b = None
+            if self.path_b is not None:
+                workdir_b = os.path.join(self._workdir.name, "b")
+                os.makedirs(workdir_b, exist_ok=True)
+                replay_b, warnings_b = open_replay(self.path_b, workdir_b, say)
+                self.post_message(self.Opened(replay_b, warnings_b, "b"))
+            for which, r in (("", replay), ("B: ", replay_b)):
+                if r is None:
+                    continue
+                last = [0.0]
 
-            def progress(done: int, total: int) -> None:
-                now = time.monotonic()
-                if now - last[0] > 0.1:
-                    last[0] = now
-                    self.post_message(self.Progress(
-                        f"loading {done:,}/{total:,} events ({100 * done // max(total, 1)}%)"))
-            replay.run(progress, lambda: worker.is_cancelled)
+                def progress(done: int, total: int, which=which, last=last) -> None:
+                    now = time.monotonic()
+                    if now - last[0] > 0.1:
+                        last[0] = now
+                        self.post_message(self.Progress(
+                            f"{which}loading {done:,}/{total:,} events "
+                            f"({100 * done // max(total, 1)}%)"))
+                r.run(progress, lambda: worker.is_cancelled)
         except BadInput as exc:
             self.post_message(self.Failed(str(exc)))
             return
@@ -243,10 +259,19 @@ class TraceApp(KeyActions, TabActions, App[None]):
         self.post_message(self.Loaded())
 
     def on_trace_app_opened(self, message: Opened) -> None:
-        replay = self.replay = message.replay
         for text in message.warnings:
             self.notify(printable(text), title="warning", severity="warning", timeout=10,
                         markup=False)
+        if message.side == "b":
+            self.replay_b = message.replay
+            n = message.replay.header.get("cpus") or 0
+            self.cpus_b = sorted(set(range(n if n <= 4096 else 0)) |
+                                 set(_footer_cpus(message.replay)))
+            self._align_b()
+            self._refit()
+            self.request_frame()
+            return
+        replay = self.replay = message.replay
         span = replay.reader.time_span or (0, 0)
         n = replay.header.get("cpus") or 0
         self.cpus = sorted(set(range(n if n <= 4096 else 0)) |
@@ -264,6 +289,10 @@ class TraceApp(KeyActions, TabActions, App[None]):
         replay = self.replay
         self.progress_text = ""
         self.cpus = sorted(set(self.cpus) | set(replay.cpus))
+        if self.replay_b is not None:
+            self.cpus_b = sorted(set(self.cpus_b) | set(self.replay_b.cpus))
+            self._align_b()
+            self._refit()
         peaks = dict(replay.final.mm_peak)
         self.mm = max(peaks, key=peaks.get) if peaks else None
         if replay.suppressed or replay.warnings:
@@ -279,7 +308,9 @@ class TraceApp(KeyActions, TabActions, App[None]):
         self.push_screen(ErrorScreen(message.text))
 
     def _while_loading(self) -> None:
-        if self.error is None and self.replay is not None and not self.replay.loaded:
+        loading = self.replay is not None and not self.replay.loaded or \
+            self.replay_b is not None and not self.replay_b.loaded
+        if self.error is None and loading:
             self.request_frame()
 
     # -- frames -------------------------------------------------------------------
@@ -306,6 +337,8 @@ class TraceApp(KeyActions, TabActions, App[None]):
         # the overview cached as one (key, value) pair.
         replay = self.replay
         frame = frames.compute_frame(replay, view, cpus, mm, serial, highlight)
+        if self.comparing:
+            frame = self._with_b(frame, view, self._b_top_mm())
         key = (view.columns, replay.loaded_events, view.start, view.end, tuple(cpus))
         cached = self._overview
         if cached is None or cached[0] != key:
@@ -360,11 +393,19 @@ class TraceApp(KeyActions, TabActions, App[None]):
                           (("pt_reclaim", "PT_RECLAIM"), ("table_free", "free"),
                            ("sync", "sync")) if k.get(key) is not None)
         events = replay.reader.event_count
-        line1 = (f"[b]{_esc(self.path)}[/b]  {_esc(h.get('source') or '?')} · "
+        line1 = (f"[b]{'A ' if self.comparing else ''}{_esc(self.path)}[/b]  "
+                 f"{_esc(h.get('source') or '?')} · "
                  f"{_esc(arch.get('name', '?'))} · kernel {_esc(k.get('version', '?'))} "
                  f"({_esc(config)}) · "
                  f"{len(self.cpus)} CPUs · {events:,} events in "
                  f"{fmt_span(view.end - view.start)}")
+        if self.comparing:
+            b = self.replay_b
+            kb = (b.header.get("kernel") or {}) if b is not None else {}
+            line1 += (f"   [b]B {_esc(self.path_b)}[/b] kernel "
+                      f"{_esc(kb.get('version', '?'))}, "
+                      + (f"{b.reader.event_count:,} events, shifted "
+                         f"{fmt_span(self.b_shift)}" if b is not None else "opening…"))
         marks = ""
         if view.a is not None or view.b is not None:
             marks = "  " + "  ".join(f"{n.upper()} +{fmt_span(t - view.start)}" for n, t in
@@ -378,15 +419,16 @@ class TraceApp(KeyActions, TabActions, App[None]):
 
     def _update_status(self) -> None:
         parts = []
-        frame, view, replay = self.frame, self.view, self.replay
-        if frame is not None and view is not None and replay is not None and self.cpus:
-            cpu = self.cpus[min(self.lane, len(self.cpus) - 1)]
+        frame, view = self.frame, self.view
+        replay, cpu, shift = self._lane_source(self.lane)
+        if frame is not None and view is not None and replay is not None:
             col = view.cursor_column
             if col is not None:
                 t0, t1 = view.column_span(col)
-                kinds = frames.bucket_kinds(replay, cpu, t0, t1)
+                kinds = frames.bucket_kinds(replay, cpu, t0 - shift, t1 - shift)
                 what = ", ".join(f"{_esc(name)} {n}" for name, n in kinds[:5]) or "no events"
-                parts.append(f"CPU {cpu} · {what}")
+                side = ("B " if replay is self.replay_b else "A ") if self.comparing else ""
+                parts.append(f"{side}CPU {cpu} · {what}")
         cls = TIMELINE_CLASSES[self.selected_class]
         parts.append(f"n/N: [{LOOKS[cls].colour}]{LOOKS[cls].glyph}[/] {cls}")
         if self.status_extra:

@@ -42,6 +42,8 @@ class Lane:
     events: int
     #: Columns holding a highlighted event (a filter's match, a table's steps), or None.
     marked: np.ndarray | None = None
+    #: What the lane's gutter says (``A CPU 0`` when comparing); ``CPU n`` when None.
+    label: str | None = None
 
 
 @dataclass

@@ -17,9 +17,6 @@ from textual.worker import get_current_worker
 from replayer import BadInput
 from replayer.filters import parse_filter, searchable, select
 from replayer.lifecycle import lifecycle
-from replayer.report import build_report
-
-from ..cli.replay_text import render as render_report
 from ..words import printable
 from .rowlist import RowList
 from .sources import TABLE_COLUMNS, EventSource, TableSource
@@ -134,7 +131,7 @@ class TabActions:
 
     @work(thread=True, exclusive=True, group="summary")
     def _summary_worker(self) -> None:
-        text = render_report(build_report(self.replay))
+        text = self._summary_text()
         self.call_from_thread(self._show_summary, text)
 
     def _show_summary(self, text: str) -> None:
@@ -183,7 +180,7 @@ class TabActions:
 
     def _go(self, ts: int, cpu: int | None) -> None:
         if cpu is not None and cpu in self.cpus:
-            self.lane = self.cpus.index(cpu)
+            self.lane = self._lane_of(cpu)
         self.jump_to(ts)
 
     # -- filter and search ----------------------------------------------------------------

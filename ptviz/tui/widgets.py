@@ -214,7 +214,7 @@ class Lanes(ScrollView, _FrameWidget, can_focus=True):
         view = frame.view
         selected = app.lane == lane_no
         if half == 0:
-            cells = _gutter(f"CPU {lane.cpu}", _SELECTED if selected else _LABEL)
+            cells = _gutter(lane.label or f"CPU {lane.cpu}", _SELECTED if selected else _LABEL)
             for cls in lane.shown.tolist():
                 cells.append((_GLYPH[cls], _STYLE[cls]) if cls >= 0 else (" ", _DIM))
         else:
