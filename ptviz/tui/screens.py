@@ -36,6 +36,7 @@ KEYS = (
     ("enter", "event: go there; table: its lifecycle; step, finding: go there"),
     ("o O / r", "tables: sort by the next / previous column / reverse"),
     ("escape", "back to the lanes"),
+    ("x", "ptviz view A B: A's and B's lanes interleaved per CPU / stacked"),
     ("ctrl+p", "command palette: every action"),
     ("?", "this help"),
     ("q", "quit"),
