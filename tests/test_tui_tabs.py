@@ -175,3 +175,20 @@ async def test_a_short_terminal_starts_without_the_tabs(trace):  # noqa: F811
         await pilot.pause()
         assert app.query_one("#pane").display
         assert isinstance(app.query_one("#events", EventList).source, EventSource)
+
+
+async def test_enter_on_the_allocation_step_goes_to_that_event(trace):  # noqa: F811
+    app = TraceApp(trace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.set_view(app.view.goto(10 * MS))          # elsewhere first
+        await settle(app, pilot)
+        await pilot.press("2", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")                     # the first step: its allocation
+        await settle(app, pilot)
+        alloc = app.replay.event_at(1)
+        assert alloc.kind == "table_alloc"
+        assert app.view.cursor == alloc.ts and app.cpus[app.lane] == alloc.cpu
+        assert selected_index(app) == 1                # the list follows: the alloc

@@ -19,6 +19,11 @@ CLASS_LABELS = {
 }
 
 
+SHORT_CLASS = {"reclaimed": "reclaimed", "freed_unmap": "freed", "freed_collapse": "collapsed",
+               "empty_attached": "leaked (empty)", "in_flight": "in flight", "lost": "lost",
+               "live": "live"}
+
+
 def render(report: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
@@ -46,6 +51,10 @@ def render(report: dict[str, Any]) -> str:
         add(f"  {m['mm']:<22}{format_bytes(m['table_bytes']):>9} "
             f"{format_bytes(m['peak_table_bytes']):>11} {t['pte']:>5}{t['pmd']:>5}{t['pud']:>5}"
             f"  {printable(m['comm'] or '?')} ({pids}){exited}")
+        classes = [f"{SHORT_CLASS[c]} {row['count']}" for c, row in m["pte_tables"].items()
+                   if row["count"]]
+        if classes:
+            add(f"  {'':<22}PTE tables: {', '.join(classes)}")
     if not report["mms"]:
         add("  none")
     add("")
