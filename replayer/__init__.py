@@ -12,16 +12,26 @@ The names below are the public API; modules' other names may change.
 
 __version__ = "0.1.0"
 
-from .cursor import Cursor
-from .errors import (BadInput, BadMagic, Cancelled, CorruptTrace, EmptyFile,
-                     ImportFormatError, MissingFile, OutputError, TraceFormatError,
-                     TruncatedTrace, UnsupportedVersion, UsageError)
-from .replay import Replay
-from .report import build_report
-from .state import CLASSES, FINDING_KINDS, Finding, ReplayState
-from .tables import TableArrays
-from .traceio import Event, TraceReader, TraceWriter
-from .vocab import KINDS, TIMELINE_CLASSES
+# The names are imported on first use (PEP 562): a command that needs only the
+# errors or the writer does not pay for numpy and the fold (``ptviz --help`` starts
+# in a fraction of the time).
+from .lazy import lazy_names
+
+_WHERE = {
+    "Cursor": "cursor", "Replay": "replay", "build_report": "report",
+    "CLASSES": "state", "FINDING_KINDS": "state", "Finding": "state",
+    "ReplayState": "state", "TableArrays": "tables",
+    "Event": "traceio", "TraceReader": "traceio", "TraceWriter": "traceio",
+    "KINDS": "vocab", "TIMELINE_CLASSES": "vocab",
+    **{name: "errors" for name in (
+        "BadInput", "BadMagic", "Cancelled", "CorruptTrace", "EmptyFile",
+        "ImportFormatError", "MissingFile", "OutputError", "TraceFormatError",
+        "TruncatedTrace", "UnsupportedVersion", "UsageError")},
+}
+
+
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
+
 
 __all__ = [
     "BadInput", "BadMagic", "CLASSES", "Cancelled", "CorruptTrace", "Cursor", "EmptyFile",

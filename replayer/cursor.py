@@ -53,7 +53,8 @@ class Cursor:
             state, start_index, start_max = cached, cached.index, self._cache_max_ts
         else:
             state, start_index, start_max = cp.state.copy(), cp.index, cp.max_ts
-        folder = Folder(replay.sizes, state, replay.log, None, recording=False)
+        folder = Folder(replay.sizes, state, replay.log, None, recording=False,
+                        fast=replay.folder.fast)
         max_ts = start_max
         firsts = replay._chunk_first_index
         c = bisect_right(firsts, start_index, 0, loaded) - 1

@@ -22,6 +22,7 @@ from sortedcontainers import SortedKeyList
 
 from . import vocab as v
 from .fold_context import ContextHandlers
+from .fold_skip import idle_ipi_enters, idle_walks
 from .fold_tables import TableHandlers
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
@@ -94,8 +95,11 @@ class Folder(TableHandlers, ContextHandlers):
     """Applies rows to ``state``; records history when ``recording``."""
 
     def __init__(self, sizes: ArchSizes, state: ReplayState, log: TableLog,
-                 series: SeriesSet | None, recording: bool) -> None:
+                 series: SeriesSet | None, recording: bool, fast: bool = True) -> None:
         self.sizes = sizes
+        #: Skip rows that provably change nothing (:mod:`.fold_skip`); False visits
+        #: every row: the reference the fast path is tested against.
+        self.fast = fast
         self.state = state
         self.log = log
         self.series = series
@@ -139,6 +143,9 @@ class Folder(TableHandlers, ContextHandlers):
             v.MM_NEW: self._mm_new, v.MM_EXIT: self._mm_exit, v.MARKER: self._marker,
             v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin, v.ZAP_END: self._zap_end,
         }
+        # The fast path counts received IPIs in bulk; a visited handler entry only
+        # answers what is pending.
+        self._fast_handlers = {**self._handlers, v.IPI_ENTER: self._ipi_answer}
 
     # -- the loop ----------------------------------------------------------
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
@@ -163,6 +170,10 @@ class Folder(TableHandlers, ContextHandlers):
             for cpu in np.flatnonzero(per_cpu).tolist():
                 tlb[cpu] = tlb.get(cpu, 0) + int(per_cpu[cpu])
         pos = np.flatnonzero(_NEEDS_PYTHON[k])
+        handlers = self._handlers
+        if self.fast:
+            pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos)
+            handlers = self._fast_handlers
         runs = _pte_set_runs(rows, k[pos], pos)
         if runs is None:
             work_pos = pos.tolist()
@@ -171,7 +182,6 @@ class Folder(TableHandlers, ContextHandlers):
             work_pos, work_n, work_rows = (pos[keep].tolist(), runs[0][keep].tolist(),
                                            runs[1][keep].tolist())
         present, empty_since = s.present, s.empty_since
-        handlers = self._handlers
         record_empty = self.series.empty_attached.append if self.recording else None
         PTE_SET = v.PTE_SET
         for j, p in enumerate(work_pos):
@@ -191,6 +201,22 @@ class Folder(TableHandlers, ContextHandlers):
                 handlers[row[0]](row, stamps[p], first_index + p)
         s.index = first_index + len(rows)
         s.ts = stamps[len(rows) - 1]
+
+    def _drop_idle(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """``pos`` without the walks and IPI entries that change nothing
+        (:mod:`.fold_skip`); every IPI entry is counted here, in bulk."""
+        s = self.state
+        drop = [idle_walks(k, c, s.walkers.keys())]
+        entered = k == v.IPI_ENTER
+        if entered.any():
+            per_cpu = np.bincount(c[entered])
+            for cpu in np.flatnonzero(per_cpu).tolist():
+                s.ipis_received[cpu] = s.ipis_received.get(cpu, 0) + int(per_cpu[cpu])
+            sends = np.flatnonzero(k == v.IPI_SEND).tolist()
+            drop.append(idle_ipi_enters(k, c, sends, [rows[p][4] for p in sends],
+                                        s.ipi_inflight.keys()))
+        drop = np.concatenate(drop)
+        return np.setdiff1d(pos, drop, assume_unique=True) if len(drop) else pos
 
     # -- helpers -----------------------------------------------------------
     def _find(self, kind: str, ts: int, cpu: int | None, pfn: int | None, mm: int | None,

@@ -97,6 +97,10 @@ class ContextHandlers:
         # one entry answers every IPI pending there (several senders' IPIs coalesce).
         s.ipi_inflight.pop(cpu, None)
 
+    def _ipi_answer(self, row: tuple, ts: int, i: int) -> None:
+        """:meth:`_ipi_enter` without the count (the fast path counts in bulk)."""
+        self.state.ipi_inflight.pop(row[2], None)
+
     def _sync_begin(self, row: tuple, ts: int, i: int) -> None:
         self.state.sync_open[row[2]] = (row[4], tuple(row[5] or ()), ts, i)
 

@@ -65,8 +65,8 @@ class Replay(RowQueries):
     Decoded rows are not kept beyond a small cache: :meth:`events` re-reads.
     """
 
-    def __init__(self, reader: TraceReader, checkpoint_events: int = CHECKPOINT_EVENTS
-                 ) -> None:
+    def __init__(self, reader: TraceReader, checkpoint_events: int = CHECKPOINT_EVENTS,
+                 reference: bool = False) -> None:
         self.reader = reader
         self.header = reader.header
         self.path = reader.path
@@ -78,7 +78,10 @@ class Replay(RowQueries):
         self._cp_max_ts: list[int] = []
         self._chunk_first_index: list[int] = []
         self._chunk_prefix_max: list[int] = []
-        self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True)
+        #: ``reference``: fold every row (the per-event fold the fast path is tested
+        #: against); else rows that provably change nothing are skipped.
+        self.folder = Folder(self.sizes, ReplayState(), self.log, self.series, recording=True,
+                             fast=not reference)
         self.checkpoint_events = checkpoint_events
         #: Events and chunks whose fold is complete (what queries may use meanwhile).
         self.loaded_events = 0
@@ -101,18 +104,20 @@ class Replay(RowQueries):
 
     @classmethod
     def open(cls, source: str | os.PathLike | TraceReader,
-             checkpoint_events: int = CHECKPOINT_EVENTS) -> "Replay":
+             checkpoint_events: int = CHECKPOINT_EVENTS, reference: bool = False) -> "Replay":
         """A replay of ``source`` with nothing loaded yet: call :meth:`run`."""
         reader = source if isinstance(source, TraceReader) else TraceReader(source)
-        return cls(reader, checkpoint_events)
+        return cls(reader, checkpoint_events, reference)
 
     @classmethod
     def load(cls, source: str | os.PathLike | TraceReader, progress: Progress | None = None,
              cancelled: Callable[[], bool] | None = None,
-             checkpoint_events: int = CHECKPOINT_EVENTS) -> "Replay":
+             checkpoint_events: int = CHECKPOINT_EVENTS, reference: bool = False
+             ) -> "Replay":
         """Open and replay the whole trace once: O(events). ``progress`` is called per
-        chunk; ``cancelled`` too, and :class:`Cancelled` is raised when it says so."""
-        replay = cls.open(source, checkpoint_events)
+        chunk; ``cancelled`` too, and :class:`Cancelled` is raised when it says so.
+        ``reference``: visit every row (slower; what the fast fold is tested against)."""
+        replay = cls.open(source, checkpoint_events, reference)
         try:
             replay.run(progress, cancelled)
         except BaseException:
@@ -149,8 +154,9 @@ class Replay(RowQueries):
             timeline.add(stamps, chunk.kinds, chunk.cpus, index, folder.marks)
             folder.marks.clear()
             if rows:
-                max_ts = max(max_ts, max(stamps))
-                low = min(stamps)
+                # The chunk's index entry holds its range, and the reader checked it.
+                max_ts = max(max_ts, chunk.info.max_ts)
+                low = chunk.info.min_ts
                 self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
             self._chunk_first_index.append(index)
             self._chunk_prefix_max.append(max_ts)

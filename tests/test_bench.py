@@ -12,13 +12,49 @@ FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms
 
 
 def test_bench_json_has_every_figure(capsys):
-    assert main(["bench", "--events", "20k", "--seeks", "5", "--json"]) == 0
+    assert main(["bench", "--events", "20k", "--seeks", "5", "--mixes", "none", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert FIGURES <= set(figures)
     assert figures["events"] >= 20_000
     ratio = figures["replay_s"] / figures["decode_s"]
     assert abs(figures["replay_vs_decode"] - ratio) <= 0.01 * ratio
     assert figures["bytes_per_event"] > 0
+    assert 0 < figures["cli_startup_s"] < 10
+
+
+MIX_FIGURES = ("events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms",
+               "seek_p95_ms", "memory_bytes_per_event", "file_bytes_per_event")
+
+
+def test_bench_measures_every_mix_and_heads_with_the_worst(capsys):
+    assert main(["bench", "--events", "20k", "--seeks", "3", "--no-tui", "--json"]) == 0
+    f = json.loads(capsys.readouterr().out)
+    assert f["mixes"] == ["synthetic", "coverletter", "walkers", "fork-exit", "allocator",
+                          "collapse", "import"]
+    for mix in f["mixes"]:
+        for key in MIX_FIGURES:
+            assert f[f"{key}_{mix}"] > 0, (key, mix)
+        ratio = f[f"replay_s_{mix}"] / f[f"decode_s_{mix}"]
+        assert abs(f[f"replay_vs_decode_{mix}"] - ratio) <= 0.01 * ratio
+        assert f[f"events_{mix}"] >= 10_000, mix     # about the size asked for
+    for mix in ("coverletter", "walkers", "fork-exit", "allocator", "collapse"):
+        assert f[f"sim_events_per_s_{mix}"] > 0
+    ratios = {m: f[f"replay_vs_decode_{m}"] for m in f["mixes"]}
+    assert f["replay_vs_decode_worst"] == max(ratios.values())
+    assert ratios[f["replay_vs_decode_worst_mix"]] == f["replay_vs_decode_worst"]
+
+
+def test_bench_text_names_what_it_missed(capsys):
+    assert main(["bench", "--events", "5k", "--seeks", "2", "--no-tui",
+                 "--mixes", "walkers"]) == 0
+    out = capsys.readouterr().out
+    assert "walkers" in out and "worst replay/decode" in out
+    assert "MISSED" in out or "every mix meets its targets" in out
+
+
+def test_bench_rejects_an_unknown_mix(capsys):
+    assert main(["bench", "--mixes", "walkers,tetris"]) == 2
+    assert "tetris" in capsys.readouterr().err
 
 
 def test_bench_rejects_a_bad_size(capsys):

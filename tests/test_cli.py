@@ -66,3 +66,21 @@ def test_every_command_is_built():
     for name in COMMANDS:
         with pytest.raises(SystemExit):
             main([name, "--help"])
+
+
+def test_help_loads_neither_numpy_nor_the_engine():
+    """``ptviz --help`` and a usage error start fast: each command imports what it
+    runs only when it runs (the time itself is measured by ``ptviz bench``)."""
+    import subprocess
+    import sys
+    code = ("import sys, contextlib, io\n"
+            "from ptviz.cli import build_parser, main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    build_parser().parse_args(['--help'])\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    main(['frobnicate'])\n"
+            "print(sorted(m for m in ('numpy', 'msgpack', 'replayer.replay', 'replayer.fold',"
+            " 'ptviz.sim.run', 'ptviz.ftrace.importer', 'textual') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]", out

@@ -119,6 +119,8 @@ def _kind_table(draw, plan: Plan) -> None:
         return
     i = draw(st.integers(0, len(kinds) - 1))
     how = draw(st.sampled_from(["id", "name", "fields", "entry", "duplicate", "reorder"]))
+    if how != "entry" and not (isinstance(kinds[i], list) and len(kinds[i]) == 3):
+        how = "entry"      # an earlier mutation already replaced this entry
     if how == "duplicate":
         kinds.append(list(kinds[i]))
     elif how == "reorder":

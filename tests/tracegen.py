@@ -53,16 +53,24 @@ def _fields(choose, subset, kind: str) -> tuple:
     return f()
 
 
-def _event(choose, subset, ts: int) -> tuple[int, tuple]:
-    kind = choose(OPS)
+#: Walkers and IPIs, with enough tables for walks to hold and frees to race them.
+WALKER_OPS = ("walk_begin", "walk_begin", "walk_table", "walk_end", "walk_end", "ipi_send",
+              "ipi_enter", "ipi_enter", "ipi_exit", "table_alloc", "pte_set", "table_detach",
+              "table_free", "tlb_flush")
+
+
+def _event(choose, subset, ts: int, ops: tuple[str, ...] = OPS) -> tuple[int, tuple]:
+    kind = choose(ops)
     ts += choose(STEPS)
     return ts, (ts, v.KIND_BY_NAME[kind].id, choose(range(4)), choose((1, 2, 3, None)),
                 _fields(choose, subset, kind))
 
 
 @st.composite
-def traces(draw, max_events: int = 120) -> list[tuple[int, int, int, int, tuple]]:
-    """``[(ts, kind_id, cpu, pid, fields), ...]`` in time order (equal times happen)."""
+def traces(draw, max_events: int = 120, ops: tuple[str, ...] = OPS
+           ) -> list[tuple[int, int, int, int, tuple]]:
+    """``[(ts, kind_id, cpu, pid, fields), ...]`` in time order (equal times happen),
+    of the kinds in ``ops`` (repeats weigh a kind)."""
     def choose(seq):
         return draw(st.sampled_from(seq))
 
@@ -71,7 +79,7 @@ def traces(draw, max_events: int = 120) -> list[tuple[int, int, int, int, tuple]
     n = draw(st.integers(0, max_events))
     ts, out = 1000, []
     for _ in range(n):
-        ts, event = _event(choose, subset, ts)
+        ts, event = _event(choose, subset, ts, ops)
         out.append(event)
     return out
 

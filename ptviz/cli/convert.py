@@ -6,11 +6,8 @@ import argparse
 import sys
 
 from replayer.errors import UsageError
-from replayer.traceio import TraceReader
 
-from ..ftrace.importer import import_file, sniff
 from .errors import EXIT_OK
-from .inputs import describe_import, warn_bad_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..ftrace.importer import import_file, sniff
+    from .inputs import describe_import, warn_bad_lines
+    from replayer.traceio import TraceReader
     if not args.output.endswith(".msgpack"):
         raise UsageError(f"convert: output {args.output!r}: only .msgpack is built so far")
     if sniff(args.input) == "ptviz":

@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from replayer.diff import METRICS, diff_failed, diff_reports, parse_diff_fail_on
-from replayer.replay import Replay
-from replayer.report import build_report
 from replayer.units import format_bytes, format_ts
 
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
-from .inputs import open_trace
-from .output import emit, printable
-from .replay_text import CLASS_LABELS
+from .output import LazyHelpFormatter, emit, printable
 
-EPILOG = f"""\
+
+def _epilog() -> str:
+    from replayer.diff import METRICS
+    return f"""\
 Markers are matched by their text with the numbers taken out, in order ("VmPTE: 64 kB
 (after mmap)" in A is "VmPTE: 128 kB (after mmap)" in B).
 --fail-on takes NAME or NAME OP [+|-]VALUE[%] on B minus A (OP: > >= < <= == !=;
@@ -33,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Replay two traces and report what differs: VmPTE at the "
                                    "markers both share, PTE tables by class and their peaks, "
                                    "TLB flushes and IPIs per CPU, grace periods, findings.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_epilog, formatter_class=LazyHelpFormatter)
     p.add_argument("a", help="the first trace (the baseline)")
     p.add_argument("b", help="the second trace")
     p.add_argument("--json", action="store_true", help="the comparison as JSON (see DIFF.md)")
@@ -43,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(path: str) -> dict[str, Any]:
+    from .inputs import open_trace
+    from replayer.replay import Replay
+    from replayer.report import build_report
     with open_trace(path) as reader:
         report = build_report(Replay.load(reader))
     for w in report["trace"]["warnings"]:
@@ -51,6 +52,7 @@ def _report(path: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from replayer.diff import diff_failed, diff_reports, parse_diff_fail_on
     conditions = parse_diff_fail_on(args.fail_on)
     diff = diff_reports(_report(args.a), _report(args.b))
     emit(diff, args.json, render)
@@ -83,6 +85,7 @@ def _change(a: int, b: int, size: bool = False) -> str:
 
 
 def render(diff: dict[str, Any]) -> str:
+    from .replay_text import CLASS_LABELS
     out: list[str] = []
     add = out.append
     for side in ("a", "b"):

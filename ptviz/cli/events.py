@@ -7,13 +7,9 @@ import argparse
 import json
 import sys
 
-from replayer.filters import parse_filter, select
-from replayer.replay import Replay
 from replayer.units import format_ts, parse_time
 
-from ..words import fields_text, task
 from .errors import EXIT_OK
-from .inputs import open_trace
 
 EPILOG = """\
 FILTER terms (all must hold): cpu=1,3  kind=table_free,tlb_flush (or kind=table_*)
@@ -39,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..words import fields_text, task
+    from .inputs import open_trace
+    from replayer.filters import parse_filter, select
+    from replayer.replay import Replay
     t0 = parse_time(args.t0, "--from") if args.t0 is not None else None
     t1 = parse_time(args.t1, "--to") if args.t1 is not None else None
     with open_trace(args.trace) as reader:

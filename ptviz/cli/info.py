@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from replayer.traceio import TraceReader
 from replayer.units import format_bytes, format_duration, format_ts
 
-from .inputs import open_trace
-from .output import emit
 from .errors import EXIT_OK, warn
+from .output import emit
+
+if TYPE_CHECKING:
+    from replayer.traceio import TraceReader
 
 _NOT_DESCRIPTIVE = ("format", "version", "kinds")
 
@@ -56,6 +57,7 @@ def summarize(reader: TraceReader, checked: bool = True) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .inputs import open_trace
     with open_trace(args.trace) as reader:
         reader.verify_checksums()
         facts = summarize(reader, checked=not args.quick)

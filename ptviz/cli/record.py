@@ -12,10 +12,7 @@ import tempfile
 from replayer.errors import UsageError
 from replayer.traceio.atomic import AtomicOutput, check_output
 
-from ..ftrace.importer import import_file
-from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
 from .errors import EXIT_OK, warn
-from .inputs import describe_import
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..ftrace.importer import import_file
+    from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
+    from .inputs import describe_import
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     events = EVENTS + tuple(args.event)
     if args.print_only:

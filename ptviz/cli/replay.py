@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from replayer.replay import Replay
-from replayer.report import (FAIL_ON_NAMES, build_report, failed_conditions, parse_fail_on,
-                             undecided_conditions, what_was_lost)
 from replayer.units import parse_time
 
-from .inputs import open_trace
-from .output import emit
+from .output import LazyHelpFormatter, emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
-from .replay_text import render
 
-EPILOG = f"""\
+
+def _epilog() -> str:
+    from replayer.report import FAIL_ON_NAMES
+    return f"""\
 --fail-on takes NAME or NAME OP VALUE (OP: > >= < <= == !=; VALUE may have a size
 unit: 1M, 4K), comma-separated or repeated; a bare NAME means NAME>0. Names:
 {", ".join(FAIL_ON_NAMES)}.
@@ -29,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay a trace headless: report, --at, --fail-on (CI)",
                        description="Replay a trace and report page-table state, the "
                                    "classification of PTE tables and safety findings.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_epilog, formatter_class=LazyHelpFormatter)
     p.add_argument("trace", help="a ptviz msgpack trace")
     p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
     p.add_argument("--at", metavar="T",
@@ -41,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .inputs import open_trace
+    from .replay_text import render
+    from replayer.replay import Replay
+    from replayer.report import (build_report, failed_conditions, parse_fail_on, undecided_conditions, what_was_lost)
     conditions = parse_fail_on(args.fail_on)
     at = parse_time(args.at, "--at") if args.at is not None else None
     with open_trace(args.trace) as reader:

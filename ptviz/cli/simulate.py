@@ -8,12 +8,13 @@ import sys
 from replayer.errors import UsageError
 from replayer.traceio.atomic import check_output
 
-from ..sim import arches, kernels
-from ..sim.run import MAX_CPUS, MAX_SEED, help_text, parse_int, parse_params, simulate
-from ..sim.workloads import describe
 from .errors import EXIT_OK
+from .output import LazyHelpFormatter
 
-EPILOG = """\
+
+def _epilog() -> str:
+    from ..sim.run import help_text
+    return """\
 Flags for --set: pt_reclaim=on|off, mmu_gather_rcu_table_free=on|off,
 have_arch_tlb_remove_table=on|off, table_free=page|semi_rcu|rcu,
 sync=none|ipi_broadcast|ipi_targeted|synchronize_rcu. Combinations the kernel
@@ -22,23 +23,33 @@ forbids are allowed (that is how the pre-fix bug is shown) and --explain says so
 """ + help_text()
 
 
+def _workload_names() -> str:
+    from ..sim.workloads import describe
+    return ", ".join(describe())
+
+
+def _cpus_help() -> str:
+    from ..sim.run import MAX_CPUS
+    return f"1..{MAX_CPUS} (default 4)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate an architecture and kernel config into a trace",
                        description="Simulate a kernel's page-table life on N CPUs and write the "
                                    "trace a perfect tracer would see.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_epilog, formatter_class=LazyHelpFormatter)
     p.add_argument("--arch", default="x86_64", help="architecture (see --list-arches)")
     p.add_argument("--kernel", default="6.14",
                    help="6.13 … 6.19, 7.0, after-7.0 (any 7.x after 7.0); default 6.14")
     p.add_argument("--workload", default="coverletter",
-                   help=", ".join(f"{k}" for k in describe()))
+                   help=_workload_names)
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="workload or model parameter, e.g. size=50G iterations=25600 "
                         "(each one's default and range below)")
     p.add_argument("--set", action="append", default=[], metavar="FLAG=V", dest="flags",
                    help="override a resolved kernel flag, e.g. table_free=semi_rcu")
     # Parsed in run(), so a bad value is one line like every other bad input.
-    p.add_argument("--cpus", default="4", metavar="N", help=f"1..{MAX_CPUS} (default 4)")
+    p.add_argument("--cpus", default="4", metavar="N", help=_cpus_help)
     p.add_argument("--seed", default="1", metavar="S", help="0..2^63-1 (default 1)")
     p.add_argument("-o", "--output", metavar="OUT.msgpack",
                    help="trace to write (it appears when the simulation is done)")
@@ -61,6 +72,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..sim import arches, kernels
+    from ..sim.run import MAX_CPUS, MAX_SEED, parse_int, parse_params, simulate
     if args.list_arches:
         sys.stdout.write(matrix())
         return EXIT_OK
@@ -94,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def matrix() -> str:
+    from ..sim import arches, kernels
     versions = list(kernels.VERSIONS)
     lines = [f"{'arch':<16}{'page':>6}{'PTRS':>6}{'lvl':>4}{'VmPTE/tbl':>10}  {'tlb':<10}"
              + "".join(f"{ver:<22}" for ver in versions)]
