@@ -26,9 +26,11 @@ from .fold_skip import idle_ipi_enters, idle_walks
 from .fold_tables import TableHandlers
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
+from .traceio.chunk import Chunk
+from .vocab import N_COMMON
 
 _kind_of, _cpu_of = itemgetter(0), itemgetter(2)
-_pfn_of, _n_of = itemgetter(5), itemgetter(6)  # pte_set's pfn and n
+_PFN, _N = (v.KIND_BY_ID[v.PTE_SET].fields.index(f) for f in ("pfn", "n"))
 
 #: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
 _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
@@ -40,6 +42,18 @@ _NEEDS_PYTHON = np.zeros(1 << 16, dtype=bool)
 _NEEDS_PYTHON[list(_HANDLED)] = True
 
 
+def _field(rows, kind: int, j: int, at: np.ndarray) -> list:
+    """Field ``j`` of the rows at ``at``, all of ``kind``: from a column chunk's column
+    (``at`` must then be every row of that kind), else from the rows."""
+    if isinstance(rows, Chunk) and rows.has_columns:
+        values = rows.column(kind, j)
+        assert len(values) == len(at)
+        return values
+    getter = itemgetter(N_COMMON + j)
+    picked = itemgetter(*at.tolist())(rows) if len(at) > 1 else (rows[int(at[0])],)
+    return list(map(getter, picked))
+
+
 def _pte_set_runs(rows, kinds: np.ndarray,
                   pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """For the rows at ``pos``: (entries each visit adds, rows it stands for).
@@ -47,17 +61,17 @@ def _pte_set_runs(rows, kinds: np.ndarray,
     A pte_set whose previous visited row is a pte_set of the same table joins
     that row's run: the run's totals go to its first row, and the joined rows
     get -1 (not visited). Other kinds get (0, 1). None when there is no pte_set.
+    ``pos`` holds every pte_set row of ``rows``.
     """
     is_set = kinds == v.PTE_SET
     n_sets = int(np.count_nonzero(is_set))
     if n_sets == 0:
         return None
-    at = pos[is_set].tolist()
-    set_rows = itemgetter(*at)(rows) if n_sets > 1 else (rows[at[0]],)
+    at = pos[is_set]
     pfns = np.zeros(len(pos), np.uint64)
-    pfns[is_set] = np.fromiter(map(_pfn_of, set_rows), np.uint64, n_sets)
+    pfns[is_set] = np.array(_field(rows, v.PTE_SET, _PFN, at), np.uint64)
     added = np.zeros(len(pos), np.int64)
-    added[is_set] = np.fromiter(map(_n_of, set_rows), np.int64, n_sets)
+    added[is_set] = np.array(_field(rows, v.PTE_SET, _N, at), np.int64)
     joins = np.zeros(len(pos), bool)
     joins[1:] = is_set[1:] & is_set[:-1] & (pfns[1:] == pfns[:-1])
     starts = np.flatnonzero(~joins)
@@ -151,12 +165,19 @@ class Folder(TableHandlers, ContextHandlers):
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
         """Apply ``rows`` (absolute ``stamps``) whose first is event ``first_index``.
 
-        ``kinds``/``cpus`` are the rows' uint16 columns when the caller has them. numpy finds the work first: TLB flushes are counted per CPU in
-        bulk, kinds that change nothing are skipped, and a run of ``pte_set`` on
-        one table (other kinds may sit between) is applied as one step. The
-        Python loop then visits only what is left. O(n) in C plus O(work) in Python.
+        ``rows``: a sequence of rows, or a whole :class:`Chunk` (a column chunk then
+        makes only the rows the loop visits). ``kinds``/``cpus`` are the rows'
+        uint16 columns when the caller has them. numpy finds the work first: TLB
+        flushes are counted per CPU in bulk, kinds that change nothing are skipped,
+        and a run of ``pte_set`` on one table (other kinds may sit between) is
+        applied as one step. The Python loop then visits only what is left. O(n) in
+        C plus O(work) in Python.
         """
-        if not rows:
+        if isinstance(rows, Chunk):
+            kinds, cpus = rows.kinds, rows.cpus
+            if not rows.has_columns:
+                rows = rows.rows
+        if not len(rows):
             return
         if kinds is None:
             kinds = np.fromiter(map(_kind_of, rows), np.uint16, len(rows))
@@ -175,22 +196,23 @@ class Folder(TableHandlers, ContextHandlers):
             pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos)
             handlers = self._fast_handlers
         runs = _pte_set_runs(rows, k[pos], pos)
-        if runs is None:
-            work_pos = pos.tolist()
-        else:
+        if runs is not None:
             keep = runs[0] >= 0
-            work_pos, work_n, work_rows = (pos[keep].tolist(), runs[0][keep].tolist(),
-                                           runs[1][keep].tolist())
+            pos, work_n, work_count = pos[keep], runs[0][keep].tolist(), runs[1][keep].tolist()
+        work_pos = pos.tolist()
+        work_rows = rows.rows_at(pos) if isinstance(rows, Chunk) else (
+            itemgetter(*work_pos)(rows) if len(work_pos) > 1 else
+            tuple(rows[p] for p in work_pos))
         present, empty_since = s.present, s.empty_since
         record_empty = self.series.empty_attached.append if self.recording else None
         PTE_SET = v.PTE_SET
         for j, p in enumerate(work_pos):
-            row = rows[p]
+            row = work_rows[j]
             if row[0] == PTE_SET:
                 pfn = row[5]
                 before = present.get(pfn)
                 if before is None:
-                    s.orphans += work_rows[j]
+                    s.orphans += work_count[j]
                     continue
                 if before == 0 and pfn in empty_since:
                     del empty_since[pfn]
@@ -199,8 +221,8 @@ class Folder(TableHandlers, ContextHandlers):
                 present[pfn] = before + work_n[j]
             else:
                 handlers[row[0]](row, stamps[p], first_index + p)
-        s.index = first_index + len(rows)
-        s.ts = stamps[len(rows) - 1]
+        s.index = first_index + len(k)
+        s.ts = stamps[len(k) - 1]
 
     def _drop_idle(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """``pos`` without the walks and IPI entries that change nothing
@@ -212,9 +234,9 @@ class Folder(TableHandlers, ContextHandlers):
             per_cpu = np.bincount(c[entered])
             for cpu in np.flatnonzero(per_cpu).tolist():
                 s.ipis_received[cpu] = s.ipis_received.get(cpu, 0) + int(per_cpu[cpu])
-            sends = np.flatnonzero(k == v.IPI_SEND).tolist()
-            drop.append(idle_ipi_enters(k, c, sends, [rows[p][4] for p in sends],
-                                        s.ipi_inflight.keys()))
+            sends = np.flatnonzero(k == v.IPI_SEND)
+            targets = _field(rows, v.IPI_SEND, 0, sends) if len(sends) else []
+            drop.append(idle_ipi_enters(k, c, sends.tolist(), targets, s.ipi_inflight.keys()))
         drop = np.concatenate(drop)
         return np.setdiff1d(pos, drop, assume_unique=True) if len(drop) else pos
 

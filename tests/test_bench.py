@@ -1,6 +1,7 @@
 """`ptviz bench` runs end to end and reports every figure (no timing is asserted)."""
 
 import json
+import os
 
 from ptviz.cli import main
 
@@ -26,7 +27,10 @@ MIX_FIGURES = ("events", "decode_s", "replay_s", "replay_vs_decode", "seek_media
                "seek_p95_ms", "memory_bytes_per_event", "file_bytes_per_event")
 
 
-def test_bench_measures_every_mix_and_heads_with_the_worst(capsys):
+def test_bench_measures_every_mix_and_heads_with_the_worst(capsys, monkeypatch):
+    capture = os.path.join(os.path.dirname(__file__), "..", "traces", "raw", "programs",
+                           "real-6.18-gcc-record.txt.xz")
+    monkeypatch.setenv("PTVIZ_BENCH_CAPTURE", capture)
     assert main(["bench", "--events", "20k", "--seeks", "3", "--no-tui", "--json"]) == 0
     f = json.loads(capsys.readouterr().out)
     assert f["mixes"] == ["synthetic", "coverletter", "walkers", "fork-exit", "allocator",

@@ -30,7 +30,7 @@ def test_no_command_is_usage_error(capsys):
 def test_info_text(capsys):
     assert main(["info", SAMPLE]) == 0
     out = capsys.readouterr().out
-    assert "ptviz-trace v1" in out and "footer index" in out
+    assert "ptviz-trace v2" in out and "footer index" in out
     assert "name=x86_64" in out and "pt_reclaim=y" in out and "version=6.14" in out
     assert "span      1.000001000 → " in out
     # The story (traces/make_samples.py) has 3 table allocations, 2 CPUs.
@@ -42,7 +42,7 @@ def test_info_text(capsys):
 def test_info_json(capsys):
     assert main(["info", "--json", SAMPLE]) == 0
     facts = json.loads(capsys.readouterr().out)
-    assert facts["format"] == "ptviz-trace" and facts["version"] == 1
+    assert facts["format"] == "ptviz-trace" and facts["version"] == 2
     assert facts["header"]["arch"]["ptrs_per_pte"] == 512
     assert facts["events"] == sum(facts["by_kind"].values()) == sum(facts["by_cpu"].values())
     assert facts["by_kind"]["table_free"] == 3 and facts["by_kind"]["mm_new"] == 1

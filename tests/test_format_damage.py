@@ -96,7 +96,7 @@ def test_info_reports_a_flipped_bit_in_one_line(sample, tmp_path_factory, pos, b
 @pytest.mark.parametrize("content, error, words", [
     (b"", EmptyFile, "empty"),
     (b"PK\x03\x04 this is a zip file", BadMagic, "not a ptviz trace"),
-    (b"\x89PTVIZ\r\n\x00\x02" + b"\x00" * 40, UnsupportedVersion, "version 2"),
+    (b"\x89PTVIZ\r\n\x00\x03" + b"\x00" * 40, UnsupportedVersion, "version 3"),
     (b"\x89PTV", TruncatedTrace, "preamble"),
     (b"# tracer: nop\n", BadMagic, "not a ptviz trace"),
 ])

@@ -18,6 +18,7 @@ import msgpack
 from hypothesis import strategies as st
 
 from replayer.traceio import framing
+from replayer.traceio.columns import encode_column
 from replayer.vocab import N_COMMON, KindTable
 from tests.story import X86_64
 from tests.tracegen import traces
@@ -34,7 +35,7 @@ weird = st.one_of(
     st.dictionaries(st.text(max_size=3), st.integers(-1, 3), max_size=2),
 )
 
-HEADER = {"format": framing.FORMAT_NAME, "version": framing.VERSION, "source": "fuzz",
+HEADER = {"format": framing.FORMAT_NAME, "version": 1, "source": "fuzz",
           "clock": "ns", "cpus": 4, "arch": dict(X86_64),
           "kernel": {"version": "6.14", "pt_reclaim": True}, "workload": {"name": "fuzz"},
           "kinds": KindTable().to_header()}
@@ -47,10 +48,13 @@ FOOTER_KEYS = ("chunks", "events", "first_ts", "last_ts", "kind_counts", "cpu_co
 
 class Plan:
     """A trace before framing: header, chunks ``[base, lo, hi, count, comms, rows]``
-    and footer, all plain mutable data."""
+    and footer, all plain mutable data. ``version`` 2 turns each chunk's rows into
+    columns when framing (after the damage, so damaged values reach the columns)."""
 
-    def __init__(self, events: list, chunk_events: int) -> None:
+    def __init__(self, events: list, chunk_events: int, version: int = 1) -> None:
+        self.version = version
         self.header = copy.deepcopy(HEADER)
+        self.header["version"] = version
         self.chunks: list[list] = []
         for start in range(0, len(events), chunk_events):
             part = events[start:start + chunk_events]
@@ -75,11 +79,14 @@ class Plan:
         self.fix_footer_index = True
 
     def encode(self) -> bytes:
-        out = bytearray(framing.PREAMBLE.pack(framing.MAGIC, framing.VERSION))
+        out = bytearray(framing.PREAMBLE.pack(framing.MAGIC, self.version))
         out += framing.encode_frame(framing.HEADER, _pack(self.header))
         index = []
         for chunk in self.chunks:
             index.append([len(out), chunk[1], chunk[2], chunk[3]])
+            if self.version >= 2 and isinstance(chunk, list) and len(chunk) == 6 and \
+                    isinstance(chunk[5], list):
+                chunk = chunk[:5] + [_columns(chunk[5])]
             out += framing.encode_frame(framing.CHUNK, _pack(chunk))
         if self.fix_footer_index:
             self.footer["chunks"] = index
@@ -93,11 +100,35 @@ def _pack(obj) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
+def _columns(rows: list) -> list:
+    """Damaged rows as v2 columns, the way the writer lays them out, keeping the
+    damage: a row too short leaves its columns short, one too long adds a column,
+    a row that is not an array lands in the kinds column as it is."""
+    def column(values):
+        return encode_column(values)
+    arrays = [r for r in rows if isinstance(r, (list, tuple))]
+    kinds = [r[0] if isinstance(r, (list, tuple)) and r else r for r in rows]
+    common = [column([r[j] for r in arrays if len(r) > j]) for j in (1, 2, 3)]
+    by_kind: dict = {}
+    for r in arrays:
+        if len(r) > N_COMMON and isinstance(r[0], int):
+            by_kind.setdefault(r[0], []).append(r[N_COMMON:])
+    fields = []
+    for kind, group in sorted(by_kind.items()):
+        width = max(map(len, group))
+        fields.append([kind, [column([g[j] for g in group if len(g) > j])
+                              for j in range(width)]])
+    # Kinds with rows but no fields (walk_end) need an entry with no columns.
+    for kind in sorted({k for k in kinds if isinstance(k, int)} - set(by_kind)):
+        fields.append([kind, []])
+    return [column(kinds), *common, sorted(fields, key=lambda e: e[0])]
+
+
 @st.composite
 def damaged_traces(draw, max_events: int = 40) -> bytes:
     """A CRC-valid trace with 1 to 3 kinds of damage to its contents."""
     events = draw(traces(max_events=max_events))
-    plan = Plan(events, draw(st.integers(1, 9)))
+    plan = Plan(events, draw(st.integers(1, 9)), version=draw(st.sampled_from((1, 2))))
     for _ in range(draw(st.integers(1, 3))):
         draw(st.sampled_from(MUTATIONS))(draw, plan)
     return plan.encode()

@@ -26,9 +26,21 @@ SIM_MIXES: dict[str, tuple[str, Callable[[int], dict[str, str]]]] = {
     "collapse": ("6.14", lambda n: {"regions": str(max(16, n // 50))}),
 }
 
-#: The real capture the import mix repeats (gcc compiling, ``ptviz record`` text).
-REAL_CAPTURE = os.path.join(os.path.dirname(__file__), "..", "..", "traces", "raw",
-                            "programs", "real-6.18-gcc-record.txt.xz")
+#: The real capture the import mix repeats (gcc compiling, ``ptviz record`` text), from
+#: a checkout: beside the package (editable install), or below the working directory;
+#: ``PTVIZ_BENCH_CAPTURE`` names another.
+CAPTURE_NAME = os.path.join("traces", "raw", "programs", "real-6.18-gcc-record.txt.xz")
+
+
+def real_capture() -> str | None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.environ.get("PTVIZ_BENCH_CAPTURE"),
+                 os.path.join(here, "..", "..", CAPTURE_NAME), CAPTURE_NAME):
+        if path and os.path.isfile(path):
+            return path
+    return None
+
+
 _STAMP = re.compile(rb"(\s)(\d+)\.(\d{6})(: )")
 
 
@@ -40,15 +52,11 @@ def write_sim_mix(name: str, path: str, events: int) -> dict[str, Any]:
                     force=True)
 
 
-def real_capture_available() -> bool:
-    return os.path.exists(REAL_CAPTURE)
-
-
-def write_repeated_capture(path: str, events: int) -> int:
+def write_repeated_capture(capture: str, path: str, events: int) -> int:
     """The real capture's event lines, repeated with their times shifted past the
     previous copy until about ``events`` lines: a long real trace (the same tasks
     fork, fault, unmap and exit again). Returns the number of event lines."""
-    with lzma.open(REAL_CAPTURE, "rb") as f:
+    with lzma.open(capture, "rb") as f:
         lines = f.read().splitlines(keepends=True)
     header = [line for line in lines if line.startswith(b"#")]
     body = [line for line in lines if not line.startswith(b"#")]

@@ -217,7 +217,7 @@ def measure_mixes(work_dir: str, events: int, seeks: int, mixes: tuple[str, ...]
                   progress: bool = False) -> dict:
     """:func:`trace_figures` of each realistic mix at about ``events`` events, keyed
     ``<figure>_<mix>``; ``replay_vs_decode_worst`` names the worst."""
-    from ..bench.mixes import (SIM_MIXES, real_capture_available, timed_import,
+    from ..bench.mixes import (CAPTURE_NAME, SIM_MIXES, real_capture, timed_import,
                                write_repeated_capture, write_sim_mix)
     out: dict = {"mixes": []}
     for name in mixes:
@@ -225,12 +225,15 @@ def measure_mixes(work_dir: str, events: int, seeks: int, mixes: tuple[str, ...]
         if name in SIM_MIXES:
             sim = write_sim_mix(name, path, events)
             out[f"sim_events_per_s_{name}"] = round(sim["events_per_s"])
-        elif not real_capture_available():
-            out["import_mix_note"] = "the real capture is not in this checkout"
+        elif real_capture() is None:
+            out["import_mix_note"] = (f"{CAPTURE_NAME} not found (run in a checkout, or set "
+                                      f"PTVIZ_BENCH_CAPTURE)")
+            if progress:
+                print(f"  import: {out['import_mix_note']}", file=sys.stderr, flush=True)
             continue
         else:
             text = os.path.join(work_dir, "mix-import.txt")
-            lines = write_repeated_capture(text, events)
+            lines = write_repeated_capture(real_capture(), text, events)
             import_s, _ = timed_import(text, path)
             os.unlink(text)
             out["import_mix_events_per_s"] = round(lines / import_s)

@@ -18,7 +18,7 @@ import subprocess
 from typing import Any, Iterable, Iterator
 
 from replayer.errors import ImportFormatError, MissingFile
-from replayer.traceio import TraceWriter
+from replayer.traceio import TraceWriter, framing
 from replayer.traceio.framing import MAGIC as PTVIZ_MAGIC
 
 from .infer import Inference
@@ -184,9 +184,11 @@ def _trace_cmd_lines(path: str) -> Iterator[str]:
 
 
 def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str, Any],
-                 source_path: str, force: bool = False) -> dict[str, Any]:
-    """Parse, infer and write; returns the import statistics. ``out`` appears only
-    when the import succeeds (an existing one is replaced only with ``force``)."""
+                 source_path: str, force: bool = False,
+                 version: int = framing.VERSION) -> dict[str, Any]:
+    """Parse, infer and write (format ``version``); returns the import statistics.
+    ``out`` appears only when the import succeeds (an existing one is replaced only
+    with ``force``)."""
     stats = ParseStats()
     # The reorder window holds seconds of events (hundreds of thousands of tuples that
     # live until written): the cyclic collector would rescan them again and again,
@@ -195,7 +197,7 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
     gc.disable()
     try:
         with TraceWriter(out, {"source": "ftrace", "clock": "ns (trace clock)",
-                               **header}, force=force) as w:
+                               **header}, force=force, version=version) as w:
             inference = Inference(w.add,
                                   pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"))
             for rec in parse_lines(lines, stats):
@@ -220,13 +222,13 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
 
 
 def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None,
-                force: bool = False) -> dict[str, Any]:
+                force: bool = False, version: int = framing.VERSION) -> dict[str, Any]:
     kind = sniff(path)
     if kind == "ptviz":
         raise ImportFormatError("is already a ptviz trace", path)
     if kind == "trace.dat":
         lines = _trace_cmd_lines(path)
         with contextlib.closing(lines):      # trace-cmd stopped now, whatever happened
-            return import_lines(lines, out, header or {}, path, force)
+            return import_lines(lines, out, header or {}, path, force, version)
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        return import_lines(bounded_lines(f), out, header or {}, path, force)
+        return import_lines(bounded_lines(f), out, header or {}, path, force, version)

@@ -1,4 +1,4 @@
-"""Reading and writing ptviz msgpack traces (format v1; spec in FORMAT.md).
+"""Reading and writing ptviz msgpack traces (formats v1 and v2; spec in FORMAT.md).
 
 Names are imported on first use (PEP 562), so ``replayer.traceio.atomic`` alone
 does not load the reader and numpy.

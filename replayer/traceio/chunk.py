@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -26,15 +27,19 @@ class Chunk:
 
     ``rows[i]`` is ``(kind, dts, cpu, pid, *fields)`` with ``kind`` already in
     this reader's :class:`KindTable` ids; ``timestamps()`` gives absolute ones.
+    A v2 chunk arrives as columns; its rows are made on first use, in C.
     """
 
-    __slots__ = ("info", "base_ts", "rows", "comms", "kinds", "cpus", "dts", "_ts")
+    __slots__ = ("info", "base_ts", "_rows", "comms", "kinds", "cpus", "dts", "_ts",
+                 "_pids", "_fields", "_ranks")
 
-    def __init__(self, info: ChunkInfo, base_ts: int, rows: tuple, comms: dict) -> None:
+    def __init__(self, info: ChunkInfo, base_ts: int, rows: tuple | None, comms: dict
+                 ) -> None:
         self.info = info
         self.base_ts = base_ts
-        self.rows = rows
+        self._rows = rows
         self.comms = comms
+        self._pids = self._fields = self._ranks = None
         #: Each row's kind and CPU as numpy uint16 columns, filled by the reader's checks.
         self.kinds = _EMPTY_U16
         self.cpus = _EMPTY_U16
@@ -51,5 +56,40 @@ class Chunk:
             self._ts = array("q", stamps.tobytes())
         return self._ts
 
+    def set_columns(self, pids, fields: dict) -> None:
+        """A v2 chunk's pid column and field columns per kind (:mod:`.columns`);
+        ``kinds``, ``cpus`` and ``dts`` are set by the reader."""
+        self._pids, self._fields = pids, fields
+
+    @property
+    def has_columns(self) -> bool:
+        """Whether the rows can be read as columns (a v2 chunk whose rows were not
+        made yet): :meth:`column` and :meth:`rows_at` then avoid making every row."""
+        return self._fields is not None and self._rows is None
+
+    def column(self, kind: int, j: int) -> list:
+        """Field ``j`` of every row of ``kind``, in row order (column chunks only)."""
+        return self._fields[kind][j].tolist() if kind in self._fields else []
+
+    def rows_at(self, at: np.ndarray) -> tuple | list:
+        """The rows at positions ``at`` (ascending)."""
+        if not self.has_columns:
+            rows = self.rows
+            return itemgetter(*at.tolist())(rows) if len(at) > 1 else \
+                tuple(rows[i] for i in at.tolist())
+        from .columns import kind_ranks, rows_at
+        if self._ranks is None:
+            self._ranks = kind_ranks(self.kinds)
+        return rows_at(self.kinds, np.frombuffer(self.dts, np.int64), self.cpus, self._pids,
+                       self._fields, self._ranks, at)
+
+    @property
+    def rows(self) -> tuple | list:
+        if self._rows is None:
+            from .columns import materialize_rows
+            self._rows = materialize_rows(self.kinds, np.frombuffer(self.dts, np.int64),
+                                          self.cpus, self._pids, self._fields)
+        return self._rows
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.kinds) if self._rows is None else len(self._rows)

@@ -17,7 +17,8 @@ import msgpack
 from ..errors import CorruptTrace
 
 MAGIC = b"\x89PTVIZ\r\n"      # 0x89 and CRLF catch 7-bit and newline-mangling copies
-VERSION = 1
+VERSION = 2                   # what the writer writes unless told otherwise
+VERSIONS = (1, 2)             # what this ptviz reads and writes
 PREAMBLE = struct.Struct(">8sH")  # magic, format version
 FORMAT_NAME = "ptviz-trace"
 

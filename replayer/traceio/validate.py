@@ -162,6 +162,45 @@ class RowChecks:
         return None
 
 
+    def columns_error(self, pids: Any, fields: dict[int, list]) -> str | None:
+        """:meth:`fields` for a v2 chunk's columns (:class:`.columns.Column`): an
+        integer column by its ``min`` and ``max`` in numpy, a dictionary by its
+        distinct values, an array as v1 checks one. O(rows × fields), in C."""
+        why = _column_type_error(pids, "pid?")
+        if why:
+            return f"an event's pid {why}"
+        for kind, columns in fields.items():
+            for _, j, code, ok in self._fields.get(kind, ()):
+                why = _column_type_error(columns[j], code, ok)
+                if why:
+                    return f"kind {kind} field {j} {why}"
+        return None
+
+
+def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None = None
+                       ) -> str | None:
+    if code == "any":
+        return None
+    if column.ints is not None:
+        base = code.rstrip("?")
+        if base not in _SCALAR or _SCALAR[base][1] is None:
+            return f"is int, not {base}"
+        if not len(column.ints):
+            return None
+        lo, hi = int(column.ints.min()), int(column.ints.max())
+        bounds = _SCALAR[base][1]
+        if lo < bounds[0] or hi > bounds[1]:
+            return f"value {lo if lo < bounds[0] else hi} is outside {bounds[0]}..{bounds[1]}"
+        return None
+    values = column.values if column.codes is None or not len(column.codes) else \
+        tuple(column.values[i] for i in np.unique(column.codes).tolist())
+    if column.codes is not None and not len(column.codes):
+        return None
+    if ok is not None and ok(list(values)):
+        return None
+    return column_error(values, code)
+
+
 def comm_error(pairs: tuple) -> str | None:
     """``[pid, comm, ...]``: pids int or nil in range, comms strings."""
     if column_error(pairs[::2], "pid?"):

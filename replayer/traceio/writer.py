@@ -1,4 +1,4 @@
-"""Streaming writer of ptviz traces (format v1, see FORMAT.md)."""
+"""Streaming writer of ptviz traces (format v2, or v1 on request; see FORMAT.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 from ..vocab import KindTable, N_COMMON
 from . import framing
 from .atomic import AtomicOutput
+from .columns import encode_rows
 from .events import Event, event_fields
 
 DEFAULT_CHUNK_EVENTS = 4096
@@ -33,12 +34,20 @@ class TraceWriter:
     ``cpus``, ``arch``, ``kernel``, ``workload``, ...); the writer adds
     ``format``, ``version`` and ``kinds``.
 
+    ``version``: 2 (columns, the default) or 1 (one array per event, for readers
+    older than ptviz 0.2).
+
     Memory: one chunk of rows (``chunk_events``) plus the chunk index.
     """
 
     def __init__(self, dest: str | os.PathLike | BinaryIO, header: dict[str, Any],
                  kinds: KindTable | None = None,
-                 chunk_events: int = DEFAULT_CHUNK_EVENTS, force: bool = False) -> None:
+                 chunk_events: int = DEFAULT_CHUNK_EVENTS, force: bool = False,
+                 version: int = framing.VERSION) -> None:
+        if version not in framing.VERSIONS:
+            raise ValueError(f"format version {version}: this ptviz writes "
+                             f"{' or '.join(map(str, framing.VERSIONS))}")
+        self.version = version
         self.kinds = kinds if kinds is not None else KindTable()
         self._row_len = {s.id: N_COMMON + len(s.fields) for s in self.kinds}
         self._chunk_events = max(1, chunk_events)
@@ -63,10 +72,10 @@ class TraceWriter:
         #: kept in the footer: readers show them beside the report.
         self.notes: list[str] = []
         full = {k: v for k, v in header.items() if k not in ("format", "version", "kinds")}
-        full = {"format": framing.FORMAT_NAME, "version": framing.VERSION, **full,
+        full = {"format": framing.FORMAT_NAME, "version": version, **full,
                 "kinds": self.kinds.to_header()}
         try:
-            self._write(framing.PREAMBLE.pack(framing.MAGIC, framing.VERSION))
+            self._write(framing.PREAMBLE.pack(framing.MAGIC, version))
             self._write(framing.encode_frame(framing.HEADER, framing.pack(full)))
         except BaseException:
             self.abort()
@@ -99,6 +108,11 @@ class TraceWriter:
         if len(rows) >= self._chunk_events:
             self._flush()
 
+    def end_chunk(self) -> None:
+        """Write the events added so far as a chunk now (a copy keeps its source's
+        chunk boundaries this way)."""
+        self._flush()
+
     def add_event(self, event: Event) -> None:
         """Append an :class:`Event` by name (slow path for tools and tests)."""
         kind, fields = event_fields(event, self.kinds)
@@ -128,7 +142,8 @@ class TraceWriter:
         in halves until each fits, the second half rebased on its first row."""
         stamps = list(accumulate(map(_dts_of, rows), initial=base_ts))[1:]
         lo, hi = min(stamps), max(stamps)
-        payload = framing.pack([base_ts, lo, hi, len(rows), comms, rows])
+        body = encode_rows(rows) if self.version >= 2 else rows
+        payload = framing.pack([base_ts, lo, hi, len(rows), comms, body])
         if len(payload) > framing.MAX_FRAME[framing.CHUNK]:
             if len(rows) == 1:
                 raise ValueError(f"an event of {len(payload)} bytes is over the format's "

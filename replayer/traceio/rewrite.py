@@ -1,0 +1,32 @@
+"""Rewriting a ptviz trace in another format version (``ptviz convert``'s upgrade)."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .reader import TraceReader
+from .writer import TraceWriter
+
+
+def rewrite(reader: TraceReader, out: str | os.PathLike, version: int, force: bool = False,
+            progress: Callable[[int, int], None] | None = None) -> int:
+    """Copy every event of ``reader`` into a new trace of format ``version`` at
+    ``out``, chunk by chunk: the same header, kind table (foreign kinds and fields
+    included), chunks, comms, events and notes. Returns the events written. O(events);
+    memory: one chunk."""
+    header = {k: v for k, v in reader.header.items() if k not in ("format", "version", "kinds")}
+    done = 0
+    with TraceWriter(out, header, kinds=reader.kinds, force=force, version=version) as writer:
+        for c in range(len(reader.chunks)):
+            chunk = reader.read_chunk(c)
+            comms = chunk.comms
+            add = writer.add
+            for row, ts in zip(chunk.rows, chunk.timestamps()):
+                add(ts, row[0], row[2], row[3], row[4:], comms.get(row[3]))
+            writer.end_chunk()
+            done += len(chunk)
+            if progress is not None:
+                progress(done, reader.event_count)
+        writer.notes.extend(reader.notes)
+    return done

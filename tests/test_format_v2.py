@@ -1,0 +1,160 @@
+"""Format v2 (columns) holds exactly what v1 (a row per event) holds; conversion
+between them is exact both ways; damaged columns are one line, never a traceback."""
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+import tests.tracefuzz as tracefuzz
+from ptviz.cli import main
+from replayer.errors import CorruptTrace
+from replayer.replay import Replay
+from replayer.report import build_report
+from replayer.traceio import TraceReader, TraceWriter
+from replayer.traceio.rewrite import rewrite
+from tests.strategies import events, kind_table
+from tests.test_replay_seek import write as write_rows
+from tests.tracegen import traces
+
+
+def write(path, evs, table, chunk_events, version):
+    with TraceWriter(path, {"source": "test", "cpus": 4}, kinds=table,
+                     chunk_events=chunk_events, version=version) as w:
+        for e in evs:
+            w.add_event(e)
+
+
+def chunks_of(path):
+    with TraceReader(path) as r:
+        return r.version, [(list(c.rows), list(c.timestamps()), c.comms)
+                           for c in map(r.read_chunk, range(len(r.chunks)))]
+
+
+@given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 17))
+def test_v1_and_v2_hold_the_same_rows_and_convert_exactly(tmp_path_factory, data, foreign,
+                                                          chunk_events):
+    table = kind_table(foreign)
+    evs = data.draw(events(table))
+    d = tmp_path_factory.mktemp("v2")
+    write(d / "v1.msgpack", evs, table, chunk_events, 1)
+    write(d / "v2.msgpack", evs, table, chunk_events, 2)
+    v1, v2 = chunks_of(d / "v1.msgpack"), chunks_of(d / "v2.msgpack")
+    assert (v1[0], v2[0]) == (1, 2)
+    assert v1[1] == v2[1]
+    with TraceReader(d / "v1.msgpack") as r:
+        rewrite(r, d / "up.msgpack", 2)
+    with TraceReader(d / "up.msgpack") as r:
+        rewrite(r, d / "down.msgpack", 1)
+    assert (d / "up.msgpack").read_bytes() == (d / "v2.msgpack").read_bytes()
+    assert (d / "down.msgpack").read_bytes() == (d / "v1.msgpack").read_bytes()
+
+
+@given(events=traces(max_events=120), chunk_events=st.integers(1, 30))
+def test_a_replay_of_v2_equals_a_replay_of_v1(tmp_path_factory, events, chunk_events):
+    d = tmp_path_factory.mktemp("rep")
+    with TraceWriter(d / "v1.msgpack", {"source": "test", "cpus": 4}, version=1,
+                     chunk_events=chunk_events) as w:
+        for ts, kind, cpu, pid, fields in events:
+            w.add(ts, kind, cpu, pid, fields)
+    write_rows(d / "v2.msgpack", events, chunk_events)
+    with Replay.load(d / "v1.msgpack") as a, Replay.load(d / "v2.msgpack") as b:
+        assert a.final == b.final
+        ra, rb = build_report(a), build_report(b)
+        for r in (ra, rb):
+            del r["trace"]
+        assert json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
+
+
+def test_repeated_strings_and_small_numbers_make_v2_smaller(tmp_path):
+    """Causes and reasons repeat: a dictionary per chunk; deltas and CPUs fit a byte."""
+    evs = [(1000 + 10 * i, 8, i % 4, 7, (0xffff888000000000, 0x1000 + i, "reclaim", None))
+           for i in range(5000)]
+    sizes = {}
+    for version in (1, 2):
+        path = tmp_path / f"v{version}.msgpack"
+        with TraceWriter(path, {"source": "test"}, version=version) as w:
+            for ts, kind, cpu, pid, fields in evs:
+                w.add(ts, kind, cpu, pid, fields, "app")
+        sizes[version] = path.stat().st_size
+    assert chunks_of(tmp_path / "v1.msgpack")[1] == chunks_of(tmp_path / "v2.msgpack")[1]
+    assert sizes[2] < 0.7 * sizes[1], sizes
+
+
+def _damaged(tmp_path, damage):
+    """A v2 trace whose first chunk's columns went through ``damage``."""
+    original = tracefuzz._columns
+
+    def columns(rows):
+        body = original(rows)
+        damage(body)
+        return body
+    events = [(1000 + i, k, 0, 7, f) for i, (k, f) in enumerate(
+        [(5, (0xA000, 1, 0x10, 0, None)), (6, (0xA000, 0x10, 3, None)),
+         (8, (0xA000, 0x10, "reclaim", None)), (23, ()), (12, (0x10, "rcu", None))] * 4)]
+    plan = tracefuzz.Plan(events, 20, version=2)
+    tracefuzz._columns = columns
+    try:
+        data = plan.encode()
+    finally:
+        tracefuzz._columns = original
+    path = tmp_path / "bad.msgpack"
+    path.write_bytes(data)
+    return path
+
+
+def _set_field(kind, j, value):
+    def damage(body):
+        for entry in body[4]:
+            if entry[0] == kind:
+                entry[1][j] = value
+    return damage
+
+
+DAMAGE = [
+    (lambda b: b.__setitem__(2, b"B\x00"), "holds 1 values for 20 rows"),
+    (lambda b: b.__setitem__(1, b"Z" + bytes(20)), "unknown type byte"),
+    (lambda b: b.__setitem__(0, ["x"] * 20), "kind column is not integers"),
+    (lambda b: b.__setitem__(4, b[4][1:]), "has rows but no fields entry"),
+    (lambda b: b[4].append([24, [["hi"]]]), "no rows here"),
+    (_set_field(8, 2, b"B" + bytes(4)), "is int, not str"),
+    (_set_field(8, 2, {"d": ["reclaim"], "c": b"B" + bytes([0, 0, 0, 5])}),
+     "outside its dictionary"),
+    (_set_field(6, 1, b"q" + (-5).to_bytes(8, "little", signed=True) * 4),
+     "value -5 is outside"),
+    (_set_field(6, 2, ["3", "3", "3", "3"]), "is str, not count"),
+    (lambda b: b.__setitem__(4, "fields"), "not [kinds, dts, cpus, pids, fields]"),
+]
+
+
+@pytest.mark.parametrize("damage,words", DAMAGE)
+def test_damaged_columns_are_one_line(tmp_path, capsys, damage, words):
+    path = _damaged(tmp_path, damage)
+    with pytest.raises(CorruptTrace) as exc:
+        with TraceReader(path) as r:
+            r.read_chunk(0)
+    assert words in str(exc.value) and "chunk 0" in str(exc.value)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "malformed event columns" in err and str(path) in err
+
+
+def test_convert_upgrades_and_downgrades(tmp_path, capsys):
+    sample = "traces/real-6.18-x86_64-vmpte-steps.msgpack"   # recorded as v1
+    up, down = tmp_path / "up.msgpack", tmp_path / "down.msgpack"
+    assert main(["convert", sample, str(up)]) == 0
+    assert main(["convert", str(up), str(down), "--format-version", "1"]) == 0
+    with open(sample, "rb") as f:
+        assert down.read_bytes() == f.read()
+    assert up.stat().st_size < down.stat().st_size
+    capsys.readouterr()
+    assert main(["replay", "--json", sample]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["replay", "--json", str(up)]) == 0
+    after = json.loads(capsys.readouterr().out)
+    for r in (before, after):
+        r["trace"].pop("path", None)
+    assert before == after
+    assert main(["convert", str(up), str(tmp_path / "again.msgpack")]) == 2
+    assert "already a ptviz trace of format version 2" in capsys.readouterr().err
+    assert not (tmp_path / "again.msgpack").exists()
