@@ -22,7 +22,7 @@ from sortedcontainers import SortedKeyList
 
 from . import vocab as v
 from .fold_context import ContextHandlers
-from .fold_skip import idle_ipi_enters, idle_walks
+from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
@@ -31,6 +31,7 @@ from .vocab import N_COMMON
 
 _kind_of, _cpu_of = itemgetter(0), itemgetter(2)
 _PFN, _N = (v.KIND_BY_ID[v.PTE_SET].fields.index(f) for f in ("pfn", "n"))
+_ALLOC_PFN = v.KIND_BY_ID[v.TABLE_ALLOC].fields.index("pfn")
 
 #: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
 _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
@@ -157,9 +158,6 @@ class Folder(TableHandlers, ContextHandlers):
             v.MM_NEW: self._mm_new, v.MM_EXIT: self._mm_exit, v.MARKER: self._marker,
             v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin, v.ZAP_END: self._zap_end,
         }
-        # The fast path counts received IPIs in bulk; a visited handler entry only
-        # answers what is pending.
-        self._fast_handlers = {**self._handlers, v.IPI_ENTER: self._ipi_answer}
 
     # -- the loop ----------------------------------------------------------
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
@@ -193,8 +191,8 @@ class Folder(TableHandlers, ContextHandlers):
         pos = np.flatnonzero(_NEEDS_PYTHON[k])
         handlers = self._handlers
         if self.fast:
-            pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos)
-            handlers = self._fast_handlers
+            pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos, stamps,
+                                  first_index)
         runs = _pte_set_runs(rows, k[pos], pos)
         if runs is not None:
             keep = runs[0] >= 0
@@ -224,21 +222,32 @@ class Folder(TableHandlers, ContextHandlers):
         s.index = first_index + len(k)
         s.ts = stamps[len(k) - 1]
 
-    def _drop_idle(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """``pos`` without the walks and IPI entries that change nothing
-        (:mod:`.fold_skip`); every IPI entry is counted here, in bulk."""
+    def _drop_idle(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray, stamps,
+                   first_index: int) -> np.ndarray:
+        """``pos`` without the rows the fast path does not visit: walks and walker
+        reads that change nothing (:mod:`.fold_skip`), and the IPIs, applied here in
+        bulk."""
         s = self.state
-        drop = [idle_walks(k, c, s.walkers.keys())]
-        entered = k == v.IPI_ENTER
-        if entered.any():
-            per_cpu = np.bincount(c[entered])
-            for cpu in np.flatnonzero(per_cpu).tolist():
-                s.ipis_received[cpu] = s.ipis_received.get(cpu, 0) + int(per_cpu[cpu])
-            sends = np.flatnonzero(k == v.IPI_SEND)
-            targets = _field(rows, v.IPI_SEND, 0, sends) if len(sends) else []
-            drop.append(idle_ipi_enters(k, c, sends.tolist(), targets, s.ipi_inflight.keys()))
-        drop = np.concatenate(drop)
-        return np.setdiff1d(pos, drop, assume_unique=True) if len(drop) else pos
+        frees = np.flatnonzero(k == v.TABLE_FREE)
+        walks, tables = idle_walks(k, c, s.walkers.keys(), frees)
+        drop = [walks]
+        if len(tables):
+            all_tables = np.flatnonzero(k == v.WALK_TABLE)
+            allocs = np.flatnonzero(k == v.TABLE_ALLOC)
+            changes = np.concatenate([allocs, frees])
+            change_pfns = (_field(rows, v.TABLE_ALLOC, _ALLOC_PFN, allocs) if len(allocs)
+                           else []) + (_field(rows, v.TABLE_FREE, 0, frees) if len(frees)
+                                       else [])
+            alive = np.r_[np.ones(len(allocs), bool), np.zeros(len(frees), bool)]
+            drop.append(idle_walk_tables(tables, all_tables,
+                                         _field(rows, v.WALK_TABLE, 0, all_tables),
+                                         s.tid_of, changes, change_pfns, alive))
+        drop.append(self._ipis_in_bulk(rows, k, c, stamps, first_index,
+                                       lambda kind, j, at: _field(rows, kind, j, at)))
+        skipped = np.zeros(len(k), bool)
+        for positions in drop:
+            skipped[positions] = True
+        return pos[~skipped[pos]]
 
     # -- helpers -----------------------------------------------------------
     def _find(self, kind: str, ts: int, cpu: int | None, pfn: int | None, mm: int | None,

@@ -1,14 +1,14 @@
-"""Rows the fold need not visit, found in numpy before the Python loop runs.
+"""Walker rows the fold need not visit, found in numpy before the Python loop runs.
 
-Walkers and IPIs are about half of a walkers trace, and most of them change
-nothing the replay keeps: a lockless walk that dereferences no table leaves no
-trace in the state once it ends, and an IPI handler entered with nothing
-pending on its CPU pops nothing. Both rules are exact for any stretch of rows
-(a chunk, or the slice a seek folds), so the state at the end of the stretch
-and everything recorded are the same as when every row is visited; tests
-compare the two (``Folder(fast=False)`` is the reference).
+Walkers are about half of a walkers trace, and most of their rows change nothing
+the replay keeps: a lockless walk no table free can see leaves no trace once it
+ends, and its reads of tables that are alive report nothing. The rules are exact
+for any stretch of rows (a chunk, or the slice a seek folds), so the state at the
+end of the stretch and everything recorded are the same as when every row is
+visited; tests compare the two (``Folder(fast=False)`` is the reference). (IPIs
+are applied in bulk instead: ``ContextHandlers._ipis_in_bulk``.)
 
-Cost: a stable sort of the walker and IPI rows by CPU, O(m log m) in C.
+Cost: a stable sort of the walker rows by CPU, O(m log m) in C.
 """
 
 from __future__ import annotations
@@ -20,58 +20,82 @@ import numpy as np
 from . import vocab as v
 
 
-def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int]) -> np.ndarray:
-    """Positions of walk_begin/walk_end pairs that hold no table: on the walk's CPU
-    the begin is followed directly by its end, and no walk was open before it
-    (the CPU's previous walker row is an end; or, for its first one, ``open_cpus``
-    — the CPUs with a walk open when the stretch starts — does not hold it).
+def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
+               frees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(begins and ends, walk_tables)``: the walk_begin/walk_end rows of the walks
+    no table free can see, and the walk_table rows inside those walks.
 
-    Visiting such a pair adds an entry for the CPU and removes it again, and no
-    table free between them can find the walk holding anything.
+    Such a walk is, on its CPU, a begin, then only walk_table rows, then its end;
+    no walk was open before it (the CPU's previous begin or end is an end; for its
+    first one, ``open_cpus`` — the CPUs with a walk open when the stretch starts —
+    does not hold it); and no table_free row (``frees``: positions) lies between
+    its begin and its end. Visiting the begin and end adds the walk and removes it,
+    and only a table free looks at what a walk holds: skipping them changes nothing.
+    Its walk_table rows still check for a freed table (:func:`idle_walk_tables`).
     """
     at = np.flatnonzero((kinds == v.WALK_BEGIN) | (kinds == v.WALK_TABLE)
                         | (kinds == v.WALK_END))
+    none = at[:0]
     if len(at) < 2:
-        return at[:0]
+        return none, none
     order = np.argsort(cpus[at], kind="stable")
     pos, k, c = at[order], kinds[at][order], cpus[at][order]
-    same_as_next = np.zeros(len(pos), bool)
-    same_as_next[:-1] = c[1:] == c[:-1]
-    next_is_end = np.zeros(len(pos), bool)
-    next_is_end[:-1] = k[1:] == v.WALK_END
-    closed_before = np.empty(len(pos), bool)
-    closed_before[1:] = np.where(same_as_next[:-1], k[:-1] == v.WALK_END,
-                                 ~np.isin(c[1:], list(open_cpus)))
-    closed_before[0] = c[0] not in set(open_cpus)
-    begins = np.flatnonzero((k == v.WALK_BEGIN) & same_as_next & next_is_end & closed_before)
-    return np.concatenate([pos[begins], pos[begins + 1]])
+    n = len(pos)
+    marks = np.flatnonzero(k != v.WALK_TABLE)          # begins and ends, sorted by cpu
+    begins = marks[k[marks] == v.WALK_BEGIN]
+    # The begin's end: the next begin or end on the list, if an end on the same CPU.
+    nxt = np.searchsorted(marks, begins, side="right")
+    has_next = nxt < len(marks)
+    end = np.where(has_next, marks[np.minimum(nxt, len(marks) - 1)], 0)
+    ok = has_next & (k[end] == v.WALK_END) & (c[end] == c[begins])
+    # What came before the begin on its CPU: an end, or nothing and no walk open.
+    prv = np.searchsorted(marks, begins, side="left") - 1
+    before = marks[np.maximum(prv, 0)]
+    same_cpu_before = (prv >= 0) & (c[before] == c[begins])
+    opened = np.isin(c[begins], np.fromiter(open_cpus, np.int64))
+    ok &= np.where(same_cpu_before, k[before] == v.WALK_END, ~opened)
+    # No table free between the begin and the end (on any CPU).
+    ok &= np.searchsorted(frees, pos[end]) == np.searchsorted(frees, pos[begins], side="right")
+    begins, end = begins[ok], end[ok]
+    inside = np.zeros(n + 1, np.int64)
+    np.add.at(inside, begins + 1, 1)
+    np.add.at(inside, end, -1)
+    tables = pos[np.cumsum(inside[:n]) > 0]
+    return np.concatenate([pos[begins], pos[end]]), np.sort(tables)
 
 
-def idle_ipi_enters(kinds: np.ndarray, cpus: np.ndarray, send_positions: list[int],
-                    send_targets: list[tuple], pending_cpus: Iterable[int]) -> np.ndarray:
-    """Positions of ipi_enter rows with nothing to answer: no IPI was sent to their
-    CPU since that CPU's previous ipi_enter (for its first one, and none pending
-    there when the stretch starts: ``pending_cpus``). ``send_targets[i]`` are the
-    targets of the ipi_send at ``send_positions[i]``.
+def idle_walk_tables(tables: np.ndarray, all_tables: np.ndarray, pfns: list[int],
+                     live: dict, changes: np.ndarray, change_pfns: list[int],
+                     change_alive: np.ndarray) -> np.ndarray:
+    """The walk_table rows among ``tables`` (rows inside skipped walks) that find
+    their table alive: such a read adds nothing to a walk nobody looks at, and has
+    no freed table to report.
 
-    The received count of every ipi_enter is the caller's to add (in bulk).
+    ``pfns`` are the pfns of ``all_tables``, every walk_table row of the stretch, in
+    order. Whether a table is alive (a key of ``live`` — tables allocated and not
+    yet freed — when the stretch starts) changes only at its table_alloc (alive)
+    and table_free (not) rows: ``changes`` (positions, ascending), ``change_pfns``,
+    ``change_alive``. The last change of the table before the read decides; with
+    none, ``live`` does. O((m + c) log(m + c)) in C, plus a set lookup per read
+    whose table did not change.
     """
-    enters = np.flatnonzero(kinds == v.IPI_ENTER)
-    if not len(enters):
-        return enters
-    n = len(kinds) + 1
-    ec = cpus[enters].astype(np.int64)
-    order = np.lexsort((enters, ec))
-    enters, ec = enters[order], ec[order]
-    first = np.ones(len(enters), bool)
-    first[1:] = ec[1:] != ec[:-1]
-    previous = np.where(first, -1, np.concatenate([[-1], enters[:-1]]))
-    sends = [(int(t), p) for p, targets in zip(send_positions, send_targets)
-             for t in targets or ()]
-    keys = np.sort(np.fromiter((t * n + p for t, p in sends), np.int64, len(sends)))
-    answered = (np.searchsorted(keys, ec * n + enters)
-                - np.searchsorted(keys, ec * n + previous)) > 0
-    if first.any():
-        pending = np.isin(ec, list(pending_cpus))
-        answered |= first & pending
-    return enters[~answered]
+    if not len(tables):
+        return tables
+    read = np.array(pfns, np.uint64)[np.searchsorted(all_tables, tables)]
+    n = int(max(tables.max(), changes.max() if len(changes) else 0)) + 1
+    uniq, inv = np.unique(np.concatenate([np.array(change_pfns, np.uint64), read]),
+                          return_inverse=True)
+    c_key = inv[:len(changes)].astype(np.int64) * n + changes
+    order = np.argsort(c_key, kind="stable")
+    c_key, c_alive = c_key[order], change_alive[order]
+    r_pfn = inv[len(changes):].astype(np.int64)
+    last = np.searchsorted(c_key, r_pfn * n + tables) - 1
+    found = last >= 0
+    found[found] = c_key[last[found]] // n == r_pfn[found]
+    alive = np.zeros(len(tables), bool)
+    alive[found] = c_alive[last[found]]
+    unknown = np.flatnonzero(~found)
+    if len(unknown):
+        alive[unknown] = np.fromiter((int(p) in live for p in read[unknown].tolist()), bool,
+                                     len(unknown))
+    return tables[alive]

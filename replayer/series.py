@@ -40,6 +40,11 @@ class Series:
         self.ts.append(ts)
         self.values.append(value)
 
+    def extend(self, ts: "np.ndarray", values: "np.ndarray") -> None:
+        """Many appends at once (int64 arrays of one length): O(n) in C."""
+        self.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
+        self.values.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
+
     def compact(self) -> None:
         """Keep the last value recorded at each instant: O(n). The series is then frozen
         (the swap and the flag under one lock, so a reader on another thread sees the

@@ -192,10 +192,9 @@ def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None
         if lo < bounds[0] or hi > bounds[1]:
             return f"value {lo if lo < bounds[0] else hi} is outside {bounds[0]}..{bounds[1]}"
         return None
-    values = column.values if column.codes is None or not len(column.codes) else \
-        tuple(column.values[i] for i in np.unique(column.codes).tolist())
-    if column.codes is not None and not len(column.codes):
-        return None
+    # A dictionary column: its dictionary holds every value (the writer keeps no
+    # unused entry, and one is checked all the same).
+    values = column.values
     if ok is not None and ok(list(values)):
         return None
     return column_error(values, code)
