@@ -140,7 +140,7 @@ def measure(path: str, events: int, seeks: int, work_dir: str, progress: bool = 
     # The same figure on a table-heavy mix (32 faults per table: 6x the bookkeeping per event).
     heavy_path = os.path.join(work_dir, "heavy.msgpack")
     write_synthetic(heavy_path, max(events // 4, 1000), faults_per_table=32)
-    heavy_decode = min(plain_decode_s(heavy_path) for _ in range(3))
+    heavy_decode = plain_decode_s(heavy_path)
     heavy_replay = min(replay_s(heavy_path)[0] for _ in range(2))
     os.unlink(heavy_path)
     say(f"table-heavy synthetic: replay {heavy_replay / heavy_decode:.2f}x decode")
@@ -201,7 +201,7 @@ def trace_figures(path: str, seeks: int) -> dict:
     """Decode baseline, replay (best of 2), seeks, memory and size of one trace."""
     from ..bench.measure import (loaded_bytes, plain_decode_s, replay_s, seek_ms,
                                  summarize_seeks)
-    decode = min(plain_decode_s(path) for _ in range(3))
+    decode = plain_decode_s(path)
     replay_time, replay = min((replay_s(path) for _ in range(2)), key=lambda r: r[0])
     median, p95 = summarize_seeks(seek_ms(replay, seeks))
     events = replay.event_count

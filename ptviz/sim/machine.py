@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_right
+from operator import itemgetter
 from typing import Callable
 
 from replayer import vocab as v
@@ -71,6 +72,10 @@ class WalkerCpu:
         self.advance(t)
         cur = self.current
         return cur if cur is not None and cur[0] <= t < cur[1] else None
+
+
+#: What the writer takes of a buffered event (ts, seq, kind, cpu, pid, fields, comm).
+_WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
 
 
 class Machine:
@@ -132,9 +137,7 @@ class Machine:
         # Anything emitted later has ts >= before and a larger sequence number, so
         # events at exactly ``before`` can go now.
         cut = len(buf) if before is None else bisect_right(buf, (before, 1 << 62))
-        add = self.writer.add
-        for ts, _, kind, cpu, pid, fields, comm in buf[:cut]:
-            add(ts, kind, cpu, pid, fields, comm)
+        self.writer.add_many(map(_WRITTEN, buf[:cut]))
         self.events += cut
         del buf[:cut]
 

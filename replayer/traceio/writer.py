@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+from array import array
 from collections import Counter
 from itertools import accumulate
 from operator import itemgetter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterable
+
+import numpy as np
 
 from ..vocab import KindTable, N_COMMON
 from . import framing
 from .atomic import AtomicOutput
-from .columns import encode_rows
+from .columns import encode_columns, encode_rows
 from .events import Event, event_fields
 
 DEFAULT_CHUNK_EVENTS = 4096
@@ -61,7 +64,14 @@ class TraceWriter:
         self._index: list[list[int]] = []
         self._kind_counts: Counter[int] = Counter()
         self._cpu_counts: Counter[int] = Counter()
-        self._rows: list[tuple] = []
+        # The chunk being filled, as columns: each event's kind, time delta, cpu and
+        # pid, and its fields tuple in the list of its kind (a v2 chunk's layout; v1
+        # rows are made from them when written).
+        self._kinds: list[int] = []
+        self._dts: list[int] = []
+        self._cpus: list[int] = []
+        self._pids: list = []
+        self._fields: dict[int, list[tuple]] = {}
         self._comms: dict[Any, str | None] = {}
         self._base_ts = 0
         self._last_ts = 0
@@ -91,8 +101,8 @@ class TraceWriter:
         if len(fields) + N_COMMON != self._row_len.get(kind, -1):
             raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
                              f"fields, got {len(fields)}")
-        rows = self._rows
-        if not rows:
+        kinds = self._kinds
+        if not kinds:
             self._base_ts = self._last_ts = ts
         seen = self._comms.get(pid, _MISSING)
         if seen is _MISSING:
@@ -102,11 +112,59 @@ class TraceWriter:
             self._flush()
             self._base_ts = self._last_ts = ts
             self._comms[pid] = comm
-            rows = self._rows
-        rows.append((kind, ts - self._last_ts, cpu, pid, *fields))
+            kinds = self._kinds
+        kinds.append(kind)
+        self._dts.append(ts - self._last_ts)
+        self._cpus.append(cpu)
+        self._pids.append(pid)
+        per = self._fields.get(kind)
+        if per is None:
+            per = self._fields[kind] = []
+        per.append(fields)
         self._last_ts = ts
-        if len(rows) >= self._chunk_events:
+        if len(kinds) >= self._chunk_events:
             self._flush()
+
+    def add_many(self, events: Iterable[tuple]) -> None:
+        """:meth:`add` for each ``(ts, kind, cpu, pid, fields, comm)`` of ``events``:
+        the same checks and chunking, without a call per event (a simulator writes
+        millions). O(n)."""
+        row_len, chunk_events = self._row_len, self._chunk_events
+        last = self._last_ts
+
+        def bind():
+            return (self._kinds, self._kinds.append, self._dts.append, self._cpus.append,
+                    self._pids.append, self._fields, self._comms)
+        kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
+        for ts, kind, cpu, pid, fields, comm in events:
+            if len(fields) + N_COMMON != row_len.get(kind, -1):
+                self._last_ts = last
+                self.add(ts, kind, cpu, pid, fields, comm)   # raises the one message
+            if not kinds:
+                self._base_ts = last = ts
+            seen = comms.get(pid, _MISSING)
+            if seen is not comm and seen != comm:
+                if seen is _MISSING:
+                    comms[pid] = comm
+                else:
+                    self._flush()
+                    kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
+                    self._base_ts = last = ts
+                    comms[pid] = comm
+            add_kind(kind)
+            add_dt(ts - last)
+            add_cpu(cpu)
+            add_pid(pid)
+            per = fields_of.get(kind)
+            if per is None:
+                per = fields_of[kind] = []
+            per.append(fields)
+            last = ts
+            if len(kinds) >= chunk_events:
+                self._last_ts = last
+                self._flush()
+                kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
+        self._last_ts = last
 
     def end_chunk(self) -> None:
         """Write the events added so far as a chunk now (a copy keeps its source's
@@ -129,13 +187,35 @@ class TraceWriter:
         self._offset += len(data)
 
     def _flush(self) -> None:
-        rows = self._rows
-        if not rows:
+        kinds = self._kinds
+        if not kinds:
             return
         comms = [x for pid, comm in self._comms.items() if comm is not None for x in (pid, comm)]
-        self._write_chunk(self._base_ts, rows, comms)
-        self._rows = []
+        dts, cpus, pids, fields = self._dts, self._cpus, self._pids, self._fields
+        self._kinds, self._dts, self._cpus, self._pids, self._fields = [], [], [], [], {}
         self._comms = {}
+        if self.version >= 2 and self._write_columns(kinds, dts, cpus, pids, fields, comms):
+            return
+        rows_of = {kind: iter(rows) for kind, rows in fields.items()}
+        self._write_chunk(self._base_ts, [(k, d, c, p, *next(rows_of[k]))
+                                          for k, d, c, p in zip(kinds, dts, cpus, pids)],
+                          comms)
+
+    def _write_columns(self, kinds: list, dts: list, cpus: list, pids: list,
+                       fields: dict[int, list[tuple]], comms: list) -> bool:
+        """The chunk as a v2 frame straight from the column buffers; False when it is
+        over the frame limit (the caller then splits it as rows)."""
+        try:
+            stamps = np.cumsum(np.frombuffer(array("q", dts), np.int64)) + self._base_ts
+        except (OverflowError, TypeError):
+            return False        # not int64: written as rows, and the reader says why
+        lo, hi = int(stamps.min()), int(stamps.max())
+        body = encode_columns(kinds, dts, cpus, pids, fields)
+        payload = framing.pack([self._base_ts, lo, hi, len(kinds), comms, body])
+        if len(payload) > framing.MAX_FRAME[framing.CHUNK]:
+            return False
+        self._append_chunk(payload, lo, hi, kinds, cpus)
+        return True
 
     def _write_chunk(self, base_ts: int, rows: list[tuple], comms: list) -> None:
         """One chunk frame; rows too large for one frame (long text fields) are split
@@ -153,16 +233,19 @@ class TraceWriter:
             self._write_chunk(base_ts, rows[:half], comms)
             self._write_chunk(stamps[half], [(first[0], 0, *first[2:])] + rows[half + 1:], comms)
             return
-        self._index.append([self._offset, lo, hi, len(rows)])
+        self._append_chunk(payload, lo, hi, list(map(_kind_of, rows)), list(map(_cpu_of, rows)))
+
+    def _append_chunk(self, payload: bytes, lo: int, hi: int, kinds: list, cpus: list) -> None:
+        self._index.append([self._offset, lo, hi, len(kinds)])
         self._write(framing.encode_frame(framing.CHUNK, payload))
-        self._kind_counts.update(map(_kind_of, rows))
-        self._cpu_counts.update(map(_cpu_of, rows))
+        self._kind_counts.update(kinds)
+        self._cpu_counts.update(cpus)
         self._first_ts = lo if self._first_ts is None else min(lo, self._first_ts)
         self._max_ts = hi if self._max_ts is None else max(hi, self._max_ts)
 
     @property
     def events_written(self) -> int:
-        return sum(e[3] for e in self._index) + len(self._rows)
+        return sum(e[3] for e in self._index) + len(self._kinds)
 
     def close(self) -> None:
         """Write the last chunk, the footer and the trailer; put the file in place.
