@@ -158,3 +158,57 @@ def test_convert_upgrades_and_downgrades(tmp_path, capsys):
     assert main(["convert", str(up), str(tmp_path / "again.msgpack")]) == 2
     assert "already a ptviz trace of format version 2" in capsys.readouterr().err
     assert not (tmp_path / "again.msgpack").exists()
+
+
+def test_raw_payload_texts_are_stored_as_words(tmp_path):
+    """An import's raw events keep their ftrace text; v2 stores each distinct word
+    once per chunk, and gives every text back exactly (odd spacing included)."""
+    texts = [f"page=00000000{i:08x} pfn=0x{0x198000 + i:x} order={i % 2} migratetype=2 "
+             f"gfp_flags=__GFP_RECLAIMABLE|__GFP_IO|__GFP_FS|__GFP_NOWARN" for i in range(3000)]
+    texts[5] = "  two  spaces, a trailing one "
+    texts[6] = ""
+    evs = [(1000 + i, 26, i % 2, 7, ("mm_page_alloc" if i % 3 else "kmem_cache_free",
+                                    {"text": t})) for i, t in enumerate(texts)]
+    sizes = {}
+    for version in (1, 2):
+        path = tmp_path / f"v{version}.msgpack"
+        with TraceWriter(path, {"source": "test"}, version=version) as w:
+            w.add_many((ts, k, c, p, f, "cc1") for ts, k, c, p, f in evs)
+        sizes[version] = path.stat().st_size
+    assert chunks_of(tmp_path / "v1.msgpack")[1] == chunks_of(tmp_path / "v2.msgpack")[1]
+    assert sizes[2] < 0.6 * sizes[1], sizes
+
+
+WORDS = {"w": ["a", "b"], "c": b"B\x00\x01\x00", "n": b"B\x02\x01"}
+
+
+@pytest.mark.parametrize("column,words", [
+    ({**WORDS, "c": b"B\x00\x05\x00"}, "outside its words"),
+    ({**WORDS, "n": b"B\x02\x00"}, "a text of no words"),
+    ({**WORDS, "w": ["a", 1]}, "not [words], codes, counts"),
+    ({"k": ["text", "text"], "f": [["x", "y"], ["x", "y"]]}, "not distinct strings"),
+    ({"k": ["text"], "f": [["x"]]}, "holds 1 values for 2 rows"),
+])
+def test_damaged_words_and_struct_columns_are_one_line(tmp_path, capsys, column, words):
+    """Two raw events whose fields column is the damaged one."""
+    def damage(body):
+        body[4] = [e for e in body[4] if e[0] != 26] + [[26, [["mm_page_alloc", "x"], column]]]
+    original = tracefuzz._columns
+    events = [(1000, 5, 0, 7, (0xA000, 1, 0x10, 0, None)), (1001, 23, 0, 7, ())]
+    events += [(1002 + i, 26, 0, 7, ("mm_page_alloc", {"text": "a b"})) for i in range(2)]
+    plan = tracefuzz.Plan(events, 20, version=2)
+    tracefuzz._columns = lambda rows: _damaged_body(original(rows), damage)
+    try:
+        data = plan.encode()
+    finally:
+        tracefuzz._columns = original
+    path = tmp_path / "bad.msgpack"
+    path.write_bytes(data)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and str(path) in err
+
+
+def _damaged_body(body, damage):
+    damage(body)
+    return body

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from array import array
 from operator import itemgetter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .columns_text import decode_struct, decode_words, encode_struct, encode_words
 
 _NONE = type(None)
 #: type byte → numpy dtype of an integer column.
@@ -54,33 +56,55 @@ def int_column(values: Sequence[int]) -> bytes | None:
 
 
 def encode_column(values: Sequence[Any]) -> Any:
-    """The most compact of the three column forms for ``values``. O(n) in C."""
+    """The most compact column form for ``values``. O(n) in C, except words
+    (:mod:`.columns_text`), tried for texts that do not repeat whole."""
     types = set(map(type, values))
     if types == {int}:
         packed = int_column(values)
         if packed is not None:
             return packed
-    if types <= {str, _NONE} and len(values) >= _DICT_MIN_ROWS:
-        distinct = dict.fromkeys(values)
-        if 2 * len(distinct) <= len(values):
-            index = {v: i for i, v in enumerate(distinct)}
-            return {"d": list(distinct), "c": int_column(list(map(index.__getitem__, values)))}
+    if len(values) >= _DICT_MIN_ROWS:
+        if types <= {str, _NONE}:
+            distinct = dict.fromkeys(values)
+            if 2 * len(distinct) <= len(values):
+                index = {v: i for i, v in enumerate(distinct)}
+                return {"d": list(distinct),
+                        "c": int_column(list(map(index.__getitem__, values)))}
+            if types == {str}:
+                packed = encode_words(values, int_column)
+                if packed is not None:
+                    return packed
+        elif types == {dict}:
+            packed = encode_struct(values, encode_column)
+            if packed is not None:
+                return packed
     return list(values)
 
 
 class Column:
-    """One decoded column: ``ints`` (a numpy array) or ``values`` (a tuple), or a
+    """One decoded column: ``ints`` (a numpy array), or ``values`` (a tuple; made on
+    first use for the struct and words forms, whose ``form`` says so), or a
     dictionary ``values`` with ``codes`` into it."""
 
-    __slots__ = ("ints", "values", "codes")
+    __slots__ = ("ints", "_values", "codes", "_make", "form", "_n")
 
     def __init__(self, ints: np.ndarray | None = None, values: tuple | None = None,
-                 codes: np.ndarray | None = None) -> None:
-        self.ints, self.values, self.codes = ints, values, codes
+                 codes: np.ndarray | None = None, make: Callable[[], tuple] | None = None,
+                 form: str | None = None, n: int = 0) -> None:
+        self.ints, self._values, self.codes = ints, values, codes
+        self._make, self.form, self._n = make, form, n
+
+    @property
+    def values(self) -> tuple:
+        if self._values is None and self._make is not None:
+            self._values, self._make = self._make(), None
+        return self._values
 
     def __len__(self) -> int:
         if self.ints is not None:
             return len(self.ints)
+        if self._make is not None:
+            return self._n
         return len(self.codes) if self.codes is not None else len(self.values)
 
     def tolist(self) -> list:
@@ -103,8 +127,10 @@ class Column:
         return Column(values=tuple(map(values.__getitem__, at.tolist())))
 
 
-def decode_column(obj: Any, n: int) -> Column:
+def decode_column(obj: Any, n: int, depth: int = 0) -> Column:
     """A column of ``n`` rows as decoded by msgpack; ValueError says what is wrong."""
+    if depth > 8:
+        raise ValueError("struct columns nest too deep")
     if isinstance(obj, bytes):
         return Column(ints=_ints(obj, n))
     if isinstance(obj, tuple):
@@ -117,7 +143,12 @@ def decode_column(obj: Any, n: int) -> Column:
         if n and (int(codes.min()) < 0 or int(codes.max()) >= len(obj["d"])):
             raise ValueError("a dictionary column's index is outside its dictionary")
         return Column(values=obj["d"], codes=codes)
-    raise ValueError("a column is not a bin, an array or a dictionary")
+    if isinstance(obj, dict) and set(obj) == {"k", "f"}:
+        return Column(make=decode_struct(obj, n, lambda c, m: decode_column(c, m, depth + 1)),
+                      form="struct", n=n)
+    if isinstance(obj, dict) and set(obj) == {"w", "c", "n"}:
+        return Column(make=decode_words(obj, n, _ints), form="words", n=n)
+    raise ValueError("a column is not a bin, an array, a dictionary, a struct or words")
 
 
 def _ints(data: bytes, n: int) -> np.ndarray:

@@ -192,6 +192,11 @@ def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None
         if lo < bounds[0] or hi > bounds[1]:
             return f"value {lo if lo < bounds[0] else hi} is outside {bounds[0]}..{bounds[1]}"
         return None
+    base = code.rstrip("?")
+    if column.form == "struct":
+        return None if base == "any" else f"is map, not {base}"
+    if column.form == "words":        # its words are strings, so its values are
+        return None if base in ("any", "str") else f"is str, not {base}"
     # A dictionary column: its dictionary holds every value (the writer keeps no
     # unused entry, and one is checked all the same).
     values = column.values
