@@ -81,17 +81,19 @@ def test_repeated_strings_and_small_numbers_make_v2_smaller(tmp_path):
     assert sizes[2] < 0.7 * sizes[1], sizes
 
 
-def _damaged(tmp_path, damage):
-    """A v2 trace whose first chunk's columns went through ``damage``."""
+TABLE_LIFE = [(1000 + i, k, 0, 7, f) for i, (k, f) in enumerate(
+    [(5, (0xA000, 1, 0x10, 0, None)), (6, (0xA000, 0x10, 3, None)),
+     (8, (0xA000, 0x10, "reclaim", None)), (23, ()), (12, (0x10, "rcu", None))] * 4)]
+
+
+def _damaged(tmp_path, damage, events=TABLE_LIFE):
+    """A v2 trace of ``events`` whose first chunk's columns went through ``damage``."""
     original = tracefuzz._columns
 
     def columns(rows):
         body = original(rows)
         damage(body)
         return body
-    events = [(1000 + i, k, 0, 7, f) for i, (k, f) in enumerate(
-        [(5, (0xA000, 1, 0x10, 0, None)), (6, (0xA000, 0x10, 3, None)),
-         (8, (0xA000, 0x10, "reclaim", None)), (23, ()), (12, (0x10, "rcu", None))] * 4)]
     plan = tracefuzz.Plan(events, 20, version=2)
     tracefuzz._columns = columns
     try:
@@ -193,22 +195,9 @@ def test_damaged_words_and_struct_columns_are_one_line(tmp_path, capsys, column,
     """Two raw events whose fields column is the damaged one."""
     def damage(body):
         body[4] = [e for e in body[4] if e[0] != 26] + [[26, [["mm_page_alloc", "x"], column]]]
-    original = tracefuzz._columns
     events = [(1000, 5, 0, 7, (0xA000, 1, 0x10, 0, None)), (1001, 23, 0, 7, ())]
     events += [(1002 + i, 26, 0, 7, ("mm_page_alloc", {"text": "a b"})) for i in range(2)]
-    plan = tracefuzz.Plan(events, 20, version=2)
-    tracefuzz._columns = lambda rows: _damaged_body(original(rows), damage)
-    try:
-        data = plan.encode()
-    finally:
-        tracefuzz._columns = original
-    path = tmp_path / "bad.msgpack"
-    path.write_bytes(data)
+    path = _damaged(tmp_path, damage, events)
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and str(path) in err
-
-
-def _damaged_body(body, damage):
-    damage(body)
-    return body
