@@ -193,6 +193,7 @@ class Folder(TableHandlers, ContextHandlers):
         if self.fast:
             pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos, stamps,
                                   first_index)
+            self._provenance_in_bulk(k, lambda kind, j, at: _field(rows, kind, j, at))
         runs = _pte_set_runs(rows, k[pos], pos)
         if runs is not None:
             keep = runs[0] >= 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import vocab as v
 from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
                     T_ALLOC_TS, T_LEAK_TS,
@@ -17,6 +19,10 @@ from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLO
 
 
 RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
+_PROVENANCE = ((v.TABLE_ALLOC, "table_alloc"), (v.TABLE_DETACH, "table_detach"),
+               (v.TABLE_QUEUE, "table_queue"), (v.TABLE_FREE, "table_free"))
+_INFERRED = {kind: v.KIND_BY_ID[kind].fields.index("inferred") for kind, _ in _PROVENANCE}
+_CAUSE = v.KIND_BY_ID[v.TABLE_DETACH].fields.index("cause")
 CLS_RECLAIM, CLS_RECLAIM_FREE, CLS_LEAK, CLS_LEAK_FREE = (
     v.TIMELINE_CLASSES.index(c) for c in ("reclaim", "reclaim_free", "leak", "leak_free"))
 
@@ -60,6 +66,26 @@ class TableHandlers:
         if self.recording:
             self.series.empty_attached.append(ts, len(self.state.empty_since))
 
+    def _provenance_in_bulk(self, k, field) -> None:
+        """What :meth:`_provenance` counts, for every table row of a stretch at once
+        (the fast path; ``field(kind, j, at)`` reads a field of the rows at ``at``)."""
+        p = self.state.provenance
+        for kind, name in _PROVENANCE:
+            at = np.flatnonzero(k == kind)
+            if not len(at):
+                continue
+            inferred = field(kind, _INFERRED[kind], at)    # flag?: True, False or nil
+            seen = inferred.count(None) + inferred.count(False)
+            for key, n in (((name, False), seen), ((name, True), len(at) - seen)):
+                if n:
+                    p[key] = p.get(key, 0) + n
+            if kind == v.TABLE_DETACH and seen < len(at):
+                causes = field(kind, _CAUSE, at)
+                other = sum(1 for i, c in zip(inferred, causes) if i and c == "other")
+                if other:
+                    key = ("table_detach_guessed", True)
+                    p[key] = p.get(key, 0) + other
+
     def _provenance(self, kind: str, inferred: Any) -> None:
         key = (kind, bool(inferred))
         p = self.state.provenance
@@ -68,7 +94,8 @@ class TableHandlers:
     # -- tables ------------------------------------------------------------
     def _table_alloc(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
-        self._provenance("table_alloc", row[8] if len(row) > 8 else None)
+        if not self.fast:
+            self._provenance("table_alloc", row[8] if len(row) > 8 else None)
         mm, level, pfn, addr = row[4], row[5], row[6], row[7]
         if pfn in s.tid_of:
             # The previous table at this pfn was never seen freed (events lost, or a
@@ -122,9 +149,10 @@ class TableHandlers:
         s = self.state
         pfn = row[5]
         inferred = row[7] if len(row) > 7 else None
-        self._provenance("table_detach", inferred)
-        if inferred and row[6] == "other":
-            self._provenance("table_detach_guessed", True)
+        if not self.fast:
+            self._provenance("table_detach", inferred)
+            if inferred and row[6] == "other":
+                self._provenance("table_detach_guessed", True)
         if s.stage.get(pfn) != ATTACHED:
             s.orphans += 1
             return
@@ -157,7 +185,8 @@ class TableHandlers:
     def _table_queue(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         pfn = row[4]
-        self._provenance("table_queue", row[6] if len(row) > 6 else None)
+        if not self.fast:
+            self._provenance("table_queue", row[6] if len(row) > 6 else None)
         if s.stage.get(pfn) not in (DETACHED, ATTACHED):
             s.orphans += 1
             return
@@ -170,7 +199,8 @@ class TableHandlers:
     def _table_free(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
         pfn, cpu = row[4], row[2]
-        self._provenance("table_free", row[6] if len(row) > 6 else None)
+        if not self.fast:
+            self._provenance("table_free", row[6] if len(row) > 6 else None)
         tid = s.tid_of.get(pfn)
         log = self.log
         if tid is None:

@@ -36,8 +36,9 @@ from .timeline import Timeline
 from .traceio import TraceReader
 from .traceio.chunk import Chunk
 
-#: Events between checkpoints, at least; more when the live state is large, so
-#: that a restore (O(live state)) and the replay after it stay in proportion.
+#: Events between checkpoints, at least; more when the state is large (4 per entry),
+#: so that a restore (O(state)) and the replay after it stay in proportion, and the
+#: checkpoints' memory stays O(events).
 CHECKPOINT_EVENTS = 8192
 #: Tail allowed for a detached table to be freed before it counts as lost, when
 #: the trace has no grace-period events to measure one (RCU frees of page tables
@@ -168,8 +169,10 @@ class Replay(RowQueries):
             # always finds the chunk that holds its last event.
             self.loaded_chunks = c + 1
             self.loaded_events = index
-            live = len(folder.state.tid_of) + len(folder.state.rcu_pending)
-            if since >= max(self.checkpoint_events, 4 * live) and c + 1 < len(reader.chunks):
+            # A checkpoint copies the whole state (tables, and every mm and task seen):
+            # spaced by its size, checkpoints cost at most ~1/4 entry per event.
+            if since >= max(self.checkpoint_events, 4 * folder.state.size()) and \
+                    c + 1 < len(reader.chunks):
                 self._checkpoint(index, c + 1, max_ts)
                 since = 0
             if progress is not None:
