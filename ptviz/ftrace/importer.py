@@ -198,7 +198,7 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
     try:
         with TraceWriter(out, {"source": "ftrace", "clock": "ns (trace clock)",
                                **header}, force=force, version=version) as w:
-            inference = Inference(w.add,
+            inference = Inference(w.add, emit_many=w.add_many,
                                   pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"))
             for rec in parse_lines(lines, stats):
                 inference.feed(rec)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Any, Callable
+from operator import itemgetter
+from typing import Any, Callable, Iterable
 
 from replayer import vocab as v
 
@@ -42,12 +43,20 @@ MAX_FAULT_TABLES = 4
 _CLAIMING = ("clone", "clone3", "fork", "vfork", "execve", "execveat", "mremap")
 
 
+#: What the writer takes of a window item (ts, seq, kind, cpu, pid, fields, comm).
+_WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
+
+
 class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
     """Feed records in time order; events come out through ``emit`` in time order."""
 
     def __init__(self, emit: Callable[[int, int, int, int | None, tuple, str | None], None],
-                 pt_reclaim: bool | None = None) -> None:
+                 pt_reclaim: bool | None = None,
+                 emit_many: Callable[[Iterable[tuple]], None] | None = None) -> None:
         self._emit = emit
+        # ``emit_many`` takes (ts, kind, cpu, pid, fields, comm) tuples in a batch
+        # (TraceWriter.add_many): a drain writes without a call per event.
+        self._emit_many = emit_many or (lambda events: [emit(*e) for e in events])
         #: Whether the kernel reclaims empty PTE tables on MADV_DONTNEED (None: unknown,
         #: treated as possible).
         self.pt_reclaim = pt_reclaim
@@ -95,18 +104,21 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             heapq.heappush(self._heap, item)
 
     def _drain(self, before: int | None) -> None:
-        heap, fifo, emit = self._heap, self._fifo, self._emit
+        heap, fifo = self._heap, self._fifo
         limit = (1 << 64) if before is None else before
+        out: list[tuple] = []
+        take = out.append
         while True:
             if heap and (not fifo or heap[0] < fifo[0]):
                 if heap[0][0] >= limit:
-                    return
-                ts, _, kind, cpu, pid, f, comm = heapq.heappop(heap)
+                    break
+                take(heapq.heappop(heap))
             elif fifo and fifo[0][0] < limit:
-                ts, _, kind, cpu, pid, f, comm = fifo.popleft()
+                take(fifo.popleft())
             else:
-                return
-            emit(ts, kind, cpu, pid, f, comm)
+                break
+        if out:
+            self._emit_many(map(_WRITTEN, out))
 
     def finish(self) -> None:
         for pid in list(self.fault):

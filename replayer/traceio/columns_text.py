@@ -18,10 +18,12 @@ never reads raw events).
 from __future__ import annotations
 
 from itertools import chain
+from operator import methodcaller
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+_split_words = methodcaller("split", " ")
 #: A text column is stored as words when that takes at most this share of its bytes.
 _WORDS_WORTH = 0.8
 
@@ -36,7 +38,7 @@ def encode_struct(values: Sequence[dict], encode: Callable[[Sequence[Any]], Any]
 
 def encode_words(values: Sequence[str], int_column: Callable[[list], bytes | None]) -> Any:
     """Strings as a words column when that is clearly smaller, else None."""
-    split = [v.split(" ") for v in values]
+    split = list(map(_split_words, values))
     counts = list(map(len, split))
     words = list(chain.from_iterable(split))
     distinct = dict.fromkeys(words)
