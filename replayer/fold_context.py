@@ -138,13 +138,17 @@ class ContextHandlers:
                 np.array([stamps[p] for p in sends.tolist()], np.int64)
             if self.recording:
                 self.series.ipis.extend(ts, total + np.cumsum(lens))
-            flat = np.fromiter(chain.from_iterable(targets), np.int64, int(lens.sum()))
+            # The targets as the rows hold them (dict keys as the per-row handler makes
+            # them), and as numbers for the comparisons.
+            flat_targets = list(chain.from_iterable(targets))
+            flat = np.array(flat_targets, np.int64)
             owner = np.repeat(np.arange(len(sends)), lens)
             late = np.flatnonzero(sends[owner] > last_entry[flat])
             if len(late):
                 reasons = field(v.IPI_SEND, 1, sends)
                 pending = s.ipi_inflight
-                for j, target in zip(owner[late].tolist(), flat[late].tolist()):
+                for j, t in zip(owner[late].tolist(), late.tolist()):
+                    target = flat_targets[t]
                     p = int(sends[j])
                     pending[target] = pending.get(target, ()) + (
                         (int(ts[j]), reasons[j], int(c[p]), first_index + p),)

@@ -35,15 +35,17 @@ class Series:
         #: Set by :meth:`compact`: no more appends, so queries may view the arrays.
         self.frozen = False
 
+    # Values before times: a reader on another thread that finds a time by bisecting
+    # ``ts`` then always finds its value.
     def append(self, ts: int, value: int) -> None:
         """O(1); times must not decrease."""
-        self.ts.append(ts)
         self.values.append(value)
+        self.ts.append(ts)
 
     def extend(self, ts: "np.ndarray", values: "np.ndarray") -> None:
         """Many appends at once (int64 arrays of one length): O(n) in C."""
-        self.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
         self.values.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
+        self.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
 
     def compact(self) -> None:
         """Keep the last value recorded at each instant: O(n). The series is then frozen
@@ -69,7 +71,8 @@ class Series:
         with _SWAP:
             if self.frozen:
                 return self.ts, self.values
-            return self.ts[:], self.values[:]
+            ts = self.ts[:]
+            return ts, self.values[:len(ts)]
 
     def __len__(self) -> int:
         return len(self.ts)

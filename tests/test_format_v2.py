@@ -3,6 +3,7 @@ between them is exact both ways; damaged columns are one line, never a traceback
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -201,3 +202,57 @@ def test_damaged_words_and_struct_columns_are_one_line(tmp_path, capsys, column,
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and str(path) in err
+
+
+# -- found in review ---------------------------------------------------------------
+def test_convert_keeps_chunks_larger_than_the_default(tmp_path):
+    with TraceWriter(tmp_path / "v1.msgpack", {"source": "t"}, chunk_events=5000,
+                     version=1) as w:
+        w.add_many((1000 + i, 24, 0, 1, (f"m{i}",), None) for i in range(5000))
+    with TraceReader(tmp_path / "v1.msgpack") as r:
+        rewrite(r, tmp_path / "v2.msgpack", 2)
+    with TraceReader(tmp_path / "v2.msgpack") as r:
+        assert [c.count for c in r.chunks] == [5000]
+        rewrite(r, tmp_path / "back.msgpack", 1)
+    assert (tmp_path / "back.msgpack").read_bytes() == (tmp_path / "v1.msgpack").read_bytes()
+
+
+def test_maps_nested_deeper_than_structs_may_go_are_still_written_readably(tmp_path):
+    def nest(depth, leaf):
+        return {"x": nest(depth - 1, leaf)} if depth else leaf
+    evs = [(1000 + i, 26, 0, 1, ("deep", nest(12, i)), None) for i in range(10)]
+    with TraceWriter(tmp_path / "t.msgpack", {"source": "t"}) as w:
+        w.add_many(evs)
+    with TraceReader(tmp_path / "t.msgpack") as r:
+        assert [row[4:] for row in r.read_chunk(0).rows] == [e[4] for e in evs]
+
+
+def test_word_counts_that_wrap_a_64_bit_sum_are_refused():
+    from replayer.traceio.columns import decode_column
+    counts = np.array([2**63, 2**63, 1], "<u8").tobytes()
+    with pytest.raises(ValueError):
+        decode_column({"w": ("hello",), "c": b"B\x00", "n": b"Q" + counts}, 3)
+
+
+def test_add_many_keeps_times_right_when_its_events_raise(tmp_path):
+    def events():
+        yield (1000, 24, 0, 1, ("a",), None)
+        yield (5000, 24, 0, 1, ("b",), None)
+        raise RuntimeError("producer failed")
+    with TraceWriter(tmp_path / "t.msgpack", {"source": "t"}) as w:
+        with pytest.raises(RuntimeError):
+            w.add_many(events())
+        w.add(7000, 24, 0, 1, ("c",))
+    with TraceReader(tmp_path / "t.msgpack") as r:
+        assert list(r.read_chunk(0).timestamps()) == [1000, 5000, 7000]
+
+
+def test_boolean_ipi_targets_give_the_same_report_fast_and_reference(tmp_path):
+    """v1 admits booleans where CPUs go (bool is an int); both folds keep them as is."""
+    with TraceWriter(tmp_path / "t.msgpack", {"source": "t", "cpus": 1}, version=1) as w:
+        w.add(1000, 14, 0, 1, ((True,), "tlb_shootdown", "x"))
+        w.add(50_000_000, 24, 0, 1, ("end",))
+    with Replay.load(tmp_path / "t.msgpack") as a, \
+            Replay.load(tmp_path / "t.msgpack", reference=True) as b:
+        assert json.dumps(build_report(a), sort_keys=True) == \
+            json.dumps(build_report(b), sort_keys=True)

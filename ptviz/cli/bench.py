@@ -202,10 +202,13 @@ def trace_figures(path: str, seeks: int) -> dict:
     from ..bench.measure import (loaded_bytes, plain_decode_s, replay_s, seek_ms,
                                  summarize_seeks)
     decode = plain_decode_s(path)
-    replay_time, replay = min((replay_s(path) for _ in range(2)), key=lambda r: r[0])
+    runs = [replay_s(path) for _ in range(2)]
+    replay_time, replay = min(runs, key=lambda r: r[0])
     median, p95 = summarize_seeks(seek_ms(replay, seeks))
     events = replay.event_count
-    replay.close()
+    for _, r in runs:
+        r.close()
+    del runs, replay
     return {"events": events, "decode_s": round(decode, 6), "replay_s": round(replay_time, 6),
             "replay_vs_decode": round(replay_time / decode, 3),
             "seek_median_ms": round(median, 3), "seek_p95_ms": round(p95, 3),

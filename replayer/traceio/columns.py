@@ -32,6 +32,8 @@ _NONE = type(None)
 DTYPES = {ord(c): np.dtype(f"<{c}") for c in "bBhHiIqQ"}
 _UNSIGNED = ((1 << 8, "B"), (1 << 16, "H"), (1 << 32, "I"), (1 << 63, "q"))
 _SIGNED = ((1 << 7, "b"), (1 << 15, "h"), (1 << 31, "i"), (1 << 63, "q"))
+#: How deep struct columns may nest (the reader refuses deeper ones).
+MAX_STRUCT_DEPTH = 8
 #: Fewer rows than this stay a plain array (a dictionary would not pay for itself).
 _DICT_MIN_ROWS = 8
 
@@ -55,9 +57,10 @@ def int_column(values: Sequence[int]) -> bytes | None:
     return code.encode() + a.astype(f"<{code}").tobytes()
 
 
-def encode_column(values: Sequence[Any]) -> Any:
+def encode_column(values: Sequence[Any], depth: int = 0) -> Any:
     """The most compact column form for ``values``. O(n) in C, except words
-    (:mod:`.columns_text`), tried for texts that do not repeat whole."""
+    (:mod:`.columns_text`), tried for texts that do not repeat whole. Structs nest
+    at most :data:`MAX_STRUCT_DEPTH` deep (deeper maps stay an array)."""
     types = set(map(type, values))
     if types == {int}:
         packed = int_column(values)
@@ -74,8 +77,8 @@ def encode_column(values: Sequence[Any]) -> Any:
                 packed = encode_words(values, int_column)
                 if packed is not None:
                     return packed
-        elif types == {dict}:
-            packed = encode_struct(values, encode_column)
+        elif types == {dict} and depth < MAX_STRUCT_DEPTH:
+            packed = encode_struct(values, lambda c: encode_column(c, depth + 1))
             if packed is not None:
                 return packed
     return list(values)
@@ -129,7 +132,7 @@ class Column:
 
 def decode_column(obj: Any, n: int, depth: int = 0) -> Column:
     """A column of ``n`` rows as decoded by msgpack; ValueError says what is wrong."""
-    if depth > 8:
+    if depth > MAX_STRUCT_DEPTH:
         raise ValueError("struct columns nest too deep")
     if isinstance(obj, bytes):
         return Column(ints=_ints(obj, n))

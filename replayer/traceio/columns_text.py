@@ -77,7 +77,7 @@ def decode_words(obj: dict, n: int, ints: Callable[[bytes, int], np.ndarray]
     per = ints(counts, n)
     if n and int(per.min()) < 1:
         raise ValueError("a words column has a text of no words")
-    total = int(per.sum()) if n else 0
+    total = sum(per.tolist())       # Python ints: a numpy sum of hostile counts wraps
     at = ints(codes, total)
     if total and (int(at.min()) < 0 or int(at.max()) >= len(words)):
         raise ValueError("a words column's index is outside its words")

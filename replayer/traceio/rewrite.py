@@ -17,7 +17,10 @@ def rewrite(reader: TraceReader, out: str | os.PathLike, version: int, force: bo
     memory: one chunk."""
     header = {k: v for k, v in reader.header.items() if k not in ("format", "version", "kinds")}
     done = 0
-    with TraceWriter(out, header, kinds=reader.kinds, force=force, version=version) as writer:
+    # Chunks end where the source's do (end_chunk), never earlier.
+    largest = max((c.count for c in reader.chunks), default=1)
+    with TraceWriter(out, header, kinds=reader.kinds, force=force, version=version,
+                     chunk_events=largest + 1) as writer:
         for c in range(len(reader.chunks)):
             chunk = reader.read_chunk(c)
             comms = chunk.comms

@@ -136,35 +136,37 @@ class TraceWriter:
             return (self._kinds, self._kinds.append, self._dts.append, self._cpus.append,
                     self._pids.append, self._fields, self._comms)
         kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
-        for ts, kind, cpu, pid, fields, comm in events:
-            if len(fields) + N_COMMON != row_len.get(kind, -1):
-                self._last_ts = last
-                self.add(ts, kind, cpu, pid, fields, comm)   # raises the one message
-            if not kinds:
-                self._base_ts = last = ts
-            seen = comms.get(pid, _MISSING)
-            if seen is not comm and seen != comm:
-                if seen is _MISSING:
-                    comms[pid] = comm
-                else:
+        try:
+            for ts, kind, cpu, pid, fields, comm in events:
+                if len(fields) + N_COMMON != row_len.get(kind, -1):
+                    self._last_ts = last
+                    self.add(ts, kind, cpu, pid, fields, comm)   # raises the one message
+                if not kinds:
+                    self._base_ts = last = ts
+                seen = comms.get(pid, _MISSING)
+                if seen is not comm and seen != comm:
+                    if seen is _MISSING:
+                        comms[pid] = comm
+                    else:
+                        self._flush()
+                        kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
+                        self._base_ts = last = ts
+                        comms[pid] = comm
+                add_kind(kind)
+                add_dt(ts - last)
+                add_cpu(cpu)
+                add_pid(pid)
+                per = fields_of.get(kind)
+                if per is None:
+                    per = fields_of[kind] = []
+                per.append(fields)
+                last = ts
+                if len(kinds) >= chunk_events:
+                    self._last_ts = last
                     self._flush()
                     kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
-                    self._base_ts = last = ts
-                    comms[pid] = comm
-            add_kind(kind)
-            add_dt(ts - last)
-            add_cpu(cpu)
-            add_pid(pid)
-            per = fields_of.get(kind)
-            if per is None:
-                per = fields_of[kind] = []
-            per.append(fields)
-            last = ts
-            if len(kinds) >= chunk_events:
-                self._last_ts = last
-                self._flush()
-                kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
-        self._last_ts = last
+        finally:
+            self._last_ts = last     # also when ``events`` raised
 
     def end_chunk(self) -> None:
         """Write the events added so far as a chunk now (a copy keeps its source's
