@@ -55,6 +55,17 @@ def _field(rows, kind: int, j: int, at: np.ndarray) -> list:
     return list(map(getter, picked))
 
 
+def _int_field(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray:
+    """:func:`_field` as an int64 array, straight from a column chunk's integers when
+    it has them (a pfn column's numpy array is not made into Python ints and back)."""
+    if isinstance(rows, Chunk) and rows.has_columns:
+        ints = rows.int_column(kind, j)
+        if ints is not None:
+            assert len(ints) == len(at)
+            return ints.astype(np.int64)
+    return np.array(_field(rows, kind, j, at), np.int64)
+
+
 def _pte_set_runs(rows, kinds: np.ndarray,
                   pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """For the rows at ``pos``: (entries each visit adds, rows it stands for).
@@ -70,9 +81,9 @@ def _pte_set_runs(rows, kinds: np.ndarray,
         return None
     at = pos[is_set]
     pfns = np.zeros(len(pos), np.uint64)
-    pfns[is_set] = np.array(_field(rows, v.PTE_SET, _PFN, at), np.uint64)
+    pfns[is_set] = _int_field(rows, v.PTE_SET, _PFN, at)
     added = np.zeros(len(pos), np.int64)
-    added[is_set] = np.array(_field(rows, v.PTE_SET, _N, at), np.int64)
+    added[is_set] = _int_field(rows, v.PTE_SET, _N, at)
     joins = np.zeros(len(pos), bool)
     joins[1:] = is_set[1:] & is_set[:-1] & (pfns[1:] == pfns[:-1])
     starts = np.flatnonzero(~joins)

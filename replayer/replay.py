@@ -50,6 +50,18 @@ CHUNK_CACHE = 8
 Progress = Callable[[int, int], None]  # (events done, events total)
 
 
+def _expected_per_cpu(reader: TraceReader) -> dict[int, int]:
+    """Events per CPU as the footer says, to size the timeline's buffers; a footer
+    claiming more events than the file has bytes is not believed (an event takes a
+    byte at least)."""
+    if not reader.has_footer:
+        return {}
+    by_cpu = reader.counts()[1]
+    if sum(by_cpu.values()) > reader.size:
+        return {}
+    return by_cpu
+
+
 class Checkpoint:
     __slots__ = ("index", "chunk", "max_ts", "state")
 
@@ -74,7 +86,7 @@ class Replay(RowQueries):
         self.sizes = ArchSizes(reader.header.get("arch"))
         self.log = TableLog()
         self.series = SeriesSet()
-        self.timeline = Timeline()
+        self.timeline = Timeline(_expected_per_cpu(reader))
         self.checkpoints: list[Checkpoint] = []
         self._cp_max_ts: list[int] = []
         self._chunk_first_index: list[int] = []

@@ -48,11 +48,11 @@ class _Growing:
 
     __slots__ = ("ts", "kind", "cls", "idx", "n")
 
-    def __init__(self) -> None:
-        self.ts = np.empty(1024, np.int64)
-        self.kind = np.empty(1024, np.uint16)
-        self.cls = np.empty(1024, np.uint8)
-        self.idx = np.empty(1024, np.uint32)
+    def __init__(self, capacity: int = 1024) -> None:
+        self.ts = np.empty(capacity, np.int64)
+        self.kind = np.empty(capacity, np.uint16)
+        self.cls = np.empty(capacity, np.uint8)
+        self.idx = np.empty(capacity, np.uint32)
         self.n = 0
 
     def extend(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray,
@@ -76,8 +76,11 @@ class Timeline:
     """Columns of every event, per CPU. :meth:`add` chunks (readable meanwhile), then
     :meth:`finish`. ``cpus`` maps a CPU to its published :class:`CpuColumns`."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: dict[int, int] | None = None) -> None:
+        """``expected``: events per CPU, when known (a trace's footer says): each CPU's
+        buffers are made that size at once, so loading copies nothing."""
         self._growing: dict[int, _Growing] = {}
+        self._expected = expected or {}
         self.cpus: dict[int, CpuColumns] = {}
         self.finished = False
 
@@ -105,15 +108,18 @@ class Timeline:
             start += counts[c]
             grow = self._growing.get(c)
             if grow is None:
-                grow = self._growing[c] = _Growing()
+                grow = self._growing[c] = _Growing(max(1024, self._expected.get(c, 0)))
             self.cpus[c] = grow.extend(ts[take], kind[take], cls[take], idx[take])
 
     def finish(self) -> None:
         """Trim each CPU's buffers; sort a CPU's events by time only if they are not."""
         for c, grow in sorted(self._growing.items()):
             col = self.cpus[c]
-            ts, kind, cls, idx = (col.ts.copy(), col.kind.copy(), col.cls.copy(),
-                                  col.idx.copy())
+            if grow.n == len(grow.ts):      # filled exactly: the views are the arrays
+                ts, kind, cls, idx = col.ts, col.kind, col.cls, col.idx
+            else:
+                ts, kind, cls, idx = (col.ts.copy(), col.kind.copy(), col.cls.copy(),
+                                      col.idx.copy())
             if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
                 order = np.argsort(ts, kind="stable")
                 ts, kind, cls, idx = ts[order], kind[order], cls[order], idx[order]

@@ -2,10 +2,11 @@
 
 import io
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from replayer.traceio import Event, TraceReader, TraceWriter
 from replayer.vocab import KINDS, KindTable
+from tests.conftest import LONG
 from tests.strategies import EXTENDED_TABLE_ALLOC, events, kind_table
 
 
@@ -111,6 +112,7 @@ def test_rows_too_large_for_one_frame_are_split(tmp_path, monkeypatch):
     assert not (tmp_path / "u.msgpack").exists()
 
 
+@settings(max_examples=200 if LONG else 25)
 @given(data=st.data(), chunk_events=st.integers(1, 9))
 def test_add_many_writes_what_add_writes(tmp_path_factory, data, chunk_events):
     """The bulk path (the simulator's) makes the same bytes as one add per event,

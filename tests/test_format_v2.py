@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import tests.tracefuzz as tracefuzz
 from ptviz.cli import main
@@ -14,6 +14,7 @@ from replayer.replay import Replay
 from replayer.report import build_report
 from replayer.traceio import TraceReader, TraceWriter
 from replayer.traceio.rewrite import rewrite
+from tests.conftest import LONG
 from tests.strategies import events, kind_table
 from tests.test_replay_seek import write as write_rows
 from tests.tracegen import traces
@@ -32,6 +33,7 @@ def chunks_of(path):
                            for c in map(r.read_chunk, range(len(r.chunks)))]
 
 
+@settings(max_examples=200 if LONG else 25)
 @given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 17))
 def test_v1_and_v2_hold_the_same_rows_and_convert_exactly(tmp_path_factory, data, foreign,
                                                           chunk_events):
@@ -51,6 +53,7 @@ def test_v1_and_v2_hold_the_same_rows_and_convert_exactly(tmp_path_factory, data
     assert (d / "down.msgpack").read_bytes() == (d / "v1.msgpack").read_bytes()
 
 
+@settings(max_examples=200 if LONG else 25)
 @given(events=traces(max_events=120), chunk_events=st.integers(1, 30))
 def test_a_replay_of_v2_equals_a_replay_of_v1(tmp_path_factory, events, chunk_events):
     d = tmp_path_factory.mktemp("rep")

@@ -71,6 +71,11 @@ class Chunk:
         """Field ``j`` of every row of ``kind``, in row order (column chunks only)."""
         return self._fields[kind][j].tolist() if kind in self._fields else []
 
+    def int_column(self, kind: int, j: int) -> np.ndarray | None:
+        """:meth:`column` as the integer array it is stored as, or None when it is not
+        stored as integers (column chunks only)."""
+        return self._fields[kind][j].ints if kind in self._fields else None
+
     def rows_at(self, at: np.ndarray) -> tuple | list:
         """The rows at positions ``at`` (ascending)."""
         if not self.has_columns:
