@@ -27,6 +27,11 @@ CLS_RECLAIM, CLS_RECLAIM_FREE, CLS_LEAK, CLS_LEAK_FREE = (
     v.TIMELINE_CLASSES.index(c) for c in ("reclaim", "reclaim_free", "leak", "leak_free"))
 
 
+def _appenders(series) -> tuple:
+    """``(values.append, ts.append)`` of a :class:`.series.Series` being recorded."""
+    return series.values.append, series.ts.append
+
+
 class TableHandlers:
     # -- accounting --------------------------------------------------------
     def _account(self, mm: int, level: int, sign: int, ts: int) -> None:
@@ -39,13 +44,18 @@ class TableHandlers:
         key = (mm, level)
         s.mm_tables[key] = s.mm_tables.get(key, 0) + sign
         if self.recording:
+            # Series appends inlined (value, then time, as Series.append does): a
+            # table's life makes about twelve, the bulk of its cost.
             if level == v.LEVEL_PTE:
                 self._pte_attached += sign
-                self.series.pte_attached.append(ts, self._pte_attached)
-            series = self._mm_series.get(mm)
-            if series is None:
-                series = self._mm_series[mm] = self.series.mm_bytes(mm)
-            series.append(ts, b)
+                add_value, add_ts = self._add_attached
+                add_value(self._pte_attached)
+                add_ts(ts)
+            pair = self._mm_series.get(mm)
+            if pair is None:
+                pair = self._mm_series[mm] = _appenders(self.series.mm_bytes(mm))
+            pair[0](b)
+            pair[1](ts)
 
     def _pages(self, sign: int, ts: int) -> None:
         """One table page allocated (1) or freed (-1): the global PageTables count."""
@@ -54,17 +64,23 @@ class TableHandlers:
         if s.pt_bytes > s.pt_peak:
             s.pt_peak = s.pt_bytes
         if self.recording:
-            self.series.table_bytes.append(ts, s.pt_bytes)
+            add_value, add_ts = self._add_table_bytes
+            add_value(s.pt_bytes)
+            add_ts(ts)
 
     def _in_flight_changed(self, sign: int, ts: int) -> None:
         """A PTE table detached (1), or a detached one freed or forgotten (-1)."""
         if self.recording:
             self._pte_in_flight += sign
-            self.series.pte_in_flight.append(ts, self._pte_in_flight)
+            add_value, add_ts = self._add_in_flight
+            add_value(self._pte_in_flight)
+            add_ts(ts)
 
     def _empty_changed(self, ts: int) -> None:
         if self.recording:
-            self.series.empty_attached.append(ts, len(self.state.empty_since))
+            add_value, add_ts = self._add_empty
+            add_value(len(self.state.empty_since))
+            add_ts(ts)
 
     def _provenance_in_bulk(self, k, field) -> None:
         """What :meth:`_provenance` counts, for every table row of a stretch at once
