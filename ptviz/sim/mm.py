@@ -113,11 +113,19 @@ class Kernel:
             first = (addr % self.span) // page
             count = (stop - addr + page - 1) // page
             full = ((1 << count) - 1) << first
-            if batch == 1 and not table.bits & full and not m.walkers:
-                # Fast path, a fresh range faulted page by page: the events in one go.
+            if not table.bits & full and not m.walkers:
+                # Fast path, a fresh range: the same events as the loop below makes
+                # (a pte_set of ``batch`` pages every batch's faults, the rest last),
+                # in one go.
                 table.bits |= full
-                m.emit_many(m.now, FAULT_NS, count, cpu, v.PTE_SET, a.pid,
-                            (a.mm, table.pfn, 1, None), a.comm)
+                whole, rest = divmod(count, batch)
+                if whole:
+                    m.emit_many(m.now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.pid,
+                                (a.mm, table.pfn, batch, None), a.comm)
+                if rest:
+                    m.tick(FAULT_NS * rest)
+                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, rest, None),
+                           a.comm)
                 addr = stop
                 continue
             done = 0
