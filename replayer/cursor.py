@@ -10,10 +10,12 @@ lock for callers that do not care.
 from __future__ import annotations
 
 from bisect import bisect_right
-from itertools import islice
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .fold import Folder
+from .traceio.chunk import ChunkSlice
 from .state import ReplayState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,17 +64,19 @@ class Cursor:
             chunk = replay.chunk(c)
             first = firsts[c]
             skip = start_index - first
-            rows, stamps = chunk.rows, chunk.timestamps()
-            end = skip
-            for ts in islice(stamps, skip, None):
-                if ts > t:
-                    break
-                end += 1
+            stamps = chunk.timestamps()
+            later = np.flatnonzero(np.frombuffer(stamps, np.int64)[skip:] > t)
+            end = skip + int(later[0]) if len(later) else len(chunk)
             if end > skip:
-                folder.fold(rows[skip:end], stamps[skip:end], start_index)
-                max_ts = max(max_ts, max(stamps[skip:end]))
+                # A column chunk is folded through a slice of its columns: no row is
+                # made but those the fold visits (raw events' texts stay packed).
+                part = ChunkSlice(chunk, skip, end) if chunk.has_columns else \
+                    chunk.rows[skip:end]
+                folder.fold(part, stamps[skip:end], start_index, chunk.kinds[skip:end],
+                            chunk.cpus[skip:end])
+                max_ts = max(max_ts, int(np.frombuffer(stamps, np.int64)[skip:end].max()))
                 start_index = first + end
-            if end < len(rows):
+            if end < len(chunk):
                 break
             c += 1
         self._cache, self._cache_max_ts = state.copy(), max_ts

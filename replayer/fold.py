@@ -26,12 +26,14 @@ from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, _appenders
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
-from .traceio.chunk import Chunk
+from .traceio.chunk import Chunk, ChunkSlice
 from .vocab import N_COMMON
 
 _kind_of, _cpu_of = itemgetter(0), itemgetter(2)
 _PFN, _N = (v.KIND_BY_ID[v.PTE_SET].fields.index(f) for f in ("pfn", "n"))
 _ALLOC_PFN = v.KIND_BY_ID[v.TABLE_ALLOC].fields.index("pfn")
+#: Row sources the fold reads as columns (else: a sequence of rows).
+_COLUMNS = (Chunk, ChunkSlice)
 
 #: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
 _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
@@ -46,7 +48,7 @@ _NEEDS_PYTHON[list(_HANDLED)] = True
 def _field(rows, kind: int, j: int, at: np.ndarray) -> list:
     """Field ``j`` of the rows at ``at``, all of ``kind``: from a column chunk's column
     (``at`` must then be every row of that kind), else from the rows."""
-    if isinstance(rows, Chunk) and rows.has_columns:
+    if isinstance(rows, _COLUMNS) and rows.has_columns:
         values = rows.column(kind, j)
         assert len(values) == len(at)
         return values
@@ -58,7 +60,7 @@ def _field(rows, kind: int, j: int, at: np.ndarray) -> list:
 def _int_field(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray:
     """:func:`_field` as an int64 array, straight from a column chunk's integers when
     it has them (a pfn column's numpy array is not made into Python ints and back)."""
-    if isinstance(rows, Chunk) and rows.has_columns:
+    if isinstance(rows, _COLUMNS) and rows.has_columns:
         ints = rows.int_column(kind, j)
         if ints is not None:
             assert len(ints) == len(at)
@@ -187,7 +189,7 @@ class Folder(TableHandlers, ContextHandlers):
         applied as one step. The Python loop then visits only what is left. O(n) in
         C plus O(work) in Python.
         """
-        if isinstance(rows, Chunk):
+        if isinstance(rows, _COLUMNS):
             kinds, cpus = rows.kinds, rows.cpus
             if not rows.has_columns:
                 rows = rows.rows
@@ -215,7 +217,7 @@ class Folder(TableHandlers, ContextHandlers):
             keep = runs[0] >= 0
             pos, work_n, work_count = pos[keep], runs[0][keep].tolist(), runs[1][keep].tolist()
         work_pos = pos.tolist()
-        work_rows = rows.rows_at(pos) if isinstance(rows, Chunk) else (
+        work_rows = rows.rows_at(pos) if isinstance(rows, _COLUMNS) else (
             itemgetter(*work_pos)(rows) if len(work_pos) > 1 else
             tuple(rows[p] for p in work_pos))
         present, empty_since = s.present, s.empty_since

@@ -36,7 +36,7 @@ from .timeline import Timeline
 from .traceio import TraceReader
 from .traceio.chunk import Chunk
 
-#: Events between checkpoints, at least; more when the state is large (4 per entry),
+#: Events between checkpoints, at least; more when the state is large (3 per entry),
 #: so that a restore (O(state)) and the replay after it stay in proportion, and the
 #: checkpoints' memory stays O(events).
 CHECKPOINT_EVENTS = 8192
@@ -182,8 +182,8 @@ class Replay(RowQueries):
             self.loaded_chunks = c + 1
             self.loaded_events = index
             # A checkpoint copies the whole state (tables, and every mm and task seen):
-            # spaced by its size, checkpoints cost at most ~1/4 entry per event.
-            if since >= max(self.checkpoint_events, 4 * folder.state.size()) and \
+            # spaced by its size, checkpoints cost at most ~1/3 entry per event.
+            if since >= max(self.checkpoint_events, 3 * folder.state.size()) and \
                     c + 1 < len(reader.chunks):
                 self._checkpoint(index, c + 1, max_ts)
                 since = 0

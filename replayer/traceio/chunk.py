@@ -98,3 +98,36 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.kinds) if self._rows is None else len(self._rows)
+
+
+class ChunkSlice:
+    """Rows ``[lo, hi)`` of a column chunk, as the fold reads a stretch of it (a seek
+    folds from a checkpoint to a time inside a chunk): its columns sliced, no row
+    made but those the fold visits."""
+
+    __slots__ = ("chunk", "lo", "hi", "kinds", "cpus")
+    has_columns = True
+
+    def __init__(self, chunk: Chunk, lo: int, hi: int) -> None:
+        self.chunk, self.lo, self.hi = chunk, lo, hi
+        self.kinds, self.cpus = chunk.kinds[lo:hi], chunk.cpus[lo:hi]
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def _field(self, kind: int, j: int):
+        column = self.chunk._fields[kind][j]
+        before = int(np.count_nonzero(self.chunk.kinds[:self.lo] == kind))
+        return column.slice(before, before + int(np.count_nonzero(self.kinds == kind)))
+
+    def column(self, kind: int, j: int) -> list:
+        """Field ``j`` of the slice's rows of ``kind``, in row order."""
+        return self._field(kind, j).tolist() if kind in self.chunk._fields else []
+
+    def int_column(self, kind: int, j: int) -> np.ndarray | None:
+        return self._field(kind, j).ints if kind in self.chunk._fields else None
+
+    def rows_at(self, at: np.ndarray) -> tuple | list:
+        """The rows at positions ``at`` of the slice (ascending)."""
+        return self.chunk.rows_at(np.asarray(at) + self.lo)
+

@@ -120,6 +120,14 @@ class Column:
             return list(map(self.values.__getitem__, self.codes.tolist()))
         return list(self.values)
 
+    def slice(self, a: int, b: int) -> "Column":
+        """Values ``a`` to ``b``, as a column (a struct or words column is made first)."""
+        if self.ints is not None:
+            return Column(ints=self.ints[a:b])
+        if self.codes is not None:
+            return Column(values=self.values, codes=self.codes[a:b])
+        return Column(values=self.values[a:b])
+
     def take(self, at: np.ndarray) -> "Column":
         """The values at positions ``at``, as a column."""
         if self.ints is not None:
