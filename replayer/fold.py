@@ -10,6 +10,11 @@ field positions come from :mod:`replayer.vocab`. The hottest kinds (entries
 set and cleared, TLB flushes) are handled inline; the rest dispatch to a
 method per kind. Cost: O(1) per event, except walker and IPI bookkeeping,
 which is O(tables held / IPIs pending on that CPU).
+
+``Folder(fast=True)`` (what a replay uses) reads a v2 chunk's columns, skips the
+rows that provably change nothing and applies IPIs and provenance in bulk;
+``fast=False`` visits every row and is the reference the fast path is tested
+against (``tests/test_fold_fast.py``).
 """
 
 from __future__ import annotations
@@ -181,13 +186,14 @@ class Folder(TableHandlers, ContextHandlers):
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
         """Apply ``rows`` (absolute ``stamps``) whose first is event ``first_index``.
 
-        ``rows``: a sequence of rows, or a whole :class:`Chunk` (a column chunk then
-        makes only the rows the loop visits). ``kinds``/``cpus`` are the rows'
-        uint16 columns when the caller has them. numpy finds the work first: TLB
-        flushes are counted per CPU in bulk, kinds that change nothing are skipped,
-        and a run of ``pte_set`` on one table (other kinds may sit between) is
-        applied as one step. The Python loop then visits only what is left. O(n) in
-        C plus O(work) in Python.
+        ``rows``: a sequence of rows, a whole :class:`Chunk` or a :class:`ChunkSlice`
+        of one (a column chunk then makes only the rows the loop visits).
+        ``kinds``/``cpus`` are the rows' uint16 columns when the caller has them.
+        numpy finds the work first: TLB flushes are counted per CPU in bulk, kinds
+        that change nothing are skipped (and, on the fast path, walkers nobody can
+        see; IPIs and provenance are applied in bulk), and a run of ``pte_set`` on
+        one table (other kinds may sit between) is applied as one step. The Python
+        loop then visits only what is left. O(n) in C plus O(work) in Python.
         """
         if isinstance(rows, _COLUMNS):
             kinds, cpus = rows.kinds, rows.cpus
