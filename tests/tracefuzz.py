@@ -156,7 +156,8 @@ def _kind_table(draw, plan: Plan) -> None:
         kinds.append(list(kinds[i]))
     elif how == "reorder":
         entry = kinds[i]
-        entry[2] = list(reversed(entry[2]))      # legal: rows then mean other fields
+        if isinstance(entry[2], (list, tuple)):  # an earlier mutation may have replaced it
+            entry[2] = list(reversed(entry[2]))  # legal: rows then mean other fields
     elif how == "entry":
         kinds[i] = draw(weird)
     else:
