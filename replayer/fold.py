@@ -26,7 +26,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
-from .fold_context import ContextHandlers
+from .fold_context import ContextHandlers, _counts
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, _appenders
 from .series import SeriesSet
@@ -209,9 +209,8 @@ class Folder(TableHandlers, ContextHandlers):
         flushes = k == v.TLB_FLUSH
         if flushes.any():
             tlb = s.tlb_flushes
-            per_cpu = np.bincount(np.asarray(cpus, np.uint16)[flushes])
-            for cpu in np.flatnonzero(per_cpu).tolist():
-                tlb[cpu] = tlb.get(cpu, 0) + int(per_cpu[cpu])
+            for cpu, n in _counts(np.asarray(cpus, np.uint16)[flushes]):
+                tlb[cpu] = tlb.get(cpu, 0) + n
         pos = np.flatnonzero(_NEEDS_PYTHON[k])
         handlers = self._handlers
         if self.fast:

@@ -6,7 +6,6 @@ A mixin of :class:`replayer.fold.Folder`; see there for the ``recording`` contra
 
 from __future__ import annotations
 
-from array import array
 from itertools import chain
 
 import numpy as np
@@ -134,8 +133,7 @@ class ContextHandlers:
             total = sum(s.ipis_sent.values())
             for cpu, n in _counts(c[sends], lens):
                 s.ipis_sent[cpu] = s.ipis_sent.get(cpu, 0) + n
-            ts = np.frombuffer(stamps, np.int64)[sends] if isinstance(stamps, array) else \
-                np.array([stamps[p] for p in sends.tolist()], np.int64)
+            ts = np.frombuffer(stamps, np.int64)[sends]      # stamps: array('q')
             if self.recording:
                 self.series.ipis.extend(ts, total + np.cumsum(lens))
             # The targets as the rows hold them (dict keys as the per-row handler makes

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.keep, args.force)   # refuse before minutes of measuring
     mixes = _mix_names(args.mixes)
     from ..bench.figures import (cli_startup_s, measure, measure_import, measure_mixes,
-                                 measure_view, worst_mix)
+                                 measure_view, simulator_rate, worst_mix)
     tmpdir = tempfile.mkdtemp(prefix="ptviz-bench-")
     try:
         path = args.keep or os.path.join(tmpdir, "bench.msgpack")
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                                force=args.force))
         figures.update(measure_mixes(tmpdir, events, args.seeks, mixes,
                                      progress=not args.json))
+        figures["sim_events_per_s"] = simulator_rate(figures, tmpdir, events)
         figures.update(measure_import(os.path.join(tmpdir, "import.txt"),
                                       max(events // 10, 1000), args.trace_dat))
         if args.tui:

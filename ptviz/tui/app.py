@@ -80,9 +80,6 @@ class TraceApp(KeyActions, TabActions, CompareMode, App[None]):
         Binding("shift+right", "pan(1)", "Pan →", show=False),
         Binding("home", "home", "Start", show=False),
         Binding("end", "end", "End", show=False),
-        # Priority: the lanes' own scrolling would take the arrows first; selecting a
-        # lane scrolls it into view anyway.
-
         Binding("left_square_bracket", "cycle_class(-1)", "Class", show=False),
         Binding("right_square_bracket", "cycle_class(1)", "Class", key_display="[ ]"),
         Binding("n", "next_event(1)", "Next"),

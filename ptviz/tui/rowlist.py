@@ -67,7 +67,7 @@ class RowList(ScrollView, can_focus=True):
         Binding("enter", "choose", "Go to", show=True),
     ]
 
-    class Chosen(Message):
+    class _RowMessage(Message):
         def __init__(self, rows: "RowList", row: int) -> None:
             super().__init__()
             self.rows, self.row = rows, row
@@ -76,16 +76,11 @@ class RowList(ScrollView, can_focus=True):
         def control(self) -> "RowList":
             return self.rows
 
-    class Moved(Message):
+    class Chosen(_RowMessage):
+        """A row was chosen (enter, or a click on the selected row)."""
+
+    class Moved(_RowMessage):
         """The selection moved (by a key or a click)."""
-
-        def __init__(self, rows: "RowList", row: int) -> None:
-            super().__init__()
-            self.rows, self.row = rows, row
-
-        @property
-        def control(self) -> "RowList":
-            return self.rows
 
     def __init__(self, source: RowSource | None = None, **kwargs) -> None:
         super().__init__(**kwargs)

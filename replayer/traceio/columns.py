@@ -183,19 +183,12 @@ def encode_columns(kinds: list[int], dts: list[int], cpus: list, pids: list,
 
 
 def encode_rows(rows: Sequence[tuple]) -> list:
-    """The sixth element of a v2 chunk for v1-style ``rows``. O(n) in C: the common
-    columns by ``itemgetter``, each kind's rows transposed by ``zip``."""
-    kinds = list(map(itemgetter(0), rows))
-    per_kind = []
-    if rows:
-        k = np.array(kinds, np.int64)
-        for kind in np.unique(k).tolist():
-            at = np.flatnonzero(k == kind).tolist()
-            group = itemgetter(*at)(rows) if len(at) > 1 else (rows[at[0]],)
-            columns = list(zip(*group))[4:]
-            per_kind.append([kind, [encode_column(c) for c in columns]])
-    return [encode_column(kinds), *(encode_column(list(map(itemgetter(j), rows)))
-                                    for j in (1, 2, 3)), per_kind]
+    """:func:`encode_columns` for v1-style ``rows`` (the writer's path for a chunk it
+    had to split)."""
+    fields: dict[int, list[tuple]] = {}
+    for row in rows:
+        fields.setdefault(row[0], []).append(row[4:])
+    return encode_columns(*(list(map(itemgetter(j), rows)) for j in range(4)), fields)
 
 
 def materialize_rows(kinds: np.ndarray, dts: np.ndarray, cpus: np.ndarray, pids: Column,
