@@ -26,7 +26,9 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
+from .fold_bulk import _IS_BARRIER, _IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
 from .fold_context import ContextHandlers, _counts
+from .fold_lives import apply_lives
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, _appenders
 from .series import SeriesSet
@@ -181,6 +183,9 @@ class Folder(TableHandlers, ContextHandlers):
             v.MM_NEW: self._mm_new, v.MM_EXIT: self._mm_exit, v.MARKER: self._marker,
             v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin, v.ZAP_END: self._zap_end,
         }
+        #: What the rows around table steps applied in bulk do (an rcu_queue's tables
+        #: are among those steps).
+        self._bulk_handlers = {**self._handlers, v.RCU_QUEUE: self._rcu_callback}
 
     # -- the loop ----------------------------------------------------------
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
@@ -218,10 +223,28 @@ class Folder(TableHandlers, ContextHandlers):
                                   first_index)
             self._provenance_in_bulk(k, lambda kind, j, at: _field(rows, kind, j, at))
         runs = _pte_set_runs(rows, k[pos], pos)
+        work_n = work_count = None
         if runs is not None:
             keep = runs[0] >= 0
-            pos, work_n, work_count = pos[keep], runs[0][keep].tolist(), runs[1][keep].tolist()
+            pos, work_n, work_count = pos[keep], runs[0][keep], runs[1][keep]
+        if not (self.fast and isinstance(rows, _COLUMNS) and rows.has_columns and
+                len(pos) >= MIN_STEPS and self._fold_in_bulk(rows, k, pos, work_n, work_count,
+                                                             stamps, first_index)):
+            self._visit(rows, pos, work_n, work_count, stamps, first_index, handlers)
+        s.index = first_index + len(k)
+        s.ts = stamps[len(k) - 1]
+
+    def _visit(self, rows, pos: np.ndarray, work_n, work_count, stamps, first_index: int,
+               handlers: dict) -> None:
+        """Apply the rows at ``pos`` one by one (``work_n``/``work_count``: for each,
+        what its pte_set run adds and how many rows it stands for; None when no
+        pte_set is among them)."""
+        if not len(pos):
+            return
+        s = self.state
         work_pos = pos.tolist()
+        if work_n is not None:
+            work_n, work_count = work_n.tolist(), work_count.tolist()
         work_rows = rows.rows_at(pos) if isinstance(rows, _COLUMNS) else (
             itemgetter(*work_pos)(rows) if len(work_pos) > 1 else
             tuple(rows[p] for p in work_pos))
@@ -243,8 +266,57 @@ class Folder(TableHandlers, ContextHandlers):
                 present[pfn] = before + work_n[j]
             else:
                 handlers[row[0]](row, stamps[p], first_index + p)
-        s.index = first_index + len(k)
-        s.ts = stamps[len(k) - 1]
+
+    def _fold_in_bulk(self, rows, k: np.ndarray, pos: np.ndarray, work_n, work_count,
+                      stamps, first_index: int) -> bool:
+        """The rows at ``pos`` with their table steps applied in bulk
+        (:func:`.fold_lives.apply_lives`), stretch by stretch between the rows that
+        must see the tables as they are at that moment (markers, mm_new, walker reads).
+        A stretch with few table rows, or one that is not regular, is visited row by
+        row. False (nothing done) when no stretch has enough table rows."""
+        pk = k[pos]
+        table = _IS_TABLE[pk]
+        cuts = np.flatnonzero(_IS_BARRIER[pk])
+        in_table = np.r_[0, np.cumsum(table & (pk != v.PTE_SET))][np.r_[0, cuts + 1, len(pos)]]
+        big = np.diff(in_table) >= MIN_STEPS      # per stretch (the barrier row in the next)
+        if not big.any():
+            return False
+        is_set = pk == v.PTE_SET
+        steps = read_steps(rows, k, pos[is_set], work_n[is_set] if work_n is not None
+                           else pos[:0])
+        if steps is None:
+            return False
+        cuts = cuts.tolist() + [len(pos)]
+        ts_all = np.frombuffer(stamps, np.int64)
+        step_at = np.searchsorted(steps.pos, pos[cuts[:-1]]).tolist() + [len(steps)]
+        zap_at = np.searchsorted(steps.zaps[0], pos[cuts[:-1]]).tolist() + [len(steps.zaps[0])]
+        allocs_before = np.r_[0, np.cumsum(steps.ek == E_ALLOC)]
+        lo = s_lo = z_lo = 0
+        pending = 0                  # rows from here on wait to be visited one by one
+        for cut, s_hi, z_hi, bulk in zip(cuts, step_at, zap_at, big.tolist()):
+            end = min(cut + 1, len(pos))             # the barrier row included
+            if bulk:
+                self._visit_rows(rows, pos, work_n, work_count, pending, lo, stamps,
+                                 first_index)
+                pending = lo
+                writes = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
+                                     first_index, int(allocs_before[s_lo]))
+                if writes is not None:
+                    self._visit(rows, pos[lo:cut][~table[lo:cut]], None, None, stamps,
+                                first_index, self._bulk_handlers)
+                    self.state.pid_mm.update(writes)
+                    pending = cut
+            lo, s_lo, z_lo = end, s_hi, z_hi
+        self._visit_rows(rows, pos, work_n, work_count, pending, len(pos), stamps, first_index)
+        return True
+
+    def _visit_rows(self, rows, pos, work_n, work_count, lo: int, hi: int, stamps,
+                    first_index: int) -> None:
+        """:meth:`_visit` of ``pos[lo:hi]`` with the per-row handlers."""
+        if hi > lo:
+            self._visit(rows, pos[lo:hi], None if work_n is None else work_n[lo:hi],
+                        None if work_count is None else work_count[lo:hi], stamps,
+                        first_index, self._handlers)
 
     def _drop_idle(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray, stamps,
                    first_index: int) -> np.ndarray:

@@ -26,14 +26,18 @@ class ContextHandlers:
     # -- RCU ---------------------------------------------------------------
     def _rcu_queue(self, row: tuple, ts: int, i: int) -> None:
         s = self.state
-        cb, pfns = row[4], row[6] or ()
-        s.rcu_pending[cb] = (ts, row[5], tuple(pfns), i)
-        for pfn in pfns:
+        for pfn in row[6] or ():
             if s.stage.get(pfn) in (DETACHED, QUEUED):
                 s.stage[pfn] = RCU_PENDING
                 if self.recording:
                     tid = s.tid_of[pfn]
                     self.log.set_step(tid, T_RCU_TS, ts, i)
+        self._rcu_callback(row, ts, i)
+
+    def _rcu_callback(self, row: tuple, ts: int, i: int) -> None:
+        """The callback half of an rcu_queue (its tables' half done in bulk)."""
+        s = self.state
+        s.rcu_pending[row[4]] = (ts, row[5], tuple(row[6] or ()), i)
         if self.recording:
             self.series.rcu_pending.append(ts, len(s.rcu_pending))
 

@@ -3,16 +3,20 @@ gives exactly what the reference fold gives, visiting every row: the state at th
 end and at any time, the report, the findings, the counters and the timeline."""
 
 import json
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from ptviz.sim.run import simulate
+from replayer import vocab as v
 from replayer.replay import Replay
 from replayer.report import build_report
 from tests.conftest import LONG
 from tests.test_replay_seek import write
-from tests.tracegen import WALKER_OPS, traces
+from tests.tracegen import WALKER_OPS, lives, traces
+import replayer.fold as fold
+import replayer.fold_lives as fold_lives
 
 
 def assert_same(fast: Replay, ref: Replay, times) -> None:
@@ -28,6 +32,26 @@ def assert_same(fast: Replay, ref: Replay, times) -> None:
     for t in times:
         got, want = fast.state_at(t), ref.state_at(t)
         assert got == want, (t, got.differences(want))
+    assert fast.log.data == ref.log.data
+    assert fast.log.generations == ref.log.generations and fast.log.mms == ref.log.mms
+
+
+@contextmanager
+def bulk_from(steps: int):
+    """The bulk table path taken for stretches of ``steps`` table rows and more; yields
+    a count of the stretches it applied and handed back."""
+    was, apply = fold.MIN_STEPS, fold.apply_lives
+    counts = {"applied": 0, "handed back": 0}
+
+    def counted(*args):
+        writes = apply(*args)
+        counts["applied" if writes is not None else "handed back"] += 1
+        return writes
+    fold.MIN_STEPS, fold.apply_lives = steps, counted
+    try:
+        yield counts
+    finally:
+        fold.MIN_STEPS, fold.apply_lives = was, apply
 
 
 @settings(max_examples=300 if LONG else 25)
@@ -44,6 +68,61 @@ def test_fast_fold_equals_reference(tmp_path_factory, events, chunk_events, ever
         assert_same(fast, ref, times)
 
 
+@settings(max_examples=300 if LONG else 40)
+@given(events=lives(), chunk_events=st.integers(1, 300), every=st.integers(1, 50),
+       picks=st.lists(st.integers(0, 10**12), max_size=5))
+def test_bulk_table_steps_equal_reference(tmp_path_factory, events, chunk_events, every,
+                                          picks):
+    """Tables living as the kernel runs them, applied a stretch at a time
+    (:mod:`replayer.fold_lives`), give what the per-row reference gives; so do the
+    stretches it hands back (a step out of order)."""
+    path = tmp_path_factory.mktemp("bulk") / "t.msgpack"
+    write(path, events, chunk_events)
+    stamps = sorted({e[0] for e in events} | {0})
+    times = [stamps[p % len(stamps)] for p in picks]
+    with bulk_from(1):
+        fast = Replay.load(path, checkpoint_events=every)
+    with fast, Replay.load(path, checkpoint_events=every, reference=True) as ref:
+        with bulk_from(1):
+            assert_same(fast, ref, times)
+
+
+def test_bulk_path_hands_back_a_stretch_that_is_not_regular(tmp_path):
+    """Two stretches of whole table lives: the first is applied in bulk; the second
+    frees a table that is still attached, so it goes row by row and the finding is
+    the reference's."""
+    ids = {name: v.KIND_BY_NAME[name].id for name in (
+        "table_alloc", "pte_set", "pte_clear", "table_detach", "table_queue", "table_free",
+        "marker")}
+    events, ts = [], 1000
+
+    def add(kind, *fields, pid=7):
+        nonlocal ts
+        ts += 10
+        events.append((ts, ids[kind], 0, pid, fields))
+    for stretch in range(2):
+        for pfn in range(0x100, 0x140):
+            add("table_alloc", 0xA000, 1, pfn, pfn << 21, None)
+            add("pte_set", 0xA000, pfn, 8, None)
+        for pfn in range(0x100, 0x140):
+            add("pte_clear", 0xA000, pfn, 8, None)
+            if stretch and pfn == 0x120:
+                add("table_free", pfn, "direct", None)
+                continue
+            add("table_detach", 0xA000, pfn, "munmap", None)
+            add("table_queue", pfn, "batch", None)
+            add("table_free", pfn, "rcu", None)
+        add("marker", "end of stretch")
+    path = tmp_path / "t.msgpack"
+    write(path, events, 10_000)
+    with bulk_from(16) as counts:
+        fast = Replay.load(path)
+    assert counts == {"applied": 1, "handed back": 1}
+    with fast, Replay.load(path, reference=True) as ref:
+        assert [f.kind for f in fast.findings] == ["free_attached"]
+        assert_same(fast, ref, [e[0] for e in events[::17]])
+
+
 SMALL = {"coverletter": {"size": "64M"}, "walkers": {"size": "16M"},
          "munmap": {"size": "32M", "chunk": "4M"}, "fork-exit": {"children": "4"},
          "allocator": {"ops": "300"}, "collapse": {"regions": "16"}}
@@ -53,7 +132,11 @@ SMALL = {"coverletter": {"size": "64M"}, "walkers": {"size": "16M"},
 def test_fast_fold_equals_reference_on_every_workload(tmp_path, workload):
     path = str(tmp_path / "sim.msgpack")
     simulate(path, "x86_64", "6.14", workload, SMALL[workload], {}, cpus=4, seed=3)
-    with Replay.load(path) as fast, Replay.load(path, reference=True) as ref:
+    with bulk_from(16) as counts:
+        fast = Replay.load(path)
+    assert counts["applied"] > 0, counts
+    with fast, Replay.load(path, reference=True) as ref:
         span = (ref.last_ts or 0) - (ref.first_ts or 0)
         times = [(ref.first_ts or 0) + span * k // 7 for k in range(8)]
-        assert_same(fast, ref, times)
+        with bulk_from(16):
+            assert_same(fast, ref, times)

@@ -97,3 +97,77 @@ def random_trace(n: int, seed: int) -> list[tuple[int, int, int, int, tuple]]:
         ts, event = _event(rng.choice, subset, ts)
         out.append(event)
     return out
+
+
+#: What a table at a pfn may do next, by the stage it has reached (None: no table).
+_NEXT = {None: ("table_alloc",), "attached": ("pte_set", "pte_set", "pte_clear", "table_detach",
+                                              "table_queue"),
+         "detached": ("table_queue", "rcu_queue", "table_free", "pte_clear", "pte_set"),
+         "queued": ("rcu_queue", "table_free"), "rcu": ("table_free",)}
+#: Rows between table steps: the ones the bulk path stops at, and the ones it runs around.
+_AROUND = ("zap_begin", "zap_end", "marker", "mm_new", "rcu_invoke", "tlb_flush", "walk_begin",
+           "walk_table", "walk_end", "rcu_gp_start", "rcu_gp_end", "ipi_send", "ipi_enter")
+
+
+@st.composite
+def lives(draw, max_events: int = 400) -> list[tuple[int, int, int, int, tuple]]:
+    """Traces whose tables mostly live as the kernel runs them (allocated, filled,
+    emptied, detached, queued, freed; pfns reused), with zaps, markers and walkers
+    around them and now and then a step out of order: what the fast fold's bulk path
+    applies, and what makes it hand a stretch back to the per-row handlers."""
+    def choose(seq):
+        return draw(st.sampled_from(seq))
+
+    pfns = list(range(0x100, 0x100 + draw(st.integers(1, 24))))
+    stage: dict[int, str | None] = dict.fromkeys(pfns)
+    present = dict.fromkeys(pfns, 0)
+    level = dict.fromkeys(pfns, 1)
+    ts, out = 1000, []
+    for _ in range(draw(st.integers(0, max_events))):
+        ts += choose((0, 1, 7, 1000))
+        cpu, pid = choose(range(4)), choose((1, 2, 3, None))
+        mm = choose(MMS)
+        if draw(st.integers(0, 99)) < 15:
+            kind = choose(_AROUND)
+            fields = {"zap_begin": (mm, 0, 1 << 21, "munmap", None),
+                      "zap_end": (mm, 0, 1 << 21, "munmap", None), "marker": ("m",),
+                      "mm_new": (mm, choose(range(1, 4)), "p"), "rcu_invoke": (0,),
+                      "tlb_flush": (mm, 0, 1 << 21, 512, "local"),
+                      "walk_begin": (mm, "gup_fast", "irq_off"), "walk_table": (choose(pfns),),
+                      "walk_end": (), "rcu_gp_start": (0,), "rcu_gp_end": (0,),
+                      "ipi_send": ((0, 1), "tlb_shootdown", "flush_tlb_mm_range"),
+                      "ipi_enter": ("tlb_shootdown",)}[kind]
+            out.append((ts, v.KIND_BY_NAME[kind].id, cpu, pid, fields))
+            continue
+        pfn = choose(pfns)
+        odd = draw(st.integers(0, 99)) < 3          # a step the stage does not allow
+        kind = choose(OPS[:7]) if odd else choose(_NEXT[stage[pfn]])
+        if kind == "table_alloc":
+            level[pfn] = choose((1, 1, 1, 2))
+            fields = (mm, level[pfn], pfn, pfn << 21, choose((None, True)))
+            stage[pfn], present[pfn] = "attached", 0
+        elif kind in ("pte_set", "pte_clear"):
+            n = choose((1, 3, 512)) if kind == "pte_set" else \
+                (min(present[pfn], choose((1, 3, 512))) if not odd else 600)
+            present[pfn] = max(0, present[pfn] + (n if kind == "pte_set" else -n))
+            fields = (mm, pfn, n, None)
+        elif kind == "table_detach":
+            fields = (mm, pfn, choose(("reclaim", "munmap", "exit", "collapse", "other")), None)
+            stage[pfn] = "detached"
+        elif kind == "table_queue":
+            fields = (pfn, choose(("batch", "single")), None)
+            if stage[pfn] == "detached":
+                stage[pfn] = "queued"
+        elif kind == "rcu_queue":
+            kind, fields = "rcu_queue", (choose(range(4)), "tlb_remove_table_rcu",
+                                        (pfn,) + choose(((), (choose(pfns),))))
+            stage[pfn] = "rcu"
+        else:
+            if present[pfn] and not odd:
+                fields = (mm, pfn, present[pfn], None)
+                out.append((ts, v.KIND_BY_NAME["pte_clear"].id, cpu, pid, fields))
+                present[pfn] = 0
+            kind, fields = "table_free", (pfn, choose(("rcu", "ipi_sync", "direct")), None)
+            stage[pfn] = None
+        out.append((ts, v.KIND_BY_NAME[kind].id, cpu, pid, fields))
+    return out

@@ -76,6 +76,16 @@ class Chunk:
         stored as integers (column chunks only)."""
         return self._fields[kind][j].ints if kind in self._fields else None
 
+    def field_column(self, kind: int, j: int):
+        """Field ``j`` of the rows of ``kind`` as its :class:`.columns.Column` (column
+        chunks only; None when no row is of that kind)."""
+        return self._fields[kind][j] if kind in self._fields else None
+
+    def pids_at(self, at: np.ndarray):
+        """The pid column at positions ``at``, as a :class:`.columns.Column` (column
+        chunks only)."""
+        return self._pids.take(at)
+
     def rows_at(self, at: np.ndarray) -> tuple | list:
         """The rows at positions ``at`` (ascending)."""
         if not self.has_columns:
@@ -126,6 +136,12 @@ class ChunkSlice:
 
     def int_column(self, kind: int, j: int) -> np.ndarray | None:
         return self._field(kind, j).ints if kind in self.chunk._fields else None
+
+    def field_column(self, kind: int, j: int):
+        return self._field(kind, j) if kind in self.chunk._fields else None
+
+    def pids_at(self, at: np.ndarray):
+        return self.chunk.pids_at(np.asarray(at) + self.lo)
 
     def rows_at(self, at: np.ndarray) -> tuple | list:
         """The rows at positions ``at`` of the slice (ascending)."""

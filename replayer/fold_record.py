@@ -1,0 +1,155 @@
+"""What a stretch of table steps leaves in the history, when the replay records it:
+the table log's records, the counter series, and which detaches took a table that
+had sat empty (the leaks PT_RECLAIM is about). The recording half of
+:func:`.fold_lives.apply_lives`; see there for the arrays (steps grouped by pfn).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from itertools import repeat
+
+import numpy as np
+
+from .fold_bulk import E_CLEAR, NO_PID
+from .state import (DETACH_CODES, DETACHED as D, QUEUED as Q, T_ADDR, T_ALLOC_IDX,
+                    T_ALLOC_TS, T_DETACH_CAUSE, T_DETACH_IDX, T_DETACH_TS, T_FREE_IDX,
+                    T_FREE_PATH, T_FREE_TS, T_LEAK_TS, T_LEVEL, T_MM, T_PFN, T_QUEUE_IDX,
+                    T_QUEUE_TS, T_RCU_IDX, T_RCU_TS, T_VIA, T_WIDTH)
+
+RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
+_NO_ZAP = -2                   # "no zap by this task yet" (the handlers' None)
+
+
+def shift_in_groups(x: np.ndarray, first: np.ndarray, start_values: np.ndarray) -> np.ndarray:
+    """``x`` of the previous step in the same group; ``start_values`` at group starts."""
+    out = np.empty_like(x)
+    out[1:] = x[:-1]
+    out[first] = start_values
+    return out
+
+
+def _latest(zpos, zpid, zval, qpos, qpid) -> tuple[np.ndarray, np.ndarray]:
+    """For each query (position, pid): whether a zap row of that pid lies before it
+    in the stretch, and the latest such zap's ``zval``."""
+    q = len(qpos)
+    if not len(zpos) or not q:
+        return np.zeros(q, bool), np.zeros(q, np.int64)
+    pids = np.concatenate([zpid, qpid])
+    order = np.lexsort((np.concatenate([zpos, qpos]), pids))
+    is_zap = order < len(zpos)
+    last = np.maximum.accumulate(np.where(is_zap, np.arange(len(order)), -1))
+    back = np.empty(len(order), np.int64)
+    back[order] = np.arange(len(order))
+    at = last[back[len(zpos):]]
+    found = (at >= 0) & (pids[order[np.maximum(at, 0)]] == qpid)
+    vals = np.concatenate([zval, np.zeros(q, np.int64)])
+    return found, vals[order[np.maximum(at, 0)]]
+
+
+def _from_dict(table: dict, pids: np.ndarray, default: int) -> np.ndarray:
+    """``table[pid]`` (None for ``NO_PID``) for each pid, ``default`` when absent or None;
+    one lookup per distinct pid."""
+    uniq, inverse = np.unique(pids, return_inverse=True)
+    got = [table.get(None if p == NO_PID else p) for p in uniq.tolist()]
+    return np.array([default if g is None else g for g in got], np.int64)[inverse]
+
+
+def find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code, g_pos,
+           g_pid, upfn, first, gstart, gid, starts, ar) -> np.ndarray:
+    """Which detaches took a table that sat empty since before the zap that took it
+    (``TableHandlers._table_detach``), and ``f._emptied_by`` updated as the clears
+    and detaches of the stretch leave it."""
+    zpos, zpid, zbegin, _ = (x[zlo:zhi] for x in st.zaps)
+    zidx = zpos + first_index
+    cplus = (g_ek == E_CLEAR) & (e_delta > 0)
+    # The zap open on the clearing task when a clear empties a table.
+    found, val = _latest(zpos, zpid, np.where(zbegin, zidx, -1), g_pos[cplus], g_pid[cplus])
+    open_zap = np.where(found, val, 0)
+    if not found.all():
+        open_zap[~found] = _from_dict(f._open_zap, g_pid[cplus][~found], -1)
+    emptied = np.full(len(g_ek), -1, np.int64)
+    emptied[cplus] = open_zap
+    # The detaching task's latest zap.
+    found, val = _latest(zpos[zbegin], zpid[zbegin], zidx[zbegin], g_pos[det], g_pid[det])
+    taken = np.where(found, val, 0)
+    if not found.all():
+        taken[~found] = _from_dict(f._last_zap, g_pid[det][~found], _NO_ZAP)
+    # The zap that emptied a table: the latest emptying clear since the pfn's previous
+    # detach; with neither in the stretch, what the dict holds.
+    step = cplus | det
+    lm = np.maximum.accumulate(np.where(step, ar, -1))
+    lm_before = shift_in_groups(lm, first, np.full(len(starts), -1, np.int64))
+    held = np.fromiter(map(f._emptied_by.get, upfn, repeat(-1)), np.int64, len(upfn))
+    in_group = lm_before >= gstart
+    by = np.where(in_group, np.where(cplus[np.maximum(lm_before, 0)],
+                                     emptied[np.maximum(lm_before, 0)], -1), held[gid])
+    leak = np.zeros(len(g_ek), bool)
+    leak[det] = e_before[det] & (g_code[det] != RECLAIM) & (g_code[det] != COLLAPSE) & \
+        (taken != _NO_ZAP) & (by[det] != taken)
+    last = np.r_[starts[1:], len(g_ek)] - 1
+    final = lm[last]
+    moved = final >= starts
+    pfns = np.array(upfn, object)
+    set_by = moved & cplus[np.maximum(final, 0)]
+    f._emptied_by.update(zip(pfns[set_by].tolist(), emptied[final[set_by]].tolist()))
+    deque(map(f._emptied_by.pop, pfns[moved & ~set_by & (held >= 0)].tolist()), 0)
+    return leak
+
+
+def extend_series(series, start: int, ts: np.ndarray, deltas: np.ndarray) -> int:
+    """Append the running value at each step that changes it; returns the end value."""
+    moved = deltas != 0
+    if not moved.any():
+        return start
+    values = start + np.cumsum(deltas[moved])
+    series.extend(ts[moved], values)
+    return int(values[-1])
+
+
+def log_steps(f, log, s, g_ek, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
+         det, free, is_q, is_r, st, a_lo, a_hi, a_mmi, new_mms) -> None:
+    """The steps' times, indices and codes in the table log: new records for the
+    allocations, slots of older records set in place."""
+    tid = r_tid[run]
+    took_rcu = is_r & ((before == D) | (before == Q))
+    writes = [(det, ((T_DETACH_TS, g_ts), (T_DETACH_IDX, g_idx), (T_DETACH_CAUSE, g_code),
+                     (T_LEAK_TS, r_leak[run]))),
+              (is_q, ((T_QUEUE_TS, g_ts), (T_QUEUE_IDX, g_idx), (T_VIA, g_code))),
+              (took_rcu, ((T_RCU_TS, g_ts), (T_RCU_IDX, g_idx))),
+              (free, ((T_FREE_TS, g_ts), (T_FREE_IDX, g_idx), (T_FREE_PATH, g_code)))]
+    n_new = a_hi - a_lo
+    first_new = s.next_tid
+    records = np.full((n_new, T_WIDTH), -1, np.int64)
+    if n_new:
+        t_alloc = np.flatnonzero(is_alloc)
+        rows = tid[t_alloc] - first_new
+        records[rows, T_PFN] = g_pfn[t_alloc]
+        records[rows, T_ALLOC_TS] = g_ts[t_alloc]
+        records[rows, T_ALLOC_IDX] = g_idx[t_alloc]
+        records[:, T_MM] = a_mmi
+        records[:, T_ADDR] = st.addr[a_lo:a_hi]
+        records[:, T_LEVEL] = st.level[a_lo:a_hi]
+    view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH) if len(log.data) else None
+    for mask, slots in writes:
+        at = np.flatnonzero(mask)
+        if not len(at):
+            continue
+        t = tid[at]
+        new = t >= first_new
+        for slot, values in slots:
+            records[t[new] - first_new, slot] = values[at[new]]
+            if view is not None and not new.all():
+                view[t[~new], slot] = values[at[~new]]
+    del view                       # the log grows below
+    for m in new_mms:
+        log.mm_index[m] = len(log.mms)
+        log.mms.append(m)
+    log.data.frombytes(records.tobytes())
+    gens = log.generations
+    for pfn, t in zip(records[:, T_PFN].tolist(), range(first_new, first_new + n_new)):
+        g = gens.get(pfn)
+        if g is None:
+            gens[pfn] = [t]
+        else:
+            g.append(t)
