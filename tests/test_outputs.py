@@ -42,7 +42,8 @@ def _writers(tmp_path, out):
         "record": ["record", "-o", str(out), "--tail", "0", "--", "true"],
         "record --keep-text": ["record", "-o", str(tmp_path / "r.msgpack"), "--keep-text",
                                str(out), "--tail", "0", "--", "true"],
-        "bench --keep": ["bench", "--events", "2000", "--seeks", "2", "--keep", str(out)],
+        "bench --keep": ["bench", "--events", "2000", "--seeks", "2", "--mixes", "none",
+                         "--no-tui", "--no-convert", "--keep", str(out)],
     }
 
 

@@ -72,7 +72,7 @@ def test_full_replay_never_raises_and_accounts_bytes(tmp_path_factory, events):
                                   and s.present[p] == 0}
 
 
-@settings(max_examples=400 if LONG else 15)
+@settings(max_examples=400 if LONG else 10)
 @given(events=traces(max_events=200), chunk_events=st.integers(1, 40),
        every=st.integers(1, 50), t=st.integers(0, 10**10))
 def test_state_at_equals_straight_replay_deep(tmp_path_factory, events, chunk_events, every, t):

@@ -85,7 +85,7 @@ async def test_zoom_keys_keep_the_cursor_column(trace):
     app = TraceApp(trace)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(app, pilot)
-        await press(app, pilot, *["right"] * 40)
+        await press(app, pilot, *["right"] * 12)
         fit, col = app.view, app.view.cursor_column
         half = (fit.t1 - fit.t0) // 2           # widths are whole ns per column
         await press(app, pilot, "plus")

@@ -18,7 +18,9 @@ TARGETS = {"replay_vs_decode": 2.0, "seek_median_ms": 20.0, "seek_vs_replay": 1 
            "diff_vs_replays": 1.2, "seek_p95_ms": 40.0, "memory_bytes_per_event": 64.0,
            "file_bytes_per_event_import": 48.0, "sim_events_per_s": 1e6,
            "import_vs_tracecmd": 3.0, "import_vs_tracecmd_end_to_end": 3.0,
-           "cli_startup_s": 0.15}
+           "cli_startup_s": 0.15, "convert_jsonl_events_per_s": 1e6,
+           "convert_chrome_events_per_s": 1e6, "convert_ftrace_events_per_s": 5e5,
+           "convert_rss_growth": 1.10}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="realistic traces to measure as well, each at --events: "
                         f"{', '.join(ALL_MIXES)} (a real 6.18 capture re-imported and "
                         "repeated to size), all (default) or none")
+    p.add_argument("--no-convert", dest="convert", action="store_false",
+                   help="skip the conversion figures (each writer's events/s on a simulated "
+                        "walkers trace of --events events, and its peak memory there and at "
+                        "five times as many)")
     p.add_argument("--trace-dat", metavar="PATH",
                    help="also time ftrace text import against `trace-cmd report` printing "
                         "this trace.dat (needs trace-cmd)")
@@ -63,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         figures["sim_events_per_s"] = simulator_rate(figures, tmpdir, events)
         figures.update(measure_import(os.path.join(tmpdir, "import.txt"),
                                       max(events // 10, 1000), args.trace_dat))
+        if args.convert:
+            from ..bench.convert import measure_convert
+            figures.update(measure_convert(tmpdir, events, progress=not args.json))
         if args.tui:
             figures.update(measure_view(os.path.join(tmpdir, "walkers.msgpack"), events,
                                         progress=not args.json))
@@ -106,7 +115,7 @@ def _decimal_count(text: str) -> int:
 
 def _mark(name: str, value: float, target_key: str | None = None) -> str:
     target = TARGETS[target_key or name]
-    ok = value >= target if (target_key or name) == "sim_events_per_s" else value <= target
+    ok = value >= target if (target_key or name).endswith("events_per_s") else value <= target
     return "ok" if ok else "MISSED"
 
 
@@ -138,6 +147,21 @@ def _render_mixes(f: dict) -> list[str]:
     rows.append("targets: replay ≤ 2.0× decode, seek ≤ 20 / 40 ms, memory ≤ 64 B/event, "
                 "import file ≤ 48 B/event, simulator ≥ 1 M events/s")
     rows.append("MISSED: " + ", ".join(missed) if missed else "every mix meets its targets")
+    return rows
+
+
+def _render_convert(f: dict) -> list[str]:
+    if "convert_events" not in f:
+        return []
+    rows = [f"convert (walkers, {f['convert_events']:,} events; peak memory also at "
+            f"{f['convert_events_5x']:,})"]
+    for writer, target in (("jsonl", 1.0), ("ftrace", 0.5), ("chrome", 1.0)):
+        rate, growth = f[f"convert_{writer}_events_per_s"], f[f"convert_rss_growth_{writer}"]
+        rows.append(f"  → {writer:<7} {rate / 1e6:.2f} M events/s   target ≥ {target}  "
+                    f"{_mark(f'convert_{writer}_events_per_s', rate)};  peak "
+                    f"{f[f'convert_peak_rss_mb_{writer}']:.0f} → "
+                    f"{f[f'convert_peak_rss_mb_{writer}_5x']:.0f} MiB (×{growth:.2f})   "
+                    f"target ≤ ×1.10  {_mark('convert_rss_growth', growth)}")
     return rows
 
 
@@ -177,6 +201,7 @@ def render(f: dict) -> str:
         rows.append(f"  convert x.dat end to end {f['import_vs_tracecmd_end_to_end']:.2f}× "
                     f"trace-cmd report   target ≤ 3  "
                     f"{mark('import_vs_tracecmd_end_to_end', f['import_vs_tracecmd_end_to_end'])}")
+    rows += _render_convert(f)
     if "tui_first_frame_s" in f:
         rows += [
             f"view (walkers, {f['tui_trace_events']:,} events, headless 160×48)",

@@ -1,5 +1,5 @@
-"""``ptviz convert IN OUT``: ftrace text or trace.dat → ptviz msgpack, and a ptviz trace
-to another format version (more formats to come)."""
+"""``ptviz convert IN OUT``: between ptviz msgpack, JSON Lines, ftrace text, trace.dat
+(read) and Chrome JSON for Perfetto (write), streamed, cut and filtered, atomic."""
 
 from __future__ import annotations
 
@@ -10,50 +10,180 @@ from replayer.errors import UsageError
 
 from .errors import EXIT_OK
 
+EPILOG = """\
+Formats come from the file names (ptviz convert --formats lists them) or --from/--to.
+Examples:
+  ptviz convert trace.dat t.msgpack                 import a trace-cmd capture
+  ptviz convert t.msgpack t.json                    for ui.perfetto.dev (Open trace file)
+  ptviz convert t.msgpack t.txt --since +1s --until +2s --cpus 0,1
+  ptviz convert t.msgpack t.jsonl --kinds 'table_*' --mm 0x4635
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert an ftrace capture (text, trace.dat) to msgpack",
-                       description="Convert between trace formats. Built so far: tracefs "
-                                   "trace/trace_pipe text, trace-cmd report text and trace.dat "
-                                   "(through trace-cmd) to a ptviz msgpack trace, with the "
-                                   "page-table story inferred from stock tracepoints; and a "
-                                   "ptviz trace to another format version (a v1 trace is "
-                                   "upgraded to v2's columns: smaller, and read faster).")
-    p.add_argument("input")
-    p.add_argument("output", help="the trace to write; it appears only when the conversion "
-                                  "succeeds, and an existing file is not replaced without "
-                                  "--force")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p = sub.add_parser("convert", help="convert between trace formats (msgpack, JSON Lines, "
+                                       "ftrace text, trace.dat, Chrome JSON for Perfetto)",
+                       description="Convert a trace between formats, streaming (memory stays "
+                                   "flat whatever the trace's length), optionally cut to a "
+                                   "time window and filtered. ftrace text and trace.dat are "
+                                   "imported: the page-table story is inferred from stock "
+                                   "tracepoints.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", metavar="IN",
+                   help="the trace to read: ptviz msgpack, JSON Lines, ftrace text or "
+                        "trace.dat")
+    p.add_argument("output", nargs="?", metavar="OUT",
+                   help="the file to write; it appears only when the conversion succeeds, "
+                        "and an existing file is not replaced without --force")
+    p.add_argument("--formats", action="store_true", help="list the formats and exit")
+    p.add_argument("--from", dest="from_format", metavar="FORMAT",
+                   help="IN's format (default: from its content)")
+    p.add_argument("--to", dest="to_format", metavar="FORMAT",
+                   help="OUT's format (default: from its name)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--since", metavar="T", help="keep events at or after T: seconds or a "
+                   "value with a unit (1.5ms), absolute, or +T from the trace's first event")
+    p.add_argument("--until", metavar="T", help="keep events at or before T (as --since)")
+    p.add_argument("--cpus", metavar="LIST", help="keep these CPUs, e.g. 0,2")
+    p.add_argument("--kinds", metavar="LIST",
+                   help="keep these event kinds, e.g. 'table_*,tlb_flush'")
+    p.add_argument("--mm", metavar="LIST", help="keep events of these mms (0x hex)")
+    p.add_argument("--pid", metavar="LIST", help="keep events of these tasks")
     p.add_argument("--pt-reclaim", choices=("y", "n"),
-                   help="whether the traced kernel had CONFIG_PT_RECLAIM (helps place "
-                        "detaches at MADV_DONTNEED); default: unknown")
+                   help="importing ftrace: whether the traced kernel had CONFIG_PT_RECLAIM "
+                        "(helps place detaches at MADV_DONTNEED); default: unknown")
     p.add_argument("--format-version", type=int, choices=(1, 2), default=2,
-                   help="the msgpack format version to write (default 2; 1 for ptviz "
+                   help="writing msgpack: the format version (default 2; 1 for ptviz "
                         "before 0.2)")
+    p.add_argument("--no-findings", action="store_true",
+                   help="writing Chrome JSON: skip the replay that adds the findings")
     p.set_defaults(run=run)
 
 
+def _terms(args: argparse.Namespace) -> str:
+    terms = []
+    for key, value in (("cpu", args.cpus), ("kind", args.kinds), ("mm", args.mm),
+                       ("pid", args.pid)):
+        if value is not None:
+            if not value.strip() or " " in value.strip():
+                raise UsageError(f"--{key if key != 'kind' else 'kinds'} {value!r}: a "
+                                 f"comma-separated list, no spaces")
+            terms.append(f"{key}={value.strip()}")
+    return " ".join(terms)
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..ftrace.importer import import_file, sniff
-    from .inputs import describe_import, warn_bad_lines
-    from replayer.traceio import TraceReader
-    if not args.output.endswith(".msgpack"):
-        raise UsageError(f"convert: output {args.output!r}: only .msgpack is built so far")
-    if sniff(args.input) == "ptviz":
-        from replayer.traceio.rewrite import rewrite
-        with TraceReader(args.input) as reader:  # the reader's one line if it is not one
-            if reader.version == args.format_version:
-                raise UsageError(f"is already a ptviz trace of format version "
-                                 f"{reader.version}: nothing to convert", args.input)
-            events = rewrite(reader, args.output, args.format_version, force=args.force)
-        print(f"ptviz: {args.input} (format v{reader.version}) → {args.output} (format "
-              f"v{args.format_version}): {events:,} events", file=sys.stderr)
+    from ..convert.formats import describe, input_format, output_format
+    from ..convert.stream import Selection
+    if args.formats:
+        print(describe())
         return EXIT_OK
-    header = {}
-    if args.pt_reclaim:
-        header["kernel"] = {"pt_reclaim": args.pt_reclaim == "y"}
+    if args.input is None or args.output is None:
+        raise UsageError("convert: give IN and OUT (or --formats)")
+    from replayer.traceio.atomic import check_output
+    src = input_format(args.input, args.from_format)
+    dst = output_format(args.output, args.to_format)
+    check_output(args.output, args.force)           # refused before any long work
+    selection = Selection(args.since, args.until, _terms(args))
+    header = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
+    if selection.everything and dst.name == "msgpack" and src.name in ("ftrace", "trace.dat"):
+        return _import(args, header)
+    if selection.everything and dst.name == src.name == "msgpack":
+        return _rewrite(args)
+    return _convert(args, src.name, dst.name, selection, header)
+
+
+def _import(args: argparse.Namespace, header: dict) -> int:
+    from ..ftrace.importer import import_file
+    from .inputs import describe_import, warn_bad_lines
     stats = import_file(args.input, args.output, header, force=args.force,
                         version=args.format_version)
     warn_bad_lines(args.input, stats)
     print(f"ptviz: {args.input} → {args.output}: {describe_import(stats)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _rewrite(args: argparse.Namespace) -> int:
+    from replayer.traceio import TraceReader
+    from replayer.traceio.rewrite import rewrite
+    from .progress import progress_bar
+    with TraceReader(args.input) as reader:  # the reader's one line if it is not one
+        if reader.version == args.format_version:
+            raise UsageError(f"is already a ptviz trace of format version "
+                             f"{reader.version}: nothing to convert", args.input)
+        with progress_bar("convert", reader.event_count) as advance:
+            done = [0]
+
+            def progress(n: int, total: int) -> None:
+                advance(n - done[0])
+                done[0] = n
+            events = rewrite(reader, args.output, args.format_version, force=args.force,
+                             progress=progress)
+    print(f"ptviz: {args.input} (format v{reader.version}) → {args.output} (format "
+          f"v{args.format_version}): {events:,} events", file=sys.stderr)
+    return EXIT_OK
+
+
+def _convert(args: argparse.Namespace, src: str, dst: str, selection, header: dict) -> int:
+    from replayer.traceio.atomic import AtomicOutput
+    from ..convert.stream import open_stream
+    from .inputs import warn_bad_lines
+    from .progress import progress_bar
+    with open_stream(args.input, src, header,
+                     on_import=lambda stats: warn_bad_lines(args.input, stats)) as stream:
+        findings = _findings(stream) if dst == "chrome" and not args.no_findings else None
+        with progress_bar("convert", stream.total or None) as advance:
+            if dst == "msgpack":
+                written = _to_msgpack(args, stream, selection, advance)
+            else:
+                from ..convert.chrome import write_chrome
+                from ..convert.ftrace_text import write_text
+                from ..convert.jsonl import write_jsonl
+                # Committed when the block ends, dropped on any exception or signal.
+                with AtomicOutput(args.output, args.force) as out:
+                    rows = stream.rows(selection)
+                    try:
+                        if dst == "chrome":
+                            written = write_chrome(stream, rows, out.file, advance, findings)
+                        else:
+                            writer = write_jsonl if dst == "jsonl" else write_text
+                            written = writer(stream, rows, out.file, advance)
+                    except OSError as exc:          # a full disk: one line, no file
+                        raise out.error(exc) from None
+                    _not_empty(args, stream, written)
+    kept = "" if selection.everything else " kept"
+    print(f"ptviz: {args.input} ({src}) → {args.output} ({dst}): {written:,} events{kept}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _not_empty(args: argparse.Namespace, stream, written: int) -> None:
+    if written == 0 and (stream.total or stream.first_ts is not None):
+        raise UsageError("convert: no event passes the window and filters; nothing written",
+                         args.input)
+
+
+def _to_msgpack(args: argparse.Namespace, stream, selection, advance) -> int:
+    from replayer.traceio import TraceWriter
+    with TraceWriter(args.output, stream.header, kinds=stream.kinds, force=args.force,
+                     version=args.format_version) as w:
+        for batch in stream.rows(selection):
+            w.add_many(batch.writer_rows())
+            advance(len(batch))
+        written = w.events_written
+        _not_empty(args, stream, written)
+        w.notes.extend(stream.notes)
+    return written
+
+
+def _findings(stream) -> list | None:
+    """The replay's findings, for Chrome JSON's global instants (a replay of the whole
+    trace: its memory, not the conversion's, is what grows with the trace)."""
+    reader = getattr(stream, "reader", None)
+    if reader is None:
+        return None
+    from replayer.replay import Replay
+    replay = Replay.load(reader)
+    findings = list(replay.findings)
+    del replay
+    return findings

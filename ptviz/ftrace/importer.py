@@ -185,27 +185,40 @@ def _trace_cmd_lines(path: str) -> Iterator[str]:
 
 def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str, Any],
                  source_path: str, force: bool = False,
-                 version: int = framing.VERSION) -> dict[str, Any]:
+                 version: int = framing.VERSION,
+                 exported: Exported | None = None) -> dict[str, Any]:
     """Parse, infer and write (format ``version``); returns the import statistics.
     ``out`` appears only when the import succeeds (an existing one is replaced only
-    with ``force``)."""
+    with ``force``). ``exported``: the text is ptviz's own export (its header and
+    notes), read back as the events it names."""
     stats = ParseStats()
+    kinds = None
+    if exported is not None:
+        header = {**exported.header, **header}
+        kinds = exported.kinds
     # The reorder window holds seconds of events (hundreds of thousands of tuples that
     # live until written): the cyclic collector would rescan them again and again,
     # for nothing (none of them forms a cycle). Off for the import, as msgpack does.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with TraceWriter(out, {"source": "ftrace", "clock": "ns (trace clock)",
-                               **header}, force=force, version=version) as w:
+        defaults = {} if exported else {"source": "ftrace", "clock": "ns (trace clock)"}
+        with TraceWriter(out, {**defaults, **header}, kinds=kinds, force=force,
+                         version=version) as w:
             inference = Inference(w.add, emit_many=w.add_many,
-                                  pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"))
-            for rec in parse_lines(lines, stats):
-                inference.feed(rec)
+                                  pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"),
+                                  exported=kinds)
+            try:
+                for rec in parse_lines(lines, stats):
+                    inference.feed(rec)
+            except ImportFormatError as exc:
+                if exc.path is None:          # raised where the file's name is not known
+                    raise ImportFormatError(exc.message, source_path, exc.position) from None
+                raise
             inference.finish()
             enabled = (header.get("record") or {}).get("events")
-            w.notes = import_notes(inference, stats.tgid_seen,
-                                   None if enabled is None else traced_names(enabled))
+            w.notes = list(exported.notes) if exported is not None else import_notes(
+                inference, stats.tgid_seen, None if enabled is None else traced_names(enabled))
             written = w.events_written
             if stats.events == 0 and stats.lines > 0 and stats.bad_count:
                 # Raised inside the block, so the writer drops its output: a failed
@@ -231,4 +244,44 @@ def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None
         with contextlib.closing(lines):      # trace-cmd stopped now, whatever happened
             return import_lines(lines, out, header or {}, path, force, version)
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        return import_lines(bounded_lines(f), out, header or {}, path, force, version)
+        exported = read_export_header(f, path)
+        f.seek(0)
+        return import_lines(bounded_lines(f), out, header or {}, path, force, version,
+                            exported)
+
+
+class Exported:
+    """What ``ptviz convert --to ftrace`` wrote above the events: the trace header
+    (its kinds as a :class:`KindTable`) and the notes."""
+
+    def __init__(self, header: dict[str, Any], kinds: Any, notes: list[str]) -> None:
+        self.header, self.kinds, self.notes = header, kinds, notes
+
+
+def read_export_header(f: Any, path: str) -> Exported | None:
+    """The ``# ptviz-header:`` and ``# ptviz-note:`` comments at the top of a text
+    capture, or None (a capture from tracefs or trace-cmd). The header is JSON, and
+    only JSON is decoded."""
+    import json
+    from replayer.vocab import KindTable
+    header = None
+    notes: list[str] = []
+    for lineno, line in enumerate(f, 1):
+        if not line.startswith("#") or lineno > 4096:
+            break
+        if line.startswith("# ptviz-header: "):
+            try:
+                header = json.loads(line[16:])
+                kinds = KindTable()
+                for _, name, fields in header.pop("kinds"):
+                    kinds.merge(str(name), tuple(map(str, fields)))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                raise ImportFormatError("its ptviz-header comment is not the JSON header "
+                                        "ptviz convert writes", path, f"line {lineno}") from None
+        elif line.startswith("# ptviz-note: "):
+            notes.append(line[14:].rstrip("\r\n"))
+    if header is None:
+        return None
+    from ptviz.convert.jsonl import from_json
+    header = {k: from_json(x) for k, x in header.items() if k not in ("format", "version")}
+    return Exported(header, kinds, notes)

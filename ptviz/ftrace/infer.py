@@ -25,6 +25,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from replayer import vocab as v
+from replayer.errors import ImportFormatError
 
 from .infer_context import ContextSteps
 from .infer_probes import ProbeSteps
@@ -52,8 +53,12 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
 
     def __init__(self, emit: Callable[[int, int, int, int | None, tuple, str | None], None],
                  pt_reclaim: bool | None = None,
-                 emit_many: Callable[[Iterable[tuple]], None] | None = None) -> None:
+                 emit_many: Callable[[Iterable[tuple]], None] | None = None,
+                 exported: Any = None) -> None:
         self._emit = emit
+        #: The kind table of a ``ptviz convert --to ftrace`` export: its lines are read
+        #: back as the events they name, nothing inferred (None: a kernel capture).
+        self._exported = exported
         # ``emit_many`` takes (ts, kind, cpu, pid, fields, comm) tuples in a batch
         # (TraceWriter.add_many): a drain writes without a call per event.
         self._emit_many = emit_many or (lambda events: [emit(*e) for e in events])
@@ -146,6 +151,9 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self._lost[rec.cpu] = total if total is not None and total < COUNT_END else None
             return
         ts = self._last_ts = rec.ts
+        if self._exported is not None:
+            self._from_export(rec)
+            return
         if self._lost and rec.cpu in self._lost:
             self._emit_lost(rec.cpu, ts)
         if ts >= self._drain_at:            # drain once per ms of trace, not per line
@@ -169,6 +177,36 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         else:
             self.counts["raw"] += 1
             self._raw(rec)
+
+    def _from_export(self, rec: Record) -> None:
+        """A line of ptviz's own ftrace export (:mod:`ptviz.convert.ftrace_text`):
+        ``ptviz_KIND`` lines are that event, ``tracing_mark_write`` a marker, any other
+        line the raw event it was. A ptviz_ line that does not parse is a bad line."""
+        from ptviz.convert.ftrace_text import PREFIX, parse_payload
+        pid, comm = rec.pid, rec.comm
+        if comm == "<none>" and pid == 0:
+            pid = comm = None
+        elif comm == "<...>":
+            comm = None
+        name = rec.name
+        if name.startswith(PREFIX):
+            try:
+                values = parse_payload(rec.payload)
+                pid = values.pop("_pid", pid)
+                comm = values.pop("_comm", comm)
+                kind = name[len(PREFIX):]
+                spec = self._exported.get(values.pop("_kind") if kind == "event" else kind)
+                if spec is None or set(values) - set(spec.fields):
+                    raise ValueError(f"{name}: not a kind or field of the header")
+            except (ValueError, KeyError) as exc:
+                raise ImportFormatError(f"a ptviz line that does not parse ({exc})",
+                                        None, f"line {rec.lineno}") from None
+            self.out(rec.ts, spec.id, rec.cpu, pid, tuple(values.get(f) for f in spec.fields),
+                     comm)
+        elif name == "tracing_mark_write":
+            self.out(rec.ts, v.MARKER, rec.cpu, pid, (rec.payload,), comm)
+        else:
+            self.out(rec.ts, v.RAW, rec.cpu, pid, (name, {"text": rec.payload}), comm)
 
     def _close_stale_faults(self, now: int) -> None:
         """Close the faults no event has touched for a second: their tables go out

@@ -1,0 +1,212 @@
+"""JSON Lines: a ptviz trace as text, one JSON object a line, lossless both ways.
+
+Line 1 is the trace header (``format``, ``version``, ``kinds`` and the rest, as
+the msgpack trace holds it) with two more keys: ``"jsonl": 1`` and ``"notes"``
+(the footer's notes). Every other line is one event::
+
+    {"ts":1200,"cpu":3,"pid":4127,"comm":"gcc","kind":"table_alloc",
+     "fields":{"mm":140734,"level":1,"pfn":98315,"addr":94371840,"inferred":null}}
+
+Values JSON cannot hold exactly are tagged: bytes as ``{"$bytes": base64}``, maps
+with keys that are not strings (or that start with ``$``) as ``{"$map": [[k, v],
+...]}``, non-finite floats as ``{"$float": "nan"}``. Reading never evaluates
+anything: it is ``json.loads`` and these three tags.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+from typing import Any, BinaryIO, Iterator
+
+from replayer.errors import ImportFormatError, UsageError
+from replayer.vocab import KINDS, KindTable
+
+try:                                  # orjson: ~5x faster than json for the event lines
+    import orjson
+except ImportError:                   # pragma: no cover - a dependency; json still works
+    orjson = None
+
+BATCH = 4096
+#: The vocabulary's kinds whose field types (checked by the reader) are all JSON's own:
+#: their events go straight to the encoder; others (raw, foreign) through :func:`to_json`.
+_PLAIN_TYPES = {"u64", "u64?", "pid?", "str", "str?", "flag?", "level", "pfn", "count",
+                "count?", "i64?", "cpus?", "pfns?"}
+_PLAIN = frozenset(k.name for k in KINDS if set(k.types) <= _PLAIN_TYPES)
+
+
+def to_json(value: Any) -> Any:
+    """A msgpack value as JSON can hold it exactly (tags for the rest)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        return [to_json(x) for x in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: to_json(x) for k, x in value.items()}
+        return {"$map": [[to_json(k), to_json(x)] for k, x in value.items()]}
+    raise TypeError(f"a {type(value).__name__} value")
+
+
+def from_json(value: Any) -> Any:
+    """Back from :func:`to_json`: arrays as tuples (as the msgpack reader gives them)."""
+    if isinstance(value, list):
+        return tuple(from_json(x) for x in value)
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (key, inner), = value.items()
+            if key == "$bytes" and isinstance(inner, str):
+                return base64.b64decode(inner, validate=True)
+            if key == "$float" and inner in ("nan", "inf", "-inf"):
+                return float(inner)
+            if key == "$map" and isinstance(inner, list):
+                return {_key(from_json(k)): from_json(x) for k, x in inner}
+        return {k: from_json(x) for k, x in value.items()}
+    return value
+
+
+def _key(k: Any) -> Any:
+    return k if not isinstance(k, (list, tuple)) else tuple(k)
+
+
+def _dumps(obj: Any) -> bytes:
+    if orjson is not None:
+        return orjson.dumps(obj)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write_jsonl(stream, batches, out: BinaryIO, progress=None) -> int:
+    """Write ``stream``'s header and its :class:`.stream.Batch` es to ``out``. Returns
+    the events written. O(events); memory: one batch."""
+    header = {"format": "ptviz", "version": 2, **stream.header,
+              "kinds": stream.kinds.to_header(), "jsonl": 1, "notes": list(stream.notes)}
+    out.write(_dumps(to_json(header)) + b"\n")
+    plan = {s.id: (s.name, s.fields, s.name in _PLAIN and s == _VOCAB.get(s.name))
+            for s in stream.kinds}
+    written = 0
+    dumps = orjson.dumps if orjson is not None else _dumps
+    for batch in batches:
+        lines = []
+        add = lines.append
+        comm_of = batch.comms.get
+        for row, ts in zip(batch.rows, batch.stamps):
+            kind = row[0]
+            name, names, plain = plan[kind]
+            named = dict(zip(names, row[4:]))
+            pid = row[3]
+            event = {"ts": ts, "cpu": row[2], "pid": pid, "comm": comm_of(pid), "kind": name,
+                     "fields": named if plain else to_json(named)}
+            try:
+                add(dumps(event))
+            except TypeError:             # a value the reader let through as "any"
+                event["fields"] = to_json(named)
+                add(_dumps(event))
+        add(b"")
+        out.write(b"\n".join(lines))
+        written += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    return written
+
+
+_VOCAB = {k.name: k for k in KINDS}
+
+
+def _vocab(name: str):
+    return _VOCAB.get(name)
+
+
+def _bad(path: str, lineno: int, why: str) -> ImportFormatError:
+    return ImportFormatError(why, path, f"line {lineno}")
+
+
+@contextlib.contextmanager
+def read_jsonl(path: str) -> Iterator:
+    """A :class:`.stream.Stream` of a JSON Lines trace (as :func:`write_jsonl` writes
+    it). Bad input is one line naming the file and line."""
+    from .stream import Stream
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot open: {exc.strerror}", path) from None
+    with f:
+        first = f.readline()
+        header = _object(path, 1, first)
+        if header.get("jsonl") != 1 or not isinstance(header.get("kinds"), list):
+            raise _bad(path, 1, "not a ptviz JSON Lines trace (its first line has no "
+                                '"jsonl": 1 and "kinds")')
+        header = from_json(header)
+        kinds = KindTable()
+        try:
+            for entry in header["kinds"]:
+                _, name, fields = entry
+                kinds.merge(str(name), tuple(str(x) for x in fields))
+        except (TypeError, ValueError):
+            raise _bad(path, 1, '"kinds" is not a list of [id, name, [fields]]') from None
+        notes = [str(n) for n in header.get("notes") or ()]
+        meta = {k: x for k, x in header.items()
+                if k not in ("format", "version", "kinds", "jsonl", "notes")}
+        body = f.tell()
+        first_ts = None
+        line = f.readline()
+        if line.strip():
+            first_ts = _event(path, 2, line, kinds)[0]
+
+        def batches(columns) -> Iterator:
+            from .stream import Batch
+            f.seek(body)
+            rows: list = []
+            stamps: list = []
+            comms: dict = {}
+            for lineno, raw in enumerate(f, 2):
+                if not raw.strip():
+                    continue
+                ts, kind, cpu, pid, fields, comm = _event(path, lineno, raw, kinds)
+                if len(rows) >= BATCH or comms.get(pid, comm) != comm:
+                    yield Batch(*columns.rows(rows, stamps), comms)
+                    rows, stamps, comms = [], [], {}
+                rows.append((kind, 0, cpu, pid, *fields))
+                stamps.append(ts)
+                comms[pid] = comm
+            if rows:
+                yield Batch(*columns.rows(rows, stamps), comms)
+        yield Stream(meta, kinds, notes, 0, first_ts, batches)
+
+
+def _object(path: str, lineno: int, raw: bytes) -> dict:
+    try:
+        obj = orjson.loads(raw) if orjson is not None else json.loads(raw)
+    except ValueError as exc:
+        raise _bad(path, lineno, f"not JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise _bad(path, lineno, "not a JSON object")
+    return obj
+
+
+_INT = (int,)
+
+
+def _event(path: str, lineno: int, raw: bytes, kinds: KindTable) -> tuple:
+    e = _object(path, lineno, raw)
+    ts, cpu, pid, comm, name = (e.get(k) for k in ("ts", "cpu", "pid", "comm", "kind"))
+    fields = e.get("fields")
+    if type(ts) not in _INT or type(cpu) not in _INT or not 0 <= cpu < 1 << 16:
+        raise _bad(path, lineno, '"ts" and "cpu" must be integers (cpu 0..65535)')
+    if pid is not None and type(pid) not in _INT or comm is not None and \
+            not isinstance(comm, str):
+        raise _bad(path, lineno, '"pid" must be an integer or null, "comm" a string or null')
+    spec = kinds.get(name) if isinstance(name, str) else None
+    if spec is None or not isinstance(fields, dict):
+        raise _bad(path, lineno, f'"kind" {name!r} is not in the header\'s kinds, or '
+                                 f'"fields" is not an object')
+    unknown = set(fields) - set(spec.fields)
+    if unknown:
+        raise _bad(path, lineno, f"{name}: no field {sorted(unknown)[0]!r} in the header's kinds")
+    values = tuple(from_json(fields.get(k)) for k in spec.fields)
+    return ts, spec.id, cpu, pid, values, comm
