@@ -14,7 +14,9 @@ Laid out as Perfetto's JSON importer reads it (``reference/anchors.md`` §8):
 * one process per mm (pid 100000 + n, named by its command and tgid): each PTE
   table page's life as an async ``b``/``e`` pair (integer ``id``), from its
   allocation to its free (or the trace's end), with ``n`` steps at its detach
-  and queue; counters ``VmPTE bytes`` and ``empty PTE tables``;
+  and queue (same name and id: Perfetto keys an async track by both); counters
+  ``VmPTE`` (``bytes``) and ``PTE tables`` (``empty``: attached with no entry),
+  which Perfetto shows as tracks "VmPTE bytes" and "PTE tables empty";
 * markers and the replay's findings as global instants.
 
 Times: ``ts`` in µs as exact decimals (``ns // 1000`` "." three digits), never a
@@ -161,10 +163,10 @@ class ChromeWriter:
 
     def _counters(self, mm: Any, ts: Any) -> None:
         pid = self._mm(mm)
-        self.emit({"ph": "C", "name": "VmPTE bytes", "pid": pid, "tid": pid, "ts": ts,
-                   "args": {"value": self.mm_bytes.get(mm, 0)}})
-        self.emit({"ph": "C", "name": "empty PTE tables", "pid": pid, "tid": pid, "ts": ts,
-                   "args": {"value": self.mm_empty.get(mm, 0)}})
+        self.emit({"ph": "C", "name": "VmPTE", "pid": pid, "tid": pid, "ts": ts,
+                   "args": {"bytes": self.mm_bytes.get(mm, 0)}})
+        self.emit({"ph": "C", "name": "PTE tables", "pid": pid, "tid": pid, "ts": ts,
+                   "args": {"empty": self.mm_empty.get(mm, 0)}})
 
     def row(self, index: int, t: int, ts: Any, kind: int, cpu: int, pid: int | None,
             fields: tuple, comm: str | None) -> None:
@@ -267,14 +269,14 @@ class ChromeWriter:
             if t[2] == v.LEVEL_PTE:
                 if t[3] == 0:
                     self.mm_empty[mm] -= 1
-                self._step(t, "detached", ts, index, f[2])
+                self._step(t, "detached", ts, index, f[2], f[1])
             self._counters(mm, ts)
             t[5] = self._flow_id()
             return [{"bind_id": t[5], "flow_out": True}]
         elif kind == _K["table_queue"]:
             t = tables.get(f[0])
             if t is not None and t[2] == v.LEVEL_PTE:
-                self._step(t, "queued", ts, index, f[1])
+                self._step(t, "queued", ts, index, f[1], f[0])
         elif kind == _K["table_free"]:
             t = tables.get(f[0])
             flow = t[5] if t is not None else None
@@ -282,10 +284,11 @@ class ChromeWriter:
             return [{"bind_id": flow, "flow_in": True}] if flow is not None else []
         return []
 
-    def _step(self, t: list, what: str, ts: Any, index: int, how: Any) -> None:
+    def _step(self, t: list, what: str, ts: Any, index: int, how: Any, pfn: int) -> None:
         pid = self._mm(t[1])
-        self.emit({"ph": "n", "cat": "pte_table", "name": what, "id": t[0], "pid": pid,
-                   "tid": pid, "ts": ts, "args": {"how": to_json(how), "event": index}})
+        self.emit({"ph": "n", "cat": "pte_table", "name": f"PTE table {pfn:#x}", "id": t[0],
+                   "pid": pid, "tid": pid, "ts": ts,
+                   "args": {"step": what, "how": to_json(how), "event": index}})
 
     def _close(self, pfn: int, ts: Any, freed: bool, index: int | None = None) -> None:
         t = self.tables.pop(pfn, None)
