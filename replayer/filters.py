@@ -3,7 +3,8 @@
     cpu=1,3 kind=table_free,tlb_flush mm=0x4635 pfn=0x17d80a pid=17973 reclaim
 
 Terms are separated by spaces; ``key=v1,v2`` keeps events whose key is one of the
-values (numbers in decimal or 0x hex; ``kind`` takes shell patterns, ``kind=table_*``);
+values (numbers in decimal or 0x hex; ``cpu`` also takes ranges, ``cpu=0-3,8``, as
+the kernel's cpulists; ``kind`` takes shell patterns, ``kind=table_*``);
 different keys must all hold. A word without ``=`` is searched, case-insensitively, in
 the event's task name and fields as printed. Events with no ``mm``/``pfn`` field never
 pass an ``mm=``/``pfn=`` term; a pfn matches an event's ``pfns`` list too.
@@ -84,10 +85,16 @@ HEX_FIELDS = frozenset(("mm", "pfn", "addr", "start", "end", "callback", "pfns",
 
 
 def _numbers(key: str, text: str, term: str) -> frozenset[int]:
-    out = set()
+    out: set[int] = set()
     for part in filter(None, text.split(",")):
         try:
-            out.add(int(part, 0))
+            lo, dash, hi = part.partition("-")
+            if key == "cpu" and dash and lo:      # a cpulist range, as the kernel prints
+                if int(hi, 0) - int(lo, 0) > 1 << 16:
+                    raise ValueError
+                out.update(range(int(lo, 0), int(hi, 0) + 1))
+            else:
+                out.add(int(part, 0))
         except ValueError:
             raise UsageError(f"filter {term!r}: {part!r} is not a number "
                              f"({key}= takes decimal or 0x hex)") from None

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="T", help="keep events at or after T: seconds or a "
                    "value with a unit (1.5ms), absolute, or +T from the trace's first event")
     p.add_argument("--until", metavar="T", help="keep events at or before T (as --since)")
-    p.add_argument("--cpus", metavar="LIST", help="keep these CPUs, e.g. 0,2")
+    p.add_argument("--cpus", metavar="LIST", help="keep these CPUs, e.g. 0,2 or 0-3,8")
     p.add_argument("--kinds", metavar="LIST",
                    help="keep these event kinds, e.g. 'table_*,tlb_flush'")
     p.add_argument("--mm", metavar="LIST", help="keep events of these mms (0x hex)")
@@ -144,7 +144,10 @@ def _convert(args: argparse.Namespace, src: str, dst: str, selection, header: di
                     rows = stream.rows(selection)
                     try:
                         if dst == "chrome":
-                            written = write_chrome(stream, rows, out.file, advance, findings)
+                            window, flt = stream.resolve(selection)
+                            written = write_chrome(
+                                stream, stream.marked(selection), out.file, advance,
+                                _kept_findings(findings, window, flt), window.t0, flt.mms)
                         else:
                             writer = write_jsonl if dst == "jsonl" else write_text
                             written = writer(stream, rows, out.file, advance)
@@ -176,11 +179,24 @@ def _to_msgpack(args: argparse.Namespace, stream, selection, advance) -> int:
     return written
 
 
+def _kept_findings(findings: list | None, window, flt) -> list:
+    """The findings in the window, on the CPUs and mms kept (one with no CPU or mm is
+    kept by those terms)."""
+    lo = window.t0 if window.t0 is not None else -(1 << 63)
+    hi = window.t1 if window.t1 is not None else 1 << 63
+    return [f for f in findings or () if lo <= f.ts <= hi
+            and (flt.cpus is None or f.cpu is None or f.cpu in flt.cpus)
+            and (flt.mms is None or f.mm is None or f.mm in flt.mms)]
+
+
 def _findings(stream) -> list | None:
     """The replay's findings, for Chrome JSON's global instants (a replay of the whole
     trace: its memory, not the conversion's, is what grows with the trace)."""
     reader = getattr(stream, "reader", None)
     if reader is None:
+        from .errors import warn
+        warn("the Chrome JSON has no findings: they come from a replay, which needs a "
+             "msgpack or ftrace input (ptviz convert IN t.msgpack first)")
         return None
     from replayer.replay import Replay
     replay = Replay.load(reader)

@@ -19,10 +19,16 @@ Laid out as Perfetto's JSON importer reads it (``reference/anchors.md`` §8):
   which Perfetto shows as tracks "VmPTE bytes" and "PTE tables empty";
 * markers and the replay's findings as global instants.
 
+Windows and filters: ``--cpus``, ``--kinds`` and ``--pid`` choose the events on the
+CPU threads (an arrow is drawn when both its ends are kept); the lives and
+counters follow the window and ``--mm``, computed from the trace's start, so a
+window opens with the VmPTE and the tables alive at that moment.
+
 Times: ``ts`` in µs as exact decimals (``ns // 1000`` "." three digits), never a
 float; absolute, as the trace and ftrace show them. Only the metadata names
-Perfetto honours are used. Memory: the live tables and one batch, plus the
-findings (from a replay of the trace, unless ``findings=None``).
+Perfetto honours are used. Memory: the live tables, the IPIs and detaches waiting
+for their other end, and one batch, plus the findings (from a replay of the trace,
+unless ``findings=None``).
 """
 
 from __future__ import annotations
@@ -35,13 +41,13 @@ import numpy as np
 from replayer import vocab as v
 from replayer.fold import ArchSizes
 
+from .chrome_lives import Lives
 from .jsonl import to_json
 
-try:
-    import orjson
-    _Fragment = orjson.Fragment
-except (ImportError, AttributeError):    # pragma: no cover - a dependency
-    orjson = None
+import orjson
+
+_Fragment = orjson.Fragment
+_dumps = orjson.dumps
 
 CPUS_PID = 1
 MM_PID_BASE = 100_000
@@ -58,35 +64,17 @@ def micros(ns: int) -> Any:
     sign = "-" if ns < 0 else ""
     q, r = divmod(abs(ns), 1000)
     text = f"{sign}{q}.{r:03d}"
-    return _Fragment(text.encode()) if orjson is not None else _Exact(text)
+    return _Fragment(text)
 
 
 def micros_of(stamps) -> list:
     """:func:`micros` of many times, formatted in C through ``map``."""
     t = np.frombuffer(stamps, np.int64) if isinstance(stamps, array) else \
         np.array(stamps, np.int64)
-    if not len(t) or int(t.min()) < 0 or orjson is None:
+    if not len(t) or int(t.min()) < 0:
         return [micros(x) for x in t.tolist()]
     q, r = np.divmod(t, 1000)
     return list(map(_Fragment, map("{}.{:03d}".format, q.tolist(), r.tolist())))
-
-
-class _Exact(float):                   # pragma: no cover - the json fallback
-    def __new__(cls, text: str):
-        obj = super().__new__(cls, text)
-        obj.text = text
-        return obj
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-if orjson is not None:
-    _dumps = orjson.dumps
-else:                                    # pragma: no cover
-    def _dumps(obj: Any) -> bytes:
-        import json
-        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _plan(spec) -> tuple:
@@ -99,27 +87,29 @@ def _plan(spec) -> tuple:
 
 
 class ChromeWriter:
-    """Turns rows into trace events; ``write`` keeps the JSON array's commas."""
+    """Turns rows into trace events, buffered per batch (``flush`` keeps the JSON
+    array's commas)."""
 
-    def __init__(self, stream, out: BinaryIO, findings: list | None) -> None:
+    def __init__(self, stream, out: BinaryIO, findings: list | None, t0: int | None,
+                 mms: frozenset | None) -> None:
         self.out = out
         self.kinds = stream.kinds.by_id
-        self.sizes = ArchSizes(stream.header.get("arch"))
-        self.findings = sorted(findings or (), key=lambda f: f.ts)
-        self.next_finding = 0
-        self.next_finding_ts = self.findings[0].ts if self.findings else 1 << 64
+        self.findings = findings or []
         self.plan: dict[int, tuple] = {}
-        #: Kinds that do more than show themselves (lives, counters, flows, names).
-        self.special = frozenset(_K.values())
+        #: Kinds that do more than show themselves (flows, names).
+        self.special = frozenset((_K["ipi_send"], _K["ipi_enter"], _K["table_detach"],
+                                  _K["table_free"], _K["table_alloc"], _K["marker"],
+                                  _K["mm_new"]))
         self.first = True
         self.cpus: set[int] = set()
-        self.mm_pid: dict[int, int] = {}
-        self.mm_bytes: dict[int, int] = {}
-        self.mm_empty: dict[int, int] = {}
-        # pfn → [life id, mm, level, present, attached, flow id of its detach]
-        self.tables: dict[int, list] = {}
+        self.mm_pid: dict[Any, int] = {}
         self.next_id = 1
-        self.pending_ipis: dict[int, list[int]] = {}     # target cpu → flow ids
+        self.t0 = t0
+        self.lives = Lives(self, ArchSizes(stream.header.get("arch")), mms)
+        #: An IPI send's slice per target CPU, until that CPU's handler entry answers.
+        self.sends: dict[int, list[dict]] = {}
+        #: A table's detach slice, until its free (the arrow's other end).
+        self.detaches: dict[int, dict] = {}
         self.last_ts = 0
         self.buffer: list[bytes] = []
 
@@ -140,16 +130,15 @@ class ChromeWriter:
         self.emit({"ph": "M", "name": "process_sort_index", "pid": CPUS_PID,
                    "tid": CPUS_PID, "args": {"sort_index": 0}})
 
-    def _cpu(self, cpu: int) -> int:
-        if cpu not in self.cpus:
-            self.cpus.add(cpu)
-            for name, args in (("thread_name", {"name": f"CPU {cpu}"}),
-                               ("thread_sort_index", {"sort_index": cpu})):
-                self.emit({"ph": "M", "name": name, "pid": CPUS_PID, "tid": cpu + 1,
-                           "args": args})
-        return cpu + 1
+    def _cpu(self, cpu: int) -> None:
+        self.cpus.add(cpu)
+        for name, args in (("thread_name", {"name": f"CPU {cpu}"}),
+                           ("thread_sort_index", {"sort_index": cpu})):
+            self.emit({"ph": "M", "name": name, "pid": CPUS_PID, "tid": cpu + 1,
+                       "args": args})
 
-    def _mm(self, mm: Any, name: str | None = None) -> int:
+    def mm_track(self, mm: Any, name: str | None = None) -> int:
+        """The pid of ``mm``'s process (named when first seen, again by mm_new)."""
         pid = self.mm_pid.get(mm)
         if pid is None or name is not None:
             if pid is None:
@@ -161,20 +150,26 @@ class ChromeWriter:
                        "args": {"name": f"{label} {name}" if name else label}})
         return pid
 
-    def _counters(self, mm: Any, ts: Any) -> None:
-        pid = self._mm(mm)
-        self.emit({"ph": "C", "name": "VmPTE", "pid": pid, "tid": pid, "ts": ts,
-                   "args": {"bytes": self.mm_bytes.get(mm, 0)}})
-        self.emit({"ph": "C", "name": "PTE tables", "pid": pid, "tid": pid, "ts": ts,
-                   "args": {"empty": self.mm_empty.get(mm, 0)}})
+    def flow_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
 
     def row(self, index: int, t: int, ts: Any, kind: int, cpu: int, pid: int | None,
-            fields: tuple, comm: str | None) -> None:
-        """One event (``ts``: its time as :func:`micros` gives it)."""
-        if t >= self.next_finding_ts:
-            self._findings_before(t)
+            fields: tuple, comm: str | None, keep: bool) -> None:
+        """One event (``ts``: its time as :func:`micros` gives it); ``keep``: whether
+        the window and filters keep it (the lives see every event either way)."""
+        lives = self.lives
+        if not lives.open and (self.t0 is None or t >= self.t0):
+            lives.start(ts if self.t0 is None else micros(self.t0))
+        lives.update(kind, fields, ts, index)
+        if not keep:
+            if kind == _K["ipi_enter"]:
+                self._unpaired(self.sends.pop(cpu, ()))
+            elif kind == _K["table_free"] or kind == _K["table_alloc"]:
+                self._unpaired((self.detaches.pop(fields[0 if kind == _K["table_free"] else 2],
+                                                  None),))
+            return
         self.last_ts = t
-        tid = cpu + 1
         if cpu not in self.cpus:
             self._cpu(cpu)
         plan = self.plan.get(kind)
@@ -195,152 +190,89 @@ class ChromeWriter:
             args["pid"] = pid
         if comm is not None:
             args["comm"] = comm
+        event = {"name": name, "cat": "ptviz", "pid": CPUS_PID, "tid": cpu + 1, "ts": ts,
+                 "ph": "X", "dur": 0, "args": args} if slice_ else \
+            {"name": name, "cat": "ptviz", "pid": CPUS_PID, "tid": cpu + 1, "ts": ts,
+             "ph": "i", "s": "t", "args": args}
         if kind in self.special:
-            self._special(kind, index, ts, tid, cpu, fields, name, args)
-        elif slice_:
-            self.buffer.append(_dumps({"name": name, "cat": "ptviz", "pid": CPUS_PID, "tid": tid,
-                                       "ts": ts, "ph": "X", "dur": 0, "args": args}))
+            self._special(kind, cpu, fields, event, index)
         else:
-            self.buffer.append(_dumps({"name": name, "cat": "ptviz", "pid": CPUS_PID, "tid": tid,
-                                       "ts": ts, "ph": "i", "s": "t", "args": args}))
+            self.buffer.append(_dumps(event))
 
-    def _special(self, kind: int, index: int, ts: Any, tid: int, cpu: int, fields: tuple,
-                 name: str, args: dict) -> None:
-        """Table steps, IPIs, markers and new mms: what they add besides their event."""
-        flows = self._tables(kind, fields, ts, index)
-        if kind == _K["ipi_send"]:
-            flows = []
-            for target in fields[0] or ():
-                fid = self._flow_id()
-                self.pending_ipis.setdefault(target, []).append(fid)
-                flows.append({"bind_id": fid, "flow_out": True})
-        elif kind == _K["ipi_enter"]:
-            flows = [{"bind_id": fid, "flow_in": True}
-                     for fid in self.pending_ipis.pop(cpu, ())]
+    def _special(self, kind: int, cpu: int, fields: tuple, event: dict, index: int) -> None:
+        """Arrows (held until their other end), markers and process names."""
+        if kind == _K["ipi_send"] and fields[0]:
+            for target in fields[0]:
+                self.sends.setdefault(target, []).append(event)
+            return
+        if kind == _K["ipi_enter"]:
+            waiting = self.sends.pop(cpu, ())
+            for send in waiting:
+                fid = self.flow_id()
+                self.emit({**send, "bind_id": fid, "flow_out": True})
+                self.emit({**event, "bind_id": fid, "flow_in": True})
+            if waiting:
+                return
+        elif kind == _K["table_detach"]:
+            if self.lives.has(fields[1]):
+                self._unpaired((self.detaches.pop(fields[1], None),))
+                self.detaches[fields[1]] = event
+                return
+        elif kind == _K["table_free"]:
+            detach = self.detaches.pop(fields[0], None)
+            if detach is not None:
+                fid = self.flow_id()
+                self.emit({**detach, "bind_id": fid, "flow_out": True})
+                self.emit({**event, "bind_id": fid, "flow_in": True})
+                return
+        elif kind == _K["table_alloc"]:
+            self._unpaired((self.detaches.pop(fields[2], None),))
         elif kind == _K["marker"]:
             self.emit({"ph": "i", "s": "g", "name": f"marker: {fields[0]}", "cat": "marker",
-                       "pid": CPUS_PID, "tid": tid, "ts": ts, "args": {"event": index}})
+                       "pid": CPUS_PID, "tid": cpu + 1, "ts": event["ts"],
+                       "args": {"event": index}})
         elif kind == _K["mm_new"]:
-            self._mm(fields[0], f"{fields[2] or '?'} ({fields[1]})")
-        base = {"name": name, "cat": "ptviz", "pid": CPUS_PID, "tid": tid, "ts": ts,
-                "args": args}
-        if kind in _X_KINDS:
-            for flow in flows or ({},):
-                self.emit({**base, "ph": "X", "dur": 0, **flow})
-        else:
-            self.emit({**base, "ph": "i", "s": "t"})
+            tgid = "" if fields[1] is None else f" ({fields[1]})"
+            self.mm_track(fields[0], f"{fields[2] or '?'}{tgid}")
+        self.emit(event)
 
-    def _flow_id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-    def _tables(self, kind: int, f: tuple, ts: Any, index: int) -> list[dict]:
-        """Lives, counters and the detach → free flow. Returns the flows of this slice."""
-        tables = self.tables
-        if kind == _K["table_alloc"]:
-            mm, level, pfn = f[0], f[1], f[2]
-            self._close(pfn, ts, freed=False)
-            life = self._flow_id()
-            tables[pfn] = [life, mm, level, 0, True, None]
-            self.mm_bytes[mm] = self.mm_bytes.get(mm, 0) + self.sizes.table_bytes(level)
-            if level == v.LEVEL_PTE:
-                self.mm_empty[mm] = self.mm_empty.get(mm, 0) + 1
-                self.emit({"ph": "b", "cat": "pte_table", "name": f"PTE table {pfn:#x}",
-                           "id": life, "pid": self._mm(mm), "tid": self._mm(mm), "ts": ts,
-                           "args": {"pfn": f"{pfn:#x}", "addr": to_json(f[3]),
-                                    "event": index}})
-            self._counters(mm, ts)
-        elif kind in (_K["pte_set"], _K["pte_clear"]):
-            t = tables.get(f[1])
-            if t is None or not isinstance(f[2], int):
-                return []
-            was = t[3]
-            t[3] = was + f[2] if kind == _K["pte_set"] else max(0, was - f[2])
-            if t[4] and t[2] == v.LEVEL_PTE and (was == 0) != (t[3] == 0):
-                self.mm_empty[t[1]] += 1 if t[3] == 0 else -1
-                self._counters(t[1], ts)
-        elif kind == _K["table_detach"]:
-            t = tables.get(f[1])
-            if t is None or not t[4]:
-                return []
-            t[4] = False
-            mm = t[1]
-            self.mm_bytes[mm] -= self.sizes.table_bytes(t[2])
-            if t[2] == v.LEVEL_PTE:
-                if t[3] == 0:
-                    self.mm_empty[mm] -= 1
-                self._step(t, "detached", ts, index, f[2], f[1])
-            self._counters(mm, ts)
-            t[5] = self._flow_id()
-            return [{"bind_id": t[5], "flow_out": True}]
-        elif kind == _K["table_queue"]:
-            t = tables.get(f[0])
-            if t is not None and t[2] == v.LEVEL_PTE:
-                self._step(t, "queued", ts, index, f[1], f[0])
-        elif kind == _K["table_free"]:
-            t = tables.get(f[0])
-            flow = t[5] if t is not None else None
-            self._close(f[0], ts, freed=True, index=index)
-            return [{"bind_id": flow, "flow_in": True}] if flow is not None else []
-        return []
-
-    def _step(self, t: list, what: str, ts: Any, index: int, how: Any, pfn: int) -> None:
-        pid = self._mm(t[1])
-        self.emit({"ph": "n", "cat": "pte_table", "name": f"PTE table {pfn:#x}", "id": t[0],
-                   "pid": pid, "tid": pid, "ts": ts,
-                   "args": {"step": what, "how": to_json(how), "event": index}})
-
-    def _close(self, pfn: int, ts: Any, freed: bool, index: int | None = None) -> None:
-        t = self.tables.pop(pfn, None)
-        if t is None:
-            return
-        mm = t[1]
-        if t[4]:                       # freed (or replaced) while attached
-            self.mm_bytes[mm] -= self.sizes.table_bytes(t[2])
-            if t[2] == v.LEVEL_PTE and t[3] == 0:
-                self.mm_empty[mm] -= 1
-            self._counters(mm, ts)
-        if t[2] == v.LEVEL_PTE:
-            pid = self._mm(mm)
-            self.emit({"ph": "e", "cat": "pte_table", "name": f"PTE table {pfn:#x}",
-                       "id": t[0], "pid": pid, "tid": pid, "ts": ts,
-                       "args": {"freed": freed} if index is None else
-                       {"freed": freed, "event": index}})
-
-    def _findings_before(self, t: int | None) -> None:
-        while self.next_finding < len(self.findings) and (
-                t is None or self.findings[self.next_finding].ts <= t):
-            f = self.findings[self.next_finding]
-            self.next_finding += 1
-            self.next_finding_ts = self.findings[self.next_finding].ts \
-                if self.next_finding < len(self.findings) else 1 << 64
-            self.emit({"ph": "i", "s": "g", "name": f"{f.kind}", "cat": "finding",
-                       "pid": CPUS_PID, "tid": (f.cpu or 0) + 1, "ts": micros(f.ts),
-                       "args": {"message": f.message, "events": list(f.events)}})
+    def _unpaired(self, events) -> None:
+        """Slices whose arrow's other end is not in the output: shown without it."""
+        for event in events:
+            if event is not None:
+                self.emit(event)
 
     def finish(self) -> None:
-        self._findings_before(None)
-        end = micros(self.last_ts)
-        for pfn in list(self.tables):
-            self._close(pfn, end, freed=False)
+        for f in self.findings:
+            self.emit({"ph": "i", "s": "g", "name": f.kind, "cat": "finding",
+                       "pid": CPUS_PID, "tid": (f.cpu or 0) + 1, "ts": micros(f.ts),
+                       "args": {"message": f.message, "events": list(f.events)}})
+        for waiting in self.sends.values():
+            self._unpaired(waiting)
+        self._unpaired(self.detaches.values())
+        self.lives.finish(micros(self.last_ts))
         self.flush()
         self.out.write(b"\n]\n")
 
 
-def write_chrome(stream, rows, out: BinaryIO, progress=None, findings: list | None = None
-                 ) -> int:
-    """Write the rows as a Chrome JSON array to ``out``. Returns the events written."""
-    w = ChromeWriter(stream, out, findings)
+def write_chrome(stream, marked, out: BinaryIO, progress=None, findings: list | None = None,
+                 t0: int | None = None, mms: frozenset | None = None) -> int:
+    """Write the batches of ``marked`` (:meth:`.stream.Stream.marked`: every event up
+    to the window's end, and which to keep) as a Chrome JSON array to ``out``.
+    ``findings``: those to show; ``t0``, ``mms``: the window's start and the ``mm=``
+    term, which the lives and counters follow. Returns the events written."""
+    w = ChromeWriter(stream, out, findings, t0, mms)
     w.start()
-    index = 0
-    for batch in rows:
+    written = 0
+    for batch, keep in marked:
         comm_of = batch.comms.get
         row_out = w.row
-        for row, t, ts in zip(batch.rows, batch.stamps, micros_of(batch.stamps)):
-            row_out(index, t, ts, row[0], row[2], row[3], row[4:], comm_of(row[3]))
-            index += 1
+        for row, t, ts, i, k in zip(batch.rows, batch.stamps, micros_of(batch.stamps),
+                                    batch.indexes, keep.tolist()):
+            row_out(i, t, ts, row[0], row[2], row[3], row[4:], comm_of(row[3]), k)
+        written += int(np.count_nonzero(keep))
         w.flush()
         if progress is not None:
             progress(len(batch))
     w.finish()
-    return index
+    return written

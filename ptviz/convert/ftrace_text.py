@@ -158,8 +158,9 @@ def _lines(batch, specs: dict, templates: dict) -> str:
     stamps = np.frombuffer(batch.stamps, np.int64) if isinstance(batch.stamps, array) \
         else np.array(batch.stamps, np.int64)
     if n and (int(stamps.min()) < 0 or int(stamps.max()) >= _TS_END):
-        raise UsageError(f"an event at {int(stamps.min())} ns: ftrace text holds times "
-                         f"from 0 to 2**63 ns")
+        bad = int(stamps.min()) if int(stamps.min()) < 0 else int(stamps.max())
+        raise UsageError(f"an event at {bad} ns: ftrace text holds times from 0 to "
+                         f"2**63 - 2 ns")
     secs, ns = np.divmod(stamps, 1_000_000_000)
     times = np.array(list(map("{:5d}.{:09d}".format, secs.tolist(), ns.tolist())), object)
     pids = list(map(itemgetter(3), rows))

@@ -22,7 +22,8 @@ import math
 from typing import Any, BinaryIO, Iterator
 
 from replayer.errors import ImportFormatError, UsageError
-from replayer.vocab import KINDS, KindTable
+from replayer.traceio.validate import RowChecks, column_error
+from replayer.vocab import KINDS, N_COMMON, KindTable
 
 try:                                  # orjson: ~5x faster than json for the event lines
     import orjson
@@ -158,25 +159,55 @@ def read_jsonl(path: str) -> Iterator:
         if line.strip():
             first_ts = _event(path, 2, line, kinds)[0]
 
-        def batches(columns) -> Iterator:
+        checks = RowChecks({spec.id: spec.types for spec in kinds if spec.types})
+
+        def batches(columns) -> Iterator:     # every event (lines need not be in order)
             from .stream import Batch
             f.seek(body)
             rows: list = []
             stamps: list = []
+            lines: list = []
             comms: dict = {}
+            done = 0                      # events before this batch
             for lineno, raw in enumerate(f, 2):
                 if not raw.strip():
                     continue
                 ts, kind, cpu, pid, fields, comm = _event(path, lineno, raw, kinds)
                 if len(rows) >= BATCH or comms.get(pid, comm) != comm:
-                    yield Batch(*columns.rows(rows, stamps), comms)
-                    rows, stamps, comms = [], [], {}
+                    _check(path, checks, kinds, rows, lines)
+                    yield Batch(rows, stamps, comms, range(done, done + len(rows)))
+                    done += len(rows)
+                    rows, stamps, lines, comms = [], [], [], {}
                 rows.append((kind, 0, cpu, pid, *fields))
                 stamps.append(ts)
+                lines.append(lineno)
                 comms[pid] = comm
             if rows:
-                yield Batch(*columns.rows(rows, stamps), comms)
+                _check(path, checks, kinds, rows, lines)
+                yield Batch(rows, stamps, comms, range(done, done + len(rows)))
         yield Stream(meta, kinds, notes, 0, first_ts, batches)
+
+
+def _check(path: str, checks: RowChecks, kinds: KindTable, rows: list, lines: list) -> None:
+    """The checks the trace reader makes of every row (types and ranges of each kind's
+    fields), so that what is written reads back; the first bad line is named."""
+    if not rows:
+        return
+    try:
+        ids = RowChecks.columns(rows)[0]
+        bad = checks.fields(rows, ids) is not None
+    except ValueError:
+        bad = True
+    if not bad:
+        return
+    for row, lineno in zip(rows, lines):
+        spec = kinds.by_id[row[0]]
+        if row[3] is not None and column_error([row[3]], "pid?"):
+            raise _bad(path, lineno, f'"pid" {column_error([row[3]], "pid?")}')
+        for name, code, value in zip(spec.fields, spec.types, row[N_COMMON:]):
+            why = column_error([value], code) if code != "any" else None
+            if why:
+                raise _bad(path, lineno, f"{spec.name}: field {name!r} {why}")
 
 
 def _object(path: str, lineno: int, raw: bytes) -> dict:
@@ -196,8 +227,10 @@ def _event(path: str, lineno: int, raw: bytes, kinds: KindTable) -> tuple:
     e = _object(path, lineno, raw)
     ts, cpu, pid, comm, name = (e.get(k) for k in ("ts", "cpu", "pid", "comm", "kind"))
     fields = e.get("fields")
-    if type(ts) not in _INT or type(cpu) not in _INT or not 0 <= cpu < 1 << 16:
-        raise _bad(path, lineno, '"ts" and "cpu" must be integers (cpu 0..65535)')
+    if type(ts) not in _INT or type(cpu) not in _INT or not 0 <= cpu < 1 << 16 or \
+            not -(1 << 63) <= ts < 1 << 63:
+        raise _bad(path, lineno, '"ts" and "cpu" must be integers (ts in int64 ns, cpu '
+                                 '0..65535)')
     if pid is not None and type(pid) not in _INT or comm is not None and \
             not isinstance(comm, str):
         raise _bad(path, lineno, '"pid" must be an integer or null, "comm" a string or null')

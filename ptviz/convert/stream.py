@@ -16,6 +16,7 @@ import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -28,12 +29,13 @@ from replayer.vocab import N_COMMON, KindTable
 
 class Batch:
     """``rows`` (``(kind_id, dts, cpu, pid, *fields)``), ``stamps`` (their absolute
-    times) and ``comms`` (pid → comm, for every row of the batch)."""
+    times), ``comms`` (pid → comm, for every row of the batch) and ``indexes`` (each
+    row's index in the whole trace, as ``ptviz events`` numbers them)."""
 
-    __slots__ = ("rows", "stamps", "comms")
+    __slots__ = ("rows", "stamps", "comms", "indexes")
 
-    def __init__(self, rows, stamps, comms: dict) -> None:
-        self.rows, self.stamps, self.comms = rows, stamps, comms
+    def __init__(self, rows, stamps, comms: dict, indexes) -> None:
+        self.rows, self.stamps, self.comms, self.indexes = rows, stamps, comms, indexes
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -43,6 +45,13 @@ class Batch:
         takes them."""
         get = self.comms.get
         return [(ts, r[0], r[2], r[3], r[4:], get(r[3])) for r, ts in zip(self.rows, self.stamps)]
+
+    def only(self, keep: np.ndarray) -> "Batch":
+        """The rows where ``keep`` holds."""
+        at = np.flatnonzero(keep).tolist()
+        rows, stamps, indexes = self.rows, self.stamps, self.indexes
+        return Batch([rows[i] for i in at], [stamps[i] for i in at], self.comms,
+                     [indexes[i] for i in at])
 
 
 @dataclass
@@ -80,9 +89,12 @@ class Stream:
         self.kept = 0
         #: The :class:`TraceReader` underneath, when there is one (a replay needs it).
         self.reader = None
+        #: Whether the source filters by a chunk's columns (msgpack) before making rows.
+        self.columnar = False
 
-    def rows(self, selection: Selection) -> Iterator[Batch]:
-        """The batches, each cut to the window and filtered (empty ones skipped)."""
+    def resolve(self, selection: Selection):
+        """``(columns, filter)``: the window (``columns.t0``/``t1``, absolute ns or
+        None) and the terms (a :class:`replayer.filters.EventFilter`)."""
         from replayer.filters import parse_filter
         t0 = _moment(selection.since, self.first_ts, "--since")
         t1 = _moment(selection.until, self.first_ts, "--until")
@@ -91,15 +103,86 @@ class Stream:
         flt = parse_filter(selection.terms, [k.name for k in self.kinds])
         if flt.words or flt.pfns is not None:
             raise UsageError("convert filters take cpu=, kind=, mm= and pid= terms")
-        columns = _Columns(flt, self.kinds, t0, t1)
-        keep = _row_test(flt, self.kinds)
+        return _Columns(flt, self.kinds, t0, t1), flt
+
+    def marked(self, selection: Selection) -> Iterator[tuple[Batch, np.ndarray]]:
+        """Every batch from the trace's start to the window's end, each with which of
+        its rows the window and terms keep: for writers that need the state before
+        the window (Chrome JSON's counters) and for ``mm=`` (a table's queue and free
+        carry no mm: its allocation decides, wherever it lies)."""
+        columns, flt = self.resolve(selection)
+        lives = _Lives(flt.mms, self.kinds) if flt.mms is not None else None
+        pids = flt.pids
+        for batch in self._batches(_Columns(None, self.kinds, None, columns.t1)):
+            rows = batch.rows
+            keep = columns.mask(np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)),
+                                np.fromiter(map(itemgetter(2), rows), np.int64, len(rows)),
+                                np.asarray(batch.stamps, np.int64))
+            if pids is not None:
+                keep &= np.fromiter((r[3] in pids for r in rows), bool, len(rows))
+            if lives is not None:
+                keep &= np.fromiter(map(lives.passes, rows), bool, len(rows))
+            self.kept += int(np.count_nonzero(keep))
+            yield batch, keep
+
+    def rows(self, selection: Selection) -> Iterator[Batch]:
+        """The batches, cut to the window and filtered (empty ones skipped). CPU, kind
+        and time terms on a msgpack trace's columns, before any row is made."""
+        columns, flt = self.resolve(selection)
+        if flt.mms is not None or not self.columnar:
+            for batch, keep in self.marked(selection):
+                if keep.all():
+                    yield batch
+                elif keep.any():
+                    yield batch.only(keep)
+            return
+        pids = flt.pids
         for batch in self._batches(columns):
-            if keep is not None:
-                kept = [(r, ts) for r, ts in zip(batch.rows, batch.stamps) if keep(r)]
-                batch = Batch([r for r, _ in kept], [ts for _, ts in kept], batch.comms)
+            if pids is not None:
+                batch = batch.only(np.fromiter((r[3] in pids for r in batch.rows), bool,
+                                               len(batch)))
             if len(batch):
                 self.kept += len(batch)
                 yield batch
+
+
+class _Lives:
+    """``mm=`` on one row at a time, in trace order: events with an mm are kept by it;
+    the steps of a table's life without one (queue, RCU, free, a walker's read) by
+    whether its allocation was. O(1) per row; memory: the kept mms' live tables."""
+
+    def __init__(self, mms: frozenset, kinds: KindTable) -> None:
+        self.mms = mms
+        self.pfns: set = set()
+        self.mm_at = {s.id: N_COMMON + s.fields.index("mm") for s in kinds if "mm" in s.fields}
+        self.pfn_at = {s.id: N_COMMON + s.fields.index("pfn") for s in kinds
+                       if "pfn" in s.fields}
+        self.alloc, self.free = (kinds.get(n).id for n in ("table_alloc", "table_free"))
+        rcu = kinds.get("rcu_queue")
+        self.rcu, self.rcu_pfns = rcu.id, N_COMMON + rcu.fields.index("pfns")
+
+    def passes(self, row: tuple) -> bool:
+        kind = row[0]
+        j = self.mm_at.get(kind)
+        mm = row[j] if j is not None else None
+        if kind == self.alloc:
+            pfn = row[self.pfn_at[kind]]
+            if mm in self.mms:
+                self.pfns.add(pfn)
+                return True
+            self.pfns.discard(pfn)
+            return False
+        if mm is not None:
+            return mm in self.mms
+        j = self.pfn_at.get(kind)
+        if j is not None:
+            hit = row[j] in self.pfns
+            if kind == self.free:
+                self.pfns.discard(row[j])
+            return hit
+        if kind == self.rcu:
+            return any(p in self.pfns for p in row[self.rcu_pfns] or ())
+        return False
 
 
 class _Columns:
@@ -107,8 +190,9 @@ class _Columns:
 
     def __init__(self, flt, kinds: KindTable, t0: int | None, t1: int | None) -> None:
         self.t0, self.t1 = t0, t1
-        self.cpus = None if flt.cpus is None else np.array(sorted(flt.cpus), np.int64)
-        self.kinds = None if flt.kinds is None else np.array(
+        self.cpus = None if flt is None or flt.cpus is None else \
+            np.array(sorted(flt.cpus), np.int64)
+        self.kinds = None if flt is None or flt.kinds is None else np.array(
             [s.id for s in kinds if s.name in flt.kinds], np.int64)
 
     @property
@@ -127,50 +211,31 @@ class _Columns:
             keep &= np.isin(kinds, self.kinds)
         return keep
 
-    def rows(self, rows: list, stamps: list) -> tuple[list, list]:
-        """The same for rows made already (JSON Lines)."""
-        if self.everything or not rows:
-            return rows, stamps
-        keep = self.mask(np.array([r[0] for r in rows]), np.array([r[2] for r in rows]),
-                         np.array(stamps, np.int64))
-        at = np.flatnonzero(keep).tolist()
-        return [rows[i] for i in at], [stamps[i] for i in at]
-
-
-def _row_test(flt, kinds: KindTable) -> Callable[[tuple], bool] | None:
-    """The pid and mm terms, as one predicate on a row; None when there are none."""
-    tests: list[Callable[[tuple], bool]] = []
-    if flt.pids is not None:
-        tests.append(lambda r, s=flt.pids: r[3] in s)
-    if flt.mms is not None:
-        at = {s.id: N_COMMON + s.fields.index("mm") for s in kinds if "mm" in s.fields}
-        tests.append(lambda r, s=flt.mms: r[0] in at and r[at[r[0]]] in s)
-    if not tests:
-        return None
-    if len(tests) == 1:
-        return tests[0]
-    return lambda r: all(t(r) for t in tests)
-
 
 def from_reader(reader) -> Stream:
     """A ptviz msgpack trace (a :class:`TraceReader`), chunk by chunk."""
     header = {k: v for k, v in reader.header.items() if k not in ("format", "version", "kinds")}
     span = reader.time_span
 
+    first = np.cumsum([0] + [c.count for c in reader.chunks]).tolist()
+
     def batches(columns: _Columns) -> Iterator[Batch]:
         for c in reader.chunk_span(columns.t0, columns.t1):
             chunk = reader.read_chunk(c)
             stamps = chunk.timestamps()
             if columns.everything:
-                yield Batch(chunk.rows, stamps, chunk.comms)
+                yield Batch(chunk.rows, stamps, chunk.comms,
+                            range(first[c], first[c] + len(chunk)))
                 continue
             at = np.flatnonzero(columns.mask(chunk.kinds, chunk.cpus,
                                              np.frombuffer(stamps, np.int64)))
             if len(at):
-                yield Batch(chunk.rows_at(at), [stamps[i] for i in at.tolist()], chunk.comms)
+                yield Batch(chunk.rows_at(at), [stamps[i] for i in at.tolist()], chunk.comms,
+                            (at + first[c]).tolist())
     stream = Stream(header, reader.kinds, list(reader.notes), reader.event_count,
                     span[0] if span else None, batches)
     stream.reader = reader
+    stream.columnar = True
     return stream
 
 
