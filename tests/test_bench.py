@@ -59,7 +59,7 @@ def test_bench_text_names_what_it_missed(capsys):
 
 
 def test_bench_measures_each_converter_in_a_child_process(tmp_path):
-    """Rates and peak memory come from real `ptviz convert` runs (wait4's rusage)."""
+    """Rates and peak memory come from real `ptviz convert` runs in child processes."""
     from ptviz.bench.convert import measure_convert
     f = measure_convert(str(tmp_path), 3000)
     assert f["convert_events"] >= 2000 and f["convert_events_5x"] >= 4 * f["convert_events"]

@@ -1,9 +1,9 @@
 """``ptviz bench``'s conversion figures: each writer's events/s on a realistic trace
 and its peak memory at that size and at five times it (flat is the target).
 
-Each conversion runs as ``python -m ptviz convert`` in a child process, as users
-run it (interpreter start included), and its peak RSS is the child's own
-(``wait4``'s rusage), not this process's.
+Each conversion runs as ``ptviz convert`` in a child process, as users run it
+(interpreter start included), and its peak RSS is the child's own (its VmHWM at
+exit), not this process's.
 """
 
 from __future__ import annotations
@@ -20,23 +20,29 @@ WRITERS = (("jsonl", ".jsonl"), ("ftrace", ".txt"), ("chrome", ".json"))
 SCALE = 5
 
 
+#: The child: ``ptviz convert`` in process, then its own peak RSS (VmHWM: the mm made
+#: at exec, whereas rusage's ru_maxrss would count the forked parent's pages).
+_CHILD = ("import sys\n"
+          "from ptviz.cli import main\n"
+          "code = main(sys.argv[1:])\n"
+          "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+          "print('peak-rss-kib', hwm[0].split()[1] if hwm else 0, file=sys.stderr)\n"
+          "sys.exit(code)\n")
+
+
 def run_convert(src: str, out: str) -> tuple[float, float]:
     """(seconds, peak RSS in MiB) of ``ptviz convert src out`` in a child process."""
-    cmd = [sys.executable, "-m", "ptviz", "convert", src, out, "--force", "--no-findings"]
+    cmd = [sys.executable, "-c", _CHILD, "convert", src, out, "--force", "--no-findings"]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    err = proc.stderr.read() if proc.stderr is not None else b""
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.stderr is not None:
-        proc.stderr.close()
+    err = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"ptviz convert {src} {out} failed: {err.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss / 1024          # ru_maxrss is in KiB on Linux
-
-
+        raise RuntimeError(f"ptviz convert {src} {out} failed: {err}")
+    peak = next((line.split()[1] for line in err.splitlines()
+                 if line.startswith("peak-rss-kib ")), "0")
+    return elapsed, int(peak) / 1024
 def measure_convert(work_dir: str, events: int, progress: bool = False) -> dict:
     """``convert_<writer>_events_per_s`` on a simulated walkers trace of ``events``,
     ``convert_peak_rss_mb_<writer>`` there and ``..._5x`` on one five times longer,

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="OUT's format (default: from its name)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--since", metavar="T", help="keep events at or after T: seconds or a "
-                   "value with a unit (1.5ms), absolute, or +T from the trace's first event")
+                   "value with a unit (1.5ms), +T from the trace's first event, or "
+                   "marker:TEXT (the first marker whose text holds TEXT)")
     p.add_argument("--until", metavar="T", help="keep events at or before T (as --since)")
     p.add_argument("--cpus", metavar="LIST", help="keep these CPUs, e.g. 0,2 or 0-3,8")
     p.add_argument("--kinds", metavar="LIST",
@@ -81,33 +82,36 @@ def run(args: argparse.Namespace) -> int:
     if args.input is None or args.output is None:
         raise UsageError("convert: give IN and OUT (or --formats)")
     from replayer.traceio.atomic import check_output
-    src = input_format(args.input, args.from_format)
+    from ..decompress import decompressed
     dst = output_format(args.output, args.to_format)
     check_output(args.output, args.force)           # refused before any long work
     selection = Selection(args.since, args.until, _terms(args))
     header = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
-    if selection.everything and dst.name == "msgpack" and src.name in ("ftrace", "trace.dat"):
-        return _import(args, header)
-    if selection.everything and dst.name == src.name == "msgpack":
-        return _rewrite(args)
-    return _convert(args, src.name, dst.name, selection, header)
+    with decompressed(args.input) as source:        # a .gz/.xz/.zst input, unpacked
+        src = input_format(source, args.from_format)
+        if selection.everything and dst.name == "msgpack" and \
+                src.name in ("ftrace", "trace.dat"):
+            return _import(args, source, header)
+        if selection.everything and dst.name == src.name == "msgpack":
+            return _rewrite(args, source)
+        return _convert(args, source, src.name, dst.name, selection, header)
 
 
-def _import(args: argparse.Namespace, header: dict) -> int:
+def _import(args: argparse.Namespace, source: str, header: dict) -> int:
     from ..ftrace.importer import import_file
     from .inputs import describe_import, warn_bad_lines
-    stats = import_file(args.input, args.output, header, force=args.force,
+    stats = import_file(source, args.output, header, force=args.force,
                         version=args.format_version)
     warn_bad_lines(args.input, stats)
     print(f"ptviz: {args.input} → {args.output}: {describe_import(stats)}", file=sys.stderr)
     return EXIT_OK
 
 
-def _rewrite(args: argparse.Namespace) -> int:
+def _rewrite(args: argparse.Namespace, source: str) -> int:
     from replayer.traceio import TraceReader
     from replayer.traceio.rewrite import rewrite
     from .progress import progress_bar
-    with TraceReader(args.input) as reader:  # the reader's one line if it is not one
+    with TraceReader(source, name=args.input) as reader:  # its one line if not a trace
         if reader.version == args.format_version:
             raise UsageError(f"is already a ptviz trace of format version "
                              f"{reader.version}: nothing to convert", args.input)
@@ -124,13 +128,20 @@ def _rewrite(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _convert(args: argparse.Namespace, src: str, dst: str, selection, header: dict) -> int:
+def _convert(args: argparse.Namespace, source: str, src: str, dst: str, selection,
+             header: dict) -> int:
     from replayer.traceio.atomic import AtomicOutput
     from ..convert.stream import open_stream
     from .inputs import warn_bad_lines
     from .progress import progress_bar
-    with open_stream(args.input, src, header,
-                     on_import=lambda stats: warn_bad_lines(args.input, stats)) as stream:
+    with open_stream(source, src, header,
+                     on_import=lambda stats: warn_bad_lines(args.input, stats),
+                     name=args.input) as stream:
+        from .moments import resolve
+        selection.t0, selection.t1 = (
+            None if text is None else resolve(text, flag, stream.first_ts, stream.last_ts,
+                                              stream.markers)
+            for text, flag in ((selection.since, "--since"), (selection.until, "--until")))
         findings = _findings(stream) if dst == "chrome" and not args.no_findings else None
         with progress_bar("convert", stream.total or None) as advance:
             if dst == "msgpack":

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from replayer.units import format_ts, parse_time
+from replayer.units import format_ts
 
 from .errors import EXIT_OK
 
@@ -27,8 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("trace", help="anything ptviz replay reads")
     p.add_argument("filter", nargs="*", help="filter terms (see below)")
-    p.add_argument("--from", dest="t0", metavar="T", help="from time T (seconds or 1.5ms)")
-    p.add_argument("--to", dest="t1", metavar="T", help="up to time T")
+    p.add_argument("--from", dest="t0", metavar="T",
+                   help="from time T: seconds or with a unit (1.5ms), +T from the first "
+                        "event, or marker:TEXT")
+    p.add_argument("--to", dest="t1", metavar="T", help="up to time T (as --from)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N events")
     p.add_argument("--json", action="store_true", help="JSON Lines")
     p.set_defaults(run=run)
@@ -39,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from .inputs import open_trace
     from replayer.filters import parse_filter, select
     from replayer.replay import Replay
-    t0 = parse_time(args.t0, "--from") if args.t0 is not None else None
-    t1 = parse_time(args.t1, "--to") if args.t1 is not None else None
+    from .moments import replay_markers, resolve
     with open_trace(args.trace) as reader:
         replay = Replay.load(reader)
+        t0, t1 = (None if text is None else resolve(text, flag, replay.first_ts,
+                                                    replay.last_ts, replay_markers(replay))
+                  for text, flag in ((args.t0, "--from"), (args.t1, "--to")))
         flt = parse_filter(" ".join(args.filter), [k.name for k in replay.reader.kinds])
         idx, _, cpus = select(replay, flt, t0, t1)
         if args.limit is not None:

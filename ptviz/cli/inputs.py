@@ -9,6 +9,7 @@ from typing import Iterator
 
 from replayer.traceio import TraceReader
 
+from ..decompress import decompressed
 from ..ftrace.importer import import_file, sniff
 from .errors import warn
 
@@ -35,14 +36,16 @@ def describe_import(stats: dict) -> str:
 
 @contextlib.contextmanager
 def open_trace(path: str) -> Iterator[TraceReader]:
-    """A reader of the trace at ``path``; text and trace.dat are imported to a
-    temporary file first (removed afterwards). Messages name ``path`` either way."""
-    if sniff(path) == "ptviz":
-        with TraceReader(path) as reader:
-            yield reader
-        return
-    with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
-        imported = os.path.join(tmp, "imported.msgpack")
-        warn_bad_lines(path, import_file(path, imported))
-        with TraceReader(imported, name=path) as reader:
-            yield reader
+    """A reader of the trace at ``path``; a compressed one (gzip, xz, zstd) is unpacked
+    and text and trace.dat are imported to a temporary file first (removed
+    afterwards). Messages name ``path`` either way."""
+    with decompressed(path) as real:
+        if sniff(real) == "ptviz":
+            with TraceReader(real, name=path) as reader:
+                yield reader
+            return
+        with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
+            imported = os.path.join(tmp, "imported.msgpack")
+            warn_bad_lines(path, import_file(real, imported))
+            with TraceReader(imported, name=path) as reader:
+                yield reader

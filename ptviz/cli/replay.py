@@ -28,10 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Replay a trace and report page-table state, the "
                                    "classification of PTE tables and safety findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("trace", help="a ptviz msgpack trace")
+    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat (also .gz, .xz, "
+                                 ".zst)")
     p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
     p.add_argument("--at", metavar="T",
-                   help="state at time T (seconds, or with a unit: 1.5ms, 1.000234s)")
+                   help="the state at time T: seconds or a value with a unit (1.000234s, "
+                        "1.5ms), +T from the first event (+1.5ms), or marker:TEXT (the "
+                        "first marker whose text holds TEXT); default: the end")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when a condition holds, e.g. use_after_free, lost>0, "
                         "empty_attached_bytes>1M")
@@ -43,10 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from .replay_text import render
     from replayer.replay import Replay
     from replayer.report import (build_report, failed_conditions, parse_fail_on, undecided_conditions, what_was_lost)
+    from .moments import replay_markers, resolve
     conditions = parse_fail_on(args.fail_on)
-    at = parse_time(args.at, "--at") if args.at is not None else None
+    if args.at is not None and not args.at.startswith(("+", "marker:")):
+        parse_time(args.at, "--at")                  # a bad value before the replay
     with open_trace(args.trace) as reader:
-        report = build_report(Replay.load(reader), at)
+        replay = Replay.load(reader)
+        at = None if args.at is None else resolve(
+            args.at, "--at", replay.first_ts, replay.last_ts, replay_markers(replay))
+        report = build_report(replay, at)
     for w in report["trace"]["warnings"]:
         warn(w)
     if not report["trace"]["events"]:

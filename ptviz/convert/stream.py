@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from replayer.errors import UsageError
-from replayer.units import parse_time
 from replayer.vocab import N_COMMON, KindTable
 
 
@@ -62,18 +61,14 @@ class Selection:
     since: str | None = None
     until: str | None = None
     terms: str = ""
+    #: The window as absolute ns, once the times are resolved against the trace
+    #: (``ptviz.cli.moments``: ``+T`` and ``marker:TEXT`` need it).
+    t0: int | None = None
+    t1: int | None = None
 
     @property
     def everything(self) -> bool:
         return self.since is None and self.until is None and not self.terms.strip()
-
-
-def _moment(text: str | None, start: int | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    if text.startswith("+"):
-        return (start or 0) + parse_time(text[1:], flag)
-    return parse_time(text, flag)
 
 
 class Stream:
@@ -87,17 +82,26 @@ class Stream:
         self.total, self.first_ts = total, first_ts
         self._batches = batches
         self.kept = 0
+        self.last_ts: int | None = None
         #: The :class:`TraceReader` underneath, when there is one (a replay needs it).
         self.reader = None
         #: Whether the source filters by a chunk's columns (msgpack) before making rows.
         self.columnar = False
 
+    def markers(self) -> list[tuple[int, str]]:
+        """``(ts, text)`` of every marker, in trace order (a pass over the trace)."""
+        marker = self.kinds.get("marker").id
+        out = []
+        for batch in self._batches(_Columns(None, self.kinds, None, None)):
+            out += [(ts, r[N_COMMON]) for r, ts in zip(batch.rows, batch.stamps)
+                    if r[0] == marker]
+        return out
+
     def resolve(self, selection: Selection):
         """``(columns, filter)``: the window (``columns.t0``/``t1``, absolute ns or
         None) and the terms (a :class:`replayer.filters.EventFilter`)."""
         from replayer.filters import parse_filter
-        t0 = _moment(selection.since, self.first_ts, "--since")
-        t1 = _moment(selection.until, self.first_ts, "--until")
+        t0, t1 = selection.t0, selection.t1
         if t0 is not None and t1 is not None and t1 < t0:
             raise UsageError(f"--until {selection.until} is before --since {selection.since}")
         flt = parse_filter(selection.terms, [k.name for k in self.kinds])
@@ -236,18 +240,20 @@ def from_reader(reader) -> Stream:
                     span[0] if span else None, batches)
     stream.reader = reader
     stream.columnar = True
+    stream.last_ts = span[1] if span else None
     return stream
 
 
 @contextlib.contextmanager
 def open_stream(path: str, fmt: str, import_header: dict[str, Any] | None = None,
-                on_import: Callable[[dict], None] | None = None) -> Iterator[Stream]:
+                on_import: Callable[[dict], None] | None = None,
+                name: str | None = None) -> Iterator[Stream]:
     """The :class:`Stream` of ``path`` in format ``fmt`` (a name of
     :mod:`.formats`). ftrace text and trace.dat are imported with ``import_header``
     first (``on_import`` gets the import's statistics)."""
     from replayer.traceio import TraceReader
     if fmt == "msgpack":
-        with TraceReader(path) as reader:
+        with TraceReader(path, name=name or path) as reader:
             yield from_reader(reader)
         return
     if fmt == "jsonl":
@@ -261,5 +267,5 @@ def open_stream(path: str, fmt: str, import_header: dict[str, Any] | None = None
         stats = import_file(path, imported, dict(import_header or {}))
         if on_import is not None:
             on_import(stats)
-        with TraceReader(imported, name=path) as reader:
+        with TraceReader(imported, name=name or path) as reader:
             yield from_reader(reader)

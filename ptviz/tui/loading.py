@@ -9,6 +9,7 @@ from typing import Callable
 
 from replayer import Replay, TraceReader
 
+from ..decompress import decompressed
 from ..ftrace.importer import import_file, sniff
 
 
@@ -19,16 +20,17 @@ def open_replay(path: str, workdir: str, say: Callable[[str], None]) -> tuple[Re
     raises :class:`replayer.BadInput` with the same one line the CLI prints.
     """
     warnings: list[str] = []
-    if sniff(path) == "ptviz":
-        reader = TraceReader(path)
-    else:
-        say(f"importing {path} (ftrace capture) …")
-        imported = os.path.join(workdir, "imported.msgpack")
-        stats = import_file(path, imported)
-        if stats["bad_lines"]:
-            line, text = stats["first_bad"][0]
-            warnings.append(f"{stats['bad_lines']} line(s) not understood, first at line "
-                            f"{line}: {text!r}")
-        reader = TraceReader(imported, name=path)
+    with decompressed(path, workdir) as real:     # unpacked into workdir, kept there
+        if sniff(real) == "ptviz":
+            reader = TraceReader(real, name=path)
+        else:
+            say(f"importing {path} (ftrace capture) …")
+            imported = os.path.join(workdir, "imported.msgpack")
+            stats = import_file(real, imported)
+            if stats["bad_lines"]:
+                line, text = stats["first_bad"][0]
+                warnings.append(f"{stats['bad_lines']} line(s) not understood, first at "
+                                f"line {line}: {text!r}")
+            reader = TraceReader(imported, name=path)
     warnings += reader.warnings
     return Replay.open(reader), warnings
