@@ -397,3 +397,10 @@ def test_cpus_take_kernel_cpulist_ranges(tmp_path):
     cpus = {json.loads(line)["cpu"] for line in (tmp_path / "a.jsonl").read_text().splitlines()[1:]}
     with TraceReader(src) as r:
         assert cpus == {e.cpu for e in r.events()} & {0, 1, 3}
+
+
+def test_reading_back_an_export_says_so(tmp_path, capsys):
+    src = os.path.join(TRACES, "sim-walkers-semi-rcu-uaf.msgpack")
+    assert convert(src, tmp_path / "a.txt") == 0
+    assert main(["convert", str(tmp_path / "a.txt"), str(tmp_path / "b.msgpack")]) == 0
+    assert "a ptviz export: 2,020 events read back as written" in capsys.readouterr().err

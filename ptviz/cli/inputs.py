@@ -24,6 +24,9 @@ def warn_bad_lines(path: str, stats: dict) -> None:
 
 def describe_import(stats: dict) -> str:
     """One line on what an import found and how much of it the kernel showed."""
+    if stats.get("exported"):
+        return (f"a ptviz export: {stats['events_written']:,} events read back as written "
+                f"(nothing inferred)")
     seen = stats.get("detach_seen", 0)
     line = (f"{stats['events_read']:,} events read, {stats['events_written']:,} written; "
             f"{stats['tables']} page-table pages, {stats['frees']} frees")

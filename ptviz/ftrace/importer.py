@@ -230,6 +230,7 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
         if collecting:
             gc.enable()
     return {"lines": stats.lines, "events_read": stats.events, "events_written": written,
+            "exported": exported is not None,
             "bad_lines": stats.bad_count, "first_bad": stats.bad[:5],
             "continuations": stats.continuations, **inference.counts}
 
