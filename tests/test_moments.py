@@ -61,3 +61,10 @@ def test_events_and_convert_take_the_same_times(tmp_path, capsys):
     kept = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     assert kept[0]["ts"] == marker.ts and len(kept) == len([e for e in events
                                                            if e.ts >= marker.ts])
+
+
+def test_the_replay_header_reads_in_words(capsys):
+    """No Python reprs: an empty override list is left out, a list reads joined."""
+    assert main(["replay", SAMPLE]) == 0
+    head = capsys.readouterr().out.splitlines()[1]
+    assert "overridden" not in head and "()" not in head and "None" not in head

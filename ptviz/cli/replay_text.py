@@ -29,7 +29,9 @@ def render(report: dict[str, Any]) -> str:
     add = out.append
     tr = report["trace"]
     arch, kernel = tr.get("arch") or {}, tr.get("kernel") or {}
-    config = ", ".join(f"{k}={_flag(val)}" for k, val in kernel.items() if k != "version")
+    # Flags the user overrode with --set are named as such; an empty override list is not news.
+    config = ", ".join(f"{k}={_flag(val)}" for k, val in kernel.items()
+                       if k != "version" and not (k == "overridden" and not val))
     add(f"trace    {tr['path']}")
     add(f"         {tr.get('source') or '?'} · {arch.get('name', '?')} · kernel "
         f"{kernel.get('version', '?')}" + (f" ({config})" if config else "")
@@ -121,4 +123,11 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _flag(value: Any) -> str:
-    return "y" if value is True else "n" if value is False else str(value)
+    """A config value in words: y/n, a list joined with "+", "none" for nothing."""
+    if value is True or value is False:
+        return "y" if value else "n"
+    if value is None or value == [] or value == ():
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    return str(value)
