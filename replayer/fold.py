@@ -26,7 +26,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
-from .fold_bulk import _IS_BARRIER, _IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
+from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_skip import idle_walk_tables, idle_walks
@@ -275,8 +275,8 @@ class Folder(TableHandlers, ContextHandlers):
         A stretch with few table rows, or one that is not regular, is visited row by
         row. False (nothing done) when no stretch has enough table rows."""
         pk = k[pos]
-        table = _IS_TABLE[pk]
-        cuts = np.flatnonzero(_IS_BARRIER[pk])
+        table = IS_TABLE[pk]
+        cuts = np.flatnonzero(IS_BARRIER[pk])
         in_table = np.r_[0, np.cumsum(table & (pk != v.PTE_SET))][np.r_[0, cuts + 1, len(pos)]]
         big = np.diff(in_table) >= MIN_STEPS      # per stretch (the barrier row in the next)
         if not big.any():

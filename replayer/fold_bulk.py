@@ -25,14 +25,14 @@ NO_PID = -1
 #: the bulk path costs ~0.5 ms whatever the stretch, a table's life row by row ~10 µs.
 MIN_STEPS = 384
 
-_IS_TABLE = np.zeros(1 << 16, dtype=bool)
-_IS_TABLE[[v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
+IS_TABLE = np.zeros(1 << 16, dtype=bool)
+IS_TABLE[[v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
            v.TABLE_FREE]] = True
 #: Other rows that read or write what table steps change, at the moment they run
 #: (a marker reads VmPTE; mm_new resets a peak; a walker read looks a pfn up): the
 #: bulk path stops before each and lets it run in order.
-_IS_BARRIER = np.zeros(1 << 16, dtype=bool)
-_IS_BARRIER[[v.MARKER, v.MM_NEW, v.WALK_TABLE]] = True
+IS_BARRIER = np.zeros(1 << 16, dtype=bool)
+IS_BARRIER[[v.MARKER, v.MM_NEW, v.WALK_TABLE]] = True
 
 
 def _field_index(kind: int, name: str) -> int:

@@ -80,8 +80,8 @@ def micros_of(stamps) -> list:
 def _plan(spec) -> tuple:
     """How a kind's events are written: name, field names, the fields shown in hex,
     whether its values are JSON's own, whether it is a slice."""
-    from .jsonl import _PLAIN, _VOCAB
-    plain = spec.name in _PLAIN and spec == _VOCAB.get(spec.name)
+    from .jsonl import PLAIN_KINDS, VOCAB
+    plain = spec.name in PLAIN_KINDS and spec == VOCAB.get(spec.name)
     return (spec.name, spec.fields, tuple(f for f in spec.fields if f in _HEX), plain,
             spec.id in _X_KINDS)
 

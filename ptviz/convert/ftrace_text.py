@@ -34,7 +34,7 @@ from replayer.errors import UsageError
 from replayer.filters import HEX_FIELDS
 from replayer.vocab import MARKER, N_COMMON, RAW
 
-from .jsonl import _dumps, to_json
+from .jsonl import dumps, to_json
 
 _NAME = re.compile(r"[\w.-]+\Z")
 _SAFE_COMM = re.compile(r"[^\r\n]*\Z")
@@ -55,7 +55,7 @@ def _value(key: str, x: Any) -> str:
         return f"{x:#x}" if key in HEX_FIELDS and x >= 0 else str(x)
     if type(x) is str:
         return json.dumps(x, ensure_ascii=False)
-    return _dumps(to_json(x)).decode()
+    return dumps(to_json(x)).decode()
 
 
 def payload(names: tuple[str, ...], values: tuple) -> str:
@@ -122,7 +122,7 @@ def write_text(stream, batches, out: BinaryIO, progress=None) -> int:
     events written. O(events); memory: one batch."""
     header = {"format": "ptviz", **stream.header, "kinds": stream.kinds.to_header()}
     cpus = stream.header.get("cpus")
-    head = ["# tracer: nop", f"# ptviz-header: {_dumps(to_json(header)).decode()}"]
+    head = ["# tracer: nop", f"# ptviz-header: {dumps(to_json(header)).decode()}"]
     head += [f"# ptviz-note: {' '.join(str(n).split())}" for n in stream.notes]
     head += ["#", f"# entries-in-buffer/entries-written: {stream.total}/{stream.total}   "
                   f"#P:{cpus if isinstance(cpus, int) else '?'}", "#",

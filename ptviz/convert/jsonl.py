@@ -35,7 +35,7 @@ BATCH = 4096
 #: their events go straight to the encoder; others (raw, foreign) through :func:`to_json`.
 _PLAIN_TYPES = {"u64", "u64?", "pid?", "str", "str?", "flag?", "level", "pfn", "count",
                 "count?", "i64?", "cpus?", "pfns?"}
-_PLAIN = frozenset(k.name for k in KINDS if set(k.types) <= _PLAIN_TYPES)
+PLAIN_KINDS = frozenset(k.name for k in KINDS if set(k.types) <= _PLAIN_TYPES)
 
 
 def to_json(value: Any) -> Any:
@@ -76,7 +76,7 @@ def _key(k: Any) -> Any:
     return k if not isinstance(k, (list, tuple)) else tuple(k)
 
 
-def _dumps(obj: Any) -> bytes:
+def dumps(obj: Any) -> bytes:
     if orjson is not None:
         return orjson.dumps(obj)
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -87,11 +87,11 @@ def write_jsonl(stream, batches, out: BinaryIO, progress=None) -> int:
     the events written. O(events); memory: one batch."""
     header = {"format": "ptviz", "version": 2, **stream.header,
               "kinds": stream.kinds.to_header(), "jsonl": 1, "notes": list(stream.notes)}
-    out.write(_dumps(to_json(header)) + b"\n")
-    plan = {s.id: (s.name, s.fields, s.name in _PLAIN and s == _VOCAB.get(s.name))
+    out.write(dumps(to_json(header)) + b"\n")
+    plan = {s.id: (s.name, s.fields, s.name in PLAIN_KINDS and s == VOCAB.get(s.name))
             for s in stream.kinds}
     written = 0
-    dumps = orjson.dumps if orjson is not None else _dumps
+    encode = orjson.dumps if orjson is not None else dumps
     for batch in batches:
         lines = []
         add = lines.append
@@ -104,10 +104,10 @@ def write_jsonl(stream, batches, out: BinaryIO, progress=None) -> int:
             event = {"ts": ts, "cpu": row[2], "pid": pid, "comm": comm_of(pid), "kind": name,
                      "fields": named if plain else to_json(named)}
             try:
-                add(dumps(event))
+                add(encode(event))
             except TypeError:             # a value the reader let through as "any"
                 event["fields"] = to_json(named)
-                add(_dumps(event))
+                add(encode(event))
         add(b"")
         out.write(b"\n".join(lines))
         written += len(batch)
@@ -116,11 +116,11 @@ def write_jsonl(stream, batches, out: BinaryIO, progress=None) -> int:
     return written
 
 
-_VOCAB = {k.name: k for k in KINDS}
+VOCAB = {k.name: k for k in KINDS}
 
 
 def _vocab(name: str):
-    return _VOCAB.get(name)
+    return VOCAB.get(name)
 
 
 def _bad(path: str, lineno: int, why: str) -> ImportFormatError:
