@@ -82,7 +82,7 @@ def convert(*args):
         return main(["convert", *map(str, args)])
 
 
-@settings(max_examples=200 if LONG else 12, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100 if LONG else 12, suppress_health_check=[HealthCheck.too_slow])
 @given(events=rich_traces(), chunk_events=st.integers(1, 40))
 def test_jsonl_round_trip_is_exact(tmp_path_factory, events, chunk_events):
     d = tmp_path_factory.mktemp("jsonl")
@@ -99,7 +99,7 @@ def report(path):
     return json.dumps(out, sort_keys=True)
 
 
-@settings(max_examples=200 if LONG else 12, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100 if LONG else 12, suppress_health_check=[HealthCheck.too_slow])
 @given(events=rich_traces(), chunk_events=st.integers(1, 40))
 def test_ftrace_text_round_trip_keeps_every_event_and_the_report(tmp_path_factory, events,
                                                                  chunk_events):
@@ -252,7 +252,7 @@ def test_a_chrome_window_opens_with_the_state_at_its_start(tmp_path):
     assert len(shown) == len([f for f in findings if f.cpu is None or f.cpu in (0, 1)])
 
 
-@settings(max_examples=100 if LONG else 8, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50 if LONG else 8, suppress_health_check=[HealthCheck.too_slow])
 @given(events=rich_traces())
 def test_chrome_json_is_valid_for_any_trace(tmp_path_factory, events):
     d = tmp_path_factory.mktemp("chrome")

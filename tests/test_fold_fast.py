@@ -68,7 +68,7 @@ def test_fast_fold_equals_reference(tmp_path_factory, events, chunk_events, ever
         assert_same(fast, ref, times)
 
 
-@settings(max_examples=300 if LONG else 12)
+@settings(max_examples=150 if LONG else 12)
 @given(events=lives(), chunk_events=st.integers(1, 300), every=st.integers(1, 50),
        picks=st.lists(st.integers(0, 10**12), max_size=5))
 def test_bulk_table_steps_equal_reference(tmp_path_factory, events, chunk_events, every,
