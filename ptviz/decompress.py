@@ -69,7 +69,7 @@ def decompressed(path: str, directory: str | None = None) -> Iterator[str]:
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ptviz-unpack-"))
-        out = os.path.join(directory, name or "trace")
+        out = os.path.join(directory, "unpacked-" + name)   # apart from the caller's files
         try:
             with _open(path, kind) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, BLOCK)

@@ -30,7 +30,7 @@ from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_skip import idle_walk_tables, idle_walks
-from .fold_tables import TableHandlers, _appenders
+from .fold_tables import TableHandlers, appenders
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
 from .traceio.chunk import Chunk, ChunkSlice
@@ -142,10 +142,10 @@ class Folder(TableHandlers, ContextHandlers):
         self._level_bytes = [sizes.upper_bytes, sizes.pte_bytes] + [sizes.upper_bytes] * 3
         self._mm_series: dict[int, tuple] = {}     # mm → its series' appenders
         if recording:
-            self._add_attached = _appenders(series.pte_attached)
-            self._add_in_flight = _appenders(series.pte_in_flight)
-            self._add_table_bytes = _appenders(series.table_bytes)
-            self._add_empty = _appenders(series.empty_attached)
+            self._add_attached = appenders(series.pte_attached)
+            self._add_in_flight = appenders(series.pte_in_flight)
+            self._add_table_bytes = appenders(series.table_bytes)
+            self._add_empty = appenders(series.empty_attached)
         #: rcu_gp_end events seen; early-callback findings count only if there are any.
         self.gp_ends_seen = 0
         self.early_callbacks: list[Finding] = []

@@ -176,11 +176,13 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     r_cause = np.where(r_new, 0, cause0[r_gid])
     r_cause[run[det]] = g_code[det]
     r_leak = np.where(r_new, -1, leak0[r_gid])
+    last = np.r_[starts[1:], E] - 1              # each pfn's last step
+    pfns = np.array(upfn, object)
     marks: list[tuple[np.ndarray, int]] = []
     if rec:
         leak = find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code,
-                      st.pos[lo:hi][order], st.pid[lo:hi][order], upfn, first, gstart, gid,
-                      starts, ar)
+                          st.pos[lo:hi][order], st.pid[lo:hi][order], upfn, pfns, first,
+                          gstart, gid, starts, last, ar)
         r_leak[run[leak]] = since[leak]
         marks = [(g_idx[det & (g_code == RECLAIM)], CLS_RECLAIM), (g_idx[leak], CLS_LEAK)]
         f_cause, f_leak = r_cause[run[free]], r_leak[run[free]]
@@ -214,9 +216,8 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         flying = in_time(np.where(is_pte, det.astype(np.int64) - free, 0))
         f._pte_in_flight = extend_series(f.series.pte_in_flight, f._pte_in_flight, ts, flying)
         extend_series(f.series.empty_attached, len(s.empty_since), ts, in_time(e_delta))
-        log_steps(f, log, s, g_ek, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before,
-             is_alloc, det, free, is_q, is_r, st, a_lo, a_hi, a_mmi if n_alloc else None,
-             new_mms)
+        log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
+                  det, free, is_q, is_r, st, a_lo, a_hi, a_mmi if n_alloc else None, new_mms)
         at = np.concatenate([m[0] for m in marks])
         if len(at):
             cls = np.concatenate([np.full(len(m[0]), m[1], np.int64) for m in marks])
@@ -225,10 +226,8 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
 
     # -- the state each pfn is left in ------------------------------------------
     # Only pfns alive when the stretch started have entries to remove.
-    last = np.r_[starts[1:], E] - 1
     alive = after[last] != NONE
     was = tid0 >= 0
-    pfns = np.array(upfn, object)
     gone = pfns[was & ~alive].tolist()
     if gone:                   # (map: the loops run in C)
         deque(map(s.tid_of.pop, gone), 0)

@@ -56,7 +56,7 @@ def _from_dict(table: dict, pids: np.ndarray, default: int) -> np.ndarray:
 
 
 def find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code, g_pos,
-           g_pid, upfn, first, gstart, gid, starts, ar) -> np.ndarray:
+               g_pid, upfn, pfns, first, gstart, gid, starts, last, ar) -> np.ndarray:
     """Which detaches took a table that sat empty since before the zap that took it
     (``TableHandlers._table_detach``), and ``f._emptied_by`` updated as the clears
     and detaches of the stretch leave it."""
@@ -87,10 +87,8 @@ def find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_cod
     leak = np.zeros(len(g_ek), bool)
     leak[det] = e_before[det] & (g_code[det] != RECLAIM) & (g_code[det] != COLLAPSE) & \
         (taken != _NO_ZAP) & (by[det] != taken)
-    last = np.r_[starts[1:], len(g_ek)] - 1
     final = lm[last]
     moved = final >= starts
-    pfns = np.array(upfn, object)
     set_by = moved & cplus[np.maximum(final, 0)]
     f._emptied_by.update(zip(pfns[set_by].tolist(), emptied[final[set_by]].tolist()))
     deque(map(f._emptied_by.pop, pfns[moved & ~set_by & (held >= 0)].tolist()), 0)
@@ -107,8 +105,8 @@ def extend_series(series, start: int, ts: np.ndarray, deltas: np.ndarray) -> int
     return int(values[-1])
 
 
-def log_steps(f, log, s, g_ek, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
-         det, free, is_q, is_r, st, a_lo, a_hi, a_mmi, new_mms) -> None:
+def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
+              det, free, is_q, is_r, st, a_lo, a_hi, a_mmi, new_mms) -> None:
     """The steps' times, indices and codes in the table log: new records for the
     allocations, slots of older records set in place."""
     tid = r_tid[run]

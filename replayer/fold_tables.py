@@ -27,7 +27,7 @@ CLS_RECLAIM, CLS_RECLAIM_FREE, CLS_LEAK, CLS_LEAK_FREE = (
     v.TIMELINE_CLASSES.index(c) for c in ("reclaim", "reclaim_free", "leak", "leak_free"))
 
 
-def _appenders(series) -> tuple:
+def appenders(series) -> tuple:
     """``(values.append, ts.append)`` of a :class:`.series.Series` being recorded."""
     return series.values.append, series.ts.append
 
@@ -53,7 +53,7 @@ class TableHandlers:
                 add_ts(ts)
             pair = self._mm_series.get(mm)
             if pair is None:
-                pair = self._mm_series[mm] = _appenders(self.series.mm_bytes(mm))
+                pair = self._mm_series[mm] = appenders(self.series.mm_bytes(mm))
             pair[0](b)
             pair[1](ts)
 

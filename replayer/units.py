@@ -33,6 +33,18 @@ def parse_time(text: str, what: str = "time") -> int:
         raise UsageError(f"{what} {text!r} is not a number") from None
 
 
+def parse_moment(text: str, start: int, what: str = "time") -> int:
+    """A time on the trace clock as users type it: ``"12.5"``, ``"12.5s"``, ``"1.5ms"``
+    (absolute), or ``"+1.5ms"`` (``start`` + 1.5 ms). A negative time is refused."""
+    text = text.strip()
+    if text.startswith("+"):
+        return start + parse_time(text[1:], what)
+    if text.startswith("-"):
+        raise UsageError(f"{what} {text!r}: a time is not negative: give it on the trace "
+                         f"clock, or +OFFSET from the trace's start")
+    return parse_time(text, what)
+
+
 def parse_size(text: str, what: str = "size") -> int:
     """``"1M"`` → 1048576, ``"50G"``, ``"4KiB"``, ``"4096"``; binary units, as memparse."""
     m = _NUMBER.match(text)

@@ -147,21 +147,10 @@ def _convert(args: argparse.Namespace, source: str, src: str, dst: str, selectio
             if dst == "msgpack":
                 written = _to_msgpack(args, stream, selection, advance)
             else:
-                from ..convert.chrome import write_chrome
-                from ..convert.ftrace_text import write_text
-                from ..convert.jsonl import write_jsonl
                 # Committed when the block ends, dropped on any exception or signal.
                 with AtomicOutput(args.output, args.force) as out:
-                    rows = stream.rows(selection)
                     try:
-                        if dst == "chrome":
-                            window, flt = stream.resolve(selection)
-                            written = write_chrome(
-                                stream, stream.marked(selection), out.file, advance,
-                                _kept_findings(findings, window, flt), window.t0, flt.mms)
-                        else:
-                            writer = write_jsonl if dst == "jsonl" else write_text
-                            written = writer(stream, rows, out.file, advance)
+                        written = _to_text(dst, stream, selection, out.file, advance, findings)
                     except OSError as exc:          # a full disk: one line, no file
                         raise out.error(exc) from None
                     _not_empty(args, stream, written)
@@ -169,6 +158,19 @@ def _convert(args: argparse.Namespace, source: str, src: str, dst: str, selectio
     print(f"ptviz: {args.input} ({src}) → {args.output} ({dst}): {written:,} events{kept}",
           file=sys.stderr)
     return EXIT_OK
+
+
+def _to_text(dst: str, stream, selection, file, advance, findings: list | None) -> int:
+    """Write JSON Lines, ftrace text or Chrome JSON to ``file``; the events written."""
+    if dst == "chrome":
+        from ..convert.chrome import write_chrome
+        window, flt = stream.resolve(selection)
+        return write_chrome(stream, stream.marked(selection), file, advance,
+                            _kept_findings(findings, window, flt), window.t0, flt.mms)
+    from ..convert.ftrace_text import write_text
+    from ..convert.jsonl import write_jsonl
+    writer = write_jsonl if dst == "jsonl" else write_text
+    return writer(stream, stream.rows(selection), file, advance)
 
 
 def _not_empty(args: argparse.Namespace, stream, written: int) -> None:

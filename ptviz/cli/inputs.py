@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from typing import Iterator
 
 from replayer.traceio import TraceReader
 
-from ..decompress import decompressed
-from ..ftrace.importer import import_file, sniff
+from ..ftrace.importer import open_reader
 from .errors import warn
+
+
+def bad_lines(stats: dict) -> str | None:
+    """How many lines an import skipped, and the first one; None when it skipped none."""
+    if not stats["bad_lines"]:
+        return None
+    line, text = stats["first_bad"][0]
+    return f"{stats['bad_lines']} line(s) not understood, first at line {line}: {text!r}"
 
 
 def warn_bad_lines(path: str, stats: dict) -> None:
     """One warning naming how many lines an import skipped, and the first one."""
-    if stats["bad_lines"]:
-        line, text = stats["first_bad"][0]
-        warn(f"{path}: {stats['bad_lines']} line(s) not understood, first at line "
-             f"{line}: {text!r}")
+    why = bad_lines(stats)
+    if why:
+        warn(f"{path}: {why}")
 
 
 def describe_import(stats: dict) -> str:
@@ -42,13 +47,9 @@ def open_trace(path: str) -> Iterator[TraceReader]:
     """A reader of the trace at ``path``; a compressed one (gzip, xz, zstd) is unpacked
     and text and trace.dat are imported to a temporary file first (removed
     afterwards). Messages name ``path`` either way."""
-    with decompressed(path) as real:
-        if sniff(real) == "ptviz":
-            with TraceReader(real, name=path) as reader:
-                yield reader
-            return
-        with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
-            imported = os.path.join(tmp, "imported.msgpack")
-            warn_bad_lines(path, import_file(real, imported))
-            with TraceReader(imported, name=path) as reader:
-                yield reader
+    with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
+        reader, stats = open_reader(path, tmp)
+        if stats is not None:
+            warn_bad_lines(path, stats)
+        with reader:
+            yield reader

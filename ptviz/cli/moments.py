@@ -15,12 +15,9 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from replayer.errors import UsageError
-from replayer.units import format_ts, parse_time
+from replayer.units import format_ts, parse_moment
 
 from .errors import warn
-
-FORMS = "seconds or a value with a unit (1.5ms), +T from the first event, or marker:TEXT"
-
 
 def resolve(text: str, flag: str, first: int | None, last: int | None,
             markers: Callable[[], Iterable[tuple[int, str]]]) -> int:
@@ -34,12 +31,7 @@ def resolve(text: str, flag: str, first: int | None, last: int | None,
         if hit is None:
             raise UsageError(f"{flag} {text!r}: no marker's text contains {want!r}")
         return hit
-    if text.startswith("+"):
-        ns = (first or 0) + parse_time(text[1:], flag)
-    else:
-        if text.strip().startswith("-"):
-            raise UsageError(f"{flag} {text!r}: a time is not negative; {FORMS}")
-        ns = parse_time(text, flag)
+    ns = parse_moment(text, first or 0, flag)
     if first is not None and last is not None and not first <= ns <= last:
         side = "before the trace starts" if ns < first else "after the trace ends"
         hint = f" (did you mean +{text}?)" if ns < first and not text.startswith("+") else ""

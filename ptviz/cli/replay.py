@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from replayer.units import parse_time
+from replayer.units import parse_moment
 
 from .output import LazyHelpFormatter, emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from replayer.report import (build_report, failed_conditions, parse_fail_on, undecided_conditions, what_was_lost)
     from .moments import replay_markers, resolve
     conditions = parse_fail_on(args.fail_on)
-    if args.at is not None and not args.at.startswith(("+", "marker:")):
-        parse_time(args.at, "--at")                  # a bad value before the replay
+    if args.at is not None and not args.at.startswith("marker:"):
+        parse_moment(args.at, 0, "--at")             # a bad value before the replay
     with open_trace(args.trace) as reader:
         replay = Replay.load(reader)
         at = None if args.at is None else resolve(

@@ -53,7 +53,7 @@ CPUS_PID = 1
 MM_PID_BASE = 100_000
 _K = {name: v.KIND_BY_NAME[name].id for name in (
     "tlb_flush", "ipi_send", "ipi_enter", "rcu_invoke", "table_detach", "table_free",
-    "table_alloc", "table_queue", "pte_set", "pte_clear", "marker", "mm_new")}
+    "table_alloc", "marker", "mm_new")}
 _X_KINDS = frozenset(_K[n] for n in ("tlb_flush", "ipi_send", "ipi_enter", "rcu_invoke",
                                       "table_detach", "table_free"))
 _HEX = frozenset(("mm", "pfn", "addr", "start", "end", "cb", "pfns"))

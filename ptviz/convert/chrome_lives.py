@@ -26,7 +26,7 @@ LIFE, MM, LEVEL, PRESENT, ATTACHED, SHOWN = range(6)
 class Lives:
     def __init__(self, writer, sizes, mms: frozenset | None) -> None:
         self.w, self.sizes, self.mms = writer, sizes, mms
-        self.tables: dict[int, list] = {}     # pfn → [life id, mm, level, present, attached, shown]
+        self.tables: dict[int, list] = {}     # pfn → record (LIFE … SHOWN)
         self.mm_bytes: dict[Any, int] = {}
         self.mm_empty: dict[Any, int] = {}
         #: Whether the window has started (the caller opens it with :meth:`start`).

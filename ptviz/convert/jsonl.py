@@ -119,10 +119,6 @@ def write_jsonl(stream, batches, out: BinaryIO, progress=None) -> int:
 VOCAB = {k.name: k for k in KINDS}
 
 
-def _vocab(name: str):
-    return VOCAB.get(name)
-
-
 def _bad(path: str, lineno: int, why: str) -> ImportFormatError:
     return ImportFormatError(why, path, f"line {lineno}")
 
@@ -220,18 +216,15 @@ def _object(path: str, lineno: int, raw: bytes) -> dict:
     return obj
 
 
-_INT = (int,)
-
-
 def _event(path: str, lineno: int, raw: bytes, kinds: KindTable) -> tuple:
     e = _object(path, lineno, raw)
     ts, cpu, pid, comm, name = (e.get(k) for k in ("ts", "cpu", "pid", "comm", "kind"))
     fields = e.get("fields")
-    if type(ts) not in _INT or type(cpu) not in _INT or not 0 <= cpu < 1 << 16 or \
+    if type(ts) is not int or type(cpu) is not int or not 0 <= cpu < 1 << 16 or \
             not -(1 << 63) <= ts < 1 << 63:
         raise _bad(path, lineno, '"ts" and "cpu" must be integers (ts in int64 ns, cpu '
                                  '0..65535)')
-    if pid is not None and type(pid) not in _INT or comm is not None and \
+    if pid is not None and type(pid) is not int or comm is not None and \
             not isinstance(comm, str):
         raise _bad(path, lineno, '"pid" must be an integer or null, "comm" a string or null')
     spec = kinds.get(name) if isinstance(name, str) else None

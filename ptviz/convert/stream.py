@@ -31,10 +31,19 @@ class Batch:
     times), ``comms`` (pid → comm, for every row of the batch) and ``indexes`` (each
     row's index in the whole trace, as ``ptviz events`` numbers them)."""
 
-    __slots__ = ("rows", "stamps", "comms", "indexes")
+    __slots__ = ("rows", "stamps", "comms", "indexes", "_columns")
 
-    def __init__(self, rows, stamps, comms: dict, indexes) -> None:
+    def __init__(self, rows, stamps, comms: dict, indexes, columns=None) -> None:
         self.rows, self.stamps, self.comms, self.indexes = rows, stamps, comms, indexes
+        self._columns = columns
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' kinds and CPUs as arrays (a chunk's own, when it came whole)."""
+        if self._columns is None:
+            rows = self.rows
+            self._columns = (np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)),
+                             np.fromiter(map(itemgetter(2), rows), np.int64, len(rows)))
+        return self._columns
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,7 +90,6 @@ class Stream:
         self.header, self.kinds, self.notes = header, kinds, notes
         self.total, self.first_ts = total, first_ts
         self._batches = batches
-        self.kept = 0
         self.last_ts: int | None = None
         #: The :class:`TraceReader` underneath, when there is one (a replay needs it).
         self.reader = None
@@ -119,14 +127,11 @@ class Stream:
         pids = flt.pids
         for batch in self._batches(_Columns(None, self.kinds, None, columns.t1)):
             rows = batch.rows
-            keep = columns.mask(np.fromiter(map(itemgetter(0), rows), np.int64, len(rows)),
-                                np.fromiter(map(itemgetter(2), rows), np.int64, len(rows)),
-                                np.asarray(batch.stamps, np.int64))
+            keep = columns.mask(*batch.columns(), np.asarray(batch.stamps, np.int64))
             if pids is not None:
-                keep &= np.fromiter((r[3] in pids for r in rows), bool, len(rows))
+                keep &= _pid_mask(rows, pids)
             if lives is not None:
                 keep &= np.fromiter(map(lives.passes, rows), bool, len(rows))
-            self.kept += int(np.count_nonzero(keep))
             yield batch, keep
 
     def rows(self, selection: Selection) -> Iterator[Batch]:
@@ -143,11 +148,14 @@ class Stream:
         pids = flt.pids
         for batch in self._batches(columns):
             if pids is not None:
-                batch = batch.only(np.fromiter((r[3] in pids for r in batch.rows), bool,
-                                               len(batch)))
+                batch = batch.only(_pid_mask(batch.rows, pids))
             if len(batch):
-                self.kept += len(batch)
                 yield batch
+
+
+def _pid_mask(rows, pids: frozenset) -> np.ndarray:
+    """Which rows are of these tasks."""
+    return np.fromiter((r[3] in pids for r in rows), bool, len(rows))
 
 
 class _Lives:
@@ -229,7 +237,7 @@ def from_reader(reader) -> Stream:
             stamps = chunk.timestamps()
             if columns.everything:
                 yield Batch(chunk.rows, stamps, chunk.comms,
-                            range(first[c], first[c] + len(chunk)))
+                            range(first[c], first[c] + len(chunk)), (chunk.kinds, chunk.cpus))
                 continue
             at = np.flatnonzero(columns.mask(chunk.kinds, chunk.cpus,
                                              np.frombuffer(stamps, np.int64)))

@@ -15,7 +15,7 @@ import select
 import shutil
 import stat
 import subprocess
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from replayer.errors import ImportFormatError, MissingFile
 from replayer.traceio import TraceWriter, framing
@@ -249,6 +249,24 @@ def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None
         f.seek(0)
         return import_lines(bounded_lines(f), out, header or {}, path, force, version,
                             exported)
+
+
+def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = None
+                ) -> tuple[Any, dict[str, Any] | None]:
+    """``(reader, import statistics or None)`` for what a user hands a command: a ptviz
+    trace as it is, an ftrace capture (text, trace.dat) imported into ``workdir``
+    (``importing()`` is called first); a compressed one unpacked there before either.
+    Messages name ``path``."""
+    from replayer.traceio import TraceReader
+    from ..decompress import decompressed
+    with decompressed(path, workdir) as real:
+        if sniff(real) == "ptviz":
+            return TraceReader(real, name=path), None
+        if importing is not None:
+            importing()
+        imported = os.path.join(workdir, "imported.msgpack")
+        stats = import_file(real, imported)
+        return TraceReader(imported, name=path), stats
 
 
 class Exported:

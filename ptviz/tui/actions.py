@@ -8,12 +8,12 @@ replay's queries.
 from __future__ import annotations
 
 from replayer import TIMELINE_CLASSES, BadInput
+from replayer.units import parse_moment
 
 from .glyphs import PRIORITY
 from .screens import GotoScreen, HelpScreen
 from .text import markup_safe as _esc
 from .text import printable
-from .timeparse import parse_when
 from .widgets import Lanes
 
 
@@ -128,7 +128,7 @@ class KeyActions:
         if not text or not self._has_view():
             return
         try:
-            t = parse_when(text, self.view.start)
+            t = parse_moment(text, self.view.start)
         except BadInput as exc:
             self.notify(printable(exc), severity="error", timeout=5, markup=False)
             return
