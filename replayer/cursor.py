@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .fold import Folder
-from .traceio.chunk import ChunkSlice
+from .traceio.chunk import ChunkSlice, merge_chunks
 from .state import ReplayState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,11 +59,18 @@ class Cursor:
                         fast=replay.folder.fast)
         max_ts = start_max
         firsts = replay._chunk_first_index
-        c = bisect_right(firsts, start_index, 0, loaded) - 1
+        first = c = bisect_right(firsts, start_index, 0, loaded) - 1
+        # The chunks from the start to the first one reaching past t, folded at once
+        # (every event before start_index is at or before t).
+        parts = []
         while 0 <= c < loaded:
-            chunk = replay.chunk(c)
-            first = firsts[c]
-            skip = start_index - first
+            parts.append(replay.chunk(c))
+            if parts[-1].info.max_ts > t:
+                break
+            c += 1
+        if parts:
+            chunk = merge_chunks(parts)
+            skip = start_index - firsts[first]
             stamps = chunk.timestamps()
             later = np.flatnonzero(np.frombuffer(stamps, np.int64)[skip:] > t)
             end = skip + int(later[0]) if len(later) else len(chunk)
@@ -75,9 +82,5 @@ class Cursor:
                 folder.fold(part, stamps[skip:end], start_index, chunk.kinds[skip:end],
                             chunk.cpus[skip:end])
                 max_ts = max(max_ts, int(np.frombuffer(stamps, np.int64)[skip:end].max()))
-                start_index = first + end
-            if end < len(chunk):
-                break
-            c += 1
         self._cache, self._cache_max_ts = state.copy(), max_ts
         return state

@@ -34,18 +34,21 @@ from .state import CLASSES, Finding, ReplayState, TableLog
 from .tables import TableArrays, table_arrays
 from .timeline import Timeline
 from .traceio import TraceReader
-from .traceio.chunk import Chunk
+from .traceio.chunk import Chunk, merge_chunks
 
 #: Events between checkpoints, at least; more when the state is large (3 per entry),
 #: so that a restore (O(state)) and the replay after it stay in proportion, and the
 #: checkpoints' memory stays O(events).
-CHECKPOINT_EVENTS = 8192
+CHECKPOINT_EVENTS = 32768
+#: Events folded at once, at most (whole chunks; never past a checkpoint): numpy's
+#: cost per call, not per row, dominates the fold of one 4096-row chunk.
+GROUP_EVENTS = 32768
 #: Tail allowed for a detached table to be freed before it counts as lost, when
 #: the trace has no grace-period events to measure one (RCU frees of page tables
 #: were seen 15–30 ms after the detach on real kernels).
 DEFAULT_GP_TAIL_NS = 100_000_000
 #: Decoded chunks kept for queries (a chunk of 4096 rows is about 1 MB).
-CHUNK_CACHE = 8
+CHUNK_CACHE = 16
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 
@@ -158,34 +161,47 @@ class Replay(RowQueries):
         index = 0
         max_ts = -(1 << 63)
         since = 0
-        for c in range(len(reader.chunks)):
-            chunk = reader.read_chunk(c)        # not through the cache: read once
-            stamps = chunk.timestamps()
+        n_chunks = len(reader.chunks)
+        c = 0
+        while c < n_chunks:
+            # Chunks are read once (not through the cache) and folded a group at a time.
             # The reader has checked every field's type and range: an exception from
             # here on is a bug in ptviz, and keeps its traceback.
+            # The reference fold takes one chunk at a time, as a seek did before groups.
+            parts = [reader.read_chunk(c)]
+            size = len(parts[0])
+            spacing = max(self.checkpoint_events, 3 * folder.state.size())
+            group = GROUP_EVENTS if folder.fast else 0
+            while c + len(parts) < n_chunks and size < min(group, spacing - since):
+                parts.append(reader.read_chunk(c + len(parts)))
+                size += len(parts[-1])
+            chunk = merge_chunks(parts)
+            stamps = chunk.timestamps()
             # The reference fold visits every row, made the v1 way.
             folder.fold(chunk if folder.fast else chunk.rows, stamps, index, chunk.kinds,
                         chunk.cpus)
             timeline.add(stamps, chunk.kinds, chunk.cpus, index, folder.marks)
             folder.marks.clear()
-            if len(chunk):
-                # The chunk's index entry holds its range, and the reader checked it.
-                max_ts = max(max_ts, chunk.info.max_ts)
-                low = chunk.info.min_ts
-                self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
-            self._chunk_first_index.append(index)
-            self._chunk_prefix_max.append(max_ts)
-            index += len(chunk)
-            since += len(chunk)
+            for part in parts:
+                if len(part):
+                    # The chunk's index entry holds its range, and the reader checked it.
+                    max_ts = max(max_ts, part.info.max_ts)
+                    low = part.info.min_ts
+                    self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
+                self._chunk_first_index.append(index)
+                self._chunk_prefix_max.append(max_ts)
+                index += len(part)
+            since += size
+            c += len(parts)
             # Chunks before events: a query reading the events, then the chunks,
             # always finds the chunk that holds its last event.
-            self.loaded_chunks = c + 1
+            self.loaded_chunks = c
             self.loaded_events = index
             # A checkpoint copies the whole state (tables, and every mm and task seen):
             # spaced by its size, checkpoints cost at most ~1/3 entry per event.
             if since >= max(self.checkpoint_events, 3 * folder.state.size()) and \
-                    c + 1 < len(reader.chunks):
-                self._checkpoint(index, c + 1, max_ts)
+                    c < n_chunks:
+                self._checkpoint(index, c, max_ts)
                 since = 0
             if progress is not None:
                 progress(index, total)

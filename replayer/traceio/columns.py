@@ -20,6 +20,7 @@ so a v2 chunk is read and checked several times faster than a v1 chunk.
 from __future__ import annotations
 
 from array import array
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
@@ -305,3 +306,29 @@ def _remap(kinds: np.ndarray, fields: dict[int, list[Column]], remap: dict
         out[spec.id] = [columns[j] if j is not None else Column(values=(None,) * m)
                         for j in order]
     return lookup[kinds].astype(np.uint16), out
+
+
+def concat_columns(parts: Sequence[Column]) -> Column:
+    """One column holding ``parts`` one after another (the same field of consecutive
+    chunks): integers stay an array when one dtype can hold them all, dictionaries stay
+    a dictionary (their value lists joined, codes shifted); otherwise the values.
+    O(n) in C."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(p.ints is not None for p in parts):
+        arrays = [p.ints for p in parts]
+        dtype = np.result_type(*arrays)
+        if dtype.kind in "iu":
+            return Column(ints=np.concatenate(arrays).astype(dtype, copy=False))
+        # uint64 beside a signed type (numpy would make floats): uint64 holds them when
+        # none is negative, int64 when none is 2**63 or more.
+        if all(not len(a) or int(a.min()) >= 0 for a in arrays):
+            return Column(ints=np.concatenate([a.astype(np.uint64) for a in arrays]))
+        if all(a.dtype != np.uint64 or not len(a) or int(a.max()) < 1 << 63 for a in arrays):
+            return Column(ints=np.concatenate([a.astype(np.int64) for a in arrays]))
+    elif all(p.codes is not None for p in parts):
+        shifts = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
+        return Column(values=tuple(chain.from_iterable(p.values for p in parts)),
+                      codes=np.concatenate([p.codes.astype(np.int64) + s
+                                            for p, s in zip(parts, shifts.tolist())]))
+    return Column(values=tuple(chain.from_iterable(p.tolist() for p in parts)))
