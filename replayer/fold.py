@@ -187,6 +187,15 @@ class Folder(TableHandlers, ContextHandlers):
         #: are among those steps).
         self._bulk_handlers = {**self._handlers, v.RCU_QUEUE: self._rcu_callback}
 
+    def release_series(self) -> None:
+        """Let go of the series' arrays once the load is done: the appenders are bound
+        methods of the arrays, and would keep the ones :meth:`SeriesSet.compact`
+        replaced alive beside the new (a fork storm's series, twice over)."""
+        self._mm_series.clear()
+        if self.recording:
+            self._add_attached = self._add_in_flight = self._add_table_bytes = None
+            self._add_empty = None
+
     # -- the loop ----------------------------------------------------------
     def fold(self, rows, stamps, first_index: int, kinds=None, cpus=None) -> None:
         """Apply ``rows`` (absolute ``stamps``) whose first is event ``first_index``.

@@ -145,7 +145,10 @@ class Replay(RowQueries):
     def run(self, progress: Progress | None = None,
             cancelled: Callable[[], bool] | None = None) -> None:
         """Fold every chunk, then the end-of-trace checks. Safe to call in a worker
-        thread while other threads query. Raises :class:`Cancelled`."""
+        thread while other threads query. Raises :class:`Cancelled`. Once loaded, a
+        second call does nothing (folding the trace again would count it twice)."""
+        if self.loaded:
+            return
         # Row tuples never form cycles; pausing the collector saves ~10% of a load.
         was_enabled = gc.isenabled()
         gc.disable()
@@ -211,6 +214,7 @@ class Replay(RowQueries):
         self.last_ts = max_ts if index else None
         timeline.finish()
         self.series.compact()
+        folder.release_series()
         self._end_checks()
         self.loaded = True
 

@@ -129,8 +129,30 @@ DAMAGE = [
     (_set_field(6, 1, b"q" + (-5).to_bytes(8, "little", signed=True) * 4),
      "value -5 is outside"),
     (_set_field(6, 2, ["3", "3", "3", "3"]), "is str, not count"),
+    # The stored type admits values outside the field's range: each end is checked.
+    (_set_field(6, 2, b"Q" + (1 << 40).to_bytes(8, "little") * 4),
+     "value 1099511627776 is outside 0..4294967295"),
+    (_set_field(6, 2, b"b" + bytes([3, 3, 0xFF, 3])), "value -1 is outside 0..4294967295"),
     (lambda b: b.__setitem__(4, "fields"), "not [kinds, dts, cpus, pids, fields]"),
 ]
+
+
+IPIS = [(1000 + i, 14, 0, 7, (targets, "tlb", None)) for i, targets in
+        enumerate([(1, 2), (3,), None, (0, 1)] * 3)]
+IPI_DAMAGE = [
+    (_set_field(14, 0, [(1, 2), (3, 70000), None, (0, 1)] * 3),
+     "holds a value that value 70000 is outside 0..65535"),
+    (_set_field(14, 0, [(1, 2), (3, "x"), None, (0, 1)] * 3), "holds a value that is str"),
+    (_set_field(14, 0, [(1, 2), "3", None, (0, 1)] * 3), "is not an array (str)"),
+]
+
+
+@pytest.mark.parametrize("damage,words", IPI_DAMAGE)
+def test_damaged_arrays_of_cpus_are_one_line(tmp_path, damage, words):
+    with pytest.raises(CorruptTrace) as exc:
+        with TraceReader(_damaged(tmp_path, damage, IPIS)) as r:
+            r.read_chunk(0)
+    assert words in str(exc.value), str(exc.value)
 
 
 @pytest.mark.parametrize("damage,words", DAMAGE)

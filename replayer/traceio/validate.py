@@ -87,6 +87,8 @@ def fast_check(code: str) -> Callable[[list], bool]:
     anything but ints within 64 bits (a nil too: it goes the exact way), numpy
     checks a narrower range; ``set(map(type, ...))`` for strings and flags."""
     base = code.rstrip("?")
+    if base in _ARRAY:
+        return _arrays_check(_ARRAY[base], code.endswith("?"))
     if base not in _SCALAR:
         return (lambda values: True) if code == "any" else (lambda values: False)
     admitted, bounds = _SCALAR[base]
@@ -104,6 +106,20 @@ def fast_check(code: str) -> Callable[[list], bool]:
         return limit is None or not column or \
             int(np.frombuffer(column, np.uint64).max()) <= limit
     return ints
+
+
+def _arrays_check(element: str, nullable: bool) -> Callable[[list], bool]:
+    """:func:`fast_check` of a column of arrays: every value an array (or nil when
+    ``nullable``), then their elements together as one column of ``element``."""
+    inner = fast_check(element)
+    admitted = {tuple, _NONE} if nullable else {tuple}
+
+    def arrays(values: list) -> bool:
+        if not set(map(type, values)) <= admitted:
+            return False
+        return inner(list(chain.from_iterable(filter(_not_none, values) if nullable
+                                              else values)))
+    return arrays
 
 
 def _names(types: set) -> str:
@@ -177,6 +193,10 @@ class RowChecks:
         return None
 
 
+#: numpy type char → (least, greatest) value an integer column of it holds.
+_STORED_RANGE = {c: (int(np.iinfo(c).min), int(np.iinfo(c).max)) for c in "bBhHiIlLqQ"}
+
+
 def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None = None
                        ) -> str | None:
     if code == "any":
@@ -185,10 +205,13 @@ def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None
         base = code.rstrip("?")
         if base not in _SCALAR or _SCALAR[base][1] is None:
             return f"is int, not {base}"
+        bounds = _SCALAR[base][1]
         if not len(column.ints):
             return None
-        lo, hi = int(column.ints.min()), int(column.ints.max())
-        bounds = _SCALAR[base][1]
+        # Only the ends the stored type could put outside the bounds are looked at.
+        stored = _STORED_RANGE[column.ints.dtype.char]
+        lo = int(column.ints.min()) if stored[0] < bounds[0] else bounds[0]
+        hi = int(column.ints.max()) if stored[1] > bounds[1] else bounds[1]
         if lo < bounds[0] or hi > bounds[1]:
             return f"value {lo if lo < bounds[0] else hi} is outside {bounds[0]}..{bounds[1]}"
         return None
@@ -207,9 +230,10 @@ def _column_type_error(column: Any, code: str, ok: Callable[[list], bool] | None
 
 def comm_error(pairs: tuple) -> str | None:
     """``[pid, comm, ...]``: pids int or nil in range, comms strings."""
-    if column_error(pairs[::2], "pid?"):
+    pids = list(pairs[::2])
+    if not _PID_OK(pids) and column_error(pids, "pid?"):
         return "a comm's pid is not a pid"
-    if column_error(pairs[1::2], "str"):
+    if not set(map(type, pairs[1::2])) <= {str}:
         return "a comm is not a string"
     return None
 
