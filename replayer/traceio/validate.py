@@ -98,10 +98,19 @@ def fast_check(code: str) -> Callable[[list], bool]:
     typecode, limit = ("q", None) if bounds[0] < 0 else \
         ("Q", None if bounds[1] >= U64[1] else bounds[1])
 
+    nullable = code.endswith("?")
+
     def ints(values: list) -> bool:
         try:
             column = array(typecode, values)
-        except (TypeError, OverflowError):
+        except TypeError:
+            if not nullable:
+                return False
+            try:         # nil aside (a pid column holds the kernel's, nil)
+                column = array(typecode, filter(_not_none, values))
+            except (TypeError, OverflowError):
+                return False
+        except OverflowError:
             return False
         return limit is None or not column or \
             int(np.frombuffer(column, np.uint64).max()) <= limit
@@ -126,7 +135,7 @@ def _names(types: set) -> str:
     return "/".join(sorted("nil" if t is _NONE else t.__name__ for t in types))
 
 
-_PID_OK = fast_check("pid")
+_PID_OK = fast_check("pid?")
 
 
 class RowChecks:
@@ -182,7 +191,7 @@ class RowChecks:
         """:meth:`fields` for a v2 chunk's columns (:class:`.columns.Column`): an
         integer column by its ``min`` and ``max`` in numpy, a dictionary by its
         distinct values, an array as v1 checks one. O(rows × fields), in C."""
-        why = _column_type_error(pids, "pid?")
+        why = _column_type_error(pids, "pid?", _PID_OK)
         if why:
             return f"an event's pid {why}"
         for kind, columns in fields.items():
