@@ -134,6 +134,9 @@ DAMAGE = [
      "value 1099511627776 is outside 0..4294967295"),
     (_set_field(6, 2, b"b" + bytes([3, 3, 0xFF, 3])), "value -1 is outside 0..4294967295"),
     (lambda b: b.__setitem__(4, "fields"), "not [kinds, dts, cpus, pids, fields]"),
+    (lambda b: b.__setitem__(3, [7, None] * 9 + [1 << 33, None]),
+     "pid value 8589934592 is outside"),
+    (lambda b: b.__setitem__(3, [7, None] * 9 + ["7", None]), "pid is str"),
 ]
 
 
