@@ -11,6 +11,7 @@ from itertools import chain
 import numpy as np
 
 from . import vocab as v
+from .vmpte import kernel_sample
 from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_FREE_TS, T_RCU_TS, Finding
 
 
@@ -199,7 +200,11 @@ class ContextHandlers:
         s = self.state
         s.markers += 1
         if self.recording:
-            mm = s.pid_mm.get(row[3])
+            # A kernel VmPTE sample names the process it read (record writes it from
+            # ptviz's own pid): ptviz's count is that process's.
+            sample = kernel_sample(row[4])
+            pid = sample[0] if sample is not None and sample[0] is not None else row[3]
+            mm = s.pid_mm.get(pid)
             self.markers.append({"ts": ts, "cpu": row[2], "pid": row[3], "text": row[4],
                                  "mm": mm, "table_bytes": s.mm_bytes.get(mm) if mm else None,
                                  "empty_attached": len(s.empty_since), "index": i})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from . import vocab as v
+from . import vmpte, vocab as v
 from .errors import UsageError
 from .replay import Replay
 from .peaks import class_peaks
@@ -47,10 +47,16 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
     pte = replay.sizes.pte_bytes
     header = replay.header
     mms = []
+    # A recording knows the command's processes; other tasks were traced system-wide
+    # (an IPI is received in whatever task runs there).
+    command = (header.get("record") or {}).get("command_pids")
+    command = set(command) if isinstance(command, (list, tuple)) else None
     for mm in sorted(set(state.mm_bytes) | set(state.mm_pids) | set(per_mm)):
         classes = per_mm.get(mm, dict.fromkeys(CLASSES, 0))
+        pids = list(state.mm_pids.get(mm, ()))
         mms.append({
-            "mm": hexa(mm), "pids": list(state.mm_pids.get(mm, ())),
+            "mm": hexa(mm), "pids": pids,
+            "command": None if command is None else not command.isdisjoint(pids),
             "comm": state.mm_comm.get(mm),
             "table_bytes": state.mm_bytes.get(mm, 0),
             "peak_table_bytes": state.mm_peak.get(mm, 0),
@@ -100,8 +106,10 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
         "markers": [{"ts": m["ts"], "pid": m["pid"], "text": m["text"], "mm": hexa(m["mm"]),
                      "table_bytes": m["table_bytes"],
                      "empty_attached": {"count": m["empty_attached"],
-                                        "bytes": m["empty_attached"] * pte}}
-                    for m in markers],
+                                        "bytes": m["empty_attached"] * pte},
+                     "kernel_vmpte": sample}
+                    for m, sample in zip(markers, vmpte.compare(markers,
+                                                                replay.sizes.page_size))],
         "orphan_events": state.orphans,
         "counts_trusted": not state.lost and (replay.reader.truncated_at is None or not end),
         "provenance": {step: {"seen": state.provenance.get((step, False), 0),

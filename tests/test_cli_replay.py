@@ -23,7 +23,10 @@ def test_summary_names_what_matters(capsys):
     out = capsys.readouterr().out
     assert "kernel 6.14 (pt_reclaim=y" in out
     assert "reclaimed (freed after PT_RECLAIM detach)          1     4.0 KiB" in out
-    assert "VmPTE: 8 kB (after MADV_DONTNEED)   [0xffff888003a1c000: VmPTE 8.0 KiB]" in out
+    # The sample's own VmPTE markers: the kernel's figure beside ptviz's, and the changes.
+    assert ("VmPTE: 8 kB (after MADV_DONTNEED)   kernel 8.0 KiB, ptviz 8.0 KiB; "
+            "change -4.0 KiB / -4.0 KiB") in out
+    assert "3 samples of 1 process; ptviz's changes agree at all 2 later samples" in out
     assert "findings (0)\n  none" in out
 
 

@@ -35,9 +35,11 @@ def leftovers(pid: int) -> list[str]:
     return left
 
 
-def record(tmp_path, *cmd, out="rec.msgpack", env=None) -> subprocess.CompletedProcess:
+def record(tmp_path, *cmd, out="rec.msgpack", env=None, options=()
+           ) -> subprocess.CompletedProcess:
     proc = subprocess.Popen([*PTVIZ, "record", "-o", str(tmp_path / out), "--tail", "0.5",
-                             "--", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             *options, "--", *cmd],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **(env or {})})
     out_text, err = proc.communicate(timeout=300)
     assert leftovers(proc.pid) == []

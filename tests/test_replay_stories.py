@@ -145,7 +145,8 @@ def test_in_flight_versus_lost(story):
     assert rep["mms"][0]["pte_tables"]["lost"] == {"count": 1, "bytes": 4096}
     assert rep["markers"] == [{"ts": 1_000_001_000, "pid": 100, "text": "end",
                                "mm": hex(MM), "table_bytes": 4096,  # the PMD table
-                               "empty_attached": {"count": 0, "bytes": 0}}]
+                               "empty_attached": {"count": 0, "bytes": 0},
+                               "kernel_vmpte": None}]
 
 
 def test_use_after_free_by_walker_holding_the_table(story):

@@ -36,7 +36,9 @@ def test_semi_rcu_walker_report_exactly():
         # The PMD table stays; the PTE table was reclaimed.
         "page_tables": {"bytes": 4096, "peak_bytes": 8192},
         "pte_table_bytes": 4096,
-        "mms": [{"mm": MM, "pids": [4242], "comm": "touch-dontneed", "table_bytes": 4096,
+        # Not a recording: which processes were the command's is not known (None).
+        "mms": [{"mm": MM, "pids": [4242], "command": None, "comm": "touch-dontneed",
+                 "table_bytes": 4096,
                  "peak_table_bytes": 8192,
                  "tables": {"pte": 0, "pmd": 1, "pud": 0, "p4d": 0},
                  "pte_tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from replayer.errors import UsageError
@@ -99,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace, source: str, header: dict) -> int:
     from ..ftrace.importer import import_file
-    from .inputs import describe_import, warn_bad_lines
-    stats = import_file(source, args.output, header, force=args.force,
-                        version=args.format_version)
+    from .inputs import import_bar, describe_import, warn_bad_lines
+    with contextlib.ExitStack() as bars:
+        stats = import_file(source, args.output, header, force=args.force,
+                            version=args.format_version, progress=import_bar(bars))
     warn_bad_lines(args.input, stats)
     print(f"ptviz: {args.input} → {args.output}: {describe_import(stats)}", file=sys.stderr)
     return EXIT_OK
@@ -115,14 +117,9 @@ def _rewrite(args: argparse.Namespace, source: str) -> int:
         if reader.version == args.format_version:
             raise UsageError(f"is already a ptviz trace of format version "
                              f"{reader.version}: nothing to convert", args.input)
-        with progress_bar("convert", reader.event_count) as advance:
-            done = [0]
-
-            def progress(n: int, total: int) -> None:
-                advance(n - done[0])
-                done[0] = n
+        with progress_bar("convert", reader.event_count) as bar:
             events = rewrite(reader, args.output, args.format_version, force=args.force,
-                             progress=progress)
+                             progress=bar.at)
     print(f"ptviz: {args.input} (format v{reader.version}) → {args.output} (format "
           f"v{args.format_version}): {events:,} events", file=sys.stderr)
     return EXIT_OK
@@ -211,8 +208,8 @@ def _findings(stream) -> list | None:
         warn("the Chrome JSON has no findings: they come from a replay, which needs a "
              "msgpack or ftrace input (ptviz convert IN t.msgpack first)")
         return None
-    from replayer.replay import Replay
-    replay = Replay.load(reader)
+    from .progress import load_replay
+    replay = load_replay(reader, "findings")
     findings = list(replay.findings)
     del replay
     return findings

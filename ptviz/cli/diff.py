@@ -42,10 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(path: str) -> dict[str, Any]:
     from .inputs import open_trace
-    from replayer.replay import Replay
+    from .progress import load_replay
     from replayer.report import build_report
     with open_trace(path) as reader:
-        report = build_report(Replay.load(reader))
+        report = build_report(load_replay(reader, f"replay {path}"))
     for w in report["trace"]["warnings"]:
         warn(w)
     return report

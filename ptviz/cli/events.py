@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from ..words import fields_text, task
     from .inputs import open_trace
     from replayer.filters import parse_filter, select
-    from replayer.replay import Replay
+    from .progress import load_replay
     from .moments import replay_markers, resolve
     with open_trace(args.trace) as reader:
-        replay = Replay.load(reader)
+        replay = load_replay(reader)
         t0, t1 = (None if text is None else resolve(text, flag, replay.first_ts,
                                                     replay.last_ts, replay_markers(replay))
                   for text, flag in ((args.t0, "--from"), (args.t1, "--to")))

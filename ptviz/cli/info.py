@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from replayer.units import format_bytes, format_duration, format_ts
 
@@ -30,10 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def summarize(reader: TraceReader, checked: bool = True) -> dict[str, Any]:
+def summarize(reader: TraceReader, checked: bool = True,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """The facts ``info`` prints, as plain data (the ``--json`` schema). ``checked``:
-    decode every chunk and count from the events; else trust the footer."""
-    by_kind, by_cpu = reader.verify_counts() if checked else reader.counts()
+    decode every chunk and count from the events (``progress(done, total)`` after
+    each); else trust the footer."""
+    by_kind, by_cpu = reader.verify_counts(progress) if checked else reader.counts()
     span = reader.time_span
     return {
         "path": reader.path,
@@ -58,9 +60,11 @@ def summarize(reader: TraceReader, checked: bool = True) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from .inputs import open_trace
+    from .progress import progress_bar
     with open_trace(args.trace) as reader:
         reader.verify_checksums()
-        facts = summarize(reader, checked=not args.quick)
+        with progress_bar("check", reader.event_count if not args.quick else 0) as bar:
+            facts = summarize(reader, checked=not args.quick, progress=bar.at)
     for w in facts["warnings"]:
         warn(w)
     emit(facts, args.json, render)

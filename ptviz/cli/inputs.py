@@ -33,13 +33,29 @@ def describe_import(stats: dict) -> str:
         return (f"a ptviz export: {stats['events_written']:,} events read back as written "
                 f"(nothing inferred)")
     seen = stats.get("detach_seen", 0)
-    line = (f"{stats['events_read']:,} events read, {stats['events_written']:,} written; "
-            f"{stats['tables']} page-table pages, {stats['frees']} frees")
+    raw, written = stats.get("raw", 0), stats["events_written"]
+    line = (f"{stats['events_read']:,} kernel events read; {written:,} ptviz events written "
+            f"from them ({written - raw:,} page-table, TLB, IPI and RCU steps derived, "
+            f"{raw:,} other events kept as they were); {stats['tables']} page-table pages, "
+            f"{stats['frees']} frees")
     if stats.get("probe_hits"):
         line += (f"; {stats['probe_hits']} probe hits, {seen} detaches seen by probes"
                  + (f", {stats['probe_unmapped']} hits not tied to a table"
                     if stats.get("probe_unmapped") else ""))
     return line
+
+
+def import_bar(bars: contextlib.ExitStack):
+    """An import's progress callback: its bar is made (in ``bars``) at the first report,
+    so a ptviz trace, which is not imported, shows none."""
+    from .progress import progress_bar
+    made = []
+
+    def progress(done: int, total: int | None, unit: str) -> None:
+        if not made:
+            made.append(bars.enter_context(progress_bar("import", total, unit)))
+        made[0].at(done)
+    return progress
 
 
 @contextlib.contextmanager
@@ -48,7 +64,8 @@ def open_trace(path: str) -> Iterator[TraceReader]:
     and text and trace.dat are imported to a temporary file first (removed
     afterwards). Messages name ``path`` either way."""
     with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
-        reader, stats = open_reader(path, tmp)
+        with contextlib.ExitStack() as bars:
+            reader, stats = open_reader(path, tmp, progress=import_bar(bars))
         if stats is not None:
             warn_bad_lines(path, stats)
         with reader:

@@ -5,16 +5,36 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
+
+#: Work shorter than this draws no bar (rich shows it after this delay).
+_QUIET_S = 0.3
+
+
+class Bar:
+    """What a long task reports to: ``bar(n)`` advances by ``n``; :meth:`at` sets the
+    count done (a replay's or reader's ``progress(done, total)`` callbacks)."""
+
+    def __init__(self, update: Callable[..., None] | None = None) -> None:
+        self._update = update
+        self.done = 0
+
+    def __call__(self, n: int, total: int | None = None) -> None:
+        self.done += n
+        if self._update is not None:
+            self._update(n, total)
+
+    def at(self, done: int, total: int | None = None) -> None:
+        self(done - self.done, total)
 
 
 @contextlib.contextmanager
-def progress_bar(what: str, total: int | None, unit: str = "events"
-                 ) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``. The bar shows the count done (of ``total`` when known),
-    the rate and the time left; it is removed when the work ends."""
+def progress_bar(what: str, total: int | None, unit: str = "events") -> Iterator[Bar]:
+    """Yields a :class:`Bar`. The bar shows the count done (of ``total`` when known;
+    ``total`` may be revised as work goes), the rate and the time left; it is removed
+    when the work ends."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield Bar()
         return
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
@@ -25,7 +45,15 @@ def progress_bar(what: str, total: int | None, unit: str = "events"
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=total or None, rate="")
 
-        def advance(n: int) -> None:
+        def update(n: int, new_total: int | None) -> None:
             speed = bar.tasks[0].speed
-            bar.update(task, advance=n, rate=f"{speed:,.0f}/s" if speed else "")
-        yield advance
+            extra: dict[str, Any] = {} if new_total is None else {"total": new_total}
+            bar.update(task, advance=n, rate=f"{speed:,.0f}/s" if speed else "", **extra)
+        yield Bar(update)
+
+
+def load_replay(reader: Any, what: str = "replay") -> Any:
+    """``Replay.load(reader)`` with a progress bar of its events."""
+    from replayer.replay import Replay
+    with progress_bar(what, reader.event_count) as bar:
+        return Replay.load(reader, progress=bar.at)

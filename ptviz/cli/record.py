@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "trace. CMD can write to $PTVIZ_TRACE_MARKER to annotate.",
                        epilog="Exit status: CMD's own (128 + N if a signal N killed it), once "
                               "the trace is written, as time(1) and trace-cmd do; 2 if "
-                              "recording or writing failed; 130 if interrupted.")
+                              "recording or writing failed; 130 after Ctrl-C, which stops CMD and "
+                              "still writes the trace recorded until then (a second Ctrl-C "
+                              "gives up, leaving no file).")
     p.add_argument("-o", "--output", default="ptviz-record.msgpack")
     p.add_argument("--force", action="store_true",
                    help="replace OUTPUT (and --keep-text's PATH) if it exists")
@@ -31,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.5,
                    help="seconds to keep tracing after CMD (RCU frees come late; default 0.5)")
     p.add_argument("--buffer-kb", type=int, default=65536, help="per-CPU buffer size")
+    p.add_argument("--sample", type=float, default=0.1, metavar="SECONDS",
+                   help="write the kernel's VmPTE of CMD's processes into the trace at "
+                        "their start, their exit and every SECONDS (default 0.1; 0: never): "
+                        "replay shows ptviz's count beside it")
     p.add_argument("--print", action="store_true", dest="print_only",
                    help="print the equivalent tracefs and trace-cmd commands and exit")
     p.add_argument("--keep-text", metavar="PATH", help="also keep the raw ftrace text")
@@ -43,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..ftrace.importer import import_file
-    from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
+    from ..ftrace.record import (EVENTS, command_processes, kernel_header, print_commands,
+                                 record_text)
     from .inputs import describe_import
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     events = EVENTS + tuple(args.event)
@@ -59,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     fd, text = tempfile.mkstemp(prefix="ptviz-record-", suffix=".txt")
     os.close(fd)
     try:
+        if not 0 <= args.sample <= 3600:
+            raise UsageError(f"--sample {args.sample:g}: expected 0..3600 seconds")
         result = record_text(cmd, text, events, args.tail, args.buffer_kb,
-                             probes=args.probes)
+                             probes=args.probes, sample_s=args.sample)
         if args.keep_text:
             with open(text, "rb") as src, AtomicOutput(args.keep_text, args.force) as dst:
                 shutil.copyfileobj(src, dst.file)
@@ -69,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         header["record"] = {"events": result["enabled"], "missing_events": result["missing"],
                             "lost": {str(c): n for c, n in result["lost"].items()},
                             "probes": result["probes"], "probe_style": result["probe_style"],
-                            "tail_s": args.tail}
+                            "tail_s": args.tail, "sample_s": args.sample,
+                            "command_pids": command_processes(text,
+                                                              result["command_pids"])}
         stats = import_file(text, args.output, header, force=args.force)
     finally:
         os.unlink(text)
@@ -79,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     code = result["returncode"]
     status = code if code >= 0 else 128 - code      # -N: killed by signal N, as a shell says
     how = f"exited {code}" if code >= 0 else f"was killed by {_signal_name(-code)}"
+    if result["interrupted"]:
+        how = f"was stopped by Ctrl-C ({how}); the trace holds what was recorded until then"
+        status = 130
     print(f"ptviz: {cmd[0]} {how}; {args.output}: "
           f"{describe_import(stats)} (not available here: "
           f"{', '.join(result['missing']) or 'none'})", file=sys.stderr)

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat (also .gz, .xz, "
                                  ".zst)")
     p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
+    p.add_argument("--all", action="store_true", dest="every_mm",
+                   help="list every address space; a recording's text shows the "
+                        "command's processes and folds the others into one line")
     p.add_argument("--at", metavar="T",
                    help="the state at time T: seconds or a value with a unit (1.000234s, "
                         "1.5ms), +T from the first event (+1.5ms), or marker:TEXT (the "
@@ -44,14 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .inputs import open_trace
     from .replay_text import render
-    from replayer.replay import Replay
+    from .progress import load_replay
     from replayer.report import (build_report, failed_conditions, parse_fail_on, undecided_conditions, what_was_lost)
     from .moments import replay_markers, resolve
     conditions = parse_fail_on(args.fail_on)
     if args.at is not None and not args.at.startswith("marker:"):
         parse_moment(args.at, 0, "--at")             # a bad value before the replay
     with open_trace(args.trace) as reader:
-        replay = Replay.load(reader)
+        replay = load_replay(reader)
         at = None if args.at is None else resolve(
             args.at, "--at", replay.first_ts, replay.last_ts, replay_markers(replay))
         report = build_report(replay, at)
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         warn(w)
     if not report["trace"]["events"]:
         warn(f"{args.trace}: the trace holds no events")
-    emit(report, args.json, render)
+    emit(report, args.json, lambda r: render(r, args.every_mm))
     held = failed_conditions(report, conditions)
     for text in held:
         fail(f"fail-on: {text}")

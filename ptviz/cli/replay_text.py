@@ -24,7 +24,9 @@ SHORT_CLASS = {"reclaimed": "reclaimed", "freed_unmap": "freed", "freed_collapse
                "live": "live"}
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any], every_mm: bool = False) -> str:
+    """The report in words; a recording's other processes folded into one line unless
+    ``every_mm``."""
     out: list[str] = []
     add = out.append
     tr = report["trace"]
@@ -46,7 +48,11 @@ def render(report: dict[str, Any]) -> str:
         f"{format_bytes(report['page_tables']['peak_bytes'])} peak (all levels, PageTables)")
     add("")
     add("address spaces              VmPTE        peak   pte  pmd  pud  comm (pids)")
-    for m in report["mms"]:
+    shown, folded = report["mms"], []
+    if not every_mm and any(m["command"] is not None for m in shown):
+        shown = [m for m in report["mms"] if m["command"]]
+        folded = [m for m in report["mms"] if not m["command"]]
+    for m in shown:
         t = m["tables"]
         pids = ",".join(map(str, m["pids"]))
         exited = " exited" if m["exited_ts"] is not None else ""
@@ -57,6 +63,11 @@ def render(report: dict[str, Any]) -> str:
                    if row["count"]]
         if classes:
             add(f"  {'':<22}PTE tables: {', '.join(classes)}")
+    if folded:
+        add(f"  and {len(folded)} other address "
+            f"{'space' if len(folded) == 1 else 'spaces'} "
+            f"({format_bytes(sum(m['table_bytes'] for m in folded))} VmPTE): processes the "
+            f"command did not start, traced system-wide; --all lists them")
     if not report["mms"]:
         add("  none")
     add("")
@@ -101,7 +112,12 @@ def render(report: dict[str, Any]) -> str:
         for m in report["markers"]:
             state = ("" if m["table_bytes"] is None
                      else f"   [{m['mm']}: VmPTE {format_bytes(m['table_bytes'])}]")
-            add(f"  {format_ts(m['ts'])}  pid {m['pid']}  {printable(m['text'])}{state}")
+            pid = m["pid"]
+            if m["kernel_vmpte"] is not None:
+                state = _beside_kernel(m["kernel_vmpte"])
+                pid = m["kernel_vmpte"]["pid"]      # the process sampled, not the writer
+            add(f"  {format_ts(m['ts'])}  pid {pid}  {printable(m['text'])}{state}")
+        out.extend(_samples_summary(report["markers"]))
     prov = report["provenance"]
     if any(n["inferred"] for n in prov.values()):
         add("")
@@ -131,3 +147,39 @@ def _flag(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "+".join(map(str, value))
     return str(value)
+
+
+def _beside_kernel(k: dict) -> str:
+    """A kernel VmPTE sample beside ptviz's count: the levels, and the changes since
+    the process's previous sample, flagged where they differ."""
+    text = (f"   kernel {format_bytes(k['kernel_bytes'])}, "
+            f"ptviz {format_bytes(k['ptviz_bytes'])}")
+    if k["agrees"] is None:
+        return text + f" (first sample of pid {k['pid']})"
+    change = (f"; change {_signed(k['kernel_change'])} / {_signed(k['ptviz_change'])}")
+    return text + change + ("" if k["agrees"] else "   <- DIFFERS")
+
+
+def _signed(n: int) -> str:
+    return ("+" if n >= 0 else "-") + format_bytes(abs(n))
+
+
+def _samples_summary(markers: list[dict]) -> list[str]:
+    """What the kernel's VmPTE samples say of ptviz's count, in words."""
+    samples = [m["kernel_vmpte"] for m in markers if m["kernel_vmpte"] is not None]
+    if not samples:
+        return []
+    compared = [k for k in samples if k["agrees"] is not None]
+    differ = [k for k in compared if not k["agrees"]]
+    pids = len({k["pid"] for k in samples})
+    later = "the later sample" if len(compared) == 1 else f"all {len(compared)} later samples"
+    verdict = (f"ptviz's changes agree at {later}" if not differ
+               else f"ptviz's changes differ at {len(differ)} of {len(compared)} later "
+                    f"samples (marked DIFFERS)")
+    return [f"  VmPTE as the trace's markers report it: {len(samples)} samples of {pids} "
+            f"{'process' if pids == 1 else 'processes'}; {verdict} (to within two "
+            f"table pages)",
+            "  ptviz counts only the tables it saw allocated, so tables that existed "
+            "before tracing",
+            "  began are outside its count: levels may differ by a constant; the changes "
+            "must agree"]

@@ -95,15 +95,47 @@ def run(args: argparse.Namespace) -> int:
                "--workload", args.workload, "--cpus", str(cpus), "--seed", str(seed)]
     command += [x for k, val in params.items() for x in ("--param", f"{k}={val}")]
     command += [x for k, val in flags.items() for x in ("--set", f"{k}={val}")]
-    result = simulate(args.output, args.arch, args.kernel, args.workload, params, flags,
-                      cpus=cpus, seed=seed, command=command, force=args.force)
-    print(f"ptviz: wrote {result['events']:,} events to {result['path']} "
+    result = _simulate(args, dict(arch_name=args.arch, kernel_version=args.kernel,
+                                  workload=args.workload, params=params, overrides=flags,
+                                  cpus=cpus, seed=seed, command=command))
+    print(f"ptviz: wrote {result['events']:,} events to {args.output} "
           f"({result['events_per_s'] / 1e6:.2f} M events/s); {result['reclaimed']} PTE tables "
           f"reclaimed, {result['ipis']} IPIs, {result['grace_periods']} grace periods",
           file=sys.stderr)
     for w in cfg.warnings:
         print(f"ptviz: warning: {w}", file=sys.stderr)
     return EXIT_OK
+
+
+#: Outputs larger than this are announced before they are written.
+WARN_BYTES = 1_000_000_000
+
+
+def _simulate(args: argparse.Namespace, run: dict) -> dict:
+    """Simulate into ``args.output``: a pilot first says how big the trace will be (and
+    is the trace, when it finishes within its second); then the run, with a progress
+    bar on a terminal."""
+    from replayer.traceio.atomic import AtomicOutput
+    from replayer.units import format_bytes
+    from ..sim.estimate import estimate
+    from ..sim.run import simulate
+    from .errors import warn
+    from .progress import progress_bar
+    guess = estimate(**run)
+    if guess.bytes > WARN_BYTES:
+        warn(f"{args.output}: this simulation writes about {format_bytes(guess.bytes)} "
+             f"({guess.events:,} events, estimated); ctrl+c stops it and leaves no file")
+    if guess.exact:
+        with AtomicOutput(args.output, args.force) as out:
+            try:
+                out.file.write(guess.data)
+            except OSError as exc:          # a full disk: one line, no file
+                raise out.error(exc) from None
+        return guess.result
+    with progress_bar("simulate", guess.events) as bar:
+        def on_step(step: int, steps: int, events: int, writer) -> None:
+            bar.at(events, total=max(guess.events, events))   # the estimate may fall short
+        return simulate(args.output, force=args.force, on_step=on_step, **run)
 
 
 def matrix() -> str:

@@ -235,28 +235,52 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
             "continuations": stats.continuations, **inference.counts}
 
 
+#: ``progress(done, total or None, unit)`` of an import: bytes of text read, or lines
+#: trace-cmd printed (how many it will print is not known).
+ImportProgress = Callable[[int, "int | None", str], None]
+
+
+def _reported(lines: Iterator[str], progress: ImportProgress, total: int | None, unit: str,
+              every: int = 1 << 14) -> Iterator[str]:
+    """``lines``, with ``progress`` told every ``every`` lines (characters count as
+    bytes: ftrace text is ASCII but for comms)."""
+    done = n = 0
+    for line in lines:
+        done += len(line) if total is not None else 1
+        n += 1
+        if n == every:
+            progress(done, total, unit)
+            n = 0
+        yield line
+    progress(done, total, unit)
+
+
 def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None,
-                force: bool = False, version: int = framing.VERSION) -> dict[str, Any]:
+                force: bool = False, version: int = framing.VERSION,
+                progress: ImportProgress | None = None) -> dict[str, Any]:
     kind = sniff(path)
     if kind == "ptviz":
         raise ImportFormatError("is already a ptviz trace", path)
     if kind == "trace.dat":
         lines = _trace_cmd_lines(path)
         with contextlib.closing(lines):      # trace-cmd stopped now, whatever happened
-            return import_lines(lines, out, header or {}, path, force, version)
+            shown = lines if progress is None else _reported(lines, progress, None, "lines")
+            return import_lines(shown, out, header or {}, path, force, version)
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         exported = read_export_header(f, path)
         f.seek(0)
-        return import_lines(bounded_lines(f), out, header or {}, path, force, version,
-                            exported)
+        lines = bounded_lines(f)
+        if progress is not None:
+            lines = _reported(lines, progress, os.path.getsize(path), "bytes")
+        return import_lines(lines, out, header or {}, path, force, version, exported)
 
 
-def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = None
-                ) -> tuple[Any, dict[str, Any] | None]:
+def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = None,
+                progress: ImportProgress | None = None) -> tuple[Any, dict[str, Any] | None]:
     """``(reader, import statistics or None)`` for what a user hands a command: a ptviz
     trace as it is, an ftrace capture (text, trace.dat) imported into ``workdir``
-    (``importing()`` is called first); a compressed one unpacked there before either.
-    Messages name ``path``."""
+    (``importing()`` is called first; ``progress`` follows the import); a compressed
+    one unpacked there before either. Messages name ``path``."""
     from replayer.traceio import TraceReader
     from ..decompress import decompressed
     with decompressed(path, workdir) as real:
@@ -265,7 +289,7 @@ def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = 
         if importing is not None:
             importing()
         imported = os.path.join(workdir, "imported.msgpack")
-        stats = import_file(real, imported)
+        stats = import_file(real, imported, progress=progress)
         return TraceReader(imported, name=path), stats
 
 

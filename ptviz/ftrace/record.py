@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from typing import Any
 from replayer.errors import BadInput
 
 from . import probes as pr
+from .vmpte import VmpteSampler
 
 TRACEFS = "/sys/kernel/tracing"
 EVENTS = (
@@ -148,12 +151,14 @@ def _call_rcu_filter() -> str | None:
 
 def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                 tail: float = 0.5, buffer_kb: int = 65536, progress: bool = True,
-                probes: bool = True) -> dict[str, Any]:
+                probes: bool = True, sample_s: float = 0.1) -> dict[str, Any]:
     """Run ``cmd`` traced; write the instance's text (plus loss markers) to ``text_out``.
 
     With ``probes``, the page-table probes are defined where the kernel allows, and
     the instance's ``hash-ptr`` option is turned off so that probe pointers can be
-    tied to pfns (the text then holds raw kernel addresses).
+    tied to pfns (the text then holds raw kernel addresses). The kernel's VmPTE of
+    ``cmd``'s processes is written into the trace at its start, every ``sample_s``
+    seconds (0: never) and at their exits (:mod:`.vmpte`).
     """
     root = tracefs()
     inst = os.path.join(root, "instances", f"ptviz-{os.getpid()}")
@@ -181,21 +186,22 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             else:
                 missing.append("probes (no kprobe or fprobe events in this kernel)")
         _write(os.path.join(inst, "tracing_on"), "1")
+        marker = open(os.path.join(inst, "trace_marker"), "w")
         try:
             proc = subprocess.Popen(cmd, env={**os.environ, "PTVIZ_TRACE_MARKER":
                                               os.path.join(inst, "trace_marker")})
         except OSError as exc:
+            marker.close()
             raise RecordError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
-        while True:
-            try:
-                proc.wait(timeout=0.2)      # returns as soon as CMD exits
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if progress and sys.stderr.isatty():
-                print(f"\rptviz: recording {time.monotonic() - started:5.1f} s, "
-                      f"{_entries(inst):,} events", end="", file=sys.stderr, flush=True)
-        time.sleep(tail)                   # RCU-deferred frees arrive after the command
+        with marker:
+            sampler = VmpteSampler(marker, proc.pid)
+            interrupted = _run_sampled(proc, sampler, sample_s,
+                                       inst if progress and sys.stderr.isatty() else None,
+                                       started)
+            time.sleep(tail)               # RCU-deferred frees arrive after the command
+            if sample_s:
+                sampler.sample("end")      # the exits the tail saw (background children)
+        samples, pids = sampler.samples, sorted(sampler.pids)
         _write(os.path.join(inst, "tracing_on"), "0")
         lost = _overruns(inst)
         with open(os.path.join(inst, "trace"), errors="replace") as src, \
@@ -211,7 +217,8 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         if progress and sys.stderr.isatty():
             print(file=sys.stderr)
         return {"returncode": proc.returncode, "enabled": enabled, "missing": missing,
-                "probes": probe_events, "probe_style": style,
+                "probes": probe_events, "probe_style": style, "vmpte_samples": samples,
+                "interrupted": interrupted, "command_pids": pids,
                 "lost": lost, "seconds": time.monotonic() - started}
     finally:
         if proc is not None and proc.poll() is None:
@@ -229,6 +236,67 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             print(f"ptviz: warning: could not remove {inst}; remove it with rmdir",
                   file=sys.stderr)
         remove_probes(root, group, probe_events)
+
+
+def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
+                 show: str | None, started: float) -> bool:
+    """Wait for ``proc``, sampling VmPTE every ``sample_s`` seconds (from its start to
+    its exit, which the last sample records) and, with ``show`` (the instance), the
+    events recorded so far on the terminal. Ctrl-C stops CMD and keeps what was
+    recorded, as trace-cmd does: True when it did (a second one gives up)."""
+    if sample_s:
+        sampler.sample("start")
+    next_sample = time.monotonic() + sample_s
+    interrupted = False
+    try:
+        while True:
+            wait = min(0.2, max(0.0, next_sample - time.monotonic())) if sample_s else 0.2
+            try:
+                proc.wait(timeout=wait)    # returns as soon as CMD exits
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if sample_s and time.monotonic() >= next_sample:
+                sampler.sample()
+                next_sample = time.monotonic() + sample_s
+            if show is not None:
+                print(f"\rptviz: recording {time.monotonic() - started:5.1f} s, "
+                      f"{_entries(show):,} events", end="", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        _stop(proc)
+    if sample_s:
+        sampler.sample()                   # CMD's exit: its last sample is 0
+    return interrupted
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """CMD stopped as Ctrl-C stops it (from a terminal it had the SIGINT already);
+    killed if it is still there after ``grace_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+_FORK = re.compile(r"sched_process_fork: .*\bpid=(\d+) child_comm=.* child_pid=(\d+)")
+
+
+def command_processes(text: str, roots: list[int]) -> list[int]:
+    """``roots`` and every task they forked, directly or not, as the recorded text's
+    ``sched_process_fork`` lines say (brief children the VmPTE samples missed too).
+    One pass over the text, O(lines)."""
+    ours = set(roots)
+    with open(text, errors="replace") as f:
+        for line in f:
+            if "sched_process_fork" in line:
+                m = _FORK.search(line)
+                if m and int(m[1]) in ours:
+                    ours.add(int(m[2]))
+    return sorted(ours)
 
 
 def _entries(inst: str) -> int:

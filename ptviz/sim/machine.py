@@ -102,6 +102,11 @@ class Machine:
         self.sync_wait_ns = 0
 
     # -- output ------------------------------------------------------------
+    @property
+    def emitted(self) -> int:
+        """Events emitted so far, written or still buffered."""
+        return self._seq
+
     def emit(self, ts: int, cpu: int, kind: int, pid: int | None, fields: tuple,
              comm: str | None = None) -> None:
         self._seq += 1

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import Any, Callable
 
 from replayer import __version__
 from replayer import vocab as v
@@ -30,11 +30,24 @@ MAX_SEED = (1 << 63) - 1       # the trace header holds it as a msgpack int64
 MM_BASE = 0xFFFF888004000000
 
 
+#: ``on_step(done, total, events, writer)``: a workload finished ``done`` of its
+#: ``total`` steps, having emitted ``events`` (some not yet handed to ``writer``).
+StepHook = Callable[[int, int, int, TraceWriter], None]
+
+
 class Sim:
-    def __init__(self, machine: Machine, kernel: Kernel) -> None:
+    def __init__(self, machine: Machine, kernel: Kernel, on_step: StepHook | None = None
+                 ) -> None:
         self.machine, self.kernel = machine, kernel
         self._next_pid = 1000
         self.spaces: list[AddressSpace] = []
+        self._on_step = on_step
+
+    def step(self, done: int, total: int) -> None:
+        """The workload's main loop did ``done`` of its ``total`` steps (iterations,
+        children, regions...): what progress and the size estimate go by."""
+        if self._on_step is not None:
+            self._on_step(done, total, self.machine.emitted, self.machine.writer)
 
     def process(self, comm: str, cpu: int = 0) -> AddressSpace:
         """A new process with its own mm (fork + exec)."""
@@ -73,10 +86,11 @@ class Sim:
 
 def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
              params: dict[str, str], overrides: dict[str, str], cpus: int = 4,
-             seed: int = 1, command: list[str] | None = None, force: bool = False
-             ) -> dict[str, Any]:
-    """Run one simulation into ``out`` (an existing file is replaced only with
-    ``force``); returns a summary (events, seconds, ...)."""
+             seed: int = 1, command: list[str] | None = None, force: bool = False,
+             on_step: StepHook | None = None) -> dict[str, Any]:
+    """Run one simulation into ``out`` (a path: an existing file is replaced only with
+    ``force``; or a binary file); returns a summary (events, seconds, ...).
+    ``on_step`` follows the workload's main loop (it may raise to stop the run)."""
     arch = arches.get(arch_name)
     cfg = kernels.resolve(arch, kernel_version, overrides)
     if not 1 <= cpus <= MAX_CPUS:
@@ -99,10 +113,11 @@ def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
     with TraceWriter(out, header, force=force) as writer:
         machine = Machine(writer, cpus, seed, ipi_flush=arch.tlb_flush == "ipi")
         kernel = Kernel(machine, arch, cfg, **model_values)
-        WORKLOADS[workload](Sim(machine, kernel), values)
+        WORKLOADS[workload](Sim(machine, kernel, on_step), values)
         events = machine.finish()
     seconds = time.perf_counter() - started
-    return {"path": os.fspath(out), "events": events, "seconds": seconds,
+    return {"path": os.fspath(out) if isinstance(out, (str, os.PathLike)) else None,
+            "events": events, "seconds": seconds,
             "events_per_s": events / seconds if seconds else 0.0,
             "reclaimed": kernel.reclaimed, "ipis": machine.ipis,
             "grace_periods": machine.gp_count, "sync_wait_ns": machine.sync_wait_ns,

@@ -171,6 +171,7 @@ def coverletter(sim: "Sim", p: dict[str, Any]) -> None:
         start = BASE + (i * step) % size
         sim.kernel.touch(a, start, start + step, 0, batch)
         madvise_dontneed(sim, a, start, start + step, 0)
+        sim.step(i + 1, iterations)
     marker(sim, a, "after the loop")
     exit_mm(sim, a, 0)
 
@@ -193,6 +194,7 @@ def walkers(sim: "Sim", p: dict[str, Any]) -> None:
         start = BASE + (i * step) % size
         sim.kernel.touch(a, start, start + step, 0, p["batch"])
         madvise_dontneed(sim, a, start, start + step, 0)
+        sim.step(i + 1, iterations)
     marker(sim, a, "end")
     exit_mm(sim, a, 0)
 
@@ -204,9 +206,11 @@ def munmap_workload(sim: "Sim", p: dict[str, Any]) -> None:
     sim.kernel.touch(a, BASE, BASE + size, 0, p["batch"])
     marker(sim, a, "touched")
     pieces = list(range(0, size, chunk))
+    sim.step(len(pieces), 2 * len(pieces))     # the touch: about as many events as the rest
     sim.machine.rng.shuffle(pieces)
-    for off in pieces:
+    for done, off in enumerate(pieces, len(pieces) + 1):
         munmap(sim, a, BASE + off, BASE + min(size, off + chunk), 0, "munmap")
+        sim.step(done, 2 * len(pieces))
     marker(sim, a, "unmapped")
     exit_mm(sim, a, 0)
 
@@ -227,6 +231,7 @@ def fork_exit(sim: "Sim", p: dict[str, Any]) -> None:
         sim.kernel.touch(child, start, start + size, cpu, p["batch"])
         marker(sim, child, "child touched")
         exit_mm(sim, child, cpu)
+        sim.step(n + 1, children)
     exit_mm(sim, parent, 0)
 
 
@@ -238,7 +243,8 @@ def allocator(sim: "Sim", p: dict[str, Any]) -> None:
     a = sim.process("allocator")
     live: list[tuple[int, int]] = []
     cursor = BASE
-    for _ in range(ops):
+    for op in range(ops):
+        sim.step(op, ops)
         if live and rng.random() < 0.45:
             start, end = live.pop(rng.randrange(len(live)))
             if end - start >= MB2:
@@ -281,6 +287,7 @@ def collapse(sim: "Sim", p: dict[str, Any]) -> None:
         m.call_rcu(cpu, 50, "khugepaged", "pte_free_now", (pfn,),
                    lambda at, c, pfn=pfn: m.emit(at, c, v.TABLE_FREE, 20 + c, (pfn, "rcu", None),
                                                  f"ksoftirqd/{c}"))
+        sim.step(r + 1, regions)
     marker(sim, a, "collapsed")
     exit_mm(sim, a, 0)
 

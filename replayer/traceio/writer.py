@@ -249,6 +249,16 @@ class TraceWriter:
     def events_written(self) -> int:
         return sum(e[3] for e in self._index) + len(self._kinds)
 
+    @property
+    def events_buffered(self) -> int:
+        """Events added but not yet written (the chunk being filled)."""
+        return len(self._kinds)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes in the output so far (the chunk being filled not yet among them)."""
+        return self._offset
+
     def close(self) -> None:
         """Write the last chunk, the footer and the trailer; put the file in place.
         On any failure the output is dropped (see :meth:`abort`)."""
