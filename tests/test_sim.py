@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ptviz.cli import main
-from ptviz.sim import arches, kernels
+from ptviz import arches
+from ptviz.sim import kernels
 from ptviz.sim.run import simulate
 from replayer.replay import Replay
 from replayer.report import build_report

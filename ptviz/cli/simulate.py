@@ -72,7 +72,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sim import arches, kernels
+    from .. import arches
+    from ..sim import kernels
     from ..sim.run import MAX_CPUS, MAX_SEED, parse_int, parse_params, simulate
     if args.list_arches:
         sys.stdout.write(matrix())
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def matrix() -> str:
-    from ..sim import arches, kernels
+    from .. import arches
+    from ..sim import kernels
     versions = list(kernels.VERSIONS)
     lines = [f"{'arch':<16}{'page':>6}{'PTRS':>6}{'lvl':>4}{'VmPTE/tbl':>10}  {'tlb':<10}"
              + "".join(f"{ver:<22}" for ver in versions)]
@@ -117,7 +119,7 @@ def matrix() -> str:
             c = kernels.resolve(arch, ver)
             cells.append(f"{'R' if c.pt_reclaim else '-'} {c.table_free:<8} {c.sync[:10]:<10} ")
         lines.append(f"{name:<16}{arch.page_size // 1024:>5}K{arch.ptrs_per_pte:>6}"
-                     f"{arch.levels:>4}{arch.pte_table_bytes:>10}  {arch.tlb_flush:<10}"
+                     f"{arch.page_table_levels:>4}{arch.pte_table_bytes:>10}  {arch.tlb_shootdown:<10}"
                      + "".join(cells))
     lines.append("R = PT_RECLAIM; then the table-free mode and the walker sync of the "
                  "single-table path (see --explain)")

@@ -25,11 +25,11 @@ from typing import Any
 
 from replayer import vocab as v
 
+from .infer_zaps import PMD_SPAN
 from .textparse import PID_END, U64_END, Record, fields
 from .textparse import number as _int
 
 CLONE_VM, CLONE_VFORK, CLONE_THREAD = 0x100, 0x4000, 0x10000
-PMD_SPAN = 1 << 21
 ALL_END = U64_END - 1        # an exit's zap covers the whole address space
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from replayer import vocab as v
 
+from ..arches import ARCHES
 from .textparse import I64_END, Record, field, fields
 from .textparse import number as _int
 
@@ -25,7 +26,11 @@ NEAR_ZAP_NS = 200_000_000
 #: The zaps kept per mm to place detaches at (those of the last WINDOW_NS, at most).
 MAX_ZAPS = 8192
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
-PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
+# The captures ptviz imports come from x86_64, arm64 with 4 KiB pages or riscv64: one
+# geometry, x86_64's (4 KiB pages, 512 entries a table; docs/kernel-facts.md §1.3).
+CAPTURED = ARCHES["x86_64"]
+PAGE = CAPTURED.page_size
+PMD_SPAN, PUD_SPAN, P4D_SPAN = CAPTURED.pmd_span, CAPTURED.pud_span, CAPTURED.p4d_span
 SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
 # A user address is in the lower half on the architectures ftrace captures come from
 # (x86_64, arm64, riscv64: the upper half is the kernel's).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from replayer.errors import UsageError
 
-from .arches import RCU_TF_614, RCU_TF_619, RCU_TF_70, Arch
+from ..arches import RCU_TF_614, RCU_TF_619, RCU_TF_70, Arch
 
 VERSIONS = {"6.13": (6, 13), "6.14": (6, 14), "6.19": (6, 19), "7.0": (7, 0),
             "after-7.0": (7, 1)}

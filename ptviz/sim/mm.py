@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from replayer import vocab as v
 
-from .arches import Arch
+from ..arches import Arch
 from .kernels import KernelConfig
 from .machine import Machine
 
@@ -60,8 +60,8 @@ class Kernel:
         self.m, self.arch, self.cfg = machine, arch, cfg
         self.span = arch.pmd_span
         self.pages = arch.ptrs_per_pte
-        self.upper_span = self.span * (arch.page_size // 8)   # entries of a full-page table
-        self.top_span = self.upper_span * (arch.page_size // 8)
+        self.upper_span = arch.pud_span
+        self.top_span = arch.p4d_span
         self.batch_max = arch.max_table_batch(cfg.mmu_gather_rcu_table_free)
         self.batch_fail, self.pmd_contention = batch_fail, pmd_contention
         self.refault, self.skipped = refault, skipped
@@ -85,11 +85,11 @@ class Kernel:
     # -- faults ------------------------------------------------------------
     def _table(self, a: AddressSpace, addr: int, cpu: int) -> PteTable:
         m, arch = self.m, self.arch
-        if arch.levels >= 4 and addr // self.top_span not in a.puds:
+        if arch.page_table_levels >= 4 and addr // self.top_span not in a.puds:
             pfn = self._alloc_pfn()
             a.puds[addr // self.top_span] = pfn
             m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PUD, pfn, addr, None), a.comm)
-        if arch.levels >= 3 and addr // self.upper_span not in a.pmds:
+        if arch.page_table_levels >= 3 and addr // self.upper_span not in a.pmds:
             pfn = self._alloc_pfn()
             a.pmds[addr // self.upper_span] = pfn
             m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PMD, pfn, addr, None), a.comm)

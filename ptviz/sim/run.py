@@ -16,8 +16,9 @@ from replayer.errors import UsageError
 from replayer.traceio import TraceWriter
 from replayer.units import parse_size
 
-from . import arches, kernels
-from .arches import Arch
+from .. import arches
+from . import kernels
+from ..arches import Arch
 from .kernels import shown
 from .machine import Machine, WalkerCpu
 from .mm import AddressSpace, Kernel
@@ -97,7 +98,7 @@ def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
     }
     started = time.perf_counter()
     with TraceWriter(out, header, force=force) as writer:
-        machine = Machine(writer, cpus, seed, ipi_flush=arch.tlb_flush == "ipi")
+        machine = Machine(writer, cpus, seed, ipi_flush=arch.tlb_shootdown == "ipi")
         kernel = Kernel(machine, arch, cfg, **model_values)
         WORKLOADS[workload](Sim(machine, kernel), values)
         events = machine.finish()

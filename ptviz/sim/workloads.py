@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from replayer import vocab as v
 
-from .arches import Arch
+from ..arches import Arch
 from .mm import AddressSpace, Gather
 
 if TYPE_CHECKING:  # pragma: no cover
