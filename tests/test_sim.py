@@ -44,7 +44,7 @@ def test_coverletter_613_leaks_one_table_per_2mb_and_614_reclaims_all(tmp_path):
 
 
 def test_published_case_matches_up_to_the_baseline(tmp_path):
-    """KF §3: 50 GB, 25600 iterations; VmPTE 102640 kB before, 240 kB after."""
+    """docs/kernel-facts.md §3: 50 GB, 25600 iterations; VmPTE 102640 kB before, 240 kB after."""
     params = dict(size="50G", iterations=25600, batch=512)
     _, before, _ = run(tmp_path, kernel="6.13", name="a.msgpack", **params)
     _, after, _ = run(tmp_path, kernel="6.14", name="b.msgpack", **params)
@@ -193,7 +193,7 @@ def test_kernel_resolution_cites_its_rules():
     cfg = kernels.resolve(arches.get("arm64"), "after-7.0", {"pt_reclaim": "off"})
     assert (cfg.table_free, cfg.sync) == ("semi_rcu", "synchronize_rcu")
     assert "1fb3d8c20bfa" in cfg.reasons["sync"]
-    assert arches.get("x86_64").max_table_batch(True) == 509      # KF §2.5
+    assert arches.get("x86_64").max_table_batch(True) == 509      # docs/kernel-facts.md §2.5
     assert arches.get("x86").max_table_batch(True) == 1021
     assert arches.get("arm64-64k").max_table_batch(True) == 8189
 

@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trace to write (it appears when the simulation is done)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--explain", action="store_true",
-                   help="say how each kernel flag resolved and why")
+                   help="say how each kernel flag resolved and why, citing docs/kernel-facts.md")
     p.add_argument("--list-arches", action="store_true",
                    help="the architecture × kernel-version matrix")
     p.set_defaults(run=run)

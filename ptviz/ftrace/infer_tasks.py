@@ -1,6 +1,7 @@
 """Tasks and their address spaces: threads or processes, fork's copied tables, exec.
 
-A mixin of :class:`.infer.Inference`. The kernel facts (KF §2, mm/memory.c, kernel/fork.c):
+A mixin of :class:`.infer.Inference`. The kernel facts (docs/kernel-facts.md §2,
+mm/memory.c, kernel/fork.c):
 
 * ``sched_process_fork`` fires for every clone, threads included. A thread shares its
   parent's mm (CLONE_VM); a process gets a new mm, whose pgd ``mm_init`` allocates

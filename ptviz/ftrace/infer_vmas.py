@@ -1,6 +1,6 @@
 """VMAs, moves and huge pages: what decides whether a zap can free a PTE table.
 
-A mixin of :class:`.infer.Inference`. Kernel facts (KF §2.2, mm/madvise.c,
+A mixin of :class:`.infer.Inference`. Kernel facts (docs/kernel-facts.md §2.2, mm/madvise.c,
 mm/mremap.c, mm/huge_memory.c):
 
 * MADV_DONTNEED zaps each VMA on its own, and PT_RECLAIM frees a PTE table only when

@@ -2,10 +2,11 @@
 
 A mixin of :class:`.infer.Inference`. ``mm_page_free`` of a table's pfn frees it (softirq
 context: the RCU callback; else direct). The detach, where VmPTE drops, comes earlier
-and is not traced: it is placed at the zap that freed the table (KF §2.2, mm/memory.c
-free_pgtables, mm/madvise.c): an MADV_DONTNEED covering its whole span within one VMA
-(PT_RECLAIM), a munmap leaving no mapping in its span, an exit or exec of its mm. The
-free may come tens of ms later; the reorder window takes the detach back to its time.
+and is not traced: it is placed at the zap that freed the table (docs/kernel-facts.md
+§2.2, mm/memory.c free_pgtables, mm/madvise.c): an MADV_DONTNEED covering its whole span
+within one VMA (PT_RECLAIM), a munmap leaving no mapping in its span, an exit or exec
+of its mm. The free may come tens of ms later; the reorder window takes the detach back
+to its time.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class ZapSteps:
         it: the first zap since its last fault that frees it — an exit; a munmap whose
         floor and ceiling (the neighbouring VMAs, free_pgtables) take in the table's
         span; an MADV_DONTNEED whose zap covered its whole span within one VMA when it
-        ran (PT_RECLAIM, KF §2.2); for a deposited table, a zap of a whole huge PMD.
+        ran (PT_RECLAIM, docs/kernel-facts.md §2.2); for a deposited table, a zap of a
+        whole huge PMD.
         The first, as a detached table is gone: a later zap cannot be its (its free
         waits a grace period, so an exit may come between). Without one: an exec, a
         zap just before, or just before the free, cause unknown. O(log z + the zaps

@@ -161,7 +161,7 @@ def exit_mm(sim: "Sim", a: AddressSpace, cpu: int) -> None:
 def coverletter(sim: "Sim", p: dict[str, Any]) -> None:
     """mmap ``size``, then ``iterations`` × (touch ``step``, MADV_DONTNEED ``step``).
 
-    The loop the PT_RECLAIM patches were measured with (KF §3: 50G, 25600
+    The loop the PT_RECLAIM patches were measured with (docs/kernel-facts.md §3: 50G, 25600
     iterations, VmPTE 102640 kB before / 240 kB after).
     """
     size, step, iterations, batch = p["size"], p["step"], p["iterations"], p["batch"]
@@ -257,8 +257,8 @@ def allocator(sim: "Sim", p: dict[str, Any]) -> None:
 
 def collapse(sim: "Sim", p: dict[str, Any]) -> None:
     """khugepaged collapses ``regions`` 2 MiB regions: the PTE table is detached
-    (pmdp_collapse_flush), walkers are synced (tlb_remove_table_sync_one, KF §2.5),
-    and the table is freed by RCU (pte_free_defer)."""
+    (pmdp_collapse_flush), walkers are synced (tlb_remove_table_sync_one,
+    docs/kernel-facts.md §2.5), and the table is freed by RCU (pte_free_defer)."""
     regions = p["regions"]
     a = sim.process("collapse")
     m, k = sim.machine, sim.kernel
