@@ -11,67 +11,23 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from replayer import __version__
-from replayer import vocab as v
 from replayer.errors import UsageError
 from replayer.traceio import TraceWriter
 from replayer.units import parse_size
 
 from .. import arches
-from . import kernels
 from ..arches import Arch
+from . import kernels
 from .kernels import shown
-from .machine import Machine, WalkerCpu
-from .mm import AddressSpace, Kernel
+from .machine import Machine
+from .mm import Kernel
+from .system import Sim
 from .workloads import BASE, MODEL, PARAMS, USER_TOP, WORKLOADS, Bound, Param, Run
 
 # The trace's CPU columns are uint16 (replayer/traceio/validate.py), so 4096 fits with room;
 # it also keeps a broadcast sync, one IPI event per other CPU, affordable.
 MAX_CPUS = 4096
 MAX_SEED = (1 << 63) - 1       # the trace header holds it as a msgpack int64
-MM_BASE = 0xFFFF888004000000
-
-
-class Sim:
-    def __init__(self, machine: Machine, kernel: Kernel) -> None:
-        self.machine, self.kernel = machine, kernel
-        self._next_pid = 1000
-        self.spaces: list[AddressSpace] = []
-
-    def process(self, comm: str, cpu: int = 0) -> AddressSpace:
-        """A new process with its own mm (fork + exec)."""
-        pid = self._next_pid
-        self._next_pid += 1
-        mm = MM_BASE + len(self.spaces) * 0x2000
-        a = AddressSpace(mm, pid, comm, {cpu})
-        self.spaces.append(a)
-        m = self.machine
-        m.emit(m.now, cpu, v.MM_NEW, pid, (mm, pid, comm), comm)
-        return a
-
-    def fork(self, parent: AddressSpace, comm: str, cpu: int = 0) -> AddressSpace:
-        """A child process of ``parent`` with a copy of its page tables (fork without
-        exec): its own mm, announced, then filled by the parent's CPU."""
-        child = self.process(comm, cpu)
-        self.kernel.copy_tables(parent, child, min(parent.cpus, default=0))
-        return child
-
-    def add_walker(self, a: AddressSpace, cpu: int, walker: str, gap: int, hold: int,
-                   start: int, size: int) -> None:
-        """A thread of ``a`` on ``cpu`` walking its page tables locklessly."""
-        m, k = self.machine, self.kernel
-        w = WalkerCpu(m, cpu, walker, gap, hold, a.pid + 100 + cpu, f"{a.comm}-walker")
-        m.walk_mm = a.mm
-        a.cpus.add(cpu)
-
-        def pick() -> int | None:
-            # A reader of fresh data: somewhere in the last two PMD spans the writer filled.
-            addr = max(start, a.cursor - m.rng.randrange(2 * k.span))
-            table = a.ptes.get(addr // k.span)
-            return table.pfn if table is not None else None
-        w.pick = pick
-        m.walkers[cpu] = w
-
-
 def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
              params: dict[str, str], overrides: dict[str, str], cpus: int = 4,
              seed: int = 1, command: list[str] | None = None, force: bool = False
