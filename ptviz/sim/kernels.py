@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from replayer.errors import UsageError
+from replayer.units import shown
 
 from ..arches import KERNEL_FACTS as FACTS
 from ..arches import RCU_TF_614, RCU_TF_619, RCU_TF_70, Arch
@@ -55,11 +56,6 @@ class KernelConfig:
 # kernels changed paths these rules do not describe.
 MODELLED = "6.13 to 7.x (6.13, 6.14 … 6.19, 7.0, after-7.0)"
 _VERSION = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.[0-9]{1,4})?")   # 6.14 or 6.14.3
-
-
-def shown(text: str) -> str:
-    """A command-line value as a one-line message shows it: quoted only when it must be."""
-    return text if text and text.isprintable() and text == text.strip() else repr(text)
 
 
 def parse_version(text: str) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 Each workload takes a :class:`Sim` and its parameters, parsed and checked against
 :data:`PARAMS` before anything is written (``run.parse_params``). Sizes
-accept units (``50G``), counts are plain integers. Markers carry the VmPTE the
+take binary units (``50G``), counts decimal ones (``25.6k``): ``replayer.units``. Markers carry the VmPTE the
 process would read from /proc/self/status at that point, as the real recorded
 workloads write it to trace_marker.
 """
