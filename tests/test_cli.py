@@ -33,10 +33,12 @@ def test_info_text(capsys):
     assert "ptviz-trace v2" in out and "footer index" in out
     assert "name=x86_64" in out and "pt_reclaim=y" in out and "version=6.14" in out
     assert "span      1.000001000 → " in out
-    # The story (traces/make_samples.py) has 3 table allocations, 2 CPUs.
+    # The story (traces/make_samples.py) has 3 table allocations, 2 CPUs. CPU 1 answers
+    # the two flush IPIs (MADV_DONTNEED's, exit's: enter, flush, exit each) and runs two
+    # grace periods (start, end), the first's callback and its one free: 6 + 4 + 2.
     assert [l.split() for l in out.splitlines() if l.strip().startswith("table_alloc")] == \
         [["table_alloc", "3"]]
-    assert any(l.split() == ["cpu1", "9"] for l in out.splitlines())
+    assert any(l.split() == ["cpu1", "12"] for l in out.splitlines())
 
 
 def test_info_json(capsys):

@@ -143,7 +143,7 @@ def test_trace_cmd_report_of_probes(tmp_path):
 
 
 # rcu:* exist only with CONFIG_RCU_TRACE (none of the kernels here): lines in the format
-# of KF §5.2. The grace period's start and end carry the same number.
+# of docs/kernel-facts.md §5.2. The grace period's start and end carry the same number.
 RCU_STORY = PROBE_STORY.replace(
     " vmpte_steps-104     (    104) [000] .....     5.450965: sys_madvise -> 0x0\n",
     " vmpte_steps-104     (    104) [000] .....     5.450965: sys_madvise -> 0x0\n"

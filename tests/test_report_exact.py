@@ -21,12 +21,20 @@ def test_semi_rcu_walker_report_exactly():
         "schema": 1,
         "trace": {
             "path": path, "source": "hand",
-            "arch": {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "levels": 4,
-                     "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi"},
+            # x86_64: 4 KiB pages, 512 8-byte entries a table (2 MiB a PTE table maps),
+            # 4 levels, IPI shootdowns, GUP-fast (docs/kernel-facts.md §1.2-§1.4).
+            "arch": {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "pte_size": 8,
+                     "levels": 4, "pte_table_bytes": 4096, "pmd_table_bytes": 4096,
+                     "pmd_span": 2 << 20, "tlb_flush": "ipi", "gup_fast": True,
+                     "word_bits": 64},
+            # 6.14 x86_64 resolves table_free=rcu; the story sets semi_rcu against it (the
+            # combination the kernel forbids), and the semi-RCU single-table path syncs
+            # walkers by a broadcast IPI, as khugepaged does with RCU-TF (§2.5, §8.2).
             "kernel": {"version": "6.14", "pt_reclaim": True,
                        "mmu_gather_rcu_table_free": True,
                        "have_arch_tlb_remove_table": False, "table_free": "semi_rcu",
-                       "sync": "ipi_broadcast"},
+                       "sync": "ipi_broadcast", "collapse_sync": "ipi_broadcast",
+                       "overridden": ["table_free"]},
             "workload": {"name": "hand:semi-rcu-walker"}, "cpus": 2, "events": 18,
             "first_ts": 1_000_001_000, "last_ts": 1_000_018_000, "warnings": [],
             "truncated_at_byte": None,

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ptviz.cli import main
-from ptviz.sim import arches, kernels
+from ptviz import arches
+from ptviz.sim import kernels
 from ptviz.sim.run import simulate
 from replayer.replay import Replay
 from replayer.report import build_report
@@ -43,7 +44,7 @@ def test_coverletter_613_leaks_one_table_per_2mb_and_614_reclaims_all(tmp_path):
 
 
 def test_published_case_matches_up_to_the_baseline(tmp_path):
-    """KF §3: 50 GB, 25600 iterations; VmPTE 102640 kB before, 240 kB after."""
+    """docs/kernel-facts.md §3: 50 GB, 25600 iterations; VmPTE 102640 kB before, 240 kB after."""
     params = dict(size="50G", iterations=25600, batch=512)
     _, before, _ = run(tmp_path, kernel="6.13", name="a.msgpack", **params)
     _, after, _ = run(tmp_path, kernel="6.14", name="b.msgpack", **params)
@@ -160,10 +161,41 @@ def test_header_records_how_to_reproduce(tmp_path, capsys):
     assert "--set" in header["command"] and "sync=ipi_targeted" in header["command"]
 
 
-def test_list_and_explain(capsys):
+def test_list_arches_fits_100_columns_and_says_what_resolve_says(capsys):
     assert main(["simulate", "--list-arches"]) == 0
-    out = capsys.readouterr().out
-    assert all(name in out for name in arches.ARCHES)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    header = lines[0].split()
+    versions = header[header.index("tlb") + 1:]
+    assert versions == list(kernels.VERSIONS)
+    rows = [line.split() for line in lines[1:len(arches.ARCHES) + 1]]
+    assert [words[0] for words in rows] == list(arches.ARCHES)
+    # The words of the legend, read back: what each cell says of the resolved config.
+    free = {"page": "page", "semi": "semi_rcu", "rcu": "rcu"}
+    sync = {"ipi": "ipi_broadcast", "sync": "synchronize_rcu"}
+    for name, *words in rows:
+        arch = arches.get(name)
+        assert words[:5] == [f"{arch.page_size // 1024}K", str(arch.ptrs_per_pte),
+                             str(arch.page_table_levels), str(arch.pte_table_bytes),
+                             arch.tlb_shootdown]
+        cells: list[list[str]] = []
+        for word in words[5:]:
+            if word in ("R", "-"):
+                cells.append([word])
+            else:
+                cells[-1].append(word)
+        assert len(cells) == len(versions), name
+        for version, cell in zip(versions, cells):
+            cfg = kernels.resolve(arch, version)
+            said = (cell[0] == "R", free[cell[1]], sync[cell[2]] if len(cell) == 3 else "none")
+            assert said == (cfg.pt_reclaim, cfg.table_free, cfg.sync), (name, version, cell)
+    legend = " ".join(lines[len(arches.ARCHES) + 1:])
+    for words in ("PTRS: PTRS_PER_PTE", "R = PT_RECLAIM", "semi = semi_rcu",
+                  "ipi = ipi_broadcast", "sync = synchronize_rcu", "single-table path"):
+        assert words in legend
+
+
+def test_explain(capsys):
     assert main(["simulate", "--explain", "--arch", "sparc64", "--kernel", "7.0"]) == 0
     out = capsys.readouterr().out
     assert "pt_reclaim                  n" in out and "fails the dependency" in out
@@ -192,7 +224,7 @@ def test_kernel_resolution_cites_its_rules():
     cfg = kernels.resolve(arches.get("arm64"), "after-7.0", {"pt_reclaim": "off"})
     assert (cfg.table_free, cfg.sync) == ("semi_rcu", "synchronize_rcu")
     assert "1fb3d8c20bfa" in cfg.reasons["sync"]
-    assert arches.get("x86_64").max_table_batch(True) == 509      # KF §2.5
+    assert arches.get("x86_64").max_table_batch(True) == 509      # docs/kernel-facts.md §2.5
     assert arches.get("x86").max_table_batch(True) == 1021
     assert arches.get("arm64-64k").max_table_batch(True) == 8189
 

@@ -130,10 +130,12 @@ def test_help_lists_every_parameter_with_its_range(capsys):
 
 # -- arbitrary values: 0 or 2, never a traceback -----------------------------------
 
-_INT_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+# Text that may read as a count (2M is two million) is drawn on purpose below, not at random.
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9.]+(?:[eE][+-]?[0-9]*)? *[A-Za-z]*\s*")
 _TEXT = st.text(max_size=12).filter(lambda s: not _INT_TEXT.fullmatch(s))
 _ODD = st.sampled_from(["", " ", "nan", "inf", "-inf", "-0", "0x10", "1_0", "٣", "1e3",
-                        "1.5", ".5", "5.", "1e-400", "1e999", "2**8", "1/2", "+1", "1 0"])
+                        "1.5", ".5", "5.", "1e-400", "1e999", "2**8", "1/2", "+1", "1 0",
+                        "2k", "0.03k", "1.5k", "5G", "1Q"])
 # Counts: small valid values, or out of range; a valid 10^8 would only make a long run.
 _COUNT = st.one_of(st.integers(-3, 40).map(str), st.integers(min_value=COUNT_MAX + 1).map(str),
                    st.integers(max_value=-1).map(str), st.floats().map(repr), _TEXT, _ODD)

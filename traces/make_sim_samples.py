@@ -27,7 +27,7 @@ SAMPLES = {
 
 def run(outdir: str) -> None:
     for name, args in SAMPLES.items():
-        code = main(["simulate", *args, "--cpus", "4", "--seed", "1",
+        code = main(["simulate", *args, "--cpus", "4", "--seed", "1", "--force",
                      "-o", os.path.join(outdir, name)])
         if code:
             raise SystemExit(code)

@@ -17,7 +17,8 @@ import random
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
 
-from ..sim.arches import ARCHES
+from ..arches import ARCHES
+from ..sim.kernels import resolve
 
 MB2 = 2 << 20
 
@@ -26,10 +27,9 @@ def write_synthetic(path: str, events: int, cpus: int = 4, seed: int = 1,
                     faults_per_table: int = 512, force: bool = False) -> int:
     """Write at least ``events`` events to ``path``; returns the number written."""
     rng = random.Random(seed)
-    header = {"source": "bench", "clock": "ns", "cpus": cpus, "arch": ARCHES["x86_64"].header(),
-              "kernel": {"version": "6.14", "pt_reclaim": True, "table_free": "rcu",
-                         "sync": "ipi_broadcast", "mmu_gather_rcu_table_free": True,
-                         "have_arch_tlb_remove_table": False},
+    arch = ARCHES["x86_64"]
+    header = {"source": "bench", "clock": "ns", "cpus": cpus, "arch": arch.header(),
+              "kernel": resolve(arch, "6.14").header(),
               "workload": {"name": "bench:coverletter-mix",
                            "params": {"events": events, "faults_per_table": faults_per_table}}}
     mm, pid, comm = 0xFFFF888004000000, 1000, "bench"

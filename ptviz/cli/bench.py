@@ -7,7 +7,9 @@ import os
 import shutil
 import tempfile
 
+from replayer.errors import UsageError
 from replayer.traceio.atomic import check_output
+from replayer.units import parse_count, shown
 
 from .output import emit
 from .errors import EXIT_OK
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "full replay, random seeks and memory per loaded event, "
                                    "each as a ratio to a baseline measured in the same run.")
     p.add_argument("--events", default="2M", help="trace size in events (default 2M; 500k, "
-                   "1M and plain numbers work)")
+                   "1.5M and plain numbers work: k, M, G are powers of 1000)")
     p.add_argument("--seeks", type=int, default=200, help="random seeks to time (default 200)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--keep", metavar="PATH", help="keep the synthetic trace at PATH")
@@ -52,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    events = _decimal_count(args.events)  # decimal prefixes: 2M is two million
+    events = parse_count(args.events, "--events")   # decimal: 2M is two million
+    if events < 1:
+        raise UsageError(f"--events {shown(args.events)}: expected at least 1 event")
     if args.keep:
         check_output(args.keep, args.force)   # refuse before minutes of measuring
     mixes = _mix_names(args.mixes)
@@ -94,23 +98,9 @@ def _mix_names(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in ALL_MIXES]
     if unknown:
-        from replayer.errors import UsageError
         raise UsageError(f"--mixes {text!r}: unknown mix {unknown[0]!r}; known: "
                          f"{', '.join(ALL_MIXES)}, all, none")
     return names
-
-
-def _decimal_count(text: str) -> int:
-    scale = {"k": 10**3, "m": 10**6, "g": 10**9}
-    t = text.strip().lower()
-    try:
-        if t[-1] in scale:
-            return int(float(t[:-1]) * scale[t[-1]])
-        return int(t)
-    except (ValueError, IndexError):
-        from replayer.errors import UsageError
-        raise UsageError(f"--events {text!r}: expected a count such as 2M, 500k or 100000") \
-            from None
 
 
 def _mark(name: str, value: float, target_key: str | None = None) -> str:

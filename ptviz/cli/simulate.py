@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from replayer.errors import UsageError
 from replayer.traceio.atomic import check_output
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trace to write (it appears when the simulation is done)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--explain", action="store_true",
-                   help="say how each kernel flag resolved and why")
+                   help="say how each kernel flag resolved and why, citing docs/kernel-facts.md")
     p.add_argument("--list-arches", action="store_true",
                    help="the architecture × kernel-version matrix")
     p.set_defaults(run=run)
@@ -72,7 +73,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sim import arches, kernels
+    from .. import arches
+    from ..sim import kernels
     from ..sim.run import MAX_CPUS, MAX_SEED, parse_int, parse_params, simulate
     if args.list_arches:
         sys.stdout.write(matrix())
@@ -138,19 +140,37 @@ def _simulate(args: argparse.Namespace, run: dict) -> dict:
         return simulate(args.output, force=args.force, on_step=on_step, **run)
 
 
+# --list-arches fits 100 columns: the table-free mode and the sync in short words.
+_FREE_WORD = {"page": "page", "semi_rcu": "semi", "rcu": "rcu"}
+_SYNC_WORD = {"none": "", "ipi_broadcast": "ipi", "ipi_targeted": "tgt",
+              "synchronize_rcu": "sync"}
+
+
 def matrix() -> str:
-    from ..sim import arches, kernels
+    """The architectures × kernel versions, every line within 100 columns."""
+    from .. import arches
+    from ..sim import kernels
     versions = list(kernels.VERSIONS)
-    lines = [f"{'arch':<16}{'page':>6}{'PTRS':>6}{'lvl':>4}{'VmPTE/tbl':>10}  {'tlb':<10}"
-             + "".join(f"{ver:<22}" for ver in versions)]
+    lines = [f"{'arch':<15}{'page':>4}{'PTRS':>5}{'lvl':>4}{'VmPTE':>6} {'tlb':<10}"
+             + "".join(f"{ver:<11}" for ver in versions)]
+    syncs = set()
     for name, arch in arches.ARCHES.items():
         cells = []
         for ver in versions:
             c = kernels.resolve(arch, ver)
-            cells.append(f"{'R' if c.pt_reclaim else '-'} {c.table_free:<8} {c.sync[:10]:<10} ")
-        lines.append(f"{name:<16}{arch.page_size // 1024:>5}K{arch.ptrs_per_pte:>6}"
-                     f"{arch.levels:>4}{arch.pte_table_bytes:>10}  {arch.tlb_flush:<10}"
+            syncs.add(c.sync)
+            cell = (f"{'R' if c.pt_reclaim else '-'} {_FREE_WORD[c.table_free]} "
+                    f"{_SYNC_WORD[c.sync]}").rstrip()
+            cells.append(f"{cell:<11}")
+        lines.append(f"{name:<15}{arch.page_size // 1024:>3}K{arch.ptrs_per_pte:>5}"
+                     f"{arch.page_table_levels:>4}{arch.pte_table_bytes:>6} {arch.tlb_shootdown:<10}"
                      + "".join(cells))
-    lines.append("R = PT_RECLAIM; then the table-free mode and the walker sync of the "
-                 "single-table path (see --explain)")
-    return "\n".join(lines) + "\n"
+    shown_syncs = ", ".join(f"{_SYNC_WORD[s]} = {s}" for s in kernels.SYNC
+                            if s in syncs and _SYNC_WORD[s])
+    lines += textwrap.wrap(
+        "page: base page size; PTRS: PTRS_PER_PTE; lvl: page-table levels; VmPTE: bytes one "
+        "PTE table adds to VmPTE; tlb: remote TLB shootdown by IPIs, hardware broadcast or a "
+        "mix. Each kernel: R = PT_RECLAIM; then the table-free mode (page, semi = semi_rcu, "
+        f"rcu) and the walker sync of the single-table path ({shown_syncs}; blank: none). "
+        "--explain says why, with sources.", width=90)
+    return "\n".join(line.rstrip() for line in lines) + "\n"

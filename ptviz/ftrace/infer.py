@@ -1,7 +1,7 @@
 """Stock tracepoints → the page-table story (SPEC §6), every derived fact marked inferred.
 
 * A page-table page is an order-0 ``mm_page_alloc`` with ``GFP_KERNEL_ACCOUNT``
-  and ``__GFP_ZERO`` (GFP_PGTABLE_USER, KF §6) in process context. After a task's
+  and ``__GFP_ZERO`` (GFP_PGTABLE_USER, docs/kernel-facts.md §6) in process context. After a task's
   ``page_fault_user`` (or ``page_fault_kernel`` on a user address), the fault's
   allocations are its tables: the last the PTE table, earlier ones upper levels
   (pud_alloc, pmd_alloc, then pte_alloc in __handle_mm_fault); the fault address
@@ -284,7 +284,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         if pfn is not None and pfn in self.tables:
             self._free(rec, pfn, "direct")        # a free we did not see; pfn reused
         order = field(p, "order=")
-        # GFP_PGTABLE_USER (KF §6), in process context: a page table of some mm.
+        # GFP_PGTABLE_USER (docs/kernel-facts.md §6), in process context: a page table of some mm.
         is_table = ("GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp
                     and order == "0" and "s" not in rec.flags[2:3] and rec.pid is not None)
         if order == "1" and "GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp and \

@@ -1,6 +1,6 @@
 """What surrounds the tables, from stock tracepoints: TLB flushes, IPIs (with the
 function each one runs, from ``csd:*``) and RCU (``rcu:*``, only on kernels with
-CONFIG_RCU_TRACE, KF §5.2). A mixin of :class:`.infer.Inference`."""
+CONFIG_RCU_TRACE, docs/kernel-facts.md §5.2). A mixin of :class:`.infer.Inference`."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class ContextSteps:
 
     def _on_rcu_grace_period(self, rec: Record) -> None:
         """``rcu_preempt 1234 start`` / ``… end``: start and end carry the same number
-        (KF §5.2); the other gp events stay raw."""
+        (docs/kernel-facts.md §5.2); the other gp events stay raw."""
         m = _GP.match(rec.payload)
         event = m.group("event") if m else ""
         # gp_seq is an unsigned long printed with %ld, negative for a while after boot
@@ -111,7 +111,7 @@ class ContextSteps:
             self._raw(rec)
             return
         # The traced callback is always the generic handler; the function the IPI runs
-        # is in the csd_queue_cpu events just before it on this CPU (KF §2.5).
+        # is in the csd_queue_cpu events just before it on this CPU (docs/kernel-facts.md §2.5).
         queued = self.csd_func.pop(rec.cpu, None)
         func = queued[1] if queued and queued[0] == rec.pid else ""
         what = func or site

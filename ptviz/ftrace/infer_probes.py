@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from replayer import vocab as v
 
+from .infer_zaps import PMD_SPAN
 from .probes import RCU_CALLBACKS, PagePointers, parse_hit, symbol_name
 from .textparse import Record, checked
 
 _BATCH_CB, _ONE_CB = RCU_CALLBACKS
-PMD_SPAN = 1 << 21
 FLUSH_RANGE_NS = 1_000_000      # a tlb_flush belongs to the flush_tlb_mm_range just before
 
 

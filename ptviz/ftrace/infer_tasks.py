@@ -1,6 +1,7 @@
 """Tasks and their address spaces: threads or processes, fork's copied tables, exec.
 
-A mixin of :class:`.infer.Inference`. The kernel facts (KF §2, mm/memory.c, kernel/fork.c):
+A mixin of :class:`.infer.Inference`. The kernel facts (docs/kernel-facts.md §2,
+mm/memory.c, kernel/fork.c):
 
 * ``sched_process_fork`` fires for every clone, threads included. A thread shares its
   parent's mm (CLONE_VM); a process gets a new mm, whose pgd ``mm_init`` allocates
@@ -25,11 +26,11 @@ from typing import Any
 
 from replayer import vocab as v
 
+from .infer_zaps import PMD_SPAN
 from .textparse import PID_END, U64_END, Record, fields
 from .textparse import number as _int
 
 CLONE_VM, CLONE_VFORK, CLONE_THREAD = 0x100, 0x4000, 0x10000
-PMD_SPAN = 1 << 21
 ALL_END = U64_END - 1        # an exit's zap covers the whole address space
 
 

@@ -1,6 +1,6 @@
 """VMAs, moves and huge pages: what decides whether a zap can free a PTE table.
 
-A mixin of :class:`.infer.Inference`. Kernel facts (KF §2.2, mm/madvise.c,
+A mixin of :class:`.infer.Inference`. Kernel facts (docs/kernel-facts.md §2.2, mm/madvise.c,
 mm/mremap.c, mm/huge_memory.c):
 
 * MADV_DONTNEED zaps each VMA on its own, and PT_RECLAIM frees a PTE table only when
@@ -24,11 +24,10 @@ from itertools import islice
 
 from replayer import vocab as v
 
+from .infer_zaps import PAGE, PMD_SPAN, PUD_SPAN
 from .textparse import I64_END, U64_END, Record, fields
 from .textparse import number as _int
 
-PMD_SPAN, PUD_SPAN = 1 << 21, 1 << 30
-PAGE = 4096
 MAP_SHARED, MAP_ANONYMOUS = 0x01, 0x20
 USER_END = I64_END          # no user address space reaches 2^63 (x86-64 LA57: 2^56)
 

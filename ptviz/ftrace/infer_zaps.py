@@ -2,10 +2,11 @@
 
 A mixin of :class:`.infer.Inference`. ``mm_page_free`` of a table's pfn frees it (softirq
 context: the RCU callback; else direct). The detach, where VmPTE drops, comes earlier
-and is not traced: it is placed at the zap that freed the table (KF §2.2, mm/memory.c
-free_pgtables, mm/madvise.c): an MADV_DONTNEED covering its whole span within one VMA
-(PT_RECLAIM), a munmap leaving no mapping in its span, an exit or exec of its mm. The
-free may come tens of ms later; the reorder window takes the detach back to its time.
+and is not traced: it is placed at the zap that freed the table (docs/kernel-facts.md
+§2.2, mm/memory.c free_pgtables, mm/madvise.c): an MADV_DONTNEED covering its whole span
+within one VMA (PT_RECLAIM), a munmap leaving no mapping in its span, an exit or exec
+of its mm. The free may come tens of ms later; the reorder window takes the detach back
+to its time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from replayer import vocab as v
 
+from ..arches import ARCHES
 from .textparse import I64_END, Record, field, fields
 from .textparse import number as _int
 
@@ -25,7 +27,11 @@ NEAR_ZAP_NS = 200_000_000
 #: The zaps kept per mm to place detaches at (those of the last WINDOW_NS, at most).
 MAX_ZAPS = 8192
 MADV = {4: "dontneed", 8: "free", 24: "dontneed"}   # MADV_DONTNEED, _FREE, _DONTNEED_LOCKED
-PMD_SPAN, PUD_SPAN, P4D_SPAN = 1 << 21, 1 << 30, 1 << 39
+# The captures ptviz imports come from x86_64, arm64 with 4 KiB pages or riscv64: one
+# geometry, x86_64's (4 KiB pages, 512 entries a table; docs/kernel-facts.md §1.3).
+CAPTURED = ARCHES["x86_64"]
+PAGE = CAPTURED.page_size
+PMD_SPAN, PUD_SPAN, P4D_SPAN = CAPTURED.pmd_span, CAPTURED.pud_span, CAPTURED.p4d_span
 SPANS = {v.LEVEL_PTE: PMD_SPAN, v.LEVEL_PMD: PUD_SPAN, v.LEVEL_PUD: P4D_SPAN}
 # A user address is in the lower half on the architectures ftrace captures come from
 # (x86_64, arm64, riscv64: the upper half is the kernel's).
@@ -75,7 +81,8 @@ class ZapSteps:
         it: the first zap since its last fault that frees it — an exit; a munmap whose
         floor and ceiling (the neighbouring VMAs, free_pgtables) take in the table's
         span; an MADV_DONTNEED whose zap covered its whole span within one VMA when it
-        ran (PT_RECLAIM, KF §2.2); for a deposited table, a zap of a whole huge PMD.
+        ran (PT_RECLAIM, docs/kernel-facts.md §2.2); for a deposited table, a zap of a
+        whole huge PMD.
         The first, as a detached table is gone: a later zap cannot be its (its free
         waits a grace period, so an exit may come between). Without one: an exec, a
         zap just before, or just before the free, cause unknown. O(log z + the zaps

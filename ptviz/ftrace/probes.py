@@ -1,12 +1,12 @@
 """Probe-rich traces: kprobe/fprobe hits on the page-table functions, seen directly.
 
-Stock tracepoints say nothing about page tables (KF §6), so the importer
-infers. Where a kernel has kprobe or fprobe events (KF §5.3; qemu-capture.md
+Stock tracepoints say nothing about page tables (docs/kernel-facts.md §6), so the importer
+infers. Where a kernel has kprobe or fprobe events (docs/kernel-facts.md §5.3; qemu-capture.md
 lists the symbols that worked on 7.3.4), these definitions show each step:
 
 * ``___pte_free_tlb(tlb, pte)``: a PTE table leaves its mm (free_pte_range at
-  munmap/exit, the PT_RECLAIM free in zap_pte_range at MADV_DONTNEED, KF §2.2–2.4);
-* ``tlb_remove_table(tlb, table)``: any table level handed to mmu_gather (KF §2.5);
+  munmap/exit, the PT_RECLAIM free in zap_pte_range at MADV_DONTNEED, §2.2–2.4);
+* ``tlb_remove_table(tlb, table)``: any table level handed to mmu_gather (§2.5);
 * ``call_rcu(head, func)`` with func ``tlb_remove_table_rcu`` (a batch) or
   ``__tlb_remove_table_one_rcu`` (one table): the RCU callback is queued;
 * ``tlb_remove_table_rcu(head)``: the batch callback runs; the frees follow;

@@ -69,9 +69,9 @@ def tracefs() -> str:
 
 def kernel_header() -> dict[str, Any]:
     """This machine's architecture and kernel, with PT_RECLAIM from its config."""
-    from ..sim import arches
+    from ..arches import of_machine
     machine = platform.machine()
-    arch = arches.ARCHES.get({"aarch64": "arm64"}.get(machine, machine))
+    arch = of_machine(machine)
     config = _kernel_config()
     return {"arch": arch.header() if arch else {"name": machine},
             "kernel": {"version": platform.release(),

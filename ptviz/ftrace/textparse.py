@@ -306,7 +306,7 @@ _HEX = re.compile(r"(?:0x)?([0-9a-fA-F]++)")
 def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int | None:
     """A number as ftrace prints it, if ``0 <= value < hi``; ``hex_digits``: bare digits
     are hex (the syscall tracer prints ``%lx`` without 0x before 6.19, and values < 10
-    alike after, KF §5.1)."""
+    alike after, docs/kernel-facts.md §5.1)."""
     if text is None:
         return None
     if hex_digits:

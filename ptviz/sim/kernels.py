@@ -1,8 +1,9 @@
 """Kernel versions → the resolved page-table-freeing configuration, with reasons.
 
-Rules from ``shared/reference/kernel-facts.md`` (KF): §1.1 Kconfig history of
-PT_RECLAIM, §1.2 the per-arch matrix and the x86 paravirt hook, §2.5 the
-table-free paths, §4 the synchronize_rcu() replacement after 7.0. Every flag
+Rules from ``docs/kernel-facts.md``: §1.1 Kconfig history of PT_RECLAIM, §1.2
+the per-arch matrix and the x86 paravirt hook, §2.5 the table-free paths, §4 the
+synchronize_rcu() replacement after 7.0; §8 says how they map onto versions. Every
+reason cites the sections it follows from, as ``docs/kernel-facts.md §N.N``. Every flag
 can be overridden (``--set flag=value``), including combinations the kernel
 forbids; the explanation then says so.
 """
@@ -13,8 +14,10 @@ import re
 from dataclasses import dataclass, field
 
 from replayer.errors import UsageError
+from replayer.units import shown
 
-from .arches import RCU_TF_614, RCU_TF_619, RCU_TF_70, Arch
+from ..arches import KERNEL_FACTS as FACTS
+from ..arches import RCU_TF_614, RCU_TF_619, RCU_TF_70, Arch
 
 VERSIONS = {"6.13": (6, 13), "6.14": (6, 14), "6.19": (6, 19), "7.0": (7, 0),
             "after-7.0": (7, 1)}
@@ -45,19 +48,14 @@ class KernelConfig:
                 "collapse_sync": self.collapse_sync, "overridden": list(self.overridden)}
 
 
-# KF covers 6.14 to 7.0 and the 2026 series after it; 6.13 is the cover letter's "before"
-# (no PT_RECLAIM, the 6.14 column otherwise). 6.15-6.18 follow the 6.14-6.19 rules, in the
-# 6.19 column of the matrix (x86's unconditional RCU-TF came with 6.15's INVLPGB work, KF
-# §1.2, §1.4); 7.0 came after 6.19 (KF §1.1), and every later 7.x is "after-7.0" (the release
-# of 1fb3d8c20bfa is not confirmed, KF §7). Older or newer kernels changed paths these rules
-# do not describe.
+# docs/kernel-facts.md §8.1: the facts cover 6.14 to 7.0 and the 2026 series after it;
+# 6.13 is the cover letter's "before" (no PT_RECLAIM, the 6.14 column otherwise). 6.15-6.18
+# follow the 6.14-6.19 rules, in the 6.19 column of the matrix (x86's unconditional RCU-TF
+# came with 6.15's INVLPGB work, §1.2, §1.4); 7.0 came after 6.19 (§1.1), and every later
+# 7.x is "after-7.0" (the release of 1fb3d8c20bfa is not confirmed, §7). Older or newer
+# kernels changed paths these rules do not describe.
 MODELLED = "6.13 to 7.x (6.13, 6.14 … 6.19, 7.0, after-7.0)"
 _VERSION = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.[0-9]{1,4})?")   # 6.14 or 6.14.3
-
-
-def shown(text: str) -> str:
-    """A command-line value as a one-line message shows it: quoted only when it must be."""
-    return text if text and text.isprintable() and text == text.strip() else repr(text)
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -81,28 +79,28 @@ def resolve(arch: Arch, version: str, overrides: dict[str, str] | None = None) -
 
     own_trt = arch.own_tlb_remove_table
     why["have_arch_tlb_remove_table"] = (
-        f"{arch.name} defines its own __tlb_remove_table (KF §1.2)" if own_trt else
-        f"{arch.name} uses the generic __tlb_remove_table (KF §1.2)")
+        f"{arch.name} defines its own __tlb_remove_table ({FACTS} §1.2)" if own_trt else
+        f"{arch.name} uses the generic __tlb_remove_table ({FACTS} §1.2)")
 
     if v < (6, 14):
         pt_reclaim = False
-        why["pt_reclaim"] = "PT_RECLAIM was added in 6.14 (6375e95f381e, KF §3)"
+        why["pt_reclaim"] = f"PT_RECLAIM was added in 6.14 (6375e95f381e, {FACTS} §3)"
     elif v < (7, 0):
         pt_reclaim = arch.name == "x86_64" and arch.smp
         why["pt_reclaim"] = (
             "6.14-6.19: only x86 selects ARCH_SUPPORTS_PT_RECLAIM (if X86_64), default y, "
-            "depends on SMP (KF §1.1)" + ("" if pt_reclaim else f"; {arch.name} does not"))
+            f"depends on SMP ({FACTS} §1.1)" + ("" if pt_reclaim else f"; {arch.name} does not"))
     else:
         rcu_tf_70 = arch.rcu_tf(RCU_TF_70)
         pt_reclaim = rcu_tf_70 and not own_trt
         why["pt_reclaim"] = (
             "7.0: PT_RECLAIM def_bool y, depends on MMU_GATHER_RCU_TABLE_FREE && "
-            "!HAVE_ARCH_TLB_REMOVE_TABLE (KF §1.1)"
+            f"!HAVE_ARCH_TLB_REMOVE_TABLE ({FACTS} §1.1)"
             + ("" if pt_reclaim else f"; {arch.name} fails the dependency"))
 
     rcu_tf = arch.rcu_tf(column) or pt_reclaim
     why["mmu_gather_rcu_table_free"] = (
-        f"{arch.name} in the {column} column of the matrix (KF §1.2)"
+        f"{arch.name} in the {column} column of the matrix ({FACTS} §1.2; versions §8.1)"
         + ("; PT_RECLAIM selects it" if pt_reclaim and not arch.rcu_tf(column) else ""))
 
     cfg = KernelConfig(version, pt_reclaim, rcu_tf, own_trt, "", "", "", why)
@@ -125,21 +123,21 @@ def _derive_free(cfg: KernelConfig, arch: Arch, v: tuple[int, int]) -> None:
     if not cfg.mmu_gather_rcu_table_free:
         cfg.table_free = "page"
         why["table_free"] = ("without MMU_GATHER_RCU_TABLE_FREE tlb_remove_table() puts table "
-                             "pages on the page batch, freed after the TLB flush (KF §2.5)")
+                             f"pages on the page batch, freed after the TLB flush ({FACTS} §2.5)")
     elif cfg.pt_reclaim:
         cfg.table_free = "rcu"
         why["table_free"] = ("with PT_RECLAIM the single-table path also frees by call_rcu "
                              "(__tlb_remove_table_one_rcu; x86 'free page table pages by RCU "
-                             "instead of semi RCU', KF §2.5, §3)")
+                             f"instead of semi RCU', {FACTS} §2.5, §3)")
     elif arch.name.startswith("x86") and v <= (6, 14):
         cfg.table_free = "page"
         why["table_free"] = ("x86 ≤6.14 without PT_RECLAIM frees through the paravirt hook "
-                             "native_tlb_remove_table() = tlb_remove_page() (KF §1.2 x86 "
-                             "details)")
+                             f"native_tlb_remove_table() = tlb_remove_page() ({FACTS} §1.2, "
+                             "x86 details)")
     else:
         cfg.table_free = "semi_rcu"
         why["table_free"] = ("MMU_GATHER_RCU_TABLE_FREE without PT_RECLAIM: batches by RCU, "
-                             "the single-table path by IPI + immediate free (KF §2.5, §3)")
+                             f"the single-table path by IPI + immediate free ({FACTS} §2.5, §3)")
 
 
 def _derive_sync(cfg: KernelConfig, v: tuple[int, int]) -> None:
@@ -147,22 +145,22 @@ def _derive_sync(cfg: KernelConfig, v: tuple[int, int]) -> None:
     if cfg.table_free == "page":
         cfg.sync = "none"
         why["sync"] = ("tables are freed after the TLB flush, whose IPIs are the sync "
-                       "(tlb_remove_table_sync_one() is empty without RCU-TF, KF §2.5)")
+                       f"(tlb_remove_table_sync_one() is empty without RCU-TF, {FACTS} §2.5)")
     elif cfg.table_free == "rcu":
         cfg.sync = "none"
-        why["sync"] = "the single-table path uses call_rcu, no walker sync (KF §2.5)"
+        why["sync"] = f"the single-table path uses call_rcu, no walker sync ({FACTS} §2.5)"
     elif v >= (7, 1):
         cfg.sync = "synchronize_rcu"
         why["sync"] = ("after 7.0, 1fb3d8c20bfa replaces the IPI with synchronize_rcu() when "
-                       "the batch allocation fails (KF §4)")
+                       f"the batch allocation fails ({FACTS} §4)")
     else:
         cfg.sync = "ipi_broadcast"
         why["sync"] = ("tlb_remove_table_sync_one() = smp_call_function() to every other "
-                       "online CPU (KF §2.5)")
+                       f"online CPU ({FACTS} §2.5)")
     cfg.collapse_sync = "ipi_broadcast" if cfg.mmu_gather_rcu_table_free else "none"
     why["collapse_sync"] = ("collapse_huge_page() calls tlb_remove_table_sync_one() after "
-                            "pmdp_collapse_flush() (KF §2.5); the targeted-IPI series (KF §4) "
-                            "is selected with --set sync=ipi_targeted")
+                            f"pmdp_collapse_flush() ({FACTS} §2.5); the targeted-IPI series "
+                            "(§4) is selected with --set sync=ipi_targeted")
 
 
 def _apply(cfg: KernelConfig, overrides: dict[str, str], names: tuple[str, ...]) -> None:
@@ -217,14 +215,17 @@ def _choice(name: str, text: str, options: tuple[str, ...]) -> str:
 
 
 def explain(arch: Arch, cfg: KernelConfig) -> str:
-    """Why each flag resolved the way it did, one line each."""
-    lines = [f"{arch.name} ({arch.summary}), kernel {cfg.version}:"]
+    """Why each flag resolved the way it did, one line each, with the sources."""
+    lines = [f"{arch.name} ({arch.summary}), kernel {cfg.version}:",
+             f"  {'architecture facts':<44}{arch.sources}"]
+    lines += [f"  {'':<44}{note}" for note in arch.notes]
     for name in ("mmu_gather_rcu_table_free", "have_arch_tlb_remove_table", "pt_reclaim",
                  "table_free", "sync", "collapse_sync"):
         value = getattr(cfg, name)
         flag = "y" if value is True else "n" if value is False else value
         lines.append(f"  {name:<28}{flag:<16}{cfg.reasons.get(name, '')}")
-    lines.append(f"  {'max_table_batch':<28}{arch.max_table_batch(cfg.mmu_gather_rcu_table_free):<16}"
-                 f"(PAGE_SIZE - sizeof(struct mmu_table_batch)) / sizeof(void *) (KF §2.5)")
+    batch = arch.max_table_batch(cfg.mmu_gather_rcu_table_free)
+    lines.append(f"  {'max_table_batch':<28}{batch:<16}"
+                 f"(PAGE_SIZE - sizeof(struct mmu_table_batch)) / sizeof(void *) ({FACTS} §2.5)")
     lines += [f"  warning: {w}" for w in cfg.warnings]
     return "\n".join(lines) + "\n"

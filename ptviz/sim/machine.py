@@ -4,14 +4,14 @@ The workload's task is the master clock (``Machine.now``). Other CPUs run
 lockless page-table walkers whose sessions are generated lazily, always up to
 the moment the workload is about to act, so a walker sees the page tables as
 they are when it starts. Facts that make it a model of the kernel rather than
-a drawing (KF = shared/reference/kernel-facts.md):
+a drawing (docs/kernel-facts.md):
 
 * An IPI is handled only when the target has interrupts on: a GUP-fast walker
   (IRQs off) delays it until its walk ends; a pte_offset_map walker
-  (rcu_read_lock only) does not (KF §2.5 GUP-fast comment, §3 cover letter).
+  (rcu_read_lock only) does not (§2.5 GUP-fast comment, §3 cover letter).
 * A grace period ends only after every CPU has left the read-side or IRQ-off
-  section it was in when the period started (consolidated RCU, KF §2.5).
-* smp_call_function() waits for every target (wait=1) (KF §2.5).
+  section it was in when the period started (consolidated RCU, §2.5).
+* smp_call_function() waits for every target (wait=1) (§2.5).
 
 Events are buffered and written in time order (ties by emission order).
 Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.

@@ -1,21 +1,21 @@
 """Address spaces, page tables and the paths that free them.
 
-Rules encoded (KF = shared/reference/kernel-facts.md):
-* zap_pte_range (KF §2.2/§2.3): a PTE table is reclaimed only for
+Rules encoded (docs/kernel-facts.md):
+* zap_pte_range (§2.2/§2.3): a PTE table is reclaimed only for
   MADV_DONTNEED (``details->reclaim_pt``), only when the zap covers its whole
   PMD span, and only if no entry was skipped. Fast path: the PMD lock is
   taken with a trylock and the table detached at once; if that fails (or the
   zap had to retry) the re-check path looks at every entry again, and a
   concurrent refault makes the table non-empty, so it stays.
-* munmap/exit (KF §2.4): free_pgtables() detaches every table whose span the
+* munmap/exit (§2.4): free_pgtables() detaches every table whose span the
   unmapped range covers and hands it to pte_free_tlb.
-* mmu_gather (KF §2.5): tlb_remove_table() puts tables in a batch page of
+* mmu_gather (§2.5): tlb_remove_table() puts tables in a batch page of
   MAX_TABLE_BATCH; if the batch page cannot be allocated, the single-table
   path runs: call_rcu (PT_RECLAIM), IPI + immediate free (semi-RCU), or
   synchronize_rcu + free (after 7.0). A full batch and tlb_finish_mmu flush
   the TLB then call_rcu the batch. Without RCU-TF tables ride the page batch
   and are freed right after the TLB flush.
-* VmPTE (KF §6) drops at the detach (mm_dec_nr_ptes), PageTables at the free.
+* VmPTE (§6) drops at the detach (mm_dec_nr_ptes), PageTables at the free.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from replayer import vocab as v
 
-from .arches import Arch
+from ..arches import Arch
 from .kernels import KernelConfig
 from .machine import Machine
 
@@ -60,8 +60,8 @@ class Kernel:
         self.m, self.arch, self.cfg = machine, arch, cfg
         self.span = arch.pmd_span
         self.pages = arch.ptrs_per_pte
-        self.upper_span = self.span * (arch.page_size // 8)   # entries of a full-page table
-        self.top_span = self.upper_span * (arch.page_size // 8)
+        self.upper_span = arch.pud_span
+        self.top_span = arch.p4d_span
         self.batch_max = arch.max_table_batch(cfg.mmu_gather_rcu_table_free)
         self.batch_fail, self.pmd_contention = batch_fail, pmd_contention
         self.refault, self.skipped = refault, skipped
@@ -85,11 +85,11 @@ class Kernel:
     # -- faults ------------------------------------------------------------
     def _table(self, a: AddressSpace, addr: int, cpu: int) -> PteTable:
         m, arch = self.m, self.arch
-        if arch.levels >= 4 and addr // self.top_span not in a.puds:
+        if arch.page_table_levels >= 4 and addr // self.top_span not in a.puds:
             pfn = self._alloc_pfn()
             a.puds[addr // self.top_span] = pfn
             m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PUD, pfn, addr, None), a.comm)
-        if arch.levels >= 3 and addr // self.upper_span not in a.pmds:
+        if arch.page_table_levels >= 3 and addr // self.upper_span not in a.pmds:
             pfn = self._alloc_pfn()
             a.pmds[addr // self.upper_span] = pfn
             m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PMD, pfn, addr, None), a.comm)
@@ -146,7 +146,7 @@ class Kernel:
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
         """dup_mmap → copy_page_range: the child gets a table for each of the parent's,
         with its present entries (private anonymous memory is copied, entries write-
-        protected for COW), allocated by the parent inside fork (KF §6: they count in
+        protected for COW), allocated by the parent inside fork (§6: they count in
         the child's VmPTE and go with its exit or exec)."""
         m = self.m
         m.catch_up()
@@ -246,7 +246,7 @@ class Kernel:
         else:
             others = [c for c in range(m.ncpus) if c != cpu]
             if method == "ipi_targeted":
-                # Only CPUs inside an IRQ-off lockless walk of this mm (KF §4, v4 series).
+                # Only CPUs inside an IRQ-off lockless walk of this mm (§4, v4 series).
                 others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
                           and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
             targets = tuple(others)

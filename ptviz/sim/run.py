@@ -7,83 +7,25 @@ from __future__ import annotations
 import os
 import re
 import time
-from decimal import Decimal, localcontext
-from typing import Any, Callable
+from typing import Any
 
 from replayer import __version__
-from replayer import vocab as v
 from replayer.errors import UsageError
 from replayer.traceio import TraceWriter
-from replayer.units import parse_size
+from replayer.units import SIZE_SUFFIXES, AmountError, format_size, parse_count, parse_size, shown
 
-from . import arches, kernels
-from .arches import Arch
-from .kernels import shown
-from .machine import Machine, WalkerCpu
-from .mm import AddressSpace, Kernel
+from .. import arches
+from ..arches import Arch
+from . import kernels
+from .machine import Machine
+from .mm import Kernel
+from .system import Sim, StepHook
 from .workloads import BASE, MODEL, PARAMS, USER_TOP, WORKLOADS, Bound, Param, Run
 
 # The trace's CPU columns are uint16 (replayer/traceio/validate.py), so 4096 fits with room;
 # it also keeps a broadcast sync, one IPI event per other CPU, affordable.
 MAX_CPUS = 4096
 MAX_SEED = (1 << 63) - 1       # the trace header holds it as a msgpack int64
-MM_BASE = 0xFFFF888004000000
-
-
-#: ``on_step(done, total, events, writer)``: a workload finished ``done`` of its
-#: ``total`` steps, having emitted ``events`` (some not yet handed to ``writer``).
-StepHook = Callable[[int, int, int, TraceWriter], None]
-
-
-class Sim:
-    def __init__(self, machine: Machine, kernel: Kernel, on_step: StepHook | None = None
-                 ) -> None:
-        self.machine, self.kernel = machine, kernel
-        self._next_pid = 1000
-        self.spaces: list[AddressSpace] = []
-        self._on_step = on_step
-
-    def step(self, done: int, total: int) -> None:
-        """The workload's main loop did ``done`` of its ``total`` steps (iterations,
-        children, regions...): what progress and the size estimate go by."""
-        if self._on_step is not None:
-            self._on_step(done, total, self.machine.emitted, self.machine.writer)
-
-    def process(self, comm: str, cpu: int = 0) -> AddressSpace:
-        """A new process with its own mm (fork + exec)."""
-        pid = self._next_pid
-        self._next_pid += 1
-        mm = MM_BASE + len(self.spaces) * 0x2000
-        a = AddressSpace(mm, pid, comm, {cpu})
-        self.spaces.append(a)
-        m = self.machine
-        m.emit(m.now, cpu, v.MM_NEW, pid, (mm, pid, comm), comm)
-        return a
-
-    def fork(self, parent: AddressSpace, comm: str, cpu: int = 0) -> AddressSpace:
-        """A child process of ``parent`` with a copy of its page tables (fork without
-        exec): its own mm, announced, then filled by the parent's CPU."""
-        child = self.process(comm, cpu)
-        self.kernel.copy_tables(parent, child, min(parent.cpus, default=0))
-        return child
-
-    def add_walker(self, a: AddressSpace, cpu: int, walker: str, gap: int, hold: int,
-                   start: int, size: int) -> None:
-        """A thread of ``a`` on ``cpu`` walking its page tables locklessly."""
-        m, k = self.machine, self.kernel
-        w = WalkerCpu(m, cpu, walker, gap, hold, a.pid + 100 + cpu, f"{a.comm}-walker")
-        m.walk_mm = a.mm
-        a.cpus.add(cpu)
-
-        def pick() -> int | None:
-            # A reader of fresh data: somewhere in the last two PMD spans the writer filled.
-            addr = max(start, a.cursor - m.rng.randrange(2 * k.span))
-            table = a.ptes.get(addr // k.span)
-            return table.pfn if table is not None else None
-        w.pick = pick
-        m.walkers[cpu] = w
-
-
 def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
              params: dict[str, str], overrides: dict[str, str], cpus: int = 4,
              seed: int = 1, command: list[str] | None = None, force: bool = False,
@@ -111,7 +53,7 @@ def simulate(out: str, arch_name: str, kernel_version: str, workload: str,
     }
     started = time.perf_counter()
     with TraceWriter(out, header, force=force) as writer:
-        machine = Machine(writer, cpus, seed, ipi_flush=arch.tlb_flush == "ipi")
+        machine = Machine(writer, cpus, seed, ipi_flush=arch.tlb_shootdown == "ipi")
         kernel = Kernel(machine, arch, cfg, **model_values)
         WORKLOADS[workload](Sim(machine, kernel, on_step), values)
         events = machine.finish()
@@ -131,65 +73,29 @@ class _Bad(Exception):
     """Why a value cannot be used; the caller says which value and what is accepted."""
 
 
-# ASCII digits only: int() and float() would also take "٣", "1_0", "nan" or "inf".
-_WHOLE = re.compile(r"[+-]?[0-9]+")
-_NUMBER = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?) *([A-Za-z]*)")
-_UNITS = (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10))
-
-
-def fmt_size(n: int) -> str:
-    """Bytes the shortest way a user can type them: ``2M``, ``1073741820K``, ``1000``."""
-    return min([f"{n // s}{u}" for u, s in _UNITS if n > 0 and n % s == 0] + [str(n)], key=len)
+# A probability: a plain decimal number (ASCII digits only: float() would also take "٣",
+# "1_0", "nan" or "inf").
+_PROBABILITY = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _gloss(n: int) -> str:
     """A readable name for a long size bound: ``1T-4K`` for ``1073741820K``, else ""."""
-    if len(fmt_size(n)) <= 6:
+    if len(format_size(n)) <= 6:
         return ""
-    return min((f"{-(-n // s)}{u}-{fmt_size(-(-n // s) * s - n)}" for u, s in _UNITS
+    return min((f"{-(-n // s)}{u}-{format_size(-(-n // s) * s - n)}" for u, s in SIZE_SUFFIXES
                 if n % s and 2 * n > s), key=len, default="")
 
 
-def _whole(text: str) -> int:
-    t = text.strip()
-    if not _WHOLE.fullmatch(t):
-        raise _Bad("expected a whole number")
-    if len(t.lstrip("+-").lstrip("0")) > 30:     # no range comes near; int() may refuse it
-        raise _Bad("out of range")
-    return int(t)
-
-
-def _bytes(text: str) -> int:
-    m = _NUMBER.fullmatch(text.strip())
-    if m is None:
-        raise _Bad("expected bytes or a value with a unit (K, M, G, T)")
-    try:
-        unit = parse_size("1" + m[2])
-    except UsageError:
-        raise _Bad(f"unknown unit {shown(m[2])}; expected K, M, G or T") from None
-    number = Decimal(m[1])
-    # Before the exact product: 1e999999999 would build a billion-digit integer.
-    if not number.is_zero() and abs(number.adjusted()) > 30:
-        raise _Bad("out of range" if number.adjusted() > 0 else "not a whole number of bytes")
-    with localcontext() as ctx:
-        ctx.prec = len(m[1]) + 40                # exact: 4096.000…01 must not round to 4096
-        exact = number * unit
-        if exact != exact.to_integral_value():
-            raise _Bad("not a whole number of bytes")
-    return int(exact)
-
-
 def parse_int(text: str, what: str, lo: int, hi: int) -> int:
-    """A whole number in ``lo..hi`` (``--cpus``, ``--seed``), else a one-line UsageError."""
+    """A count in ``lo..hi`` (``--cpus``, ``--seed``), else a one-line UsageError."""
     try:
-        n = _whole(text)
-        if lo <= n <= hi:
-            return n
-        problem = "out of range; expected"
-    except _Bad as bad:
-        problem = "out of range; expected" if str(bad) == "out of range" else \
-            "expected a whole number"
-    raise UsageError(f"{what} {shown(text)}: {problem} {lo}..{hi}")
+        n = parse_count(text, what)
+        problem = "" if lo <= n <= hi else "out of range"
+    except AmountError as bad:
+        problem = bad.problem
+    if problem:
+        raise UsageError(f"{what} {shown(text)}: {problem}; expected {lo}..{hi}")
+    return n
 
 
 def _at(bound: Any, run: Run) -> Any:
@@ -202,11 +108,13 @@ def _value(p: Param, text: str) -> Any:
             raise _Bad("unknown value")
         return text
     if p.kind == "probability":
-        m = _NUMBER.fullmatch(text.strip())
-        if m is None or m[2]:
+        if _PROBABILITY.fullmatch(text.strip()) is None:
             raise _Bad("expected a number")
-        return float(m[1])                       # 1e999 is inf: out of range
-    return _bytes(text) if p.kind == "size" else _whole(text)
+        return float(text)                       # 1e999 is inf: out of range
+    try:
+        return parse_size(text) if p.kind == "size" else parse_count(text)
+    except AmountError as bad:
+        raise _Bad(bad.detail) from None
 
 
 def _check(p: Param, value: Any, run: Run) -> None:
@@ -215,9 +123,9 @@ def _check(p: Param, value: Any, run: Run) -> None:
     if not _at(p.lo, run) <= value <= _at(p.hi, run):
         raise _Bad("out of range")
     if p.kind == "size" and value % _at(p.align, run):
-        raise _Bad(f"not a multiple of {fmt_size(_at(p.align, run))}")
+        raise _Bad(f"not a multiple of {format_size(_at(p.align, run))}")
     if p.divides and run.values[p.divides] % value:
-        raise _Bad(f"does not divide {p.divides}={fmt_size(run.values[p.divides])}")
+        raise _Bad(f"does not divide {p.divides}={format_size(run.values[p.divides])}")
 
 
 def accepts(p: Param, run: Run | None = None) -> str:
@@ -226,7 +134,7 @@ def accepts(p: Param, run: Run | None = None) -> str:
         return ", ".join(p.choices[:-1]) + f" or {p.choices[-1]}"
     if p.kind == "probability":
         return "a probability 0..1"
-    fmt = fmt_size if p.kind == "size" else str
+    fmt = format_size if p.kind == "size" else str
 
     def end(b: Any) -> str:
         """One end: its number, then what that is: ``4K (a page)``, ``1073741820K (1T-4K)``."""
@@ -238,8 +146,8 @@ def accepts(p: Param, run: Run | None = None) -> str:
         return fmt(n) + (f" ({' = '.join(notes)})" if notes else "")
     text = f"{end(p.lo)}..{end(p.hi)}"
     if p.kind == "size":
-        text += (f", a multiple of {fmt_size(p.align)}" if not isinstance(p.align, Bound) else
-                 f", a multiple of {run.arch.name}'s {fmt_size(run.arch.page_size)} page"
+        text += (f", a multiple of {format_size(p.align)}" if not isinstance(p.align, Bound) else
+                 f", a multiple of {run.arch.name}'s {format_size(run.arch.page_size)} page"
                  if run else ", a page multiple")
     return text + (f" dividing {p.divides}" if p.divides else "")
 
@@ -270,7 +178,7 @@ def parse_params(workload: str, raw: dict[str, str], arch: Arch,
                 raise UsageError(f"--param {name}={shown(raw[name])}: {bad}; {what} "
                                  f"{accepts(p, run)}") from None
             given = f"{p.divides}={shown(raw.get(p.divides, '(default)'))}"
-            raise UsageError(f"--param {given}: the default {name}={fmt_size(value)} does not "
+            raise UsageError(f"--param {given}: the default {name}={format_size(value)} does not "
                              f"divide it; give a {name}: {what} {accepts(p, run)}") from None
         run.values[name] = value
     return {k: run.values[k] for k in table}, {k: run.values[k] for k in MODEL}
@@ -280,11 +188,13 @@ def help_text() -> str:
     """Every workload's parameters, defaults and ranges, for ``simulate --help``."""
     def default(p: Param) -> str:
         d = p.default
-        return (d.text if isinstance(d, Bound) else fmt_size(d) if p.kind == "size" else
+        return (d.text if isinstance(d, Bound) else format_size(d) if p.kind == "size" else
                 f"{d:g}" if isinstance(d, float) else str(d))
     lines = ["Workload parameters, --param NAME=VALUE: the default, then what it takes. Sizes",
-             f"in bytes or with K, M, G, T; a mapping starts at {BASE:#x} and ends by",
-             f"{USER_TOP:#x} (the top of x86_64's 4-level user space)."]
+             "in bytes or with K, M, G, T (powers of 1024: 2M is 2 MiB); counts, --cpus and",
+             "--seed plain or with k, M, G (powers of 1000: 2M is two million). A mapping",
+             f"starts at {BASE:#x} and ends by {USER_TOP:#x} (the top of x86_64's 4-level",
+             "user space)."]
     for workload, table in PARAMS.items():
         lines += [f"  {workload if i == 0 else '':<12}{name + '=' + default(p):<24}{accepts(p)}"
                   for i, (name, p) in enumerate(table.items())]

@@ -2,7 +2,7 @@
 
 Each workload takes a :class:`Sim` and its parameters, parsed and checked against
 :data:`PARAMS` before anything is written (``run.parse_params``). Sizes
-accept units (``50G``), counts are plain integers. Markers carry the VmPTE the
+take binary units (``50G``), counts decimal ones (``25.6k``): ``replayer.units``. Markers carry the VmPTE the
 process would read from /proc/self/status at that point, as the real recorded
 workloads write it to trace_marker.
 """
@@ -10,15 +10,13 @@ workloads write it to trace_marker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from replayer import vocab as v
 
-from .arches import Arch
+from ..arches import Arch
 from .mm import AddressSpace, Gather
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .run import Sim
+from .system import Sim
 
 MB2 = 2 << 20
 BASE = 0x7F0000000000          # 1 GiB aligned, as a large anonymous mmap is THP-aligned
@@ -132,36 +130,36 @@ MODEL: dict[str, Param] = {
 }
 
 
-def marker(sim: "Sim", a: AddressSpace, text: str) -> None:
+def marker(sim: Sim, a: AddressSpace, text: str) -> None:
     m = sim.machine
     m.tick(2_000)
     m.emit(m.now, 0, v.MARKER, a.pid, (f"VmPTE: {sim.kernel.vmpte(a) // 1024} kB ({text})",),
            a.comm)
 
 
-def madvise_dontneed(sim: "Sim", a: AddressSpace, start: int, end: int, cpu: int) -> None:
+def madvise_dontneed(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int) -> None:
     g = Gather(sim.kernel, a, cpu)
     sim.kernel.zap(a, start, end, "dontneed", cpu, g)
     g.finish()
 
 
-def munmap(sim: "Sim", a: AddressSpace, start: int, end: int, cpu: int, cause: str) -> None:
+def munmap(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int, cause: str) -> None:
     g = Gather(sim.kernel, a, cpu)
     sim.kernel.zap(a, start, end, cause, cpu, g)
     sim.kernel.free_tables(a, start, end, cause, cpu, g)
     g.finish()
 
 
-def exit_mm(sim: "Sim", a: AddressSpace, cpu: int) -> None:
+def exit_mm(sim: Sim, a: AddressSpace, cpu: int) -> None:
     m = sim.machine
     munmap(sim, a, 0, 1 << 57, cpu, "exit")
     m.emit(m.now, cpu, v.MM_EXIT, a.pid, (a.mm,), a.comm)
 
 
-def coverletter(sim: "Sim", p: dict[str, Any]) -> None:
+def coverletter(sim: Sim, p: dict[str, Any]) -> None:
     """mmap ``size``, then ``iterations`` × (touch ``step``, MADV_DONTNEED ``step``).
 
-    The loop the PT_RECLAIM patches were measured with (KF §3: 50G, 25600
+    The loop the PT_RECLAIM patches were measured with (docs/kernel-facts.md §3: 50G, 25600
     iterations, VmPTE 102640 kB before / 240 kB after).
     """
     size, step, iterations, batch = p["size"], p["step"], p["iterations"], p["batch"]
@@ -176,7 +174,7 @@ def coverletter(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, a, 0)
 
 
-def walkers(sim: "Sim", p: dict[str, Any]) -> None:
+def walkers(sim: Sim, p: dict[str, Any]) -> None:
     """coverletter on CPU 0 while lockless walkers on the other CPUs read its tables.
 
     ``walker``: gup_fast (IRQs off), pte_offset_map (rcu_read_lock) or mix;
@@ -199,7 +197,7 @@ def walkers(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, a, 0)
 
 
-def munmap_workload(sim: "Sim", p: dict[str, Any]) -> None:
+def munmap_workload(sim: Sim, p: dict[str, Any]) -> None:
     """mmap ``size``, touch it, munmap it in ``chunk`` pieces in a shuffled order."""
     size, chunk = p["size"], p["chunk"]
     a = sim.process("munmap")
@@ -215,7 +213,7 @@ def munmap_workload(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, a, 0)
 
 
-def fork_exit(sim: "Sim", p: dict[str, Any]) -> None:
+def fork_exit(sim: Sim, p: dict[str, Any]) -> None:
     """A parent touches ``parent_size``, then forks ``children``: each starts with a
     copy of the parent's tables, touches ``size`` more on its CPU and exits."""
     children, size = p["children"], p["size"]
@@ -235,7 +233,7 @@ def fork_exit(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, parent, 0)
 
 
-def allocator(sim: "Sim", p: dict[str, Any]) -> None:
+def allocator(sim: Sim, p: dict[str, Any]) -> None:
     """A malloc-like mix: ``ops`` allocations of 4K..``max`` and frees, big frees
     returned with MADV_DONTNEED (as glibc trims), arenas unmapped at the end."""
     ops, biggest, arena = p["ops"], p["max"], p["arena"]
@@ -261,10 +259,10 @@ def allocator(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, a, 0)
 
 
-def collapse(sim: "Sim", p: dict[str, Any]) -> None:
+def collapse(sim: Sim, p: dict[str, Any]) -> None:
     """khugepaged collapses ``regions`` 2 MiB regions: the PTE table is detached
-    (pmdp_collapse_flush), walkers are synced (tlb_remove_table_sync_one, KF §2.5),
-    and the table is freed by RCU (pte_free_defer)."""
+    (pmdp_collapse_flush), walkers are synced (tlb_remove_table_sync_one,
+    docs/kernel-facts.md §2.5), and the table is freed by RCU (pte_free_defer)."""
     regions = p["regions"]
     a = sim.process("collapse")
     m, k = sim.machine, sim.kernel
@@ -292,7 +290,7 @@ def collapse(sim: "Sim", p: dict[str, Any]) -> None:
     exit_mm(sim, a, 0)
 
 
-WORKLOADS: dict[str, Callable[["Sim", dict[str, Any]], None]] = {
+WORKLOADS: dict[str, Callable[[Sim, dict[str, Any]], None]] = {
     "coverletter": coverletter, "allocator": allocator, "munmap": munmap_workload,
     "fork-exit": fork_exit, "walkers": walkers, "collapse": collapse,
 }
