@@ -244,8 +244,10 @@ class TableHandlers:
             for held_pfn, held_tid, held_idx in walk[4]:
                 if held_pfn == pfn and held_tid == tid:
                     self._find("use_after_free", ts, wcpu, pfn, mm,
-                               f"table {pfn:#x} freed on CPU {cpu} ({row[5]}) while a "
-                               f"{walk[1]} walker on CPU {wcpu} ({walk[2]}) still holds it",
+                               f"table {pfn:#x} freed on CPU {cpu} "
+                               f"({row[5] or 'path unknown'}) while a {walk[1] or 'lockless'} "
+                               f"walker on CPU {wcpu} ({walk[2] or 'protection unknown'}) "
+                               f"still holds it",
                                walk[5], held_idx, i, since=walk[0], on_cpu=True)
         if log.level(tid) == v.LEVEL_PTE:
             cause = log.get(tid, T_DETACH_CAUSE)

@@ -234,7 +234,7 @@ class Replay(RowQueries):
                     if self.last_ts - send_ts >= self.IPI_ANSWER_NS:
                         findings.add(Finding(
                             "ipi_unanswered", send_ts, target, None, None,
-                            f"{reason} IPI from CPU {sender} to CPU {target} was never "
+                            f"{reason or 'an'} IPI from CPU {sender} to CPU {target} was never "
                             f"handled", (index,), since=send_ts, on_cpu=True))
         self.lost_windows = LostWindows.from_losses(
             self.folder.losses, self.timeline,
@@ -282,7 +282,7 @@ class Replay(RowQueries):
     @property
     def markers(self) -> list[dict[str, Any]]:
         """Markers in trace order: ``ts``, ``cpu``, ``pid``, ``text``, ``mm`` of the
-        writing task when known, ``table_bytes`` of that mm then, ``index``."""
+        writing task when known, ``vmpte_bytes`` of that mm then, ``index``."""
         return self.folder.markers
 
     @property

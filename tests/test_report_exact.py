@@ -18,16 +18,18 @@ def test_semi_rcu_walker_report_exactly():
     classes = {c: ZERO for c in ("freed_unmap", "freed_collapse", "empty_attached",
                                  "in_flight", "lost", "live")}
     assert report == {
-        "schema": 1,
+        "schema": 2,
         "trace": {
             "path": path, "source": "hand",
             "arch": {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "levels": 4,
-                     "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi"},
+                     "pte_table_bytes": 4096, "pmd_table_bytes": 4096, "tlb_flush": "ipi",
+                     "inferred": False},
             "kernel": {"version": "6.14", "pt_reclaim": True,
                        "mmu_gather_rcu_table_free": True,
                        "have_arch_tlb_remove_table": False, "table_free": "semi_rcu",
                        "sync": "ipi_broadcast"},
-            "workload": {"name": "hand:semi-rcu-walker"}, "cpus": 2, "events": 18,
+            "workload": {"name": "hand:semi-rcu-walker", "params": {}, "command": None},
+            "cpus": 2, "events": 18,
             "first_ts": 1_000_001_000, "last_ts": 1_000_018_000, "warnings": [],
             "truncated_at_byte": None,
         },
@@ -36,8 +38,8 @@ def test_semi_rcu_walker_report_exactly():
         # The PMD table stays; the PTE table was reclaimed.
         "page_tables": {"bytes": 4096, "peak_bytes": 8192},
         "pte_table_bytes": 4096,
-        "mms": [{"mm": MM, "pids": [4242], "comm": "touch-dontneed", "table_bytes": 4096,
-                 "peak_table_bytes": 8192,
+        "mms": [{"mm": MM, "pids": [4242], "comm": "touch-dontneed", "vmpte_bytes": 4096,
+                 "peak_vmpte_bytes": 8192,
                  "tables": {"pte": 0, "pmd": 1, "pud": 0, "p4d": 0},
                  "pte_tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
                  "exited_ts": None}],

@@ -50,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep these event kinds, e.g. 'table_*,tlb_flush'")
     p.add_argument("--mm", metavar="LIST", help="keep events of these mms (0x hex)")
     p.add_argument("--pid", metavar="LIST", help="keep events of these tasks")
+    p.add_argument("--arch", metavar="NAME",
+                   help="importing ftrace: the traced machine's architecture, recorded in "
+                        "the trace (it sizes VmPTE); one of x86_64, x86-pae, arm64, "
+                        "riscv64, mips64, parisc64, um, arm, arm-lpae (4 KiB pages, 2 MiB "
+                        "per PTE table); default: x86_64, marked as assumed")
     p.add_argument("--pt-reclaim", choices=("y", "n"),
                    help="importing ftrace: whether the traced kernel had CONFIG_PT_RECLAIM "
                         "(helps place detaches at MADV_DONTNEED); default: unknown")
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     dst = output_format(args.output, args.to_format)
     check_output(args.output, args.force)           # refused before any long work
     selection = Selection(args.since, args.until, _terms(args))
-    header = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
+    header = _import_header(args)
     with decompressed(args.input) as source:        # a .gz/.xz/.zst input, unpacked
         src = input_format(source, args.from_format)
         if selection.everything and dst.name == "msgpack" and \
@@ -95,6 +100,16 @@ def run(args: argparse.Namespace) -> int:
         if selection.everything and dst.name == src.name == "msgpack":
             return _rewrite(args, source)
         return _convert(args, source, src.name, dst.name, selection, header)
+
+
+def _import_header(args: argparse.Namespace) -> dict:
+    """What an import of ftrace records beyond the text: the kernel's PT_RECLAIM, the
+    architecture (checked now, before any long work)."""
+    header: dict = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
+    if args.arch is not None:
+        from ..ftrace.arch import import_arch
+        header["arch"] = import_arch(args.arch)
+    return header
 
 
 def _import(args: argparse.Namespace, source: str, header: dict) -> int:

@@ -90,15 +90,16 @@ def render(diff: dict[str, Any]) -> str:
     add = out.append
     for side in ("a", "b"):
         t = diff[side]
-        kernel = (t["kernel"] or {}).get("version", "?")
-        add(f"{side.upper()}  {printable(t['path'])}  ({t['source'] or '?'} · "
-            f"{t['arch'] or '?'} · kernel {kernel} · {t['events']:,} events)")
+        kernel = (t["kernel"] or {}).get("version") or "unknown"
+        arch = (t["arch"] or "arch unknown") + (" (assumed)" if t["arch_inferred"] else "")
+        add(f"{side.upper()}  {printable(t['path'])}  ({t['source'] or 'source unknown'} · "
+            f"{arch} · kernel {kernel} · {t['events']:,} events)")
     add("")
     if diff["markers"]:
         add("markers both traces have (numbers in the text left out), A → B")
         for m in diff["markers"]:
             add(f"  {printable(m['key'].replace('#', '…'))[:76]}")
-            add(f"      VmPTE {_change(m['table_bytes']['a'], m['table_bytes']['b'], True)}"
+            add(f"      VmPTE {_change(m['vmpte_bytes']['a'], m['vmpte_bytes']['b'], True)}"
                 f" · empty attached "
                 f"{_change(m['empty_attached_bytes']['a'], m['empty_attached_bytes']['b'], True)}")
     else:
@@ -106,7 +107,8 @@ def render(diff: dict[str, Any]) -> str:
     for side in ("a", "b"):
         only = diff[f"markers_only_{side}"]
         if only:
-            add(f"  only in {side.upper()}: {len(only)} marker(s), first {printable(only[0])!r}")
+            add(f"  only in {side.upper()}: {len(only)} marker(s), first "
+                f"\"{printable(only[0])}\"")
     add("")
     add("PTE tables at the end                         A → B")
     for cls, label in CLASS_LABELS.items():

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from replayer.units import format_bytes, format_duration, format_ts
 
 from .errors import EXIT_OK, warn
+from .header_text import header_lines
 from .output import emit
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ def render(facts: dict[str, Any]) -> str:
     index = "footer index" if facts["footer"] else "NO footer index (scanned)"
     lines.append(f"  {'format':<10}{facts['format']} v{facts['version']}, "
                  f"{format_bytes(facts['bytes'])}, {_plural(facts['chunks'], 'chunk')}, {index}")
-    for key, value in facts["header"].items():
-        lines.append(f"  {key:<10}{_describe(value)}")
+    for key, text in header_lines(facts["header"]):
+        lines.append(f"  {key:<10}{text}")
     if facts["first_ts"] is not None:
         lines.append(f"  {'span':<10}{format_ts(facts['first_ts'])} → "
                      f"{format_ts(facts['last_ts'])} s "
@@ -91,19 +92,6 @@ def render(facts: dict[str, Any]) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _describe(value: Any) -> str:
-    """One line for a header value: dicts as ``k=v`` pairs, lists comma-separated."""
-    if isinstance(value, dict):
-        return " ".join(f"{k}={_describe(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(_describe(v) for v in value)
-    if value is True:
-        return "y"
-    if value is False:
-        return "n"
-    return str(value)
 
 
 def _plain(value: Any) -> Any:
