@@ -32,11 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "markers both share, PTE tables by class and their peaks, "
                                    "TLB flushes and IPIs per CPU, grace periods, findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("a", help="the first trace (the baseline)")
-    p.add_argument("b", help="the second trace")
-    p.add_argument("--json", action="store_true", help="the comparison as JSON (see DIFF.md)")
+    p.add_argument("a", metavar="A", help="the baseline trace: a ptviz trace (.msgpack), "
+                                           "ftrace text or trace.dat, also compressed (.gz, "
+                                           ".xz, .zst)")
+    p.add_argument("b", metavar="B", help="the trace compared with A (read as A)")
+    p.add_argument("--json", action="store_true",
+                   help="print the comparison as one JSON object instead of text (DIFF.md; "
+                        "JSON Schema: replayer/diff.schema.json)")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
-                   help="exit 1 when a condition on B - A holds, e.g. empty_attached_bytes>+1M")
+                   help="exit 1 when a condition on B - A holds, e.g. "
+                        "empty_attached_bytes>+1M (bytes, or K, M, G), ipis_sent>+10%%; "
+                        "comma-separated or repeated (names below); default: none")
     p.set_defaults(run=run)
 
 

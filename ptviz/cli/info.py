@@ -20,12 +20,17 @@ _NOT_DESCRIPTIVE = ("format", "version", "kinds")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a trace's header, time span and event counts",
                        description="Print a trace's header, its time span and the number of "
-                                   "events per kind and per CPU. Every chunk is decoded and "
+                                   "events per kind and per CPU. Reads ptviz traces, ftrace "
+                                   "text and trace.dat, also compressed (.gz, .xz, .zst). "
+                                   "Every chunk is decoded and "
                                    "checked, and the counts are made from the events (and "
                                    "compared with the footer's); --quick checks only the "
                                    "checksums and takes the counts from the footer.")
-    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat")
-    p.add_argument("--json", action="store_true", help="one JSON object for machines")
+    p.add_argument("trace", help="a ptviz trace (.msgpack), ftrace text or trace.dat, also "
+                                 "compressed (.gz, .xz, .zst); text and trace.dat are "
+                                 "imported first")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object for machines instead of text")
     p.add_argument("--quick", action="store_true",
                    help="verify checksums only; counts as the footer says (not checked)")
     p.set_defaults(run=run)

@@ -25,19 +25,25 @@ input or usage.
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay a trace headless: report, --at, --fail-on (CI)",
-                       description="Replay a trace and report page-table state, the "
-                                   "classification of PTE tables and safety findings.",
+                       description="Replay a trace (a ptviz trace, ftrace text or "
+                                   "trace.dat, also .gz, .xz, .zst) and report page-table "
+                                   "state, the classification of PTE tables and safety "
+                                   "findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat (also .gz, .xz, "
-                                 ".zst)")
-    p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
+    p.add_argument("trace", help="a ptviz trace (.msgpack), ftrace text or trace.dat, also "
+                                 "compressed (.gz, .xz, .zst); text and trace.dat are "
+                                 "imported first")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as one JSON object instead of text (REPORT.md; "
+                        "JSON Schema: replayer/report.schema.json)")
     p.add_argument("--at", metavar="T",
                    help="the state at time T: seconds or a value with a unit (1.000234s, "
                         "1.5ms), +T from the first event (+1.5ms), or marker:TEXT (the "
                         "first marker whose text holds TEXT); default: the end")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when a condition holds, e.g. use_after_free, lost>0, "
-                        "empty_attached_bytes>1M")
+                        "empty_attached_bytes>1M (bytes, or K, M, G); comma-separated or "
+                        "repeated (names below); default: none")
     p.set_defaults(run=run)
 
 

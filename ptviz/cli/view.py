@@ -29,15 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`ptviz replay` takes (a ptviz trace, ftrace text, "
                                    "trace.dat).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("trace", nargs="?", help="the trace to open")
+    p.add_argument("trace", nargs="?", metavar="TRACE",
+                   help="the trace to open: a ptviz trace (.msgpack), ftrace text or "
+                        "trace.dat, also compressed (.gz, .xz, .zst); none with --sim")
     p.add_argument("trace_b", nargs="?", metavar="TRACE_B",
-                   help="a second trace to compare, on the same time axis")
+                   help="a second trace to compare, on the same time axis (read as TRACE); "
+                        "default: none")
     p.add_argument("--align", metavar="MARKER",
                    help="with two traces: put the first marker whose text holds MARKER at "
                         "the same time in both (default: their first events)")
     p.add_argument("--sim", nargs=argparse.REMAINDER, metavar="SIMULATE-ARGS",
                    help="simulate with `ptviz simulate`'s options (no -o) into a temporary "
-                        "file and open it, e.g. --sim --kernel 6.13 --param size=1G")
+                        "file and open it, e.g. --sim --kernel 6.13 --param size=1G; the "
+                        "options after it are all ptviz simulate's")
     p.set_defaults(run=run)
 
 
