@@ -8,7 +8,7 @@ from typing import Any
 from replayer.units import format_bytes, format_ts
 
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
-from .output import LazyHelpFormatter, emit, printable
+from .output import TRACE_HELP, LazyHelpFormatter, emit, printable
 
 
 def _epilog() -> str:
@@ -32,9 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "markers both share, PTE tables by class and their peaks, "
                                    "TLB flushes and IPIs per CPU, grace periods, findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("a", metavar="A", help="the baseline trace: a ptviz trace (.msgpack), "
-                                           "ftrace text or trace.dat, also compressed (.gz, "
-                                           ".xz, .zst)")
+    p.add_argument("a", metavar="A", help=f"the baseline trace: {TRACE_HELP}")
     p.add_argument("b", metavar="B", help="the trace compared with A (read as A)")
     p.add_argument("--json", action="store_true",
                    help="print the comparison as one JSON object instead of text (DIFF.md; "

@@ -10,6 +10,7 @@ import sys
 from replayer.units import format_ts
 
 from .errors import EXIT_OK
+from .output import TRACE_HELP
 
 EPILOG = """\
 FILTER terms (all must hold): cpu=1,3  kind=table_free,tlb_flush (or kind=table_*)
@@ -25,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List the events of a trace in order, optionally "
                                    "filtered and limited to a time window.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("trace", help="a ptviz trace (.msgpack), ftrace text or trace.dat, also "
-                                 "compressed (.gz, .xz, .zst)")
+    p.add_argument("trace", help=TRACE_HELP)
     p.add_argument("filter", nargs="*",
                    help="filter terms, all of which must hold (below); default: every event")
     p.add_argument("--from", dest="t0", metavar="T",

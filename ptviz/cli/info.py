@@ -9,7 +9,7 @@ from replayer.units import format_bytes, format_duration, format_ts
 
 from .errors import EXIT_OK, warn
 from .header_text import header_lines
-from .output import emit
+from .output import TRACE_HELP, emit
 
 if TYPE_CHECKING:
     from replayer.traceio import TraceReader
@@ -26,9 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "checked, and the counts are made from the events (and "
                                    "compared with the footer's); --quick checks only the "
                                    "checksums and takes the counts from the footer.")
-    p.add_argument("trace", help="a ptviz trace (.msgpack), ftrace text or trace.dat, also "
-                                 "compressed (.gz, .xz, .zst); text and trace.dat are "
-                                 "imported first")
+    p.add_argument("trace", help=TRACE_HELP)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object for machines instead of text")
     p.add_argument("--quick", action="store_true",

@@ -6,7 +6,7 @@ import argparse
 
 from replayer.units import parse_moment
 
-from .output import LazyHelpFormatter, emit
+from .output import TRACE_HELP, LazyHelpFormatter, emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
 
 
@@ -30,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "state, the classification of PTE tables and safety "
                                    "findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("trace", help="a ptviz trace (.msgpack), ftrace text or trace.dat, also "
-                                 "compressed (.gz, .xz, .zst); text and trace.dat are "
-                                 "imported first")
+    p.add_argument("trace", help=TRACE_HELP)
     p.add_argument("--json", action="store_true",
                    help="print the report as one JSON object instead of text (REPORT.md; "
                         "JSON Schema: replayer/report.schema.json)")

@@ -10,6 +10,7 @@ import tempfile
 from replayer.errors import UsageError
 
 from .errors import EXIT_BUG, EXIT_OK, fail
+from .output import TRACE_HELP
 
 EPILOG = """\
 Keys: + - zoom, 0 fit, ← → move, shift+← → pan, [ ] pick an event class and n N
@@ -30,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "trace.dat).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("trace", nargs="?", metavar="TRACE",
-                   help="the trace to open: a ptviz trace (.msgpack), ftrace text or "
-                        "trace.dat, also compressed (.gz, .xz, .zst); none with --sim")
+                   help=f"the trace to open: {TRACE_HELP}; none with --sim")
     p.add_argument("trace_b", nargs="?", metavar="TRACE_B",
                    help="a second trace to compare, on the same time axis (read as TRACE); "
                         "default: none")
