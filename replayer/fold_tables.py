@@ -64,7 +64,7 @@ class TableHandlers:
         if s.pt_bytes > s.pt_peak:
             s.pt_peak = s.pt_bytes
         if self.recording:
-            add_value, add_ts = self._add_table_bytes
+            add_value, add_ts = self._add_page_table_bytes
             add_value(s.pt_bytes)
             add_ts(ts)
 
