@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import UsageError
+from .report import check_not_renamed
 from .state import CLASSES, FINDING_KINDS
 from .units import parse_size
 
-SCHEMA_VERSION = 1
+#: 2: the PageTables metrics are ``page_table_bytes`` and ``peak_page_table_bytes``, a
+#: marker's VmPTE pair ``vmpte_bytes`` (DIFF.md).
+SCHEMA_VERSION = 2
 Report = dict[str, Any]
 
 
@@ -33,8 +36,8 @@ def _findings(kind: str) -> Callable[[Report], int]:
 
 #: Every number a diff compares, by the name ``--fail-on`` uses. Built once.
 METRICS: dict[str, Callable[[Report], int]] = {
-    "table_bytes": lambda r: r["page_tables"]["bytes"],
-    "peak_table_bytes": lambda r: r["page_tables"]["peak_bytes"],
+    "page_table_bytes": lambda r: r["page_tables"]["bytes"],
+    "peak_page_table_bytes": lambda r: r["page_tables"]["peak_bytes"],
     **{c: (lambda r, c=c: r["tables"][c]["count"]) for c in CLASSES},
     **{f"{c}_bytes": (lambda r, c=c: r["tables"][c]["bytes"]) for c in CLASSES},
     **{f"peak_{c}": (lambda r, c=c: r["peaks"][c]["count"]) for c in ("empty_attached", "live",
@@ -87,7 +90,7 @@ def _markers(a: Report, b: Report) -> tuple[list[dict], list[str], list[str]]:
         ma, mb = ka[(key, k)], kb[(key, k)]
         shared.append({"key": key, "text_a": ma["text"], "text_b": mb["text"],
                        "ts_a": ma["ts"], "ts_b": mb["ts"],
-                       "table_bytes": _pair(ma["table_bytes"] or 0, mb["table_bytes"] or 0),
+                       "vmpte_bytes": _pair(ma["vmpte_bytes"] or 0, mb["vmpte_bytes"] or 0),
                        "empty_attached_bytes": _pair(ma["empty_attached"]["bytes"],
                                                      mb["empty_attached"]["bytes"])})
     return (shared, [m["text"] for km, m in ka.items() if km not in kb],
@@ -96,8 +99,10 @@ def _markers(a: Report, b: Report) -> tuple[list[dict], list[str], list[str]]:
 
 def _trace(report: Report) -> dict[str, Any]:
     t = report["trace"]
-    return {"path": t["path"], "source": t["source"], "arch": (t["arch"] or {}).get("name"),
-            "kernel": t["kernel"], "workload": t["workload"], "events": t["events"],
+    arch = t["arch"] or {}
+    return {"path": t["path"], "source": t["source"], "arch": arch.get("name"),
+            "arch_inferred": bool(arch.get("inferred")), "kernel": t["kernel"],
+            "workload": t["workload"], "events": t["events"],
             "counts_trusted": report["counts_trusted"]}
 
 
@@ -175,6 +180,8 @@ def parse_diff_fail_on(specs: list[str]) -> list[DiffCondition]:
     for spec in specs:
         for term in filter(None, (t.strip() for t in spec.split(","))):
             m = _TERM.match(term)
+            if m is not None:
+                check_not_renamed(m.group(1), term)
             if m is None or m.group(1) not in METRICS:
                 raise UsageError(f"--fail-on {term!r}: expected NAME or NAME OP [+|-]VALUE[%] "
                                  f"with NAME one of {', '.join(METRICS)}")

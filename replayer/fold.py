@@ -144,7 +144,7 @@ class Folder(TableHandlers, ContextHandlers):
         if recording:
             self._add_attached = appenders(series.pte_attached)
             self._add_in_flight = appenders(series.pte_in_flight)
-            self._add_table_bytes = appenders(series.table_bytes)
+            self._add_page_table_bytes = appenders(series.page_table_bytes)
             self._add_empty = appenders(series.empty_attached)
         #: rcu_gp_end events seen; early-callback findings count only if there are any.
         self.gp_ends_seen = 0
@@ -193,7 +193,7 @@ class Folder(TableHandlers, ContextHandlers):
         replaced alive beside the new (a fork storm's series, twice over)."""
         self._mm_series.clear()
         if self.recording:
-            self._add_attached = self._add_in_flight = self._add_table_bytes = None
+            self._add_attached = self._add_in_flight = self._add_page_table_bytes = None
             self._add_empty = None
 
     # -- the loop ----------------------------------------------------------

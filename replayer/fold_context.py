@@ -70,8 +70,9 @@ class ContextHandlers:
             pfns = entry[2]
             self.early_callbacks.append(Finding(
                 "rcu_early", ts, row[2], pfns[0] if pfns else None, None,
-                f"RCU callback {row[4]} ({entry[1]}) ran before any grace period "
-                f"that started after it was queued", (entry[3], i), since=entry[0]))
+                f"RCU callback {row[4]} ({entry[1] or 'function unknown'}) ran before any "
+                f"grace period that started after it was queued", (entry[3], i),
+                since=entry[0]))
 
     # -- walkers -----------------------------------------------------------
     def _walk_begin(self, row: tuple, ts: int, i: int) -> None:
@@ -206,7 +207,7 @@ class ContextHandlers:
             pid = sample[0] if sample is not None and sample[0] is not None else row[3]
             mm = s.pid_mm.get(pid)
             self.markers.append({"ts": ts, "cpu": row[2], "pid": row[3], "text": row[4],
-                                 "mm": mm, "table_bytes": s.mm_bytes.get(mm) if mm else None,
+                                 "mm": mm, "vmpte_bytes": s.mm_bytes.get(mm) if mm else None,
                                  "empty_attached": len(s.empty_since), "index": i})
 
     def _lost(self, row: tuple, ts: int, i: int) -> None:

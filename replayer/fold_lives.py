@@ -209,7 +209,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         s.pt_bytes = int(pt[-1])
         s.pt_peak = max(s.pt_peak, int(pt.max()))
         if rec:
-            f.series.table_bytes.extend(ts[moved], pt)
+            f.series.page_table_bytes.extend(ts[moved], pt)
     if rec:
         attached = in_time(np.where(is_pte, sign, 0))
         f._pte_attached = extend_series(f.series.pte_attached, f._pte_attached, ts, attached)

@@ -64,7 +64,7 @@ class TableHandlers:
         if s.pt_bytes > s.pt_peak:
             s.pt_peak = s.pt_bytes
         if self.recording:
-            add_value, add_ts = self._add_table_bytes
+            add_value, add_ts = self._add_page_table_bytes
             add_value(s.pt_bytes)
             add_ts(ts)
 
@@ -244,8 +244,10 @@ class TableHandlers:
             for held_pfn, held_tid, held_idx in walk[4]:
                 if held_pfn == pfn and held_tid == tid:
                     self._find("use_after_free", ts, wcpu, pfn, mm,
-                               f"table {pfn:#x} freed on CPU {cpu} ({row[5]}) while a "
-                               f"{walk[1]} walker on CPU {wcpu} ({walk[2]}) still holds it",
+                               f"table {pfn:#x} freed on CPU {cpu} "
+                               f"({row[5] or 'path unknown'}) while a {walk[1] or 'lockless'} "
+                               f"walker on CPU {wcpu} ({walk[2] or 'protection unknown'}) "
+                               f"still holds it",
                                walk[5], held_idx, i, since=walk[0], on_cpu=True)
         if log.level(tid) == v.LEVEL_PTE:
             cause = log.get(tid, T_DETACH_CAUSE)

@@ -3,7 +3,7 @@
     with Replay.load("trace.msgpack") as replay:
         replay.state_at(t)                  # ReplayState at t: one restore + a short fold
         replay.buckets({0, 1}, t0, t1, 200) # per-CPU event counts per bucket and class
-        replay.counter("table_bytes", t0, t1, 200)
+        replay.counter("page_table_bytes", t0, t1, 200)
         replay.next_event(t, {cls}, cpus)   # the next TLB flush on CPU 3
         replay.rows(i0, i1), replay.index_at(t), replay.tables(state)
         replay.table_history(pfn, generation)
@@ -234,7 +234,7 @@ class Replay(RowQueries):
                     if self.last_ts - send_ts >= self.IPI_ANSWER_NS:
                         findings.add(Finding(
                             "ipi_unanswered", send_ts, target, None, None,
-                            f"{reason} IPI from CPU {sender} to CPU {target} was never "
+                            f"{reason or 'an'} IPI from CPU {sender} to CPU {target} was never "
                             f"handled", (index,), since=send_ts, on_cpu=True))
         self.lost_windows = LostWindows.from_losses(
             self.folder.losses, self.timeline,
@@ -282,7 +282,7 @@ class Replay(RowQueries):
     @property
     def markers(self) -> list[dict[str, Any]]:
         """Markers in trace order: ``ts``, ``cpu``, ``pid``, ``text``, ``mm`` of the
-        writing task when known, ``table_bytes`` of that mm then, ``index``."""
+        writing task when known, ``vmpte_bytes`` of that mm then, ``index``."""
         return self.folder.markers
 
     @property
@@ -361,8 +361,9 @@ class Replay(RowQueries):
     def counter(self, name: str, t0: int, t1: int, n: int) -> list[int]:
         """A counter sampled into ``n`` buckets (max per bucket; IPIs as counts).
 
-        Names: ``table_bytes``, ``empty_attached``, ``rcu_pending``, ``ipis``,
-        ``table_bytes:0x<mm>``. Unknown names raise :class:`BadInput`.
+        Names: ``page_table_bytes`` (PageTables), ``empty_attached``, ``rcu_pending``,
+        ``ipis``, ``vmpte_bytes:0x<mm>`` (one mm's VmPTE). Unknown names raise
+        :class:`BadInput`.
         """
         series = self.series.get(name)
         if series is None:

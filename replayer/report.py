@@ -6,6 +6,7 @@ The JSON schema (stable; see REPORT.md beside this file) is built by
 
 from __future__ import annotations
 
+import json
 import operator
 from bisect import bisect_right
 import re
@@ -21,7 +22,9 @@ from .state import CLASSES, FINDING_KINDS, ReplayState
 from .tables import table_arrays
 from .units import parse_size
 
-SCHEMA_VERSION = 1
+#: 2: ``table_bytes`` (of an mm, of a marker) became ``vmpte_bytes``, ``workload`` and
+#: ``arch`` took one shape each (REPORT.md).
+SCHEMA_VERSION = 2
 #: The report lists every CPU of a machine up to this size, idle ones included.
 MAX_LISTED_CPUS = 4096
 
@@ -58,8 +61,8 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
             "mm": hexa(mm), "pids": pids,
             "command": None if command is None else not command.isdisjoint(pids),
             "comm": state.mm_comm.get(mm),
-            "table_bytes": state.mm_bytes.get(mm, 0),
-            "peak_table_bytes": state.mm_peak.get(mm, 0),
+            "vmpte_bytes": state.mm_bytes.get(mm, 0),
+            "peak_vmpte_bytes": state.mm_peak.get(mm, 0),
             "tables": {name: state.mm_tables.get((mm, level), 0)
                        for level, name in v.LEVEL_NAMES.items()},
             "pte_tables": {c: {"count": n, "bytes": n * pte} for c, n in classes.items()},
@@ -76,9 +79,9 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
         "schema": SCHEMA_VERSION,
         "trace": {
             "path": replay.path, "source": header.get("source"),
-            "arch": header.get("arch"), "kernel": header.get("kernel"),
-            "workload": header.get("workload", header.get("command")),
-            "cpus": header.get("cpus", len(replay.cpus)),
+            "arch": trace_arch(header), "kernel": trace_kernel(header),
+            "workload": trace_workload(header),
+            "cpus": header["cpus"] if type(header.get("cpus")) is int else len(replay.cpus),
             "events": replay.event_count, "first_ts": replay.first_ts,
             "last_ts": replay.last_ts, "warnings": list(replay.warnings),
             "truncated_at_byte": replay.reader.truncated_at,
@@ -104,7 +107,7 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
         "findings": [_finding(f) for f in findings],
         "findings_suppressed": dict(sorted(replay.suppressed.items())),
         "markers": [{"ts": m["ts"], "pid": m["pid"], "text": m["text"], "mm": hexa(m["mm"]),
-                     "table_bytes": m["table_bytes"],
+                     "vmpte_bytes": m["vmpte_bytes"],
                      "empty_attached": {"count": m["empty_attached"],
                                         "bytes": m["empty_attached"] * pte},
                      "kernel_vmpte": sample}
@@ -120,6 +123,64 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
 
 
 STEPS = ("table_alloc", "table_detach", "table_queue", "table_free")
+
+
+def trace_arch(header: dict[str, Any]) -> dict[str, Any] | None:
+    """The header's architecture, with ``inferred`` (true: the ftrace importer assumed
+    it, the trace does not say); None when the trace names none."""
+    arch = header.get("arch")
+    if not isinstance(arch, dict):
+        return None
+    name = arch.get("name")
+    return {**arch, "name": None if name is None else str(name),
+            "inferred": arch.get("inferred") is True}
+
+
+def trace_kernel(header: dict[str, Any]) -> dict[str, Any] | None:
+    """The header's kernel: its version (a string) and resolved config, as written."""
+    kernel = header.get("kernel")
+    if not isinstance(kernel, dict):
+        return None
+    version = kernel.get("version")
+    return {**kernel, "version": None if version is None else str(version)}
+
+
+def trace_workload(header: dict[str, Any]) -> dict[str, Any] | None:
+    """What ran, in one shape: ``{name, params, command}``. A simulated or hand-written
+    trace names a workload (its parameters as given, the simulator's model ones among
+    them; no command); a recorded one, the command it traced (named after its
+    program, no parameters). None when the trace says neither (an import)."""
+    work = header.get("workload")
+    if isinstance(work, dict):
+        params = {**_mapping(work.get("params")), **_mapping(work.get("model"))}
+        name = work.get("name")
+        return {"name": None if name is None else str(name),
+                "params": {str(k): _scalar(x) for k, x in params.items()},
+                "command": _command(work.get("command"))}
+    if isinstance(work, str):
+        return {"name": work, "params": {}, "command": None}
+    command = _command(work if isinstance(work, (list, tuple)) else header.get("command"))
+    if command:
+        return {"name": command[0].rsplit("/", 1)[-1], "params": {}, "command": command}
+    return None
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _scalar(value: Any) -> Any:
+    """A parameter's value as JSON names it: strings and numbers as they are, anything
+    else (a list a foreign header gave) as its JSON text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _command(value: Any) -> list[str] | None:
+    if isinstance(value, (list, tuple)) and value:
+        return [str(x) for x in value]
+    return None
 
 
 def inference_notes(header: dict[str, Any], state: ReplayState) -> list[str]:
@@ -165,7 +226,10 @@ def _syncs(replay: Replay, until: int | None) -> dict[str, dict[str, int]]:
     for cpu, method, t0, t1, targets in replay.syncs:
         if until is not None and t1 > until:
             continue
-        row = out.setdefault(method, {"count": 0, "targets": 0, "wait_ns": 0, "max_wait_ns": 0})
+        # A sync event without its method (a nil a foreign trace may hold) is counted,
+        # under a name JSON and the text report can both say.
+        key = method if method is not None else "unknown"
+        row = out.setdefault(key, {"count": 0, "targets": 0, "wait_ns": 0, "max_wait_ns": 0})
         row["count"] += 1
         row["targets"] += targets
         row["wait_ns"] += t1 - t0
@@ -203,9 +267,9 @@ class Condition:
             return report["tables"][name[:-6]]["bytes"]
         if name in CLASSES:
             return report["tables"][name]["count"]
-        if name == "table_bytes":
+        if name == "page_table_bytes":
             return report["page_tables"]["bytes"]
-        if name == "peak_table_bytes":
+        if name == "peak_page_table_bytes":
             return report["page_tables"]["peak_bytes"]
         if name == "lost_events":
             return sum(c["lost_events"] for c in report["cpus"])
@@ -217,7 +281,21 @@ class Condition:
 
 FAIL_ON_NAMES = (("findings",) + FINDING_KINDS + CLASSES
                  + tuple(f"{c}_bytes" for c in CLASSES)
-                 + ("table_bytes", "peak_table_bytes", "lost_events"))
+                 + ("page_table_bytes", "peak_page_table_bytes", "lost_events"))
+
+#: ``--fail-on`` names retired because they read as a process's VmPTE (the report's
+#: ``vmpte_bytes``) while measuring every page-table page (PageTables): each is refused
+#: with its new name, so a CI script fails loudly rather than gating on another number.
+RENAMED_TERMS = {"table_bytes": "page_table_bytes",
+                 "peak_table_bytes": "peak_page_table_bytes"}
+
+
+def check_not_renamed(name: str, term: str) -> None:
+    """Raise :class:`UsageError` naming the new name when ``name`` is a retired one."""
+    if name in RENAMED_TERMS:
+        raise UsageError(f"--fail-on {term!r}: {name} is now {RENAMED_TERMS[name]} (all "
+                         f"page-table pages, the kernel's PageTables; a process's VmPTE "
+                         f"is the report's vmpte_bytes)")
 
 
 def parse_fail_on(specs: list[str]) -> list[Condition]:
@@ -229,6 +307,8 @@ def parse_fail_on(specs: list[str]) -> list[Condition]:
     for spec in specs:
         for term in filter(None, (t.strip() for t in spec.split(","))):
             m = _CONDITION.match(term)
+            if m is not None:
+                check_not_renamed(m.group(1), term)
             if m is None or m.group(1) not in FAIL_ON_NAMES:
                 raise UsageError(f"--fail-on {term!r}: expected NAME or NAME>VALUE with NAME "
                                  f"one of {', '.join(FAIL_ON_NAMES)}")

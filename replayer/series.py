@@ -125,7 +125,7 @@ def bucket_edges(t0: int, t1: int, n: int) -> np.ndarray:
 class SeriesSet:
     """The counters a replay keeps: global, per mm, and rates.
 
-    ``table_bytes``: global page-table memory (the kernel's PageTables);
+    ``page_table_bytes``: global page-table memory (the kernel's PageTables);
     ``mm_bytes(mm)``: one address space's VmPTE; ``empty_attached``: PTE tables
     attached with no present entry; ``rcu_pending``: callbacks queued, not run;
     ``ipis``: IPIs sent (a rate series); ``pte_attached``, ``pte_in_flight``: PTE tables
@@ -133,7 +133,7 @@ class SeriesSet:
     """
 
     def __init__(self) -> None:
-        self.table_bytes = Series()
+        self.page_table_bytes = Series()
         self.empty_attached = Series()
         self.rcu_pending = Series()
         self.ipis = Series(rate=True)
@@ -148,21 +148,21 @@ class SeriesSet:
         return s
 
     def compact(self) -> None:
-        for series in (self.table_bytes, self.empty_attached, self.rcu_pending, self.ipis,
+        for series in (self.page_table_bytes, self.empty_attached, self.rcu_pending, self.ipis,
                        self.pte_attached, self.pte_in_flight, *self.per_mm.values()):
             series.compact()
 
-    _GLOBAL = ("table_bytes", "empty_attached", "rcu_pending", "ipis", "pte_attached",
+    _GLOBAL = ("page_table_bytes", "empty_attached", "rcu_pending", "ipis", "pte_attached",
                "pte_in_flight")
 
     def names(self) -> list[str]:
         """Every series' name. Safe while a load adds mms from another thread (a copy
         of the keys is taken)."""
-        return list(self._GLOBAL) + [f"table_bytes:{mm:#x}" for mm in list(self.per_mm)]
+        return list(self._GLOBAL) + [f"vmpte_bytes:{mm:#x}" for mm in list(self.per_mm)]
 
     def get(self, name: str) -> Series | None:
         """The series called ``name``, or None. O(1); safe during a load."""
-        if name.startswith("table_bytes:"):
+        if name.startswith("vmpte_bytes:"):
             try:
                 return self.per_mm.get(int(name.split(":", 1)[1], 0))
             except ValueError:

@@ -38,7 +38,7 @@ def kernel_sample(text: Any) -> tuple[int | None, int] | None:
 
 
 def compare(markers: list[dict[str, Any]], page_size: int) -> list[dict[str, Any] | None]:
-    """For each marker (as the fold keeps them: ``text``, ``pid``, ``table_bytes``,
+    """For each marker (as the fold keeps them: ``text``, ``pid``, ``vmpte_bytes``,
     ``sampled_pid``), the kernel's VmPTE beside ptviz's, or None when it carries none:
     ``pid``, ``kernel_bytes``, ``ptviz_bytes``, and since the previous sample of that
     pid ``kernel_change``, ``ptviz_change`` and ``agrees`` (None for its first).
@@ -51,7 +51,7 @@ def compare(markers: list[dict[str, Any]], page_size: int) -> list[dict[str, Any
             out.append(None)
             continue
         pid = sample[0] if sample[0] is not None else m["pid"]
-        kernel, mine = sample[1], m["table_bytes"] or 0
+        kernel, mine = sample[1], m["vmpte_bytes"] or 0
         entry = {"pid": pid, "kernel_bytes": kernel, "ptviz_bytes": mine,
                  "kernel_change": None, "ptviz_change": None, "agrees": None}
         before = last.get(pid)

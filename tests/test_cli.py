@@ -31,7 +31,8 @@ def test_info_text(capsys):
     assert main(["info", SAMPLE]) == 0
     out = capsys.readouterr().out
     assert "ptviz-trace v2" in out and "footer index" in out
-    assert "name=x86_64" in out and "pt_reclaim=y" in out and "version=6.14" in out
+    assert "  arch      x86_64: page_size=4096 " in out
+    assert "  kernel    6.14: pt_reclaim=y " in out
     assert "span      1.000001000 → " in out
     # The story (traces/make_samples.py) has 3 table allocations, 2 CPUs. CPU 1 answers
     # the two flush IPIs (MADV_DONTNEED's, exit's: enter, flush, exit each) and runs two

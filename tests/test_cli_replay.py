@@ -38,14 +38,14 @@ def test_json_schema_names(capsys):
                                   "lost"}
     assert all(set(v) == {"count", "bytes"} for v in rep["tables"].values())
     (mm,) = rep["mms"]
-    assert {"mm", "pids", "comm", "table_bytes", "peak_table_bytes", "tables"} <= set(mm)
+    assert {"mm", "pids", "comm", "vmpte_bytes", "peak_vmpte_bytes", "tables"} <= set(mm)
     assert (mm["mm"], mm["pids"], mm["comm"]) == ("0xffff888003a1c000", [4242],
                                                   "touch-dontneed")
-    assert mm["peak_table_bytes"] == 12288  # one PMD and two PTE tables
+    assert mm["peak_vmpte_bytes"] == 12288  # one PMD and two PTE tables
     assert rep["tables"]["reclaimed"] == {"count": 1, "bytes": 4096}
     assert rep["tables"]["freed_unmap"] == {"count": 1, "bytes": 4096}
     assert [c["cpu"] for c in rep["cpus"]] == [0, 1]
-    assert [(m["text"], m["table_bytes"]) for m in rep["markers"]] == [
+    assert [(m["text"], m["vmpte_bytes"]) for m in rep["markers"]] == [
         ("VmPTE: 0 kB (start)", 0), ("VmPTE: 12 kB (touched 4 MiB)", 12288),
         ("VmPTE: 8 kB (after MADV_DONTNEED)", 8192)]
 
@@ -56,7 +56,7 @@ def test_markers_agree_with_the_vmpte_each_story_wrote(capsys):
         _, rep = run_json(capsys, trace)
         for m in rep["markers"]:
             kb = int(m["text"].split()[1])
-            assert m["table_bytes"] == kb * 1024, (trace, m)
+            assert m["vmpte_bytes"] == kb * 1024, (trace, m)
 
 
 def test_at_shows_the_leak_before_exit(capsys):
@@ -65,7 +65,7 @@ def test_at_shows_the_leak_before_exit(capsys):
     code, rep = run_json(capsys, LEAK, "--at", "marker:after MADV_DONTNEED")
     assert code == 0 and rep["at"] == 1_000_111_000
     assert rep["tables"]["empty_attached"] == {"count": 1, "bytes": 4096}
-    assert rep["mms"][0]["table_bytes"] == 12288
+    assert rep["mms"][0]["vmpte_bytes"] == 12288
     _, end = run_json(capsys, LEAK)
     assert end["tables"]["empty_attached"]["count"] == 0  # exit freed everything
     code, rep = run_json(capsys, RECLAIM, "--at", "1000115us")
@@ -83,6 +83,32 @@ def test_fail_on_exit_codes(capsys):
     assert main(["replay", RECLAIM, "--fail-on", "reclaimed<1"]) == 0
     assert main(["replay", RECLAIM, "--fail-on", "findings", "--fail-on", "reclaimed==1"]) == 1
     capsys.readouterr()
+
+
+def test_page_table_bytes_is_pagetables_not_vmpte(capsys):
+    """Between the reclaim detach and the RCU free, the table has left the process's
+    VmPTE (8 KiB: PMD + one PTE table) but is still a page-table page (12 KiB): the
+    --fail-on name measures the latter, as the report's page_tables does."""
+    at = ["--at", "1000115us"]
+    _, rep = run_json(capsys, RECLAIM, *at)
+    assert [m["vmpte_bytes"] for m in rep["mms"]] == [8192]
+    assert rep["page_tables"]["bytes"] == 12288
+    assert main(["replay", RECLAIM, *at, "--fail-on", "page_table_bytes>8K"]) == 1
+    assert "fail-on: page_table_bytes>8K (is 12288)" in capsys.readouterr().err
+    assert main(["replay", RECLAIM, *at, "--fail-on", "page_table_bytes>12K"]) == 0
+    assert main(["replay", RECLAIM, "--fail-on", "peak_page_table_bytes>=12K"]) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("old, new", [("table_bytes", "page_table_bytes"),
+                                      ("peak_table_bytes", "peak_page_table_bytes")])
+@pytest.mark.parametrize("command", ["replay", "diff"])
+def test_renamed_fail_on_terms_name_the_new_one(capsys, old, new, command):
+    """A CI script with the old spelling fails loudly, told what to write instead."""
+    traces = [RECLAIM] if command == "replay" else [LEAK, RECLAIM]
+    assert main([command, *traces, "--fail-on", f"{old}>1M"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{old} is now {new} " in err
 
 
 @pytest.mark.parametrize("args, words", [

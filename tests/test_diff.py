@@ -42,7 +42,7 @@ def test_613_holds_the_empty_tables_that_614_reclaimed(sims):
     # 64 MiB in 2 MiB steps: 32 PTE tables emptied by MADV_DONTNEED. 6.13 keeps them
     # attached until exit; 6.14 reclaims each at its MADV_DONTNEED.
     (loop,) = [m for m in d["markers"] if m["key"] == "VmPTE: # kB (after the loop)"]
-    assert loop["table_bytes"]["delta"] == -32 * PTE
+    assert loop["vmpte_bytes"]["delta"] == -32 * PTE
     assert loop["empty_attached_bytes"] == {"a": 32 * PTE, "b": 0, "delta": -32 * PTE}
     assert d["peaks"]["empty_attached"]["a"]["count"] == 32
     assert d["tables"]["reclaimed"]["a"]["count"] == 0
@@ -72,7 +72,7 @@ def test_cli_text_json_and_fail_on(sims, capsys):
     assert "reclaimed (freed after PT_RECLAIM detach)   0 → 32 (+32)" in text
     assert main(["diff", "--json", sims["6.13"], sims["6.14"]]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["schema"] == 1 and d["metrics"]["reclaimed"] == {"a": 0, "b": 32, "delta": 32}
+    assert d["schema"] == 2 and d["metrics"]["reclaimed"] == {"a": 0, "b": 32, "delta": 32}
     # A gate: B must not hold more empty tables than A, nor send 10 % more IPIs.
     args = ["diff", sims["6.14"], sims["6.13"], "--fail-on", "empty_attached_bytes>+1M"]
     assert main(args) == 0
@@ -104,7 +104,7 @@ def test_markers_match_by_text_without_numbers_and_by_order():
     assert marker_key("VmPTE: 164 kB (touched 0x7f00 at 1.5)") == "VmPTE: # kB (touched # at #)"
 
     def report(texts):
-        return {"markers": [{"text": t, "ts": i, "table_bytes": i,
+        return {"markers": [{"text": t, "ts": i, "vmpte_bytes": i,
                              "empty_attached": {"count": 0, "bytes": 0}}
                             for i, t in enumerate(texts)]}
     from replayer.diff import _markers

@@ -120,7 +120,7 @@ def test_inference_story(tmp_path, pt_reclaim, detach_at):
     rep = build_report(r)
     reclaimed = rep["tables"]["reclaimed"]["count"]
     assert reclaimed == (0 if pt_reclaim is False else 1)
-    marks = [m["table_bytes"] for m in rep["markers"]]
+    marks = [m["vmpte_bytes"] for m in rep["markers"]]
     assert marks == ([4096, 0] if pt_reclaim is not False else [4096, 4096])
 
 
@@ -129,8 +129,8 @@ def marker_deltas(report):
     first, rows = {}, []
     for m in report["markers"]:
         kernel = int(m["text"].split()[1]) * 1024
-        base = first.setdefault(m["mm"], (kernel, m["table_bytes"] or 0))
-        rows.append((m["text"], kernel - base[0], (m["table_bytes"] or 0) - base[1]))
+        base = first.setdefault(m["mm"], (kernel, m["vmpte_bytes"] or 0))
+        rows.append((m["text"], kernel - base[0], (m["vmpte_bytes"] or 0) - base[1]))
     return rows
 
 

@@ -42,3 +42,25 @@ def test_tests_run_against_the_installed_package():
         in_tree = os.path.dirname(os.path.abspath(module.__file__)) == \
             os.path.join(ROOT, module.__name__)
         assert in_tree == editable, (module.__file__, editable)
+
+
+def _code(text):
+    """Every line of a fenced block and every inline code span, as a user would paste it
+    (a ``$ `` prompt taken off)."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)\n```", text, re.S)
+    rest = re.sub(r"```[a-z]*\n.*?\n```", "", text, flags=re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [c.removeprefix("$ ") for c in lines + re.findall(r"`([^`\n]+)`", rest)]
+
+
+def test_readme_commands_paste_into_a_shell():
+    """A --fail-on condition's ``>`` left unquoted is a redirection: the shell would
+    create a file named after the threshold and ptviz would gate on something else."""
+    import shlex
+    commands = [c for c in _code(open(os.path.join(ROOT, "README.md")).read())
+                if c.startswith(("ptviz ", "--fail-on"))]
+    assert sum("--fail-on" in c for c in commands) >= 4
+    for command in commands:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        redirections = [t for t in lexer if set(t) <= set("<>&")]
+        assert not redirections, command

@@ -115,13 +115,13 @@ def test_fork_copies_count_in_the_child_and_exec_starts_afresh(load, how):
     # The child was born in the trace: all its tables are known, so its bytes are the
     # kernel's VmPTE itself, not only its changes.
     kernel = int(child["text"].split()[1]) * 1024
-    assert abs(child["table_bytes"] - kernel) <= SLACK, (child, kernel)
+    assert abs(child["vmpte_bytes"] - kernel) <= SLACK, (child, kernel)
     assert "page-table pages a fork copied into its child (dup_mmap)" in notes_text(report)
     new_image = marks["exec: new image"]
     if how == "record":
         # sys_enter_execve and sched_process_exec: a new mm, as small as the kernel's
         assert new_image["mm"] != child["mm"]
-        assert abs(new_image["table_bytes"] - int(new_image["text"].split()[1]) * 1024) <= SLACK
+        assert abs(new_image["vmpte_bytes"] - int(new_image["text"].split()[1]) * 1024) <= SLACK
         assert "built by an execve for its new image" in notes_text(report)
     else:
         assert "exec is not in the trace" in notes_text(report)

@@ -48,8 +48,8 @@ def test_buckets_count_events_per_cpu_and_class(replay):
 
 
 def test_counters_are_sampled_per_bucket(replay):
-    assert replay.counter("table_bytes", 0, 1000, 10) == [0] + [4096] * 8 + [0]  # freed at 900
-    assert replay.counter(f"table_bytes:{MM:#x}", 0, 1000, 10) == [0] + [4096] * 6 + [0] * 3
+    assert replay.counter("page_table_bytes", 0, 1000, 10) == [0] + [4096] * 8 + [0]  # freed at 900
+    assert replay.counter(f"vmpte_bytes:{MM:#x}", 0, 1000, 10) == [0] + [4096] * 6 + [0] * 3
     # Empty when allocated (t=100), non-empty at 200, empty again at 600, detached at 700.
     assert replay.counter("empty_attached", 0, 1000, 10) == [0, 1, 0, 0, 0, 0, 1, 0, 0, 0]
     assert replay.counter("ipis", 0, 1000, 10) == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]

@@ -97,7 +97,7 @@ def test_queries_while_loading_answer_for_the_loaded_part(busy):
             while not replay.loaded and not stop.is_set():
                 loaded = replay.loaded_events
                 replay.buckets([0, 1, 2, 3], 0, 10**12, 50)
-                replay.counter("table_bytes", 0, 10**12, 50)
+                replay.counter("page_table_bytes", 0, 10**12, 50)
                 replay.tables(cursor.state_at(10**12))
                 if loaded:
                     seen_partial.append(loaded)
@@ -217,7 +217,7 @@ def test_buckets_and_counters_over_the_whole_int64_range(tmp_path):
     counts = r.buckets([0], view.t0, view.t1, 80)[0]
     assert counts.sum() == 4 and counts[0].sum() == 2 and counts[-1].sum() == 1
     assert counts[39:41].sum() == 1                       # t = 0 is mid-screen
-    sampled = r.counter("table_bytes", view.t0, view.t1, 80)
+    sampled = r.counter("page_table_bytes", view.t0, view.t1, 80)
     assert sampled[0] == 4096 and sampled[-1] == 4096 and max(sampled) == 4096
 
 

@@ -50,7 +50,7 @@ def test_reclaim_path_rcu_free(story):
     assert rep["tables"] == tables(reclaimed=1)
     assert rep["findings"] == []
     (m,) = rep["mms"]
-    assert (m["table_bytes"], m["peak_table_bytes"]) == (4096, 8192)  # the PMD table stays
+    assert (m["vmpte_bytes"], m["peak_vmpte_bytes"]) == (4096, 8192)  # the PMD table stays
     assert m["tables"] == {"pte": 0, "pmd": 1, "pud": 0, "p4d": 0}
     assert m["pte_tables"]["reclaimed"] == {"count": 1, "bytes": 4096}
     assert rep["page_tables"] == {"bytes": 4096, "peak_bytes": 8192}
@@ -62,7 +62,7 @@ def test_reclaim_path_rcu_free(story):
     # Before the grace period ended, the table was in flight and VmPTE already down.
     mid = build_report(r, at=6000)
     assert mid["tables"] == tables(in_flight=1)
-    assert mid["mms"][0]["table_bytes"] == 4096
+    assert mid["mms"][0]["vmpte_bytes"] == 4096
     assert mid["rcu"]["pending"] == 1
     # Before the zap, it was a live table.
     assert build_report(r, at=1035)["tables"] == tables(live=1)
@@ -84,7 +84,7 @@ def test_exit_path_direct_free_and_empty_attached_before(story):
     assert r.state_at(t_empty + 5).empty_since == {0x100: t_empty - 10}
     rep = build_report(r)
     assert rep["tables"] == tables(freed_unmap=1)
-    assert rep["mms"][0]["table_bytes"] == 0 and rep["mms"][0]["exited_ts"] is not None
+    assert rep["mms"][0]["vmpte_bytes"] == 0 and rep["mms"][0]["exited_ts"] is not None
     assert rep["page_tables"]["bytes"] == 0
 
 
@@ -144,7 +144,7 @@ def test_in_flight_versus_lost(story):
     assert rep["tables"] == tables(lost=1, in_flight=1)
     assert rep["mms"][0]["pte_tables"]["lost"] == {"count": 1, "bytes": 4096}
     assert rep["markers"] == [{"ts": 1_000_001_000, "pid": 100, "text": "end",
-                               "mm": hex(MM), "table_bytes": 4096,  # the PMD table
+                               "mm": hex(MM), "vmpte_bytes": 4096,  # the PMD table
                                "empty_attached": {"count": 0, "bytes": 0},
                                "kernel_vmpte": None}]
 
@@ -250,7 +250,7 @@ def test_two_mms_are_reported_apart(story):
     s.on(1, 101).mm_new(mm=MM2, tgid=101, command="other")
     s.table_alloc(mm=MM2, level=PTE, pfn=0x300, addr=0x400000)
     rep = build_report(s.replay())
-    assert [(m["mm"], m["pids"], m["comm"], m["table_bytes"]) for m in rep["mms"]] == [
+    assert [(m["mm"], m["pids"], m["comm"], m["vmpte_bytes"]) for m in rep["mms"]] == [
         (hex(MM), [100], "app", 8192), (hex(MM2), [101], "other", 4096)]
     assert rep["tables"] == tables(live=1, empty_attached=1)
 

@@ -18,7 +18,7 @@ def test_semi_rcu_walker_report_exactly():
     classes = {c: ZERO for c in ("freed_unmap", "freed_collapse", "empty_attached",
                                  "in_flight", "lost", "live")}
     assert report == {
-        "schema": 1,
+        "schema": 2,
         "trace": {
             "path": path, "source": "hand",
             # x86_64: 4 KiB pages, 512 8-byte entries a table (2 MiB a PTE table maps),
@@ -26,7 +26,7 @@ def test_semi_rcu_walker_report_exactly():
             "arch": {"name": "x86_64", "page_size": 4096, "ptrs_per_pte": 512, "pte_size": 8,
                      "levels": 4, "pte_table_bytes": 4096, "pmd_table_bytes": 4096,
                      "pmd_span": 2 << 20, "tlb_flush": "ipi", "gup_fast": True,
-                     "word_bits": 64},
+                     "word_bits": 64, "inferred": False},
             # 6.14 x86_64 resolves table_free=rcu; the story sets semi_rcu against it (the
             # combination the kernel forbids), and the semi-RCU single-table path syncs
             # walkers by a broadcast IPI, as khugepaged does with RCU-TF (§2.5, §8.2).
@@ -35,7 +35,8 @@ def test_semi_rcu_walker_report_exactly():
                        "have_arch_tlb_remove_table": False, "table_free": "semi_rcu",
                        "sync": "ipi_broadcast", "collapse_sync": "ipi_broadcast",
                        "overridden": ["table_free"]},
-            "workload": {"name": "hand:semi-rcu-walker"}, "cpus": 2, "events": 18,
+            "workload": {"name": "hand:semi-rcu-walker", "params": {}, "command": None},
+            "cpus": 2, "events": 18,
             "first_ts": 1_000_001_000, "last_ts": 1_000_018_000, "warnings": [],
             "truncated_at_byte": None,
         },
@@ -46,8 +47,8 @@ def test_semi_rcu_walker_report_exactly():
         "pte_table_bytes": 4096,
         # Not a recording: which processes were the command's is not known (None).
         "mms": [{"mm": MM, "pids": [4242], "command": None, "comm": "touch-dontneed",
-                 "table_bytes": 4096,
-                 "peak_table_bytes": 8192,
+                 "vmpte_bytes": 4096,
+                 "peak_vmpte_bytes": 8192,
                  "tables": {"pte": 0, "pmd": 1, "pud": 0, "p4d": 0},
                  "pte_tables": {"reclaimed": {"count": 1, "bytes": 4096}, **classes},
                  "exited_ts": None}],

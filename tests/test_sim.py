@@ -24,7 +24,7 @@ def run(tmp_path, arch="x86_64", kernel="6.14", workload="coverletter", cpus=4, 
 
 def vmpte_at_markers(report):
     """(what the simulated process wrote, what the replayer computed) at each marker."""
-    return [(int(m["text"].split()[1]) * KB, m["table_bytes"]) for m in report["markers"]]
+    return [(int(m["text"].split()[1]) * KB, m["vmpte_bytes"]) for m in report["markers"]]
 
 
 def test_coverletter_613_leaks_one_table_per_2mb_and_614_reclaims_all(tmp_path):
@@ -71,7 +71,7 @@ def test_arch_matrix(tmp_path, version):
         span = arch.pmd_span
         result, report, _ = run(tmp_path, arch=name, kernel=version, cpus=2, size=8 * span,
                                 step=span, batch=arch.ptrs_per_pte, name=f"{name}.msgpack")
-        end = report["markers"][-1]["table_bytes"]
+        end = report["markers"][-1]["vmpte_bytes"]
         if result["reclaimed"]:
             assert result["reclaimed"] == 8
             reclaimers.add(name)

@@ -30,11 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Write a synthetic trace, then measure plain msgpack decode, "
                                    "full replay, random seeks and memory per loaded event, "
                                    "each as a ratio to a baseline measured in the same run.")
-    p.add_argument("--events", default="2M", help="trace size in events (default 2M; 500k, "
+    p.add_argument("--events", default="2M", metavar="N",
+                   help="trace size in events (default 2M; 500k, "
                    "1.5M and plain numbers work: k, M, G are powers of 1000)")
-    p.add_argument("--seeks", type=int, default=200, help="random seeks to time (default 200)")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.add_argument("--keep", metavar="PATH", help="keep the synthetic trace at PATH")
+    p.add_argument("--seeks", type=int, default=200, metavar="N",
+                   help="random seeks to time (default 200)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of text")
+    p.add_argument("--keep", metavar="PATH",
+                   help="keep the synthetic trace at PATH; default: removed")
     p.add_argument("--force", action="store_true", help="replace PATH if it exists")
     p.add_argument("--no-tui", dest="tui", action="store_false",
                    help="skip the terminal UI's figures (first frame, redraw, event-loop "
@@ -49,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "five times as many)")
     p.add_argument("--trace-dat", metavar="PATH",
                    help="also time ftrace text import against `trace-cmd report` printing "
-                        "this trace.dat (needs trace-cmd)")
+                        "this trace.dat (needs trace-cmd); default: not timed")
     p.set_defaults(run=run)
 
 

@@ -32,25 +32,41 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", metavar="IN",
                    help="the trace to read: ptviz msgpack, JSON Lines, ftrace text or "
-                        "trace.dat")
+                        "trace.dat, also compressed (.gz, .xz, .zst); its format from its "
+                        "content, or --from")
     p.add_argument("output", nargs="?", metavar="OUT",
-                   help="the file to write; it appears only when the conversion succeeds, "
-                        "and an existing file is not replaced without --force")
+                   help="the file to write, its format from its name (.msgpack, .jsonl, "
+                        ".txt, .json for Perfetto) or --to; it appears only when the "
+                        "conversion succeeds, and an existing file is not replaced without "
+                        "--force")
     p.add_argument("--formats", action="store_true", help="list the formats and exit")
     p.add_argument("--from", dest="from_format", metavar="FORMAT",
-                   help="IN's format (default: from its content)")
+                   help="IN's format: msgpack, jsonl, ftrace or trace.dat; default: from "
+                        "its content")
     p.add_argument("--to", dest="to_format", metavar="FORMAT",
-                   help="OUT's format (default: from its name)")
+                   help="OUT's format: msgpack, jsonl, ftrace or chrome; default: from its "
+                        "name")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--since", metavar="T", help="keep events at or after T: seconds or a "
                    "value with a unit (1.5ms), +T from the trace's first event, or "
-                   "marker:TEXT (the first marker whose text holds TEXT)")
-    p.add_argument("--until", metavar="T", help="keep events at or before T (as --since)")
-    p.add_argument("--cpus", metavar="LIST", help="keep these CPUs, e.g. 0,2 or 0-3,8")
+                   "marker:TEXT (the first marker whose text holds TEXT); default: the "
+                   "first event")
+    p.add_argument("--until", metavar="T",
+                   help="keep events at or before T (as --since); default: the last event")
+    p.add_argument("--cpus", metavar="LIST",
+                   help="keep these CPUs, e.g. 0,2 or 0-3,8; default: all")
     p.add_argument("--kinds", metavar="LIST",
-                   help="keep these event kinds, e.g. 'table_*,tlb_flush'")
-    p.add_argument("--mm", metavar="LIST", help="keep events of these mms (0x hex)")
-    p.add_argument("--pid", metavar="LIST", help="keep events of these tasks")
+                   help="keep these event kinds, e.g. 'table_*,tlb_flush'; default: all")
+    p.add_argument("--mm", metavar="LIST",
+                   help="keep events of these address spaces, mm pointers in hex, e.g. "
+                        "0x4635,0x4637; default: all")
+    p.add_argument("--pid", metavar="LIST",
+                   help="keep events of these tasks, pids, e.g. 17973,17980; default: all")
+    p.add_argument("--arch", metavar="NAME",
+                   help="importing ftrace: the traced machine's architecture, recorded in "
+                        "the trace (it sizes VmPTE); one of x86_64, x86-pae, arm64, "
+                        "riscv64, mips64, parisc64, um, arm, arm-lpae (4 KiB pages, 2 MiB "
+                        "per PTE table); default: x86_64, marked as assumed")
     p.add_argument("--pt-reclaim", choices=("y", "n"),
                    help="importing ftrace: whether the traced kernel had CONFIG_PT_RECLAIM "
                         "(helps place detaches at MADV_DONTNEED); default: unknown")
@@ -87,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     dst = output_format(args.output, args.to_format)
     check_output(args.output, args.force)           # refused before any long work
     selection = Selection(args.since, args.until, _terms(args))
-    header = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
+    header = _import_header(args)
     with decompressed(args.input) as source:        # a .gz/.xz/.zst input, unpacked
         src = input_format(source, args.from_format)
         if selection.everything and dst.name == "msgpack" and \
@@ -96,6 +112,16 @@ def run(args: argparse.Namespace) -> int:
         if selection.everything and dst.name == src.name == "msgpack":
             return _rewrite(args, source)
         return _convert(args, source, src.name, dst.name, selection, header)
+
+
+def _import_header(args: argparse.Namespace) -> dict:
+    """What an import of ftrace records beyond the text: the kernel's PT_RECLAIM, the
+    architecture (checked now, before any long work)."""
+    header: dict = {"kernel": {"pt_reclaim": args.pt_reclaim == "y"}} if args.pt_reclaim else {}
+    if args.arch is not None:
+        from ..ftrace.arch import import_arch
+        header["arch"] = import_arch(args.arch)
+    return header
 
 
 def _import(args: argparse.Namespace, source: str, header: dict) -> int:

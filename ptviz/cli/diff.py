@@ -8,7 +8,7 @@ from typing import Any
 from replayer.units import format_bytes, format_ts
 
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
-from .output import LazyHelpFormatter, emit, printable
+from .output import TRACE_HELP, LazyHelpFormatter, emit, printable
 
 
 def _epilog() -> str:
@@ -32,11 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "markers both share, PTE tables by class and their peaks, "
                                    "TLB flushes and IPIs per CPU, grace periods, findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("a", help="the first trace (the baseline)")
-    p.add_argument("b", help="the second trace")
-    p.add_argument("--json", action="store_true", help="the comparison as JSON (see DIFF.md)")
+    p.add_argument("a", metavar="A", help=f"the baseline trace: {TRACE_HELP}")
+    p.add_argument("b", metavar="B", help="the trace compared with A (read as A)")
+    p.add_argument("--json", action="store_true",
+                   help="print the comparison as one JSON object instead of text (DIFF.md; "
+                        "JSON Schema: replayer/diff.schema.json)")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
-                   help="exit 1 when a condition on B - A holds, e.g. empty_attached_bytes>+1M")
+                   help="exit 1 when a condition on B - A holds, e.g. "
+                        "empty_attached_bytes>+1M (bytes, or K, M, G), ipis_sent>+10%%; "
+                        "comma-separated or repeated (names below); default: none")
     p.set_defaults(run=run)
 
 
@@ -90,15 +94,16 @@ def render(diff: dict[str, Any]) -> str:
     add = out.append
     for side in ("a", "b"):
         t = diff[side]
-        kernel = (t["kernel"] or {}).get("version", "?")
-        add(f"{side.upper()}  {printable(t['path'])}  ({t['source'] or '?'} · "
-            f"{t['arch'] or '?'} · kernel {kernel} · {t['events']:,} events)")
+        kernel = (t["kernel"] or {}).get("version") or "unknown"
+        arch = (t["arch"] or "arch unknown") + (" (assumed)" if t["arch_inferred"] else "")
+        add(f"{side.upper()}  {printable(t['path'])}  ({t['source'] or 'source unknown'} · "
+            f"{arch} · kernel {kernel} · {t['events']:,} events)")
     add("")
     if diff["markers"]:
         add("markers both traces have (numbers in the text left out), A → B")
         for m in diff["markers"]:
             add(f"  {printable(m['key'].replace('#', '…'))[:76]}")
-            add(f"      VmPTE {_change(m['table_bytes']['a'], m['table_bytes']['b'], True)}"
+            add(f"      VmPTE {_change(m['vmpte_bytes']['a'], m['vmpte_bytes']['b'], True)}"
                 f" · empty attached "
                 f"{_change(m['empty_attached_bytes']['a'], m['empty_attached_bytes']['b'], True)}")
     else:
@@ -106,7 +111,8 @@ def render(diff: dict[str, Any]) -> str:
     for side in ("a", "b"):
         only = diff[f"markers_only_{side}"]
         if only:
-            add(f"  only in {side.upper()}: {len(only)} marker(s), first {printable(only[0])!r}")
+            add(f"  only in {side.upper()}: {len(only)} marker(s), first "
+                f"\"{printable(only[0])}\"")
     add("")
     add("PTE tables at the end                         A → B")
     for cls, label in CLASS_LABELS.items():

@@ -10,6 +10,7 @@ import sys
 from replayer.units import format_ts
 
 from .errors import EXIT_OK
+from .output import TRACE_HELP
 
 EPILOG = """\
 FILTER terms (all must hold): cpu=1,3  kind=table_free,tlb_flush (or kind=table_*)
@@ -25,14 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List the events of a trace in order, optionally "
                                    "filtered and limited to a time window.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("trace", help="anything ptviz replay reads")
-    p.add_argument("filter", nargs="*", help="filter terms (see below)")
+    p.add_argument("trace", help=TRACE_HELP)
+    p.add_argument("filter", nargs="*",
+                   help="filter terms, all of which must hold (below); default: every event")
     p.add_argument("--from", dest="t0", metavar="T",
                    help="from time T: seconds or with a unit (1.5ms), +T from the first "
-                        "event, or marker:TEXT")
-    p.add_argument("--to", dest="t1", metavar="T", help="up to time T (as --from)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N events")
-    p.add_argument("--json", action="store_true", help="JSON Lines")
+                        "event, or marker:TEXT; default: the first event")
+    p.add_argument("--to", dest="t1", metavar="T",
+                   help="up to time T (as --from); default: the last event")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="print at most N events (a count); default: all")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a line (JSON Lines) instead of text")
     p.set_defaults(run=run)
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from replayer.units import format_bytes, format_duration, format_ts
 
 from .errors import EXIT_OK, warn
-from .output import emit
+from .header_text import header_lines
+from .output import TRACE_HELP, emit
 
 if TYPE_CHECKING:
     from replayer.traceio import TraceReader
@@ -19,12 +20,15 @@ _NOT_DESCRIPTIVE = ("format", "version", "kinds")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a trace's header, time span and event counts",
                        description="Print a trace's header, its time span and the number of "
-                                   "events per kind and per CPU. Every chunk is decoded and "
+                                   "events per kind and per CPU. Reads ptviz traces, ftrace "
+                                   "text and trace.dat, also compressed (.gz, .xz, .zst). "
+                                   "Every chunk is decoded and "
                                    "checked, and the counts are made from the events (and "
                                    "compared with the footer's); --quick checks only the "
                                    "checksums and takes the counts from the footer.")
-    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat")
-    p.add_argument("--json", action="store_true", help="one JSON object for machines")
+    p.add_argument("trace", help=TRACE_HELP)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object for machines instead of text")
     p.add_argument("--quick", action="store_true",
                    help="verify checksums only; counts as the footer says (not checked)")
     p.set_defaults(run=run)
@@ -76,8 +80,8 @@ def render(facts: dict[str, Any]) -> str:
     index = "footer index" if facts["footer"] else "NO footer index (scanned)"
     lines.append(f"  {'format':<10}{facts['format']} v{facts['version']}, "
                  f"{format_bytes(facts['bytes'])}, {_plural(facts['chunks'], 'chunk')}, {index}")
-    for key, value in facts["header"].items():
-        lines.append(f"  {key:<10}{_describe(value)}")
+    for key, text in header_lines(facts["header"]):
+        lines.append(f"  {key:<10}{text}")
     if facts["first_ts"] is not None:
         lines.append(f"  {'span':<10}{format_ts(facts['first_ts'])} → "
                      f"{format_ts(facts['last_ts'])} s "
@@ -95,19 +99,6 @@ def render(facts: dict[str, Any]) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _describe(value: Any) -> str:
-    """One line for a header value: dicts as ``k=v`` pairs, lists comma-separated."""
-    if isinstance(value, dict):
-        return " ".join(f"{k}={_describe(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(_describe(v) for v in value)
-    if value is True:
-        return "y"
-    if value is False:
-        return "n"
-    return str(value)
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,11 @@ _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _ESCAPES_KEEP_LINES = {c: e for c, e in _ESCAPES.items() if c not in (0x0A, 0x09)}
 
 
+#: What every command that reads a trace takes, for its help.
+TRACE_HELP = ("a ptviz trace (.msgpack), ftrace text or trace.dat, also compressed (.gz, .xz, "
+              ".zst); text and trace.dat are imported first")
+
+
 def printable(text: Any) -> str:
     """``text`` as one line of printable characters."""
     return str(text).translate(_ESCAPES)

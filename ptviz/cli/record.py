@@ -25,25 +25,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "recording or writing failed; 130 after Ctrl-C, which stops CMD and "
                               "still writes the trace recorded until then (a second Ctrl-C "
                               "gives up, leaving no file).")
-    p.add_argument("-o", "--output", default="ptviz-record.msgpack")
+    p.add_argument("-o", "--output", default="ptviz-record.msgpack", metavar="OUT.msgpack",
+                   help="the ptviz trace to write; default ptviz-record.msgpack")
     p.add_argument("--force", action="store_true",
-                   help="replace OUTPUT (and --keep-text's PATH) if it exists")
-    p.add_argument("-e", "--event", action="append", default=[],
-                   help="extra event (system/name) to enable")
-    p.add_argument("--tail", type=float, default=0.5,
-                   help="seconds to keep tracing after CMD (RCU frees come late; default 0.5)")
-    p.add_argument("--buffer-kb", type=int, default=65536, help="per-CPU buffer size")
-    p.add_argument("--sample", type=float, default=0.1, metavar="SECONDS",
+                   help="replace OUT.msgpack (and --keep-text's PATH) if it exists")
+    p.add_argument("-e", "--event", action="append", default=[], metavar="SYSTEM/NAME",
+                   help="an extra tracepoint to enable, e.g. sched/sched_switch; repeated "
+                        "for each; default: none beyond ptviz's set")
+    p.add_argument("--tail", type=float, default=0.5, metavar="S",
+                   help="seconds to keep tracing after CMD exits (RCU frees come late); "
+                        "default 0.5")
+    p.add_argument("--buffer-kb", type=int, default=65536, metavar="KB",
+                   help="the ring buffer's size per CPU, in KiB; default 65536 (64 MiB)")
+    p.add_argument("--sample", type=float, default=0.1, metavar="S",
                    help="write the kernel's VmPTE of CMD's processes into the trace at "
-                        "their start, their exit and every SECONDS (default 0.1; 0: never): "
-                        "replay shows ptviz's count beside it")
+                        "their start, their exit and every S seconds; default 0.1, 0: never "
+                        "(replay shows ptviz's count beside it)")
     p.add_argument("--print", action="store_true", dest="print_only",
                    help="print the equivalent tracefs and trace-cmd commands and exit")
-    p.add_argument("--keep-text", metavar="PATH", help="also keep the raw ftrace text")
+    p.add_argument("--keep-text", metavar="PATH",
+                   help="also keep the raw ftrace text at PATH; default: not kept")
     p.add_argument("--no-probes", dest="probes", action="store_false",
                    help="do not define the page-table fprobes/kprobes even where the kernel "
                         "allows (with them, the trace holds raw kernel pointers)")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...",
+                   help="the command to trace and its arguments, after --")
     p.set_defaults(run=run)
 
 

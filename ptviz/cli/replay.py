@@ -6,7 +6,7 @@ import argparse
 
 from replayer.units import parse_moment
 
-from .output import LazyHelpFormatter, emit
+from .output import TRACE_HELP, LazyHelpFormatter, emit
 from .errors import EXIT_CONDITION, EXIT_OK, fail, warn
 
 
@@ -25,14 +25,17 @@ input or usage.
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay a trace headless: report, --at, --fail-on (CI)",
-                       description="Replay a trace and report page-table state, the "
-                                   "classification of PTE tables and safety findings.",
+                       description="Replay a trace (a ptviz trace, ftrace text or "
+                                   "trace.dat, also .gz, .xz, .zst) and report page-table "
+                                   "state, the classification of PTE tables and safety "
+                                   "findings.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("trace", help="a ptviz trace, ftrace text or trace.dat (also .gz, .xz, "
-                                 ".zst)")
-    p.add_argument("--json", action="store_true", help="the report as JSON (see REPORT.md)")
+    p.add_argument("trace", help=TRACE_HELP)
+    p.add_argument("--json", action="store_true",
+                   help="print the report as one JSON object instead of text (REPORT.md; "
+                        "JSON Schema: replayer/report.schema.json)")
     p.add_argument("--all", action="store_true", dest="every_mm",
-                   help="list every address space; a recording's text shows the "
+                   help="list every address space; default: a recording's text shows the "
                         "command's processes and folds the others into one line")
     p.add_argument("--at", metavar="T",
                    help="the state at time T: seconds or a value with a unit (1.000234s, "
@@ -40,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "first marker whose text holds TEXT); default: the end")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when a condition holds, e.g. use_after_free, lost>0, "
-                        "empty_attached_bytes>1M")
+                        "empty_attached_bytes>1M (bytes, or K, M, G); comma-separated or "
+                        "repeated (names below); default: none")
     p.set_defaults(run=run)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from replayer.units import format_bytes, format_duration, format_ts
 
+from .header_text import arch_words, value_words
 from .output import printable
 
 CLASS_LABELS = {
@@ -32,11 +33,13 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
     tr = report["trace"]
     arch, kernel = tr.get("arch") or {}, tr.get("kernel") or {}
     # Flags the user overrode with --set are named as such; an empty override list is not news.
-    config = ", ".join(f"{k}={_flag(val)}" for k, val in kernel.items()
-                       if k != "version" and not (k == "overridden" and not val))
+    config = ", ".join(f"{k}={value_words(val)}" for k, val in kernel.items()
+                       if k != "version" and val != [] and val != ())
+    # Unknowns in words: a trace whose header lacks a value says so, never "None".
+    arch_name = arch_words(arch) if arch else "arch unknown"
     add(f"trace    {tr['path']}")
-    add(f"         {tr.get('source') or '?'} · {arch.get('name', '?')} · kernel "
-        f"{kernel.get('version', '?')}" + (f" ({config})" if config else "")
+    add(f"         {tr.get('source') or 'source unknown'} · {arch_name} · kernel "
+        f"{kernel.get('version') or 'unknown'}" + (f" ({config})" if config else "")
         + f" · {tr['cpus']} CPUs")
     if tr["first_ts"] is not None:
         add(f"span     {format_ts(tr['first_ts'])} → {format_ts(tr['last_ts'])} s "
@@ -54,11 +57,11 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
         folded = [m for m in report["mms"] if not m["command"]]
     for m in shown:
         t = m["tables"]
-        pids = ",".join(map(str, m["pids"]))
+        pids = f" ({','.join(map(str, m['pids']))})" if m["pids"] else ""
         exited = " exited" if m["exited_ts"] is not None else ""
-        add(f"  {m['mm']:<22}{format_bytes(m['table_bytes']):>9} "
-            f"{format_bytes(m['peak_table_bytes']):>11} {t['pte']:>5}{t['pmd']:>5}{t['pud']:>5}"
-            f"  {printable(m['comm'] or '?')} ({pids}){exited}")
+        add(f"  {m['mm']:<22}{format_bytes(m['vmpte_bytes']):>9} "
+            f"{format_bytes(m['peak_vmpte_bytes']):>11} {t['pte']:>5}{t['pmd']:>5}{t['pud']:>5}"
+            f"  {printable(m['comm'] or '?')}{pids}{exited}")
         classes = [f"{SHORT_CLASS[c]} {row['count']}" for c, row in m["pte_tables"].items()
                    if row["count"]]
         if classes:
@@ -66,7 +69,7 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
     if folded:
         add(f"  and {len(folded)} other address "
             f"{'space' if len(folded) == 1 else 'spaces'} "
-            f"({format_bytes(sum(m['table_bytes'] for m in folded))} VmPTE): processes the "
+            f"({format_bytes(sum(m['vmpte_bytes'] for m in folded))} VmPTE): processes the "
             f"command did not start, traced system-wide; --all lists them")
     if not report["mms"]:
         add("  none")
@@ -110,9 +113,9 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
         add("")
         add("markers")
         for m in report["markers"]:
-            state = ("" if m["table_bytes"] is None
-                     else f"   [{m['mm']}: VmPTE {format_bytes(m['table_bytes'])}]")
-            pid = m["pid"]
+            state = ("" if m["vmpte_bytes"] is None
+                     else f"   [{m['mm']}: VmPTE {format_bytes(m['vmpte_bytes'])}]")
+            pid = "unknown" if m["pid"] is None else m["pid"]
             if m["kernel_vmpte"] is not None:
                 state = _beside_kernel(m["kernel_vmpte"])
                 pid = m["kernel_vmpte"]["pid"]      # the process sampled, not the writer
@@ -137,16 +140,6 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
         add("note: events were lost: counts may be wrong")
     return "\n".join(out) + "\n"
 
-
-def _flag(value: Any) -> str:
-    """A config value in words: y/n, a list joined with "+", "none" for nothing."""
-    if value is True or value is False:
-        return "y" if value else "n"
-    if value is None or value == [] or value == ():
-        return "none"
-    if isinstance(value, (list, tuple)):
-        return "+".join(map(str, value))
-    return str(value)
 
 
 def _beside_kernel(k: dict) -> str:

@@ -26,12 +26,12 @@ forbids are allowed (that is how the pre-fix bug is shown) and --explain says so
 
 def _workload_names() -> str:
     from ..sim.workloads import describe
-    return ", ".join(describe())
+    return f"the workload: {', '.join(describe())}; default coverletter"
 
 
 def _cpus_help() -> str:
     from ..sim.run import MAX_CPUS
-    return f"1..{MAX_CPUS} (default 4)"
+    return f"simulated CPUs, 1..{MAX_CPUS}; default 4"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,21 +39,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Simulate a kernel's page-table life on N CPUs and write the "
                                    "trace a perfect tracer would see.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("--arch", default="x86_64", help="architecture (see --list-arches)")
+    p.add_argument("--arch", default="x86_64",
+                   help="the architecture variant, e.g. arm64 or arm64-64k (--list-arches "
+                        "lists them); default x86_64")
     p.add_argument("--kernel", default="6.14",
-                   help="6.13 … 6.19, 7.0, after-7.0 (any 7.x after 7.0); default 6.14")
+                   help="the kernel version: 6.13 … 6.19, 7.0, after-7.0 (any 7.x after "
+                        "7.0); default 6.14")
     p.add_argument("--workload", default="coverletter",
                    help=_workload_names)
     p.add_argument("--param", action="append", default=[], metavar="K=V",
-                   help="workload or model parameter, e.g. size=50G iterations=25600 "
-                        "(each one's default and range below)")
+                   help="a workload or model parameter, e.g. size=50G (sizes in bytes or "
+                        "K, M, G, T); repeated for each; default: each one's default (below)")
     p.add_argument("--set", action="append", default=[], metavar="FLAG=V", dest="flags",
-                   help="override a resolved kernel flag, e.g. table_free=semi_rcu")
+                   help="override a resolved kernel flag (flags below), e.g. "
+                        "table_free=semi_rcu; repeated for each; default: as the kernel "
+                        "version and architecture resolve them")
     # Parsed in run(), so a bad value is one line like every other bad input.
     p.add_argument("--cpus", default="4", metavar="N", help=_cpus_help)
-    p.add_argument("--seed", default="1", metavar="S", help="0..2^63-1 (default 1)")
+    p.add_argument("--seed", default="1", metavar="S",
+                   help="the random seed, an integer 0..2^63-1 (the same seed gives the same "
+                        "trace); default 1")
     p.add_argument("-o", "--output", metavar="OUT.msgpack",
-                   help="trace to write (it appears when the simulation is done)")
+                   help="the ptviz trace to write (it appears when the simulation is done); "
+                        "required unless --explain or --list-arches")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--explain", action="store_true",
                    help="say how each kernel flag resolved and why, citing docs/kernel-facts.md")

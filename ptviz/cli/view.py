@@ -10,6 +10,7 @@ import tempfile
 from replayer.errors import UsageError
 
 from .errors import EXIT_BUG, EXIT_OK, fail
+from .output import TRACE_HELP
 
 EPILOG = """\
 Keys: + - zoom, 0 fit, ← → move, shift+← → pan, [ ] pick an event class and n N
@@ -29,15 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`ptviz replay` takes (a ptviz trace, ftrace text, "
                                    "trace.dat).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("trace", nargs="?", help="the trace to open")
+    p.add_argument("trace", nargs="?", metavar="TRACE",
+                   help=f"the trace to open: {TRACE_HELP}; none with --sim")
     p.add_argument("trace_b", nargs="?", metavar="TRACE_B",
-                   help="a second trace to compare, on the same time axis")
+                   help="a second trace to compare, on the same time axis (read as TRACE); "
+                        "default: none")
     p.add_argument("--align", metavar="MARKER",
                    help="with two traces: put the first marker whose text holds MARKER at "
                         "the same time in both (default: their first events)")
     p.add_argument("--sim", nargs=argparse.REMAINDER, metavar="SIMULATE-ARGS",
                    help="simulate with `ptviz simulate`'s options (no -o) into a temporary "
-                        "file and open it, e.g. --sim --kernel 6.13 --param size=1G")
+                        "file and open it, e.g. --sim --kernel 6.13 --param size=1G; the "
+                        "options after it are all ptviz simulate's")
     p.set_defaults(run=run)
 
 

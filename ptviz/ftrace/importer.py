@@ -21,6 +21,7 @@ from replayer.errors import ImportFormatError, MissingFile
 from replayer.traceio import TraceWriter, framing
 from replayer.traceio.framing import MAGIC as PTVIZ_MAGIC
 
+from .arch import import_arch
 from .infer import Inference
 from .infer_notes import import_notes, traced_names
 from .textparse import ParseStats, bounded_lines, parse_lines
@@ -202,7 +203,10 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        defaults = {} if exported else {"source": "ftrace", "clock": "ns (trace clock)"}
+        # ftrace does not say what machine it ran on: the geometry the inference is
+        # built for is recorded, marked as assumed (convert --arch names the machine).
+        defaults = {} if exported else {"source": "ftrace", "clock": "ns (trace clock)",
+                                        "arch": import_arch(None)}
         with TraceWriter(out, {**defaults, **header}, kinds=kinds, force=force,
                          version=version) as w:
             inference = Inference(w.add, emit_many=w.add_many,

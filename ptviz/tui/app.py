@@ -392,7 +392,8 @@ class TraceApp(KeyActions, TabActions, CompareMode, App[None]):
         events = replay.reader.event_count
         line1 = (f"[b]{'A ' if self.comparing else ''}{_esc(self.path)}[/b]  "
                  f"{_esc(h.get('source') or '?')} · "
-                 f"{_esc(arch.get('name', '?'))} · kernel {_esc(k.get('version', '?'))} "
+                 f"{_esc(arch.get('name', '?'))}{' (assumed)' if arch.get('inferred') else ''}"
+                 f" · kernel {_esc(k.get('version', '?'))} "
                  f"({_esc(config)}) · "
                  f"{len(self.cpus)} CPUs · {events:,} events in "
                  f"{fmt_span(view.end - view.start)}")

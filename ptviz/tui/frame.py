@@ -24,7 +24,7 @@ from .view import View
 #: The counter lanes under the CPU lanes: series name (``None``: the selected mm's
 #: page-table bytes), label, how a value is shown.
 COUNTERS = (
-    ("table_bytes", "page tables", format_bytes),
+    ("page_table_bytes", "page tables", format_bytes),
     (None, "mm VmPTE", format_bytes),
     ("empty_attached", "empty PTE", str),
     ("rcu_pending", "RCU pending", str),
@@ -82,7 +82,7 @@ def compute_frame(replay: Replay, view: View, cpus: list[int], mm: int | None,
     counters = []
     for name, label, show in COUNTERS:
         if name is None:
-            name = f"table_bytes:{mm:#x}" if mm is not None else None
+            name = f"vmpte_bytes:{mm:#x}" if mm is not None else None
             comm = replay.final.mm_comm.get(mm) if mm is not None else None
             label = (f"VmPTE {printable(comm)}" if comm else f"VmPTE {mm:#x}") \
                 if mm is not None else label
