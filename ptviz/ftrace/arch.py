@@ -13,7 +13,7 @@ from typing import Any
 
 from replayer.errors import UsageError
 
-from ..sim import arches
+from .. import arches
 from .infer_zaps import PMD_SPAN
 
 #: What an import without ``--arch`` assumes.
