@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ftrace.importer import import_file
     from ..ftrace.record import (EVENTS, command_processes, kernel_header, print_commands,
                                  record_text)
-    from .inputs import describe_import
+    from .inputs import describe_import, import_bar
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     events = EVENTS + tuple(args.event)
     if args.print_only:
@@ -87,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
                             "tail_s": args.tail, "sample_s": args.sample,
                             "command_pids": command_processes(text,
                                                               result["command_pids"])}
-        stats = import_file(text, args.output, header, force=args.force)
+        with contextlib.ExitStack() as bars:      # the import's bar, on a terminal
+            stats = import_file(text, args.output, header, force=args.force,
+                                progress=import_bar(bars))
     finally:
         os.unlink(text)
     lost = sum(result["lost"].values())
