@@ -61,10 +61,18 @@ class Task:
         return {**self.columns, "error": message, "seconds": None}
 
 
-def _ignore_sigint() -> None:
+def _worker_signals() -> None:
     # Ctrl-C is the main process's to handle: it stops submitting, keeps the rows it has
     # and ends the workers; a worker dying of it first would look like a crash.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ended by the main process (an interrupt): no half-written --keep trace left behind.
+    signal.signal(signal.SIGTERM, _end_worker)
+
+
+def _end_worker(signum: int, frame: object) -> None:
+    from replayer.traceio.atomic import remove_partial_outputs
+    remove_partial_outputs()
+    os._exit(128 + signum)
 
 
 class LocalPool:
@@ -86,7 +94,7 @@ class LocalPool:
 
     def _new(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.jobs, mp_context=self._context,
-                                      initializer=_ignore_sigint)
+                                      initializer=_worker_signals)
 
     def describe(self) -> str:
         return f"{self.jobs} local process{'es' if self.jobs != 1 else ''}"
