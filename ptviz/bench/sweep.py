@@ -73,7 +73,7 @@ def _overhead(points: int) -> dict:
                                             "(pip install 'ptviz[cluster]')"}
     from ..scale.executors import Cluster
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=50) as local:
+                      dashboard_address=":0", silence_logs=50) as local:
         workers = Cluster(local.scheduler_address)
         try:
             _timed(workers, _tasks(OVERHEAD_GRID, "1000..1003"))          # warm up

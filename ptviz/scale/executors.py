@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import os
+import queue
 import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -167,45 +168,53 @@ class Cluster:
 
 
 def collect(workers, tasks: list[Task], rows: dict[str, dict],
-            on_row: Callable[[dict], None] = lambda row: None) -> None:
+            on_row: Callable[[dict | None], None] = lambda row: None) -> None:
     """Run every task not yet in ``rows`` on ``workers``, adding each row to ``rows``
     under its key as it arrives (so an interrupt leaves ``rows`` holding what finished)
-    and calling ``on_row(row)``. O(tasks), with at most ``workers.window`` submitted at
-    a time. Raises only what the caller must see (KeyboardInterrupt and the like)."""
+    and calling ``on_row(row)``, or ``on_row(None)`` when :data:`TICK_S` went by with
+    none. O(tasks): finished futures arrive on a queue (waiting on every pending future
+    at each wake-up would be O(pending) a result, quadratic on a cluster's deep queue),
+    with at most ``workers.window`` submitted at a time. Raises only what the caller must
+    see (KeyboardInterrupt and the like)."""
     from concurrent.futures.process import BrokenProcessPool
-    queue = collections.deque(t for t in tasks if t.key not in rows)
+    todo = collections.deque(t for t in tasks if t.key not in rows)
     pending: dict[cf.Future, tuple[Task, int]] = {}
+    finished: queue.SimpleQueue[cf.Future] = queue.SimpleQueue()
     deaths: collections.Counter[str] = collections.Counter()
-    while queue or pending:
-        while queue and len(pending) < workers.window:
-            task = queue.popleft()
+    while todo or pending:
+        while todo and len(pending) < workers.window:
+            task = todo.popleft()
             if task.key in rows:        # the same key twice in the list
                 continue
-            pending[workers.submit(task.fn, *task.args)] = (task, workers.generation)
-        done, _ = cf.wait(list(pending), timeout=TICK_S, return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            task, generation = pending.pop(future)
-            try:
-                row = future.result()
-            except BrokenProcessPool:
-                deaths[task.key] += 1
-                if generation == workers.generation:
-                    workers.replace()   # once per broken pool, not per future it broke
-                if deaths[task.key] < MAX_DEATHS:
-                    queue.appendleft(task)
-                    continue
-                row = task.failed(f"the worker process running it died {MAX_DEATHS} times "
-                                  f"(out of memory? killed?); another point running "
-                                  f"beside it may be the cause")
-            except cf.CancelledError:
-                continue
-            except Exception as exc:    # noqa: BLE001 - KilledWorker, unpickling, ...
-                row = task.failed(_task_error(exc))
-            if task.key not in rows:
-                rows[task.key] = row
-                on_row(row)
-        if not done:
+            future = workers.submit(task.fn, *task.args)
+            pending[future] = (task, workers.generation)
+            future.add_done_callback(finished.put)
+        try:
+            future = finished.get(timeout=TICK_S)
+        except queue.Empty:
             on_row(None)                # a tick: nothing new, but time went by
+            continue
+        task, generation = pending.pop(future)
+        try:
+            row = future.result()
+        except (BrokenProcessPool, cf.CancelledError) as exc:
+            # A pool broken by a dead worker (or a point it cancelled while being
+            # replaced): replace it once, not once per future it broke, and run again.
+            if isinstance(exc, BrokenProcessPool):
+                deaths[task.key] += 1
+            if generation == workers.generation:
+                workers.replace()
+            if deaths[task.key] < MAX_DEATHS:
+                todo.appendleft(task)
+                continue
+            row = task.failed(f"the worker process running it died {MAX_DEATHS} times "
+                              f"(out of memory? killed?); another point running beside "
+                              f"it may be the cause")
+        except Exception as exc:        # noqa: BLE001 - KilledWorker, unpickling, ...
+            row = task.failed(_task_error(exc))
+        if task.key not in rows:
+            rows[task.key] = row
+            on_row(row)
 
 
 def _task_error(exc: BaseException) -> str:
