@@ -124,15 +124,24 @@ def run_trace(name: str, path: str, fail_on: list[str], on_cluster: bool = False
     from replayer.errors import MissingFile
     from replayer.report import failed_conditions, parse_fail_on, undecided_conditions
     from replayer.report import what_was_lost
-    from ..cli.inputs import open_trace
+    from ..cli.inputs import bad_lines
+    from ..ftrace.importer import open_reader
     started = time.perf_counter()
     row: dict[str, Any] = {"trace": name}
     try:
         conditions = parse_fail_on(fail_on)
         from replayer.replay import Replay
         from replayer.report import build_report
-        with open_trace(path) as reader:
-            report = build_report(Replay.load(reader))
+        # Not ptviz.cli.inputs.open_trace: a worker draws no progress bar (its stderr
+        # may be the terminal the sweep's own bar is on) and prints no warning; what the
+        # import skipped goes into the row's warnings.
+        with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
+            reader, stats = open_reader(path, tmp)
+            with reader:
+                report = build_report(Replay.load(reader))
+        skipped = bad_lines(stats) if stats is not None else None
+        if skipped:
+            report["trace"]["warnings"].append(skipped)
         row.update(report_columns(report))
         held = failed_conditions(report, conditions)
         held += [f"{text}: cannot be decided, {what_was_lost(report)}"
