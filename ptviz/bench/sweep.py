@@ -45,7 +45,7 @@ def _timed(workers, tasks: list[Task]) -> tuple[float, dict[str, dict]]:
     return elapsed, rows
 
 
-def _speedup(points: int, rounds: int = 2) -> dict:
+def _speedup(points: int, rounds: int = 3) -> dict:
     """Best of ``rounds`` alternated runs on each pool: others' work on a shared machine
     comes and goes, and alternating lets neither side have all the quiet moments."""
     pools = {jobs: LocalPool(jobs) for jobs in (1, 2)}
@@ -86,7 +86,7 @@ def _overhead(points: int) -> dict:
             "sweep_task_overhead_ms": round(1000 * max(wall - work, 0.0) / points, 2)}
 
 
-def measure_sweep(points: int = 32, overhead_points: int = 100, rounds: int = 2,
+def measure_sweep(points: int = 32, overhead_points: int = 100, rounds: int = 3,
                   progress: bool = False) -> dict:
     """The sweep figures: the speedup on ``points`` points (best of ``rounds``), the
     overhead per task on ``overhead_points``."""
