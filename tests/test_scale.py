@@ -235,3 +235,26 @@ def test_batch_reports_a_trace_it_cannot_read_and_a_glob_that_matches_nothing(
     assert f"ptviz: {bad}: " in err and "Traceback" not in err
     assert main(["batch", str(tmp_path / "*.dat")]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+def test_a_real_ctrl_c_writes_the_finished_rows_and_exits_130(tmp_path):
+    """SIGINT to a running `ptviz sweep`, as a terminal sends it: exit 130, the table
+    holds the rows that finished, no half-written file is left."""
+    import subprocess
+    import time
+    from tests.conftest import PTVIZ
+    out, keep = tmp_path / "t.jsonl", tmp_path / "traces"
+    proc = subprocess.Popen(
+        [*PTVIZ, "sweep", "--workload", "walkers", "--kernel", "7.0", "--param", "size=64M",
+         "--seeds", "0..59", "--jobs", "2", "-o", str(out), "--keep", str(keep)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and len(os.listdir(keep) if keep.exists() else ()) < 6:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    rows = _rows(out)
+    assert 0 < len(rows) < 60 and len({r["point"] for r in rows}) == len(rows)
+    assert f"{len(rows)} of 60 done" in err and "Traceback" not in err
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".ptviz-")]
+    assert not [n for n in os.listdir(keep) if not n.endswith(".msgpack")]
