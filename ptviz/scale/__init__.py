@@ -7,6 +7,7 @@
   executors, and the one loop that runs points on either (retries, dedupe, interrupts).
 - table.py: the table's columns and its files (Parquet, JSON Lines, CSV), read for --resume.
 - summary.py: the table in a few sentences for stdout.
+- driver.py: what the commands share: --resume, progress, checkpoints, ctrl+c.
 
 Nothing here imports dask, distributed or pyarrow at module level: they are the optional
 ``cluster`` extra, and ``ptviz --help`` must not pay for them.
