@@ -14,7 +14,7 @@ FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms
 
 def test_bench_json_has_every_figure(capsys):
     assert main(["bench", "--events", "20k", "--seeks", "5", "--mixes", "none", "--no-convert",
-                 "--json"]) == 0
+                 "--no-sweep", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert FIGURES <= set(figures)
     assert figures["events"] >= 20_000
@@ -33,7 +33,7 @@ def test_bench_measures_every_mix_and_heads_with_the_worst(capsys, monkeypatch):
                            "real-6.18-gcc-record.txt.xz")
     monkeypatch.setenv("PTVIZ_BENCH_CAPTURE", capture)
     assert main(["bench", "--events", "10k", "--seeks", "3", "--no-tui", "--no-convert",
-                 "--json"]) == 0
+                 "--no-sweep", "--json"]) == 0
     f = json.loads(capsys.readouterr().out)
     assert f["mixes"] == ["synthetic", "coverletter", "walkers", "fork-exit", "allocator",
                           "collapse", "import"]
@@ -52,7 +52,7 @@ def test_bench_measures_every_mix_and_heads_with_the_worst(capsys, monkeypatch):
 
 def test_bench_text_names_what_it_missed(capsys):
     assert main(["bench", "--events", "5k", "--seeks", "2", "--no-tui", "--no-convert",
-                 "--mixes", "walkers"]) == 0
+                 "--no-sweep", "--mixes", "walkers"]) == 0
     out = capsys.readouterr().out
     assert "walkers" in out and "worst replay/decode" in out
     assert "MISSED" in out or "every mix meets its targets" in out
@@ -83,3 +83,21 @@ def test_bench_rejects_an_unknown_mix(capsys):
 
 def test_bench_rejects_a_bad_size(capsys):
     assert main(["bench", "--events", "lots"]) == 2
+
+
+def test_bench_measures_the_sweep_on_one_and_two_workers_and_a_dask_cluster():
+    """The speedup is the two wall times' ratio; the overhead is what the cluster adds
+    beyond the points' own work (both measured through ``ptviz sweep``'s loop)."""
+    import pytest
+    pytest.importorskip("distributed")
+    from ptviz.bench.sweep import measure_sweep
+    from ptviz.cli.bench import _render_sweep
+    f = measure_sweep(points=4, overhead_points=4, rounds=1)
+    assert f["sweep_points"] == 4 and f["sweep_overhead_points"] == 4
+    ratio = f["sweep_1_worker_s"] / f["sweep_2_workers_s"]
+    assert abs(f["sweep_speedup_2_workers"] - ratio) <= 0.01 * ratio
+    assert f["sweep_overhead_point_ms"] > 0 and f["sweep_task_overhead_ms"] >= 0
+    text = "\n".join(_render_sweep(f))
+    assert "target ≥ 1.7" in text and "target ≤ 50 ms" in text
+    assert ("MISSED" in text) == (f["sweep_speedup_2_workers"] < 1.7
+                                  or f["sweep_task_overhead_ms"] > 50)

@@ -16,8 +16,8 @@ SAMPLE = os.path.join(TRACES, "reclaim-6.14-x86_64.msgpack")
 def test_help_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "ptviz", "--help"], capture_output=True,
                           text=True, check=True)
-    names = ("view", "replay", "diff", "events", "convert", "simulate", "record", "info",
-             "bench")
+    names = ("view", "replay", "diff", "events", "convert", "simulate", "sweep", "batch",
+             "record", "info", "bench")
     for name in names:
         assert f"    {name} " in proc.stdout
     assert set(COMMANDS) == set(names)
@@ -83,7 +83,8 @@ def test_help_loads_neither_numpy_nor_the_engine():
             "with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
             "    main(['frobnicate'])\n"
             "print(sorted(m for m in ('numpy', 'msgpack', 'replayer.replay', 'replayer.fold',"
-            " 'ptviz.sim.run', 'ptviz.ftrace.importer', 'textual') if m in sys.modules))\n")
+            " 'ptviz.sim.run', 'ptviz.ftrace.importer', 'textual', 'dask', 'distributed',"
+            " 'pyarrow') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]", out

@@ -7,14 +7,15 @@ import sys
 
 from replayer import __version__
 
-from . import bench, convert, diff, events, info, record, replay, simulate, view
+from . import batch, bench, convert, diff, events, info, record, replay, simulate, sweep, view
 from .errors import EXIT_BAD_INPUT, run_guarded
 
 # Every command, in the order --help lists them; built ones map to their module.
-COMMANDS = ("view", "replay", "diff", "events", "convert", "simulate", "record", "info",
-            "bench")
+COMMANDS = ("view", "replay", "diff", "events", "convert", "simulate", "sweep", "batch",
+            "record", "info", "bench")
 BUILT = {"info": info, "replay": replay, "diff": diff, "events": events, "bench": bench,
-         "simulate": simulate, "record": record, "convert": convert, "view": view}
+         "simulate": simulate, "record": record, "convert": convert, "view": view,
+         "sweep": sweep, "batch": batch}
 
 DESCRIPTION = """\
 Replay and show how the Linux kernel allocates, empties, reclaims and frees

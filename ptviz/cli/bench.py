@@ -22,7 +22,10 @@ TARGETS = {"replay_vs_decode": 2.0, "seek_median_ms": 20.0, "seek_vs_replay": 1 
            "import_vs_tracecmd": 3.0, "import_vs_tracecmd_end_to_end": 3.0,
            "cli_startup_s": 0.15, "convert_jsonl_events_per_s": 1e6,
            "convert_chrome_events_per_s": 1e6, "convert_ftrace_events_per_s": 5e5,
-           "convert_rss_growth": 1.10}
+           "convert_rss_growth": 1.10, "sweep_speedup_2_workers": 1.7,
+           "sweep_task_overhead_ms": 50.0}
+#: Figures where more is better (the others: less is).
+HIGHER = ("sweep_speedup_2_workers",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the conversion figures (each writer's events/s on a simulated "
                         "walkers trace of --events events, and its peak memory there and at "
                         "five times as many)")
+    p.add_argument("--no-sweep", dest="sweep", action="store_false",
+                   help="skip the sweep figures (two local workers against one on the "
+                        "same grid, and the per-task overhead on a local Dask cluster)")
     p.add_argument("--trace-dat", metavar="PATH",
                    help="also time ftrace text import against `trace-cmd report` printing "
                         "this trace.dat (needs trace-cmd); default: not timed")
@@ -80,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         if args.convert:
             from ..bench.convert import measure_convert
             figures.update(measure_convert(tmpdir, events, progress=not args.json))
+        if args.sweep:
+            from ..bench.sweep import measure_sweep
+            figures.update(measure_sweep(progress=not args.json))
         if args.tui:
             figures.update(measure_view(os.path.join(tmpdir, "walkers.msgpack"), events,
                                         progress=not args.json))
@@ -108,8 +117,9 @@ def _mix_names(text: str) -> tuple[str, ...]:
 
 
 def _mark(name: str, value: float, target_key: str | None = None) -> str:
-    target = TARGETS[target_key or name]
-    ok = value >= target if (target_key or name).endswith("events_per_s") else value <= target
+    key = target_key or name
+    target = TARGETS[key]
+    ok = value >= target if key.endswith("events_per_s") or key in HIGHER else value <= target
     return "ok" if ok else "MISSED"
 
 
@@ -159,6 +169,23 @@ def _render_convert(f: dict) -> list[str]:
     return rows
 
 
+def _render_sweep(f: dict) -> list[str]:
+    if "sweep_speedup_2_workers" not in f:
+        return []
+    speedup = f["sweep_speedup_2_workers"]
+    rows = [f"sweep ({f['sweep_points']} walkers points)   2 local workers "
+            f"{f['sweep_2_workers_s']:.2f} s vs 1: {f['sweep_1_worker_s']:.2f} s = "
+            f"{speedup:.2f}×   target ≥ 1.7  {_mark('sweep_speedup_2_workers', speedup)}"]
+    if "sweep_task_overhead_ms" in f:
+        ms = f["sweep_task_overhead_ms"]
+        rows.append(f"  per task on a local Dask cluster {ms:.1f} ms beyond its "
+                    f"{f['sweep_overhead_point_ms']:.1f} ms of work   target ≤ 50 ms  "
+                    f"{_mark('sweep_task_overhead_ms', ms)}")
+    else:
+        rows.append(f"  per task on a local Dask cluster: {f['sweep_task_overhead_note']}")
+    return rows
+
+
 def render(f: dict) -> str:
     mark = _mark
     rows = [
@@ -196,6 +223,7 @@ def render(f: dict) -> str:
                     f"trace-cmd report   target ≤ 3  "
                     f"{mark('import_vs_tracecmd_end_to_end', f['import_vs_tracecmd_end_to_end'])}")
     rows += _render_convert(f)
+    rows += _render_sweep(f)
     if "tui_first_frame_s" in f:
         rows += [
             f"view (walkers, {f['tui_trace_events']:,} events, headless 160×48)",

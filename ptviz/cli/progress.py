@@ -15,8 +15,10 @@ class Bar:
     """What a long task reports to: ``bar(n)`` advances by ``n``; :meth:`at` sets the
     count done (a replay's or reader's ``progress(done, total)`` callbacks)."""
 
-    def __init__(self, update: Callable[..., None] | None = None) -> None:
+    def __init__(self, update: Callable[..., None] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self._update = update
+        self._note = note
         self.done = 0
 
     def __call__(self, n: int, total: int | None = None) -> None:
@@ -26,6 +28,11 @@ class Bar:
 
     def at(self, done: int, total: int | None = None) -> None:
         self(done - self.done, total)
+
+    def note(self, text: str) -> None:
+        """A few words after the count (``3 failed``), replacing the previous ones."""
+        if self._note is not None:
+            self._note(text)
 
 
 @contextlib.contextmanager
@@ -40,16 +47,16 @@ def progress_bar(what: str, total: int | None, unit: str = "events") -> Iterator
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeElapsedColumn, TimeRemainingColumn)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TaskProgressColumn(),
+               TextColumn(unit), TextColumn("{task.fields[note]}"), TaskProgressColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(what, total=total or None, rate="")
+        task = bar.add_task(what, total=total or None, rate="", note="")
 
         def update(n: int, new_total: int | None) -> None:
             speed = bar.tasks[0].speed
             extra: dict[str, Any] = {} if new_total is None else {"total": new_total}
             bar.update(task, advance=n, rate=f"{speed:,.0f}/s" if speed else "", **extra)
-        yield Bar(update)
+        yield Bar(update, lambda text: bar.update(task, note=text))
 
 
 def load_replay(reader: Any, what: str = "replay") -> Any:
