@@ -49,7 +49,8 @@ def _code(text):
     (a ``$ `` prompt taken off)."""
     blocks = re.findall(r"```[a-z]*\n(.*?)\n```", text, re.S)
     rest = re.sub(r"```[a-z]*\n.*?\n```", "", text, flags=re.S)
-    lines = [line for block in blocks for line in block.splitlines()]
+    # A command continued with a backslash is pasted whole.
+    lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     return [c.removeprefix("$ ") for c in lines + re.findall(r"`([^`\n]+)`", rest)]
 
 

@@ -11,7 +11,7 @@ import sys
 from replayer.errors import UsageError
 
 from .errors import EXIT_BAD_INPUT, EXIT_CONDITION, EXIT_OK, fail
-from .output import LazyHelpFormatter
+from .output import TRACE_HELP, LazyHelpFormatter
 
 
 def _epilog() -> str:
@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "cluster: one table row per trace, --fail-on evaluated "
                                    "for each.",
                        epilog=_epilog, formatter_class=LazyHelpFormatter)
-    p.add_argument("traces", nargs="+", metavar="TRACE|GLOB")
+    p.add_argument("traces", nargs="+", metavar="TRACE|GLOB",
+                   help="traces to replay, or quoted globs ('traces/*.msgpack', ** for "
+                        "subfolders): each " + TRACE_HELP)
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when a condition holds for a trace, e.g. use_after_free")
     add_run_options(p)
