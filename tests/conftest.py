@@ -12,7 +12,7 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 LONG = PROFILE == "long"
 settings.register_profile("default", deadline=None, max_examples=30,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", deadline=None, max_examples=700,
+settings.register_profile("long", deadline=None, max_examples=500,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(PROFILE)
 
