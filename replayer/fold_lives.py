@@ -40,6 +40,21 @@ RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
 _ABSENT = -(1 << 63)           # not in empty_since (whose values are times)
 
 
+def _records(log, tids: np.ndarray, loading: bool) -> np.ndarray:
+    """The log's records of ``tids`` (rows of T_WIDTH). The loading fold, the only one
+    that grows the log, reads it through a view; a query running meanwhile (a seek in
+    another thread) copies the span it needs instead: a view it held would make the
+    loader's next append fail (an array exporting its buffer cannot grow)."""
+    if loading:
+        view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH)
+        recs = view[tids]
+        del view                   # the log grows again
+        return recs
+    lo, hi = int(tids.min()), int(tids.max()) + 1
+    span = np.frombuffer(log.data[lo * T_WIDTH:hi * T_WIDTH], np.int64).reshape(-1, T_WIDTH)
+    return span[tids - lo]
+
+
 def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
                 first_index: int, alloc_base: int) -> list | None:
     """Apply steps ``lo:hi`` of ``st`` to folder ``f`` (zap rows ``zlo:zhi`` of
@@ -78,9 +93,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         present0[old] = list(map(s.present.get, olds, repeat(-1)))
         since0[old] = list(map(s.empty_since.get, olds, repeat(_ABSENT)))
         empty0[old] = since0[old] != _ABSENT
-        view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH)
-        recs = view[tid0[old]]
-        del view                   # the log may grow again
+        recs = _records(log, tid0[old], f.recording)
         level0[old], mmi0[old] = recs[:, T_LEVEL], recs[:, T_MM]
         cause0[old], leak0[old] = recs[:, T_DETACH_CAUSE], recs[:, T_LEAK_TS]
         pte_old = level0[old] == v.LEVEL_PTE

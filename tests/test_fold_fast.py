@@ -140,3 +140,41 @@ def test_fast_fold_equals_reference_on_every_workload(tmp_path, workload):
         times = [(ref.first_ts or 0) + span * k // 7 for k in range(8)]
         with bulk_from(16):
             assert_same(fast, ref, times)
+
+
+def test_seeks_while_the_trace_loads_neither_fail_nor_break_the_load(tmp_path):
+    """A UI seeks from its own thread while the load runs: a seek's bulk fold must not
+    hold the growing table log (the loader's next append would fail), and every
+    answer equals the one after the load."""
+    import random
+    import threading
+    path = str(tmp_path / "fork.msgpack")
+    simulate(path, "x86_64", "6.14", "fork-exit", {"children": "300", "size": "8M"}, {},
+             cpus=4, seed=3)
+    with bulk_from(16):
+        replay = Replay.open(path, checkpoint_events=2048)
+        failed = []
+
+        def load():
+            try:
+                replay.run()
+            except BaseException as exc:       # noqa: BLE001 - the test reports it
+                failed.append(exc)
+        loader = threading.Thread(target=load)
+        loader.start()
+        rng, cursor, seen = random.Random(1), replay.cursor(), []
+        first, last = replay.reader.chunks[0].min_ts, replay.reader.chunks[-1].max_ts
+        while loader.is_alive():
+            t = rng.randrange(first, last)
+            loaded = replay.loaded_chunks
+            if loaded and t < min(c.min_ts for c in replay.reader.chunks[loaded:]
+                                  or [1 << 62]):
+                state = cursor.state_at(t)
+                seen.append((t, state.index, dict(state.mm_bytes)))
+        loader.join()
+        assert not failed, failed
+        after = replay.cursor()
+        assert seen
+        for t, index, mm_bytes in seen:
+            state = after.state_at(t)
+            assert (state.index, dict(state.mm_bytes)) == (index, mm_bytes), t
