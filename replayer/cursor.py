@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .fold import Folder
-from .traceio.chunk import ChunkSlice, merge_chunks
+from .traceio.chunk import GROUP_EVENTS, ChunkSlice, merge_chunks
 from .state import ReplayState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,16 +59,17 @@ class Cursor:
                         fast=replay.folder.fast)
         max_ts = start_max
         firsts = replay._chunk_first_index
-        first = c = bisect_right(firsts, start_index, 0, loaded) - 1
-        # The chunks from the start to the first one reaching past t, folded at once
-        # (every event before start_index is at or before t).
-        parts = []
+        c = bisect_right(firsts, start_index, 0, loaded) - 1
         while 0 <= c < loaded:
-            parts.append(replay.chunk(c))
-            if parts[-1].info.max_ts > t:
-                break
-            c += 1
-        if parts:
+            # The chunks from here to the first one reaching past t, folded a group at a
+            # time as the load folds them (every event before start_index is ≤ t).
+            first, parts, size = c, [], 0
+            while c < loaded and size < GROUP_EVENTS:
+                parts.append(replay.chunk(c))
+                size += len(parts[-1])
+                c += 1
+                if parts[-1].info.max_ts > t:
+                    break
             chunk = merge_chunks(parts)
             skip = start_index - firsts[first]
             stamps = chunk.timestamps()
@@ -82,5 +83,8 @@ class Cursor:
                 folder.fold(part, stamps[skip:end], start_index, chunk.kinds[skip:end],
                             chunk.cpus[skip:end])
                 max_ts = max(max_ts, int(np.frombuffer(stamps, np.int64)[skip:end].max()))
+                start_index = firsts[first] + end
+            if end < len(chunk):
+                break
         self._cache, self._cache_max_ts = state.copy(), max_ts
         return state

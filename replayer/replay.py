@@ -34,15 +34,12 @@ from .state import CLASSES, Finding, ReplayState, TableLog
 from .tables import TableArrays, table_arrays
 from .timeline import Timeline
 from .traceio import TraceReader
-from .traceio.chunk import Chunk, merge_chunks
+from .traceio.chunk import GROUP_EVENTS, Chunk, merge_chunks
 
 #: Events between checkpoints, at least; more when the state is large (3 per entry),
 #: so that a restore (O(state)) and the replay after it stay in proportion, and the
 #: checkpoints' memory stays O(events).
 CHECKPOINT_EVENTS = 32768
-#: Events folded at once, at most (whole chunks; never past a checkpoint): numpy's
-#: cost per call, not per row, dominates the fold of one 4096-row chunk.
-GROUP_EVENTS = 32768
 #: Tail allowed for a detached table to be freed before it counts as lost, when
 #: the trace has no grace-period events to measure one (RCU frees of page tables
 #: were seen 15–30 ms after the detach on real kernels).

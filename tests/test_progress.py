@@ -112,3 +112,19 @@ def test_simulate_warns_before_a_trace_above_1_gb(monkeypatch, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "this simulation writes about" in err and "estimated" in err
     assert (tmp_path / "c.msgpack").exists()
+
+
+def test_a_pilot_whose_first_step_is_too_long_gives_up_and_the_run_goes_on(
+        monkeypatch, tmp_path, capsys):
+    """coverletter with step = size is one step: the pilot stops at its memory budget
+    with nothing to extrapolate from, and simulate runs without an estimate."""
+    from ptviz.cli import main
+    monkeypatch.setattr("ptviz.sim.estimate.MAX_PILOT_BYTES", 64 << 10)
+    run = dict(arch_name="x86_64", kernel_version="6.14", workload="coverletter",
+               params={"size": "256M", "step": "256M", "batch": "1"}, overrides={}, cpus=4,
+               seed=1)
+    assert estimate(**run) is None
+    out = tmp_path / "one-step.msgpack"
+    assert main(["simulate", "--workload", "coverletter", "--param", "size=256M",
+                 "--param", "step=256M", "--param", "batch=1", "-o", str(out)]) == 0
+    assert out.exists() and "wrote" in capsys.readouterr().err

@@ -132,6 +132,10 @@ def _simulate(args: argparse.Namespace, run: dict) -> dict:
     from .errors import warn
     from .progress import progress_bar
     guess = estimate(**run)
+    if guess is None:               # the workload's first step is long: no estimate
+        with progress_bar("simulate", None) as bar:
+            return simulate(args.output, force=args.force,
+                            on_step=lambda step, steps, events, writer: bar.at(events), **run)
     if guess.bytes > WARN_BYTES:
         warn(f"{args.output}: this simulation writes about {format_bytes(guess.bytes)} "
              f"({guess.events:,} events, estimated); ctrl+c stops it and leaves no file")

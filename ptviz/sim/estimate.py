@@ -25,6 +25,8 @@ PILOT_S = 0.5
 #: The share of the workload's steps the pilot extrapolates from, at least, unless it
 #: has run for MAX_PILOT_S.
 MIN_SHARE, MAX_PILOT_S = 0.01, 5.0
+#: Bytes the pilot keeps in memory, at most.
+MAX_PILOT_BYTES = 16 << 20
 #: Bytes per event when the pilot wrote no chunk yet (simulated traces: 13–22).
 _BYTES_PER_EVENT = 20
 
@@ -45,11 +47,29 @@ class Estimate:
     result: dict[str, Any] | None = None
 
 
+class _Sink(io.BytesIO):
+    """The pilot's output, in memory: given up at :data:`MAX_PILOT_BYTES` or
+    :data:`MAX_PILOT_S` even when the workload reports no step meanwhile (a
+    coverletter whose one step is the whole run)."""
+
+    def __init__(self, started: float) -> None:
+        super().__init__()
+        self._started = started
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > MAX_PILOT_BYTES or \
+                time.perf_counter() - self._started > MAX_PILOT_S:
+            raise _Enough
+        return super().write(data)
+
+
 def estimate(run: Callable[..., dict[str, Any]] = simulate, seconds: float = PILOT_S,
-             **kwargs: Any) -> Estimate:
-    """The size of ``simulate(out, **kwargs)``, from a pilot of at most ``seconds``."""
-    sink = io.BytesIO()
+             **kwargs: Any) -> Estimate | None:
+    """The size of ``simulate(out, **kwargs)``, from a pilot of at most ``seconds`` (or
+    :data:`MAX_PILOT_S`, :data:`MAX_PILOT_BYTES` when the workload's steps are long);
+    None when the pilot ended before the workload's first step (nothing to go by)."""
     started = time.perf_counter()
+    sink = _Sink(started)
     seen = [0, 1, 0, 0.0]          # steps done, steps in all, events, bytes per event
 
     def on_step(done: int, total: int, events: int, writer: TraceWriter) -> None:
@@ -65,6 +85,8 @@ def estimate(run: Callable[..., dict[str, Any]] = simulate, seconds: float = PIL
         result = run(sink, on_step=on_step, **kwargs)
     except _Enough:
         done, total, events, per_event = seen
+        if not done:
+            return None
         total_events = round(events * total / done)
         return Estimate(total_events, round(total_events * per_event), exact=False)
     data = sink.getvalue()

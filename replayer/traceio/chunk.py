@@ -11,6 +11,10 @@ from operator import itemgetter
 import numpy as np
 
 _EMPTY_U16 = np.zeros(0, np.uint16)
+#: Events folded at once, at most (whole chunks; a load never past a checkpoint, a seek
+#: a group at a time): numpy's cost per call, not per row, dominates the fold of one
+#: 4096-row chunk, and a group bounds what a fold holds.
+GROUP_EVENTS = 32768
 
 
 @dataclass(frozen=True, slots=True)
