@@ -52,8 +52,10 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
     mms = []
     # A recording knows the command's processes; other tasks were traced system-wide
     # (an IPI is received in whatever task runs there).
-    command = (header.get("record") or {}).get("command_pids")
-    command = set(command) if isinstance(command, (list, tuple)) else None
+    record = header.get("record")
+    command = record.get("command_pids") if isinstance(record, dict) else None
+    command = ({p for p in command if type(p) is int}
+               if isinstance(command, (list, tuple)) else None)
     for mm in sorted(set(state.mm_bytes) | set(state.mm_pids) | set(per_mm)):
         classes = per_mm.get(mm, dict.fromkeys(CLASSES, 0))
         pids = list(state.mm_pids.get(mm, ()))
@@ -111,8 +113,8 @@ def build_report(replay: Replay, at: int | None = None) -> dict[str, Any]:
                      "empty_attached": {"count": m["empty_attached"],
                                         "bytes": m["empty_attached"] * pte},
                      "kernel_vmpte": sample}
-                    for m, sample in zip(markers, vmpte.compare(markers,
-                                                                replay.sizes.page_size))],
+                    for m, sample in zip(markers,
+                                         vmpte.compare(markers, replay.sizes.pte_bytes))],
         "orphan_events": state.orphans,
         "counts_trusted": not state.lost and (replay.reader.truncated_at is None or not end),
         "provenance": {step: {"seen": state.provenance.get((step, False), 0),

@@ -143,3 +143,22 @@ def test_a_recordings_other_processes_are_folded_unless_all(tmp_path, capsys):
     assert main(["replay", "--json", str(tmp_path / "t.msgpack")]) == 0
     mms = json.loads(capsys.readouterr().out)["mms"]
     assert {m["comm"]: m["command"] for m in mms} == {"app": True, "sshd": False}
+
+
+def test_an_unsettled_sample_is_neither_judged_nor_a_base(tmp_path):
+    """record writes 'unsettled' when VmPTE moved while it wrote a sample: that sample
+    is not compared, and the next is compared with the one before it."""
+    s = Story(tmp_path / "t.msgpack")
+    s.on(0, 100).mm_new(mm=MM, tgid=100, command="app")
+    s.on(0, 9).marker(text="VmPTE: 0 kB pid=100 (start)")
+    s.on(0, 100).table_alloc(mm=MM, level=1, pfn=0x11, addr=0)
+    s.on(0, 9).marker(text="VmPTE: 40 kB pid=100 (sample)")        # raced: 36 kB off
+    s.on(0, 9).marker(text="VmPTE moved pid=100 (unsettled)")
+    s.on(0, 9).marker(text="VmPTE: 4 kB pid=100 (sample)")
+    s.on(0, 9).marker(text="VmPTE: 4 kB pid=77 (sample)")           # a pid ptviz never saw
+    samples = [m["kernel_vmpte"] for m in build_report(s.replay())["markers"]]
+    raced, retraction, settled, unknown = samples[1:]
+    assert raced["agrees"] is None and raced["kernel_change"] is None and retraction is None
+    assert (settled["kernel_change"], settled["ptviz_change"], settled["agrees"]) == \
+        (4096, 4096, True)                                          # against the start
+    assert unknown["ptviz_bytes"] is None and unknown["agrees"] is None

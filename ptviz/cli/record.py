@@ -54,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: The command's tasks the header lists, at most: the header is one frame of at most
+#: 1 MiB, and a build forking hundreds of thousands of tasks must still be written.
+MAX_COMMAND_PIDS = 65536
+
+
 def run(args: argparse.Namespace) -> int:
     from ..ftrace.importer import import_file
     from ..ftrace.record import (EVENTS, command_processes, kernel_header, print_commands,
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
                             "probes": result["probes"], "probe_style": result["probe_style"],
                             "tail_s": args.tail, "sample_s": args.sample,
                             "command_pids": command_processes(text,
-                                                              result["command_pids"])}
+                                                              result["command_pids"])
+                            [:MAX_COMMAND_PIDS]}
         with contextlib.ExitStack() as bars:      # the import's bar, on a terminal
             stats = import_file(text, args.output, header, force=args.force,
                                 progress=import_bar(bars))

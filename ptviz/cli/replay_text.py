@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from replayer.vmpte import SLACK_PAGES
 from replayer.units import format_bytes, format_duration, format_ts
 
 from .header_text import arch_words, value_words
@@ -118,7 +119,8 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
             pid = "unknown" if m["pid"] is None else m["pid"]
             if m["kernel_vmpte"] is not None:
                 state = _beside_kernel(m["kernel_vmpte"])
-                pid = m["kernel_vmpte"]["pid"]      # the process sampled, not the writer
+                if m["kernel_vmpte"]["pid"] is not None:   # the process sampled, not the writer
+                    pid = m["kernel_vmpte"]["pid"]
             add(f"  {format_ts(m['ts'])}  pid {pid}  {printable(m['text'])}{state}")
         out.extend(_samples_summary(report["markers"]))
     prov = report["provenance"]
@@ -145,10 +147,12 @@ def render(report: dict[str, Any], every_mm: bool = False) -> str:
 def _beside_kernel(k: dict) -> str:
     """A kernel VmPTE sample beside ptviz's count: the levels, and the changes since
     the process's previous sample, flagged where they differ."""
-    text = (f"   kernel {format_bytes(k['kernel_bytes'])}, "
-            f"ptviz {format_bytes(k['ptviz_bytes'])}")
+    mine = "unknown (its mm was not seen)" if k["ptviz_bytes"] is None \
+        else format_bytes(k["ptviz_bytes"])
+    text = f"   kernel {format_bytes(k['kernel_bytes'])}, ptviz {mine}"
     if k["agrees"] is None:
-        return text + f" (first sample of pid {k['pid']})"
+        return text + (" (first sample of this process)" if k["kernel_change"] is None
+                       and k["ptviz_bytes"] is not None else "")
     change = (f"; change {_signed(k['kernel_change'])} / {_signed(k['ptviz_change'])}")
     return text + change + ("" if k["agrees"] else "   <- DIFFERS")
 
@@ -166,12 +170,14 @@ def _samples_summary(markers: list[dict]) -> list[str]:
     differ = [k for k in compared if not k["agrees"]]
     pids = len({k["pid"] for k in samples})
     later = "the later sample" if len(compared) == 1 else f"all {len(compared)} later samples"
-    verdict = (f"ptviz's changes agree at {later}" if not differ
+    verdict = (f"ptviz's changes agree at {later}" if compared and not differ
+               else "no process was sampled twice: nothing to compare" if not compared
                else f"ptviz's changes differ at {len(differ)} of {len(compared)} later "
                     f"samples (marked DIFFERS)")
-    return [f"  VmPTE as the trace's markers report it: {len(samples)} samples of {pids} "
-            f"{'process' if pids == 1 else 'processes'}; {verdict} (to within two "
-            f"table pages)",
+    return [f"  VmPTE as the trace's markers report it: {len(samples)} "
+            f"{'sample' if len(samples) == 1 else 'samples'} of {pids} "
+            f"{'process' if pids == 1 else 'processes'}; {verdict} (to within {SLACK_PAGES} "
+            f"PTE tables)",
             "  ptviz counts only the tables it saw allocated, so tables that existed "
             "before tracing",
             "  began are outside its count: levels may differ by a constant; the changes "

@@ -271,9 +271,13 @@ def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """CMD stopped as Ctrl-C stops it (from a terminal it had the SIGINT already);
-    killed if it is still there after ``grace_s``."""
-    if proc.poll() is None:
+    """CMD stopped as Ctrl-C stops it: from a terminal it had the SIGINT already, so it
+    is sent only to a CMD still running a second later (a second SIGINT would cut its
+    own cleanup short); killed if it is still there after ``grace_s``."""
+    try:
+        proc.wait(timeout=1.0)
+        return
+    except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=grace_s)

@@ -76,6 +76,10 @@ class VmpteSampler:
             label = "started" if when == "sample" and pid not in self._alive else when
             # Written at once: the process runs on, and the marker's time is the sample's.
             self._write(f"VmPTE: {kb} kB pid={pid} ({label})")
+            if read_vmpte_kb(pid) != kb:
+                # It moved while the marker was written: the marker's moment may not be
+                # the read's. The replay then neither judges the sample nor builds on it.
+                self._write(f"VmPTE moved pid={pid} (unsettled)")
         for pid in sorted(self._alive - alive):
             self._write(f"VmPTE: 0 kB pid={pid} (exit)")
         self._alive = alive
