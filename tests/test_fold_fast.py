@@ -167,8 +167,8 @@ def test_seeks_while_the_trace_loads_neither_fail_nor_break_the_load(tmp_path):
         while loader.is_alive():
             t = rng.randrange(first, last)
             loaded = replay.loaded_chunks
-            if loaded and t < min(c.min_ts for c in replay.reader.chunks[loaded:]
-                                  or [1 << 62]):
+            if loaded and t < min((c.min_ts for c in replay.reader.chunks[loaded:]),
+                                  default=1 << 62):
                 state = cursor.state_at(t)
                 seen.append((t, state.index, dict(state.mm_bytes)))
         loader.join()
