@@ -28,9 +28,16 @@ def parse_time(text: str, what: str = "time") -> int:
         raise UsageError(f"{what} {text!r}: expected a number of seconds or a value with "
                          f"a unit (ns, us, ms, s), e.g. 1.5ms")
     try:
-        return int(Decimal(m.group(1)) * _TIME_UNITS[unit])
+        number = Decimal(m.group(1))
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals
         raise UsageError(f"{what} {text!r} is not a number") from None
+    # Checked before any arithmetic: 1e999999999 would overflow the context, or build a
+    # billion-digit integer. Trace times are int64 nanoseconds.
+    ns = number * _TIME_UNITS[unit] if number.is_zero() or number.adjusted() < 30 else None
+    if ns is None or (not ns.is_zero() and (ns.adjusted() > 18 or abs(ns) >= 1 << 63)):
+        raise UsageError(f"{what} {text!r}: out of range (trace times are 64-bit "
+                         f"nanoseconds, about 292 years)")
+    return int(ns)
 
 
 def parse_moment(text: str, start: int, what: str = "time") -> int:

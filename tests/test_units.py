@@ -22,7 +22,9 @@ def test_parse_size(text, n):
     assert parse_size(text) == n
 
 
-@pytest.mark.parametrize("bad", ["", "ms", "1.5 parsecs", "1..2s", "--1"])
+# Beyond int64 nanoseconds, at once: 1e999999999 must not build a billion-digit number.
+@pytest.mark.parametrize("bad", ["", "ms", "1.5 parsecs", "1..2s", "--1", "1e999999999",
+                                 "9.3e9", "-1e999999", "1e300ms"])
 def test_bad_time_is_usage_error(bad):
     with pytest.raises(UsageError):
         parse_time(bad)
