@@ -61,8 +61,7 @@ MAX_COMMAND_PIDS = 65536
 
 def run(args: argparse.Namespace) -> int:
     from ..ftrace.importer import import_file
-    from ..ftrace.record import (EVENTS, command_processes, kernel_header, print_commands,
-                                 record_text)
+    from ..ftrace.record import EVENTS, kernel_header, print_commands, record_text
     from .inputs import describe_import, import_bar
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     events = EVENTS + tuple(args.event)
@@ -91,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
                             "lost": {str(c): n for c, n in result["lost"].items()},
                             "probes": result["probes"], "probe_style": result["probe_style"],
                             "tail_s": args.tail, "sample_s": args.sample,
-                            "command_pids": command_processes(text,
-                                                              result["command_pids"])
-                            [:MAX_COMMAND_PIDS]}
+                            "command_pids": result["command_pids"][:MAX_COMMAND_PIDS]}
         with contextlib.ExitStack() as bars:      # the import's bar, on a terminal
             stats = import_file(text, args.output, header, force=args.force,
                                 progress=import_bar(bars))

@@ -131,26 +131,23 @@ def _simulate(args: argparse.Namespace, run: dict) -> dict:
     from ..sim.run import simulate
     from .errors import warn
     from .progress import progress_bar
-    guess = estimate(**run)
-    if guess is None:               # the workload's first step is long: no estimate
-        with progress_bar("simulate", None) as bar:
-            return simulate(args.output, force=args.force,
-                            on_step=lambda step, steps, events, writer: bar.at(events), **run)
-    if guess.bytes > WARN_BYTES:
+    guess = estimate(**run)         # None: the workload's first step is long
+    if guess is not None and guess.bytes > WARN_BYTES:
         warn(f"{args.output}: this simulation writes about {format_bytes(guess.bytes)} "
              f"({guess.events:,} events, estimated); ctrl+c stops it and leaves no file")
-    if guess.exact:
+    if guess is not None and guess.exact:
         with AtomicOutput(args.output, args.force) as out:
             try:
                 out.file.write(guess.data)
             except OSError as exc:          # a full disk: one line, no file
                 raise out.error(exc) from None
         return guess.result
-    with progress_bar("simulate", guess.events) as bar:
+    expected = guess.events if guess is not None else None
+    with progress_bar("simulate", expected) as bar:
         def on_step(step: int, steps: int, events: int, writer) -> None:
-            bar.at(events, total=max(guess.events, events))   # the estimate may fall short
+            # The estimate may fall short: the total follows what was done.
+            bar.at(events, total=None if expected is None else max(expected, events))
         return simulate(args.output, force=args.force, on_step=on_step, **run)
-
 
 # --list-arches fits 100 columns: the table-free mode and the sync in short words.
 _FREE_WORD = {"page": "page", "semi_rcu": "semi", "rcu": "rcu"}

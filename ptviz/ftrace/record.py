@@ -201,7 +201,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             time.sleep(tail)               # RCU-deferred frees arrive after the command
             if sample_s:
                 sampler.sample("end")      # the exits the tail saw (background children)
-        samples, pids = sampler.samples, sorted(sampler.pids)
+        samples, ours = sampler.samples, set(sampler.pids)
         _write(os.path.join(inst, "tracing_on"), "0")
         lost = _overruns(inst)
         with open(os.path.join(inst, "trace"), errors="replace") as src, \
@@ -214,11 +214,13 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                     dst.write(f"CPU:{cpu} [LOST {n} EVENTS]\n")
             for line in src:
                 dst.write(line)
+                if "sched_process_fork" in line:
+                    _follow_fork(line, ours)
         if progress and sys.stderr.isatty():
             print(file=sys.stderr)
         return {"returncode": proc.returncode, "enabled": enabled, "missing": missing,
                 "probes": probe_events, "probe_style": style, "vmpte_samples": samples,
-                "interrupted": interrupted, "command_pids": pids,
+                "interrupted": interrupted, "command_pids": sorted(ours),
                 "lost": lost, "seconds": time.monotonic() - started}
     finally:
         if proc is not None and proc.poll() is None:
@@ -289,18 +291,13 @@ def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 _FORK = re.compile(r"sched_process_fork: .*\bpid=(\d+) child_comm=.* child_pid=(\d+)")
 
 
-def command_processes(text: str, roots: list[int]) -> list[int]:
-    """``roots`` and every task they forked, directly or not, as the recorded text's
-    ``sched_process_fork`` lines say (brief children the VmPTE samples missed too).
-    One pass over the text, O(lines)."""
-    ours = set(roots)
-    with open(text, errors="replace") as f:
-        for line in f:
-            if "sched_process_fork" in line:
-                m = _FORK.search(line)
-                if m and int(m[1]) in ours:
-                    ours.add(int(m[2]))
-    return sorted(ours)
+def _follow_fork(line: str, ours: set[int]) -> None:
+    """Add the child of a ``sched_process_fork`` line whose parent is in ``ours``: the
+    command's tasks are the processes the VmPTE samples saw and every task they forked,
+    directly or not (brief children the samples missed too). Lines come in time order."""
+    m = _FORK.search(line)
+    if m and int(m[1]) in ours:
+        ours.add(int(m[2]))
 
 
 def _entries(inst: str) -> int:
