@@ -90,6 +90,17 @@ def _pids(rows, at: np.ndarray) -> np.ndarray | None:
     pids = rows.pids_at(at)
     if pids.ints is not None:
         out = pids.ints.astype(np.int64)
+    elif pids.codes is not None:        # a dictionary: its values once each
+        values = pids.values
+        if not all(p is None or type(p) is int for p in values):
+            return None
+        try:
+            table = np.array([NO_PID if p is None else p for p in values], np.int64)
+        except OverflowError:
+            return None
+        if NO_PID in values:
+            return None
+        return table[pids.codes] if len(table) else np.zeros(0, np.int64)
     else:
         values = pids.tolist()
         if not all(p is None or type(p) is int for p in values):
