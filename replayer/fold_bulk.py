@@ -89,28 +89,23 @@ def _codes(rows, kind: int, j: int, table: dict, default: int) -> np.ndarray:
 def _pids(rows, at: np.ndarray) -> np.ndarray | None:
     pids = rows.pids_at(at)
     if pids.ints is not None:
-        out = pids.ints.astype(np.int64)
-    elif pids.codes is not None:        # a dictionary: its values once each
-        values = pids.values
-        if not all(p is None or type(p) is int for p in values):
-            return None
-        try:
-            table = np.array([NO_PID if p is None else p for p in values], np.int64)
-        except OverflowError:
-            return None
-        if NO_PID in values:
-            return None
-        return table[pids.codes] if len(table) else np.zeros(0, np.int64)
-    else:
-        values = pids.tolist()
-        if not all(p is None or type(p) is int for p in values):
-            return None
-        try:
-            out = np.array([NO_PID if p is None else p for p in values], np.int64)
-        except OverflowError:
-            return None
-        if (out[np.array([p is not None for p in values], bool)] == NO_PID).any():
-            return None
+        return pids.ints.astype(np.int64)
+    if pids.codes is None:
+        return _pid_array(pids.tolist())
+    table = _pid_array(pids.values)          # a dictionary: its values once each
+    return None if table is None else table[pids.codes]
+
+
+def _pid_array(values) -> np.ndarray | None:
+    """Pids (nil as ``NO_PID``) as int64; None when one is not an int that fits."""
+    if not all(p is None or type(p) is int for p in values):
+        return None
+    try:
+        out = np.array([NO_PID if p is None else p for p in values], np.int64)
+    except OverflowError:
+        return None
+    if (out[np.array([p is not None for p in values], bool)] == NO_PID).any():
+        return None
     return out
 
 
