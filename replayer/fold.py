@@ -29,6 +29,7 @@ from . import vocab as v
 from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
+from .fold_record import record_zaps
 from .fold_pairs import PairsInBulk
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, appenders
@@ -312,6 +313,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         if not big.any():
             return False
         is_set = pk == v.PTE_SET
+        is_zap = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END)
         steps = read_steps(rows, k, pos[is_set], work_n[is_set] if work_n is not None
                            else pos[:0])
         if steps is None:
@@ -332,9 +334,13 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                 writes = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
                                      first_index, int(allocs_before[s_lo]))
                 if writes is not None:
-                    self._visit(rows, pos[lo:cut][~table[lo:cut]], None, None, stamps,
-                                first_index, self._bulk_handlers)
+                    # The zap rows are done too: their pid → mm writes are among
+                    # ``writes``, and what they record is recorded here at once.
+                    self._visit(rows, pos[lo:cut][~table[lo:cut] & ~is_zap[lo:cut]], None,
+                                None, stamps, first_index, self._bulk_handlers)
                     self.state.pid_mm.update(writes)
+                    if self.recording:
+                        record_zaps(self, steps, z_lo, z_hi, first_index)
                     pending = cut
             lo, s_lo, z_lo = end, s_hi, z_hi
         self._visit_rows(rows, pos, work_n, work_count, pending, len(pos), stamps, first_index)
