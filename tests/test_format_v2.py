@@ -77,7 +77,7 @@ def test_repeated_strings_and_small_numbers_make_v2_smaller(tmp_path):
     sizes = {}
     for version in (1, 2):
         path = tmp_path / f"v{version}.msgpack"
-        with TraceWriter(path, {"source": "test"}, version=version) as w:
+        with TraceWriter(path, {"source": "test"}, version=version, chunk_events=4096) as w:
             for ts, kind, cpu, pid, fields in evs:
                 w.add(ts, kind, cpu, pid, fields, "app")
         sizes[version] = path.stat().st_size
