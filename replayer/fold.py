@@ -88,10 +88,6 @@ def _stored_ints(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _nothing(row: tuple, ts: int, i: int) -> None:
-    pass
-
-
 def _pte_set_runs(rows, kinds: np.ndarray,
                   pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """For the rows at ``pos``: (entries each visit adds, rows it stands for).
@@ -205,9 +201,6 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             # (:mod:`.fold_pairs`): an rcu_queue is visited for its tables only, and
             # not at all amid table steps applied in bulk (its tables are among them).
             self._handlers[v.RCU_QUEUE] = self._rcu_tables
-        #: What the rows around table steps applied in bulk do.
-        self._bulk_handlers = {**self._handlers, v.RCU_QUEUE: (
-            _nothing if fast else self._rcu_callback)}
 
     def release_series(self) -> None:
         """Let go of the series' arrays once the load is done: the appenders are bound
@@ -313,7 +306,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         if not big.any():
             return False
         is_set = pk == v.PTE_SET
-        is_zap = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END)
+        # Rows with nothing left to do once the stretch is applied: zaps (recorded at
+        # once below), rcu_queues (their tables are steps, their callbacks paired).
+        done = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END) | (pk == v.RCU_QUEUE)
         steps = read_steps(rows, k, pos[is_set], work_n[is_set] if work_n is not None
                            else pos[:0])
         if steps is None:
@@ -336,8 +331,8 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                 if writes is not None:
                     # The zap rows are done too: their pid → mm writes are among
                     # ``writes``, and what they record is recorded here at once.
-                    self._visit(rows, pos[lo:cut][~table[lo:cut] & ~is_zap[lo:cut]], None,
-                                None, stamps, first_index, self._bulk_handlers)
+                    self._visit(rows, pos[lo:cut][~table[lo:cut] & ~done[lo:cut]], None,
+                                None, stamps, first_index, self._handlers)
                     self.state.pid_mm.update(writes)
                     if self.recording:
                         record_zaps(self, steps, z_lo, z_hi, first_index)

@@ -90,7 +90,7 @@ class ContextHandlers:
         if walk is not None:
             s.walkers[cpu] = walk[:4] + (walk[4] + ((pfn, tid, i),), walk[5])
         if tid == -1 and self.recording:
-            last = self.log.generations.get(pfn)
+            last = self.log.tids_of(pfn)
             if last and 0 <= self.log.get(last[-1], T_FREE_IDX) < i:
                 self._find("use_after_free", ts, cpu, pfn, self.log.mm(last[-1]),
                            f"walker on CPU {cpu} dereferences table {pfn:#x}, freed at "

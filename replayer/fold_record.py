@@ -144,13 +144,6 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
         log.mm_index[m] = len(log.mms)
         log.mms.append(m)
     log.data.frombytes(records.tobytes())
-    gens = log.generations
-    for pfn, t in zip(records[:, T_PFN].tolist(), range(first_new, first_new + n_new)):
-        g = gens.get(pfn)
-        if g is None:
-            gens[pfn] = [t]
-        else:
-            g.append(t)
 
 
 def record_zaps(f, st, zlo: int, zhi: int, first_index: int) -> None:
