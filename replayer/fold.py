@@ -252,8 +252,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             keep = runs[0] >= 0
             pos, work_n, work_count = pos[keep], runs[0][keep], runs[1][keep]
         if not (self.fast and isinstance(rows, _COLUMNS) and rows.has_columns and
-                len(pos) >= MIN_STEPS and self._fold_in_bulk(rows, k, pos, work_n, work_count,
-                                                             stamps, first_index)):
+                len(pos) >= MIN_STEPS and self._fold_in_bulk(
+                    rows, k, np.asarray(cpus, np.uint16), pos, work_n, work_count, stamps,
+                    first_index)):
             self._visit(rows, pos, work_n, work_count, stamps, first_index, handlers)
         s.index = first_index + len(k)
         s.ts = stamps[len(k) - 1]
@@ -291,12 +292,13 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             else:
                 handlers[row[0]](row, stamps[p], first_index + p)
 
-    def _fold_in_bulk(self, rows, k: np.ndarray, pos: np.ndarray, work_n, work_count,
-                      stamps, first_index: int) -> bool:
+    def _fold_in_bulk(self, rows, k: np.ndarray, c: np.ndarray, pos: np.ndarray, work_n,
+                      work_count, stamps, first_index: int) -> bool:
         """The rows at ``pos`` with their table steps applied in bulk
         (:func:`.fold_lives.apply_lives`), stretch by stretch between the rows that
-        must see the tables as they are at that moment (markers, mm_new, walker reads).
-        A stretch with few table rows, or one that is not regular, is visited row by
+        must see the tables as they are at that moment (markers, mm_new); a walker
+        read learns what its pfn held at that moment from the stretch's steps. A
+        stretch with few table rows, or one that is not regular, is visited row by
         row. False (nothing done) when no stretch has enough table rows."""
         pk = k[pos]
         table = IS_TABLE[pk]
@@ -313,6 +315,14 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                            else pos[:0])
         if steps is None:
             return False
+        steps.kinds, steps.cpus = k, c
+        is_read = pk == v.WALK_TABLE
+        read_pfns = None
+        if is_read.any():
+            every_read = np.flatnonzero(k == v.WALK_TABLE)
+            read_pfns = _int_field(rows, v.WALK_TABLE, 0, every_read)[
+                np.searchsorted(every_read, pos[is_read])]
+            read_rank = np.cumsum(is_read) - 1
         cuts = cuts.tolist() + [len(pos)]
         ts_all = np.frombuffer(stamps, np.int64)
         step_at = np.searchsorted(steps.pos, pos[cuts[:-1]]).tolist() + [len(steps)]
@@ -326,13 +336,24 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                 self._visit_rows(rows, pos, work_n, work_count, pending, lo, stamps,
                                  first_index)
                 pending = lo
-                writes = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
-                                     first_index, int(allocs_before[s_lo]))
-                if writes is not None:
+                reads = None
+                if read_pfns is not None and is_read[lo:cut].any():
+                    mine = lo + np.flatnonzero(is_read[lo:cut])
+                    reads = (pos[mine], read_pfns[read_rank[mine]])
+                applied = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
+                                      first_index, int(allocs_before[s_lo]),
+                                      int(pos[lo]) if lo < len(pos) else len(k), reads)
+                if applied is not None:
+                    writes, tids = applied
+                    handlers = self._handlers
+                    if tids is not None:
+                        found = dict(zip((reads[0] + first_index).tolist(), tids.tolist()))
+                        handlers = {**handlers, v.WALK_TABLE: lambda row, ts, i: (
+                            self._walk_read(row, ts, i, found[i]))}
                     # The zap rows are done too: their pid → mm writes are among
                     # ``writes``, and what they record is recorded here at once.
                     self._visit(rows, pos[lo:cut][~table[lo:cut] & ~done[lo:cut]], None,
-                                None, stamps, first_index, self._handlers)
+                                None, stamps, first_index, handlers)
                     self.state.pid_mm.update(writes)
                     if self.recording:
                         record_zaps(self, steps, z_lo, z_hi, first_index)

@@ -29,10 +29,11 @@ IS_TABLE = np.zeros(1 << 16, dtype=bool)
 IS_TABLE[[v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
            v.TABLE_FREE]] = True
 #: Other rows that read or write what table steps change, at the moment they run
-#: (a marker reads VmPTE; mm_new resets a peak; a walker read looks a pfn up): the
-#: bulk path stops before each and lets it run in order.
+#: (a marker reads VmPTE; mm_new resets a peak): the bulk path stops before each
+#: and lets it run in order. (A walker read is answered from the stretch's steps:
+#: :mod:`.fold_walkers`.)
 IS_BARRIER = np.zeros(1 << 16, dtype=bool)
-IS_BARRIER[[v.MARKER, v.MM_NEW, v.WALK_TABLE]] = True
+IS_BARRIER[[v.MARKER, v.MM_NEW]] = True
 
 
 def _field_index(kind: int, name: str) -> int:
@@ -58,9 +59,11 @@ class Steps:
     free path, as :mod:`.state` codes them), and for allocations ``mm`` (Python
     ints), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
     ``alloc_at``: where each allocation's step is. ``zaps``: (positions, pids,
-    begin?, mms, causes) of the stretch's zap_begin/zap_end rows."""
+    begin?, mms, causes) of the stretch's zap_begin/zap_end rows. ``kinds`` and
+    ``cpus``: every row's (the fold sets them)."""
 
-    __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "level", "addr", "zaps")
+    __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "level", "addr", "zaps",
+                 "kinds", "cpus")
 
     def __len__(self) -> int:
         return len(self.pos)

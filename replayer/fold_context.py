@@ -12,7 +12,8 @@ import numpy as np
 
 from . import vocab as v
 from .vmpte import kernel_sample
-from .state import DETACHED, QUEUED, RCU_PENDING, T_FREE_IDX, T_FREE_TS, T_RCU_TS, Finding
+from .state import (DETACHED, QUEUED, RCU_PENDING, T_ALLOC_IDX, T_FREE_IDX, T_FREE_TS,
+                    T_RCU_TS, Finding)
 
 
 def _counts(cpus: np.ndarray, weights: np.ndarray | None = None) -> list[tuple[int, int]]:
@@ -83,20 +84,25 @@ class ContextHandlers:
         self.state.walkers[row[2]] = (ts, row[5], row[6], row[4], (), i)
 
     def _walk_table(self, row: tuple, ts: int, i: int) -> None:
+        self._walk_read(row, ts, i, self.state.tid_of.get(row[4], -1))
+
+    def _walk_read(self, row: tuple, ts: int, i: int, tid: int) -> None:
+        """A walker reads table ``row[4]``, which is table ``tid`` at that moment (-1:
+        none; the bulk path knows it from its steps, the log may hold later ones)."""
         s = self.state
         cpu, pfn = row[2], row[4]
         walk = s.walkers.get(cpu)
-        tid = s.tid_of.get(pfn, -1)
         if walk is not None:
             s.walkers[cpu] = walk[:4] + (walk[4] + ((pfn, tid, i),), walk[5])
         if tid == -1 and self.recording:
-            last = self.log.tids_of(pfn)
-            if last and 0 <= self.log.get(last[-1], T_FREE_IDX) < i:
-                self._find("use_after_free", ts, cpu, pfn, self.log.mm(last[-1]),
+            log = self.log
+            last = [t for t in log.tids_of(pfn) if log.get(t, T_ALLOC_IDX) < i]
+            if last and 0 <= log.get(last[-1], T_FREE_IDX) < i:
+                self._find("use_after_free", ts, cpu, pfn, log.mm(last[-1]),
                            f"walker on CPU {cpu} dereferences table {pfn:#x}, freed at "
-                           f"event {self.log.get(last[-1], T_FREE_IDX)}",
-                           self.log.get(last[-1], T_FREE_IDX), i,
-                           since=self.log.get(last[-1], T_FREE_TS))
+                           f"event {log.get(last[-1], T_FREE_IDX)}",
+                           log.get(last[-1], T_FREE_IDX), i,
+                           since=log.get(last[-1], T_FREE_TS))
 
     def _walk_end(self, row: tuple, ts: int, i: int) -> None:
         self.state.walkers.pop(row[2], None)

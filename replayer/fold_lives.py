@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from . import vocab as v
 from .fold_bulk import E_ALLOC, E_CLEAR, E_DETACH, E_FREE, E_QUEUE, E_RCU, E_SET, NO_PID
 from .fold_tables import CLS_LEAK, CLS_LEAK_FREE, CLS_RECLAIM, CLS_RECLAIM_FREE
 from .fold_record import extend_series, find_leaks, log_steps, shift_in_groups
+from .fold_walkers import tids_at, walker_sees_free
 from .state import (ATTACHED as A, DETACH_CODES, DETACHED as D, QUEUED as Q,
                     RCU_PENDING as R, T_DETACH_CAUSE, T_LEAK_TS, T_LEVEL, T_MM, T_WIDTH)
 
@@ -56,12 +58,15 @@ def _records(log, tids: np.ndarray, loading: bool) -> np.ndarray:
 
 
 def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
-                first_index: int, alloc_base: int) -> list | None:
+                first_index: int, alloc_base: int, row_lo: int,
+                reads: tuple | None = None) -> tuple[list, Any] | None:
     """Apply steps ``lo:hi`` of ``st`` to folder ``f`` (zap rows ``zlo:zhi`` of
     ``st.zaps`` are those of the same rows; ``alloc_base`` allocations come before
-    ``lo``). Returns the ``(pid, mm)`` writes to ``pid_mm`` the allocations and zap
-    rows make, in order, for the caller to apply after the other rows; None when the
-    stretch is not regular (nothing changed)."""
+    ``lo``; the stretch's rows start at row ``row_lo``; ``reads``: the (rows, pfns)
+    of its walker reads, as int64 arrays). Returns the ``(pid, mm)`` writes to
+    ``pid_mm`` the allocations and zap rows make, in order, for the caller to apply
+    after the other rows, and the tid each read finds (-1: none; None without
+    reads); None when the stretch is not regular (nothing changed)."""
     s, log, rec = f.state, f.log, f.recording
     pos, ek = st.pos[lo:hi], st.ek[lo:hi]
     E = hi - lo
@@ -174,10 +179,13 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     bad |= (g_ek == E_CLEAR) & ((g_n < 0) | (p_after < 0))
     if bad.any() or (is_q.any() and (np.bincount(run, is_q) > 1).any()):
         return None
-    if s.walkers and free.any():
-        held = {h[0] for walk in s.walkers.values() for h in walk[4]}
-        if held and not held.isdisjoint(g_pfn[free].tolist()):
-            return None            # a free a walker may see: the handler checks it
+    g_pos = st.pos[lo:hi][order]
+    tids_read = None
+    if reads is not None and len(reads[0]):
+        # What each walker read of the stretch finds at its pfn at that moment.
+        tids_read = tids_at(s, reads, g_pfn[starts], gid, g_pos, after, r_tid[run], tid0)
+    if free.any() and walker_sees_free(s, st, row_lo, reads, tids_read, r_tid, run, free, g_pos):
+        return None                # a walker holds a table freed here: the handler reports it
 
     # -- empty attached PTE tables -----------------------------------------------
     e_after = is_pte & (after == A) & (p_after == 0)
@@ -267,7 +275,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     w_mm = a_mms + zmm[zbegin].tolist()
     keep = np.flatnonzero(w_pid != NO_PID)
     keep = keep[np.argsort(w_pos[keep], kind="stable")]
-    return list(zip(w_pid[keep].tolist(), (w_mm[j] for j in keep.tolist())))
+    return list(zip(w_pid[keep].tolist(), (w_mm[j] for j in keep.tolist()))), tids_read
 
 
 def _count_frees(s, pte_free: np.ndarray, cause: np.ndarray, mmi: np.ndarray,
