@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from bisect import bisect_left
 from operator import itemgetter
 from typing import Any, Callable, Iterable
 
@@ -46,6 +46,7 @@ _CLAIMING = ("clone", "clone3", "fork", "vfork", "execve", "execveat", "mremap")
 
 #: What the writer takes of a window item (ts, seq, kind, cpu, pid, fields, comm).
 _WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
+_TS = itemgetter(0)
 
 
 class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
@@ -67,8 +68,11 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self.pt_reclaim = pt_reclaim
         # The reorder window: events come out at their own time almost always (a FIFO);
         # the few placed earlier (a detach at its zap) wait in a heap. Both drain in
-        # (ts, seq) order. O(1) per in-order event, O(log n) per placed one.
-        self._fifo: deque[tuple] = deque()
+        # (ts, seq) order. O(1) per in-order event, O(log n) per placed one. The FIFO
+        # is a list read from ``_fifo_head`` on: a drain takes its due part as one
+        # slice (found by bisection, it is sorted), not an item at a time.
+        self._fifo: list[tuple] = []
+        self._fifo_head = 0
         self._fifo_ts = -(1 << 63)
         self._heap: list[tuple] = []
         self._seq = 0
@@ -109,21 +113,33 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             heapq.heappush(self._heap, item)
 
     def _drain(self, before: int | None) -> None:
-        heap, fifo = self._heap, self._fifo
-        limit = (1 << 64) if before is None else before
-        out: list[tuple] = []
-        take = out.append
-        while True:
-            if heap and (not fifo or heap[0] < fifo[0]):
-                if heap[0][0] >= limit:
-                    break
-                take(heapq.heappop(heap))
-            elif fifo and fifo[0][0] < limit:
-                take(fifo.popleft())
-            else:
-                break
-        if out:
-            self._emit_many(map(_WRITTEN, out))
+        """Write the window's events before ``before`` (all with None), in (ts, seq)
+        order: the FIFO's due slice, merged with the heap's due items by one sort
+        (two sorted runs: timsort merges them in linear time; seq is unique, so
+        the order is the same as popping the smaller head each time)."""
+        heap, fifo, head = self._heap, self._fifo, self._fifo_head
+        if before is None:
+            end = len(fifo)
+            placed = sorted(heap)
+            heap.clear()
+        else:
+            end = bisect_left(fifo, before, head, key=_TS)
+            placed = []
+            while heap and heap[0][0] < before:
+                placed.append(heapq.heappop(heap))
+        if end == head and not placed:
+            return
+        out = fifo[head:end]
+        if placed:
+            out += placed
+            out.sort()
+        # Forget the slice taken; the list is compacted when its dead head is most of it
+        # (deleting a prefix moves the rest: once per half, not per drain).
+        if 2 * end >= len(fifo):
+            del fifo[:end]
+            end = 0
+        self._fifo_head = end
+        self._emit_many(map(_WRITTEN, out))
 
     def finish(self) -> None:
         for pid in list(self.fault):
@@ -136,8 +152,17 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self.out(ts, v.LOST, cpu, None, (self._lost.pop(cpu),), None)
 
     def _raw(self, rec: Record) -> None:
-        """An event with no mapping: kept whole, as its name and payload text."""
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        """An event with no mapping: kept whole, as its name and payload text. Most
+        lines of a capture end here: :meth:`out` is written out inline."""
+        ts = rec.ts
+        self._seq += 1
+        item = (ts, self._seq, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                rec.comm)
+        if ts >= self._fifo_ts:
+            self._fifo_ts = ts
+            self._fifo.append(item)
+        else:
+            heapq.heappush(self._heap, item)
 
     # -- the stream ----------------------------------------------------------
     def feed(self, rec: Record | Loss) -> None:
@@ -220,6 +245,21 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         if fault is None:
             return
         cpu, addr, ts, allocs, mm, comm, huge, _ = fault
+        if allocs or huge is not None:
+            self._fault_tables(pid, fault)
+        pfn = self.spans.get((mm, addr // PMD_SPAN))
+        if huge is None and pfn is not None and pfn in self.tables:
+            # after the fault's own tables
+            at = (max(ts, max([t for t, _ in allocs])) if allocs else ts) + 1
+            table = self.tables[pfn]
+            table["n"] += 1
+            table["last"] = at
+            self.out(at, v.PTE_SET, cpu, pid, (mm, pfn, 1, True), comm)
+
+    def _fault_tables(self, pid: int | None, fault: list) -> None:
+        """The tables a closing fault allocated (most faults allocate none: this is
+        apart so that they skip it)."""
+        cpu, addr, ts, allocs, mm, comm, huge, _ = fault
         if huge is not None:
             # A huge-PMD fault: the tables allocated before the huge page are the upper
             # levels (the PMD table last), the one after it the PTE table deposited
@@ -239,13 +279,6 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self.confirmed.discard(pfn)
             self._new_table(t, cpu, pid, comm, mm, level, pfn,
                             addr - addr % SPANS.get(level, P4D_SPAN), seen=seen)
-        pfn = self.spans.get((mm, addr // PMD_SPAN))
-        if huge is None and pfn is not None and pfn in self.tables:
-            at = max([ts] + [t for t, _ in allocs]) + 1   # after the fault's own tables
-            table = self.tables[pfn]
-            table["n"] += 1
-            table["last"] = at
-            self.out(at, v.PTE_SET, cpu, pid, (mm, pfn, 1, True), comm)
 
     def _disown_fault_tables(self, pid: int) -> None:
         """More tables than a fault can allocate (one per level below the pgd): they
