@@ -32,8 +32,7 @@ from .infer_probes import ProbeSteps
 from .infer_tasks import TaskSteps
 from .infer_vmas import VmaSteps
 from .infer_zaps import P4D_SPAN, PFN_END, PMD_SPAN, SPANS, USER_END, WINDOW_NS, ZapSteps
-from .textparse import COUNT_END, Loss, Record, field, fields
-from .textparse import number as _int
+from .textparse import COUNT_END, Loss, Record, field, fields, number_field
 
 # A fault's table allocations follow it closely (2-5 µs on 6.18 natively; up to ~250 µs
 # under QEMU's TCG); a syscall or fork by the task also ends the fault (dup_mmap, GUP).
@@ -77,7 +76,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self._heap: list[tuple] = []
         self._seq = 0
         self._drain_at = -(1 << 63)
-        self._handlers: dict[str, Any] = {}        # event name → bound handler or None
+        self._handlers: dict[str, Any] = {}        # event name → its step (_handler)
         self._last_ts = 0
         self._lost: dict[int, int | None] = {}      # cpu → events dropped before its next
         self.tgid_of: dict[int, int] = {}
@@ -185,23 +184,36 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self._close_stale_faults(ts)
             self._drain(ts - WINDOW_NS)
             self._drain_at = ts + 1_000_000
-        name = rec.name
         try:
-            handler = self._handlers[name]
+            handler = self._handlers[rec.name]
         except KeyError:
-            handler = self._handlers[name] = getattr(self, "_on_" + name, None)
-        if name[:4] == "sys_":
+            handler = self._handlers[rec.name] = self._handler(rec.name)
+        handler(rec)
+
+    def _handler(self, name: str) -> Callable[[Record], None]:
+        """What :meth:`feed` does with events called ``name``: their ``_on_`` step, or
+        a probe's or a raw event's; for a syscall, after what every syscall ends.
+        Chosen once per name (feed runs once per line)."""
+        own = getattr(self, "_on_" + name, None)
+        step = own if own is not None else self._unnamed
+        if name[:4] != "sys_":
+            return step
+        claiming = name.endswith(_CLAIMING)
+
+        def syscall(rec: Record) -> None:
             if rec.pid in self.fault:
                 self._close_fault(rec.pid)   # a syscall means the fault is over (fork!)
-            if rec.pid in self.orphans and not name.endswith(_CLAIMING):
+            if rec.pid in self.orphans and not claiming:
                 self._settle_orphans(rec)    # no fork/exec/mremap claimed them: GUP
-        if handler is not None:
-            handler(rec)
-        elif rec.payload[:1] == "(" and self._probe(rec):
-            pass
-        else:
-            self.counts["raw"] += 1
-            self._raw(rec)
+            step(rec)
+        return syscall
+
+    def _unnamed(self, rec: Record) -> None:
+        """An event no step is named for: a probe's, or kept raw."""
+        if rec.payload[:1] == "(" and self._probe(rec):
+            return
+        self.counts["raw"] += 1
+        self._raw(rec)
 
     def _from_export(self, rec: Record) -> None:
         """A line of ptviz's own ftrace export (:mod:`ptviz.convert.ftrace_text`):
@@ -294,7 +306,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
     def _on_page_fault_user(self, rec: Record) -> None:
         self._close_fault(rec.pid)
         self._settle_orphans(rec)
-        addr = _int(field(rec.payload, "address="), hi=USER_END)
+        addr = number_field(rec.payload, "address=", USER_END)
         if addr is not None and rec.pid is not None:
             self.fault[rec.pid] = [rec.cpu, addr, rec.ts, [], self._mm(rec), rec.comm, None,
                                    rec.ts]
@@ -303,7 +315,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
     def _on_page_fault_kernel(self, rec: Record) -> None:
         """The kernel touching a user address (copy_to_user, the ELF loader) faults
         the same way: its tables are the task's. Kernel addresses are not ours."""
-        addr = _int(field(rec.payload, "address="), hi=USER_END)
+        addr = number_field(rec.payload, "address=", USER_END)
         if addr is None or rec.pid is None:
             self._raw(rec)
             return
@@ -311,7 +323,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
 
     def _on_mm_page_alloc(self, rec: Record) -> None:
         p = rec.payload
-        pfn, gfp = _int(field(p, "pfn="), hi=PFN_END), field(p, "gfp_flags=") or ""
+        pfn, gfp = number_field(p, "pfn=", PFN_END), field(p, "gfp_flags=") or ""
         if self.pages.learning:
             self._learn_page(fields(p), pfn)
         if pfn is not None and pfn in self.tables:

@@ -326,3 +326,22 @@ def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int
     if m is None:
         return None
     return checked(m.group(1), 16, 0, hi) if m.group(1) else checked(m.group(2), 10, 0, hi)
+
+
+def number_field(payload: str, key: str, hi: int = U64_END) -> int | None:
+    """``number(field(payload, key), hi=hi)`` in one call: the pfn of every
+    mm_page_alloc and mm_page_free line, the address of every fault (most of a
+    capture's lines), where the second call and slice are a tenth of the import."""
+    at = payload.find(key)
+    while at > 0 and payload[at - 1] != " ":
+        at = payload.find(key, at + 1)
+    if at < 0:
+        return None
+    start = at + len(key)
+    end = payload.find(" ", start)
+    if payload.startswith("0x", start):
+        digits = payload[start + 2:] if end < 0 else payload[start + 2:end]
+        if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
+            value = int(digits, 16)
+            return value if value < hi else None
+    return number(payload[start:] if end < 0 else payload[start:end], hi=hi)
