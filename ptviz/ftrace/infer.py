@@ -328,13 +328,16 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self._learn_page(fields(p), pfn)
         if pfn is not None and pfn in self.tables:
             self._free(rec, pfn, "direct")        # a free we did not see; pfn reused
-        order = field(p, "order=")
-        # GFP_PGTABLE_USER (docs/kernel-facts.md §6), in process context: a page table of some mm.
-        is_table = ("GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp
-                    and order == "0" and "s" not in rec.flags[2:3] and rec.pid is not None)
-        if order == "1" and "GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp and \
+        # GFP_PGTABLE_USER (docs/kernel-facts.md §6), in process context: a page table of
+        # some mm, or with order 1 a pgd with PTI (no table is order 1). The order is
+        # read only then (most allocations are user pages).
+        is_table = False
+        if "GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp and \
                 "s" not in rec.flags[2:3] and rec.pid is not None:
-            self.pgd_at.setdefault(rec.pid, rec.ts)   # a pgd with PTI (no table is order 1)
+            order = field(p, "order=")
+            is_table = order == "0"
+            if order == "1":
+                self.pgd_at.setdefault(rec.pid, rec.ts)
         fault = self.fault.get(rec.pid)
         if fault is not None:
             # A fault's tables come within ms of each other; after a huge page, its
