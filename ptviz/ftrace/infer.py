@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from bisect import bisect_left
 from operator import itemgetter
 from typing import Any, Callable, Iterable
 
@@ -32,8 +32,7 @@ from .infer_probes import ProbeSteps
 from .infer_tasks import TaskSteps
 from .infer_vmas import VmaSteps
 from .infer_zaps import P4D_SPAN, PFN_END, PMD_SPAN, SPANS, USER_END, WINDOW_NS, ZapSteps
-from .textparse import COUNT_END, Loss, Record, field, fields
-from .textparse import number as _int
+from .textparse import COUNT_END, Loss, Record, field, fields, number_field
 
 # A fault's table allocations follow it closely (2-5 µs on 6.18 natively; up to ~250 µs
 # under QEMU's TCG); a syscall or fork by the task also ends the fault (dup_mmap, GUP).
@@ -46,6 +45,7 @@ _CLAIMING = ("clone", "clone3", "fork", "vfork", "execve", "execveat", "mremap")
 
 #: What the writer takes of a window item (ts, seq, kind, cpu, pid, fields, comm).
 _WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
+_TS = itemgetter(0)
 
 
 class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
@@ -67,13 +67,16 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self.pt_reclaim = pt_reclaim
         # The reorder window: events come out at their own time almost always (a FIFO);
         # the few placed earlier (a detach at its zap) wait in a heap. Both drain in
-        # (ts, seq) order. O(1) per in-order event, O(log n) per placed one.
-        self._fifo: deque[tuple] = deque()
+        # (ts, seq) order. O(1) per in-order event, O(log n) per placed one. The FIFO
+        # is a list read from ``_fifo_head`` on: a drain takes its due part as one
+        # slice (found by bisection, it is sorted), not an item at a time.
+        self._fifo: list[tuple] = []
+        self._fifo_head = 0
         self._fifo_ts = -(1 << 63)
         self._heap: list[tuple] = []
         self._seq = 0
         self._drain_at = -(1 << 63)
-        self._handlers: dict[str, Any] = {}        # event name → bound handler or None
+        self._handlers: dict[str, Any] = {}        # event name → its step (_handler)
         self._last_ts = 0
         self._lost: dict[int, int | None] = {}      # cpu → events dropped before its next
         self.tgid_of: dict[int, int] = {}
@@ -109,21 +112,33 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             heapq.heappush(self._heap, item)
 
     def _drain(self, before: int | None) -> None:
-        heap, fifo = self._heap, self._fifo
-        limit = (1 << 64) if before is None else before
-        out: list[tuple] = []
-        take = out.append
-        while True:
-            if heap and (not fifo or heap[0] < fifo[0]):
-                if heap[0][0] >= limit:
-                    break
-                take(heapq.heappop(heap))
-            elif fifo and fifo[0][0] < limit:
-                take(fifo.popleft())
-            else:
-                break
-        if out:
-            self._emit_many(map(_WRITTEN, out))
+        """Write the window's events before ``before`` (all with None), in (ts, seq)
+        order: the FIFO's due slice, merged with the heap's due items by one sort
+        (two sorted runs: timsort merges them in linear time; seq is unique, so
+        the order is the same as popping the smaller head each time)."""
+        heap, fifo, head = self._heap, self._fifo, self._fifo_head
+        if before is None:
+            end = len(fifo)
+            placed = sorted(heap)
+            heap.clear()
+        else:
+            end = bisect_left(fifo, before, head, key=_TS)
+            placed = []
+            while heap and heap[0][0] < before:
+                placed.append(heapq.heappop(heap))
+        if end == head and not placed:
+            return
+        out = fifo[head:end]
+        if placed:
+            out += placed
+            out.sort()
+        # Forget the slice taken; the list is compacted when its dead head is most of it
+        # (deleting a prefix moves the rest: once per half, not per drain).
+        if 2 * end >= len(fifo):
+            del fifo[:end]
+            end = 0
+        self._fifo_head = end
+        self._emit_many(map(_WRITTEN, out))
 
     def finish(self) -> None:
         for pid in list(self.fault):
@@ -136,8 +151,17 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         self.out(ts, v.LOST, cpu, None, (self._lost.pop(cpu),), None)
 
     def _raw(self, rec: Record) -> None:
-        """An event with no mapping: kept whole, as its name and payload text."""
-        self.out(rec.ts, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}), rec.comm)
+        """An event with no mapping: kept whole, as its name and payload text. Most
+        lines of a capture end here: :meth:`out` is written out inline."""
+        ts = rec.ts
+        self._seq += 1
+        item = (ts, self._seq, v.RAW, rec.cpu, rec.pid, (rec.name, {"text": rec.payload}),
+                rec.comm)
+        if ts >= self._fifo_ts:
+            self._fifo_ts = ts
+            self._fifo.append(item)
+        else:
+            heapq.heappush(self._heap, item)
 
     # -- the stream ----------------------------------------------------------
     def feed(self, rec: Record | Loss) -> None:
@@ -160,23 +184,36 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self._close_stale_faults(ts)
             self._drain(ts - WINDOW_NS)
             self._drain_at = ts + 1_000_000
-        name = rec.name
         try:
-            handler = self._handlers[name]
+            handler = self._handlers[rec.name]
         except KeyError:
-            handler = self._handlers[name] = getattr(self, "_on_" + name, None)
-        if name[:4] == "sys_":
+            handler = self._handlers[rec.name] = self._handler(rec.name)
+        handler(rec)
+
+    def _handler(self, name: str) -> Callable[[Record], None]:
+        """What :meth:`feed` does with events called ``name``: their ``_on_`` step, or
+        a probe's or a raw event's; for a syscall, after what every syscall ends.
+        Chosen once per name (feed runs once per line)."""
+        own = getattr(self, "_on_" + name, None)
+        step = own if own is not None else self._unnamed
+        if name[:4] != "sys_":
+            return step
+        claiming = name.endswith(_CLAIMING)
+
+        def syscall(rec: Record) -> None:
             if rec.pid in self.fault:
                 self._close_fault(rec.pid)   # a syscall means the fault is over (fork!)
-            if rec.pid in self.orphans and not name.endswith(_CLAIMING):
+            if rec.pid in self.orphans and not claiming:
                 self._settle_orphans(rec)    # no fork/exec/mremap claimed them: GUP
-        if handler is not None:
-            handler(rec)
-        elif rec.payload[:1] == "(" and self._probe(rec):
-            pass
-        else:
-            self.counts["raw"] += 1
-            self._raw(rec)
+            step(rec)
+        return syscall
+
+    def _unnamed(self, rec: Record) -> None:
+        """An event no step is named for: a probe's, or kept raw."""
+        if rec.payload[:1] == "(" and self._probe(rec):
+            return
+        self.counts["raw"] += 1
+        self._raw(rec)
 
     def _from_export(self, rec: Record) -> None:
         """A line of ptviz's own ftrace export (:mod:`ptviz.convert.ftrace_text`):
@@ -220,6 +257,21 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
         if fault is None:
             return
         cpu, addr, ts, allocs, mm, comm, huge, _ = fault
+        if allocs or huge is not None:
+            self._fault_tables(pid, fault)
+        pfn = self.spans.get((mm, addr // PMD_SPAN))
+        if huge is None and pfn is not None and pfn in self.tables:
+            # after the fault's own tables
+            at = (max(ts, max([t for t, _ in allocs])) if allocs else ts) + 1
+            table = self.tables[pfn]
+            table["n"] += 1
+            table["last"] = at
+            self.out(at, v.PTE_SET, cpu, pid, (mm, pfn, 1, True), comm)
+
+    def _fault_tables(self, pid: int | None, fault: list) -> None:
+        """The tables a closing fault allocated (most faults allocate none: this is
+        apart so that they skip it)."""
+        cpu, addr, ts, allocs, mm, comm, huge, _ = fault
         if huge is not None:
             # A huge-PMD fault: the tables allocated before the huge page are the upper
             # levels (the PMD table last), the one after it the PTE table deposited
@@ -239,13 +291,6 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
             self.confirmed.discard(pfn)
             self._new_table(t, cpu, pid, comm, mm, level, pfn,
                             addr - addr % SPANS.get(level, P4D_SPAN), seen=seen)
-        pfn = self.spans.get((mm, addr // PMD_SPAN))
-        if huge is None and pfn is not None and pfn in self.tables:
-            at = max([ts] + [t for t, _ in allocs]) + 1   # after the fault's own tables
-            table = self.tables[pfn]
-            table["n"] += 1
-            table["last"] = at
-            self.out(at, v.PTE_SET, cpu, pid, (mm, pfn, 1, True), comm)
 
     def _disown_fault_tables(self, pid: int) -> None:
         """More tables than a fault can allocate (one per level below the pgd): they
@@ -261,7 +306,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
     def _on_page_fault_user(self, rec: Record) -> None:
         self._close_fault(rec.pid)
         self._settle_orphans(rec)
-        addr = _int(field(rec.payload, "address="), hi=USER_END)
+        addr = number_field(rec.payload, "address=", USER_END)
         if addr is not None and rec.pid is not None:
             self.fault[rec.pid] = [rec.cpu, addr, rec.ts, [], self._mm(rec), rec.comm, None,
                                    rec.ts]
@@ -270,7 +315,7 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
     def _on_page_fault_kernel(self, rec: Record) -> None:
         """The kernel touching a user address (copy_to_user, the ELF loader) faults
         the same way: its tables are the task's. Kernel addresses are not ours."""
-        addr = _int(field(rec.payload, "address="), hi=USER_END)
+        addr = number_field(rec.payload, "address=", USER_END)
         if addr is None or rec.pid is None:
             self._raw(rec)
             return
@@ -278,18 +323,21 @@ class Inference(ZapSteps, TaskSteps, VmaSteps, ProbeSteps, ContextSteps):
 
     def _on_mm_page_alloc(self, rec: Record) -> None:
         p = rec.payload
-        pfn, gfp = _int(field(p, "pfn="), hi=PFN_END), field(p, "gfp_flags=") or ""
+        pfn, gfp = number_field(p, "pfn=", PFN_END), field(p, "gfp_flags=") or ""
         if self.pages.learning:
             self._learn_page(fields(p), pfn)
         if pfn is not None and pfn in self.tables:
             self._free(rec, pfn, "direct")        # a free we did not see; pfn reused
-        order = field(p, "order=")
-        # GFP_PGTABLE_USER (docs/kernel-facts.md §6), in process context: a page table of some mm.
-        is_table = ("GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp
-                    and order == "0" and "s" not in rec.flags[2:3] and rec.pid is not None)
-        if order == "1" and "GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp and \
+        # GFP_PGTABLE_USER (docs/kernel-facts.md §6), in process context: a page table of
+        # some mm, or with order 1 a pgd with PTI (no table is order 1). The order is
+        # read only then (most allocations are user pages).
+        is_table = False
+        if "GFP_KERNEL_ACCOUNT" in gfp and "__GFP_ZERO" in gfp and \
                 "s" not in rec.flags[2:3] and rec.pid is not None:
-            self.pgd_at.setdefault(rec.pid, rec.ts)   # a pgd with PTI (no table is order 1)
+            order = field(p, "order=")
+            is_table = order == "0"
+            if order == "1":
+                self.pgd_at.setdefault(rec.pid, rec.ts)
         fault = self.fault.get(rec.pid)
         if fault is not None:
             # A fault's tables come within ms of each other; after a huge page, its

@@ -70,7 +70,8 @@ class TaskSteps:
         mm = self.mm_of.get(tgid)
         if mm is None:
             mm = self.mm_of[tgid] = self._mm_id(tgid)
-        self._announce(rec, mm, tgid)
+        if mm not in self._announced:           # (asked for every fault: no call)
+            self._announce(rec, mm, tgid)
         return mm
 
     def _mm_id(self, tgid: int, ahead: int = 0) -> int:
@@ -97,6 +98,9 @@ class TaskSteps:
         the new mm of the exec that fork+exec always makes (a pgd, the stack's tables)."""
         if rec.pid in self.calls:               # inside fork, exec or mremap: theirs
             return
+        if rec.pid not in self.orphans and rec.pid not in self.pgd_at and \
+                rec.pid not in self.unsure_threads:
+            return                              # nothing to settle (every fault asks)
         pgd = self.pgd_at.pop(rec.pid, None)
         pending = self.orphans.pop(rec.pid, None)
         unsure = rec.pid in self.unsure_threads

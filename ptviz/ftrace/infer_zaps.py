@@ -17,7 +17,7 @@ from typing import Any
 from replayer import vocab as v
 
 from ..arches import ARCHES
-from .textparse import I64_END, Record, field, fields
+from .textparse import I64_END, Record, fields, number_field
 from .textparse import number as _int
 
 WINDOW_NS = 2_000_000_000          # RCU frees of tables come ~15-30 ms after the detach
@@ -43,7 +43,7 @@ class ZapSteps:
     def _on_mm_page_free(self, rec: Record) -> None:
         # The most frequent line of a capture: the pfn without a full field parse.
         p = rec.payload
-        pfn = _int(field(p, "pfn="), hi=PFN_END)
+        pfn = number_field(p, "pfn=", PFN_END)
         if self.pages.learning:
             self._learn_page(fields(p), pfn)
         if pfn is not None and pfn in self.tables:

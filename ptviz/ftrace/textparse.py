@@ -40,9 +40,11 @@ TS_END = I64_END - 1
 # comm-pid [ (tgid) ] [cpu] [flags] seconds.micros: name: payload. The comm is the one
 # lazy part; each "-" it stops at is tried against runs that cannot overlap the next
 # candidate's, and the payload takes everything (also a stray "\n"), so a try never fails
-# late: linear.
+# late: linear. The comm goes from "-" to "-" (a possessive run between them), not a
+# character at a time as ``.*?`` would: the same candidates in the same order, found
+# faster (an instance prefix makes comms long).
 _EVENT = re.compile(
-    r"\s*+(?P<comm>.*?)-(?P<pid>\d++)\s++"
+    r"\s*+(?P<comm>[^-\n]*+(?:-[^-\n]*+)*?)-(?P<pid>\d++)\s++"
     r"(?:\(\s*+(?P<tgid>\d++|-++)\)\s++)?"
     r"\[(?P<cpu>\d++)\]\s++"
     r"(?:(?P<flags>[.a-zA-Z0-9]{4,5}+)\s++)?"
@@ -301,6 +303,7 @@ def checked(text: str | None, base: int = 10, lo: int = 0, hi: int = U64_END) ->
 
 _NUMBER = re.compile(r"0x([0-9a-fA-F]++)|(\d++)")
 _HEX = re.compile(r"(?:0x)?([0-9a-fA-F]++)")
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
 def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int | None:
@@ -309,6 +312,13 @@ def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int
     alike after, docs/kernel-facts.md §5.1)."""
     if text is None:
         return None
+    if text[:2] == "0x" and not hex_digits:
+        # The common case (pfns, addresses: every other line), without the regex: all
+        # hex digits after "0x", the value _NUMBER and checked() would give.
+        digits = text[2:]
+        if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
+            value = int(digits, 16)
+            return value if value < hi else None
     if hex_digits:
         m = _HEX.match(text)
         return checked(m.group(1), 16, 0, hi) if m else None
@@ -316,3 +326,22 @@ def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int
     if m is None:
         return None
     return checked(m.group(1), 16, 0, hi) if m.group(1) else checked(m.group(2), 10, 0, hi)
+
+
+def number_field(payload: str, key: str, hi: int = U64_END) -> int | None:
+    """``number(field(payload, key), hi=hi)`` in one call: the pfn of every
+    mm_page_alloc and mm_page_free line, the address of every fault (most of a
+    capture's lines), where the second call and slice are a tenth of the import."""
+    at = payload.find(key)
+    while at > 0 and payload[at - 1] != " ":
+        at = payload.find(key, at + 1)
+    if at < 0:
+        return None
+    start = at + len(key)
+    end = payload.find(" ", start)
+    if payload.startswith("0x", start):
+        digits = payload[start + 2:] if end < 0 else payload[start + 2:end]
+        if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
+            value = int(digits, 16)
+            return value if value < hi else None
+    return number(payload[start:] if end < 0 else payload[start:end], hi=hi)
