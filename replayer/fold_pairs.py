@@ -41,6 +41,18 @@ def _keys(values) -> np.ndarray | None:
         return None
 
 
+def _held(table: dict, keys: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` (uint64) ``table`` holds: one ``isin`` against the table's
+    keys (few: callbacks, grace periods or syncs open at once)."""
+    if not len(table) or not len(keys):
+        return np.zeros(len(keys), bool)
+    try:
+        held = np.fromiter(table, np.uint64, len(table))
+    except (OverflowError, TypeError, ValueError):
+        return np.array([int(k) in table for k in keys.tolist()], bool)
+    return np.isin(keys, held)
+
+
 def _ids(kind: int, at: np.ndarray, field, int_field):
     """The first field (the key: a cb or a gp) of the rows of ``kind`` at ``at``."""
     if not len(at):
@@ -151,7 +163,7 @@ class PairsInBulk:
         was = np.zeros(len(at), bool)       # the callback pending just before the row
         was[has] = is_queue[prev[has]]
         fresh = np.flatnonzero(~has)
-        was[fresh] = [int(key) in pending for key in keys[fresh].tolist()]
+        was[fresh] = _held(pending, keys[fresh])
         found = ~is_queue & was
         s.rcu_invoked += len(invoked)
         funcs = field(v.RCU_QUEUE, 1, queued) if len(queued) else []
@@ -243,9 +255,12 @@ class PairsInBulk:
     @staticmethod
     def _leave(table: dict, keys: np.ndarray, last: np.ndarray, is_open: np.ndarray,
                entry) -> None:
-        """Each key as its last row leaves it: open (``entry(row)``) or taken."""
-        for e, key, opened in zip(last.tolist(), keys[last].tolist(), is_open[last].tolist()):
-            if opened:
-                table[key] = entry(e)
-            else:
-                table.pop(key, None)
+        """Each key as its last row leaves it: open (``entry(row)``) or taken (only a
+        key the table held can be: one opened here and closed is not in it). Python
+        per key left open and per key taken that was open before."""
+        opened = is_open[last]
+        for e, key in zip(last[opened].tolist(), keys[last[opened]].tolist()):
+            table[key] = entry(e)
+        taken = keys[last[~opened]]
+        for key in taken[_held(table, taken)].tolist():
+            table.pop(key, None)

@@ -161,7 +161,7 @@ def record_zaps(f, st, zlo: int, zhi: int, first_index: int) -> None:
     ends = np.r_[by_pid[1:] != by_pid[:-1], True]
     begin_at = np.where(zbegin, np.arange(len(zpos)), -1)[order]
     # The latest zap_begin of each task: a running maximum within its group.
-    starts = np.r_[True, ~ends[:-1]]
+    starts = np.r_[True, ends[:-1]]          # a task's first row follows another's last
     group = np.cumsum(starts) - 1
     latest = np.full(len(zpos), -1, np.int64)
     np.maximum.at(latest, group, begin_at)

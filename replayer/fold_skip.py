@@ -42,24 +42,25 @@ def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
     pos, k, c = at[order], kinds[at][order], cpus[at][order]
     n = len(pos)
     marks = np.flatnonzero(k != v.WALK_TABLE)          # begins and ends, sorted by cpu
-    begins = marks[k[marks] == v.WALK_BEGIN]
+    at_begin = np.flatnonzero(k[marks] == v.WALK_BEGIN)   # the begins' places in marks
+    begins = marks[at_begin]
     # The begin's end: the next begin or end on the list, if an end on the same CPU.
-    nxt = np.searchsorted(marks, begins, side="right")
+    nxt = at_begin + 1
     has_next = nxt < len(marks)
     end = np.where(has_next, marks[np.minimum(nxt, len(marks) - 1)], 0)
     ok = has_next & (k[end] == v.WALK_END) & (c[end] == c[begins])
     # What came before the begin on its CPU: an end, or nothing and no walk open.
-    prv = np.searchsorted(marks, begins, side="left") - 1
+    prv = at_begin - 1
     before = marks[np.maximum(prv, 0)]
     same_cpu_before = (prv >= 0) & (c[before] == c[begins])
-    opened = np.isin(c[begins], np.fromiter(open_cpus, np.int64))
+    open_mask = np.zeros(1 << 16, bool)      # cpus are uint16
+    open_mask[np.fromiter(open_cpus, np.int64)] = True
+    opened = open_mask[c[begins]]
     ok &= np.where(same_cpu_before, k[before] == v.WALK_END, ~opened)
     # No table free between the begin and the end (on any CPU).
     ok &= np.searchsorted(frees, pos[end]) == np.searchsorted(frees, pos[begins], side="right")
     begins, end = begins[ok], end[ok]
-    inside = np.zeros(n + 1, np.int64)
-    np.add.at(inside, begins + 1, 1)
-    np.add.at(inside, end, -1)
+    inside = np.bincount(begins + 1, minlength=n + 1) - np.bincount(end, minlength=n + 1)
     tables = pos[np.cumsum(inside[:n]) > 0]
     return np.concatenate([pos[begins], pos[end]]), np.sort(tables)
 
