@@ -36,6 +36,17 @@ def assert_same(fast: Replay, ref: Replay, times) -> None:
     assert fast.log.generations == ref.log.generations and fast.log.mms == ref.log.mms
 
 
+def _trace(pid: int | None = 7):
+    """A trace made by hand: ``add(kind_name, *fields, pid=…, cpu=0)`` appends an
+    event 10 ns after the previous one."""
+    events = []
+
+    def add(kind, *fields, pid=pid, cpu=0):
+        events.append((1000 + 10 * (len(events) + 1), v.KIND_BY_NAME[kind].id, cpu, pid,
+                       fields))
+    return events, add
+
+
 @contextmanager
 def bulk_from(steps: int):
     """The bulk table path taken for stretches of ``steps`` table rows and more; yields
@@ -91,15 +102,7 @@ def test_bulk_path_hands_back_a_stretch_that_is_not_regular(tmp_path):
     """Two stretches of whole table lives: the first is applied in bulk; the second
     frees a table that is still attached, so it goes row by row and the finding is
     the reference's."""
-    ids = {name: v.KIND_BY_NAME[name].id for name in (
-        "table_alloc", "pte_set", "pte_clear", "table_detach", "table_queue", "table_free",
-        "marker")}
-    events, ts = [], 1000
-
-    def add(kind, *fields, pid=7):
-        nonlocal ts
-        ts += 10
-        events.append((ts, ids[kind], 0, pid, fields))
+    events, add = _trace()
     for stretch in range(2):
         for pfn in range(0x100, 0x140):
             add("table_alloc", 0xA000, 1, pfn, pfn << 21, None)
@@ -128,16 +131,8 @@ def test_callbacks_grace_periods_and_syncs_in_bulk_equal_reference(tmp_path):
     a callback queued in one stretch and run in a later one, queued twice before it
     runs, run twice, run before a grace period ended (an early callback); a grace
     period ended twice; syncs begun twice, and ended with no begin."""
-    ids = {name: v.KIND_BY_NAME[name].id for name in (
-        "rcu_queue", "rcu_invoke", "rcu_gp_start", "rcu_gp_end", "table_sync_begin",
-        "table_sync_end")}
-    events, ts = [], 1000
+    events, add = _trace(pid=None)
     cb = (1 << 63) + 0x88                  # a kernel address: beyond int64
-
-    def add(kind, *fields, cpu=0):
-        nonlocal ts
-        ts += 10
-        events.append((ts, ids[kind], cpu, None, fields))
     add("rcu_queue", cb, "tlb_remove_table_rcu", None)
     add("rcu_gp_start", 1)
     add("table_sync_end", "ipi_broadcast", cpu=1)
@@ -174,15 +169,7 @@ def test_zaps_of_several_tasks_in_a_bulk_stretch_equal_reference(tmp_path):
     """Zaps applied with a bulk stretch are recorded per task (each task's latest and
     open zap): a later detach by the second task finds its zap, and a table that
     sat empty before that zap is a leak, as the per-row handlers say."""
-    ids = {name: v.KIND_BY_NAME[name].id for name in (
-        "table_alloc", "pte_set", "pte_clear", "table_detach", "zap_begin", "zap_end",
-        "marker")}
-    events, ts = [], 1000
-
-    def add(kind, *fields, pid=7):
-        nonlocal ts
-        ts += 10
-        events.append((ts, ids[kind], 0, pid, fields))
+    events, add = _trace()
     add("table_alloc", 0xA000, 1, 0x500, 0x500 << 21, None, pid=8)     # never filled
     for pid in (7, 8, 9):
         add("zap_begin", 0xA000, 0, 1 << 21, "munmap", None, pid=pid)
