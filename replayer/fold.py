@@ -26,7 +26,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
-from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
+from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, KindRows, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_record import record_zaps
@@ -154,6 +154,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         self.recording = recording
         self._level_bytes = [sizes.upper_bytes, sizes.pte_bytes] + [sizes.upper_bytes] * 3
         self._mm_series: dict[int, tuple] = {}     # mm → its series' appenders
+        self._kinds: KindRows | None = None          # where each kind is, this fold
         if recording:
             self._add_attached = appenders(series.pte_attached)
             self._add_in_flight = appenders(series.pte_in_flight)
@@ -235,8 +236,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             cpus = np.fromiter(map(_cpu_of, rows), np.uint16, len(rows))
         s = self.state
         k = np.asarray(kinds, np.uint16)
-        flushes = k == v.TLB_FLUSH
-        if flushes.any():
+        kr = self._kinds = KindRows(k)
+        flushes = kr.at(v.TLB_FLUSH)
+        if len(flushes):
             tlb = s.tlb_flushes
             for cpu, n in _counts(np.asarray(cpus, np.uint16)[flushes]):
                 tlb[cpu] = tlb.get(cpu, 0) + n
@@ -245,7 +247,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         if self.fast:
             pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos, stamps,
                                   first_index)
-            self._provenance_in_bulk(k, lambda kind, j, at: _field(rows, kind, j, at))
+            self._provenance_in_bulk(kr, lambda kind, j, at: _field(rows, kind, j, at))
         runs = _pte_set_runs(rows, k[pos], pos)
         work_n = work_count = None
         if runs is not None:
@@ -311,15 +313,16 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         # Rows with nothing left to do once the stretch is applied: zaps (recorded at
         # once below), rcu_queues (their tables are steps, their callbacks paired).
         done = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END) | (pk == v.RCU_QUEUE)
-        steps = read_steps(rows, k, pos[is_set], work_n[is_set] if work_n is not None
+        steps = read_steps(rows, self._kinds, pos[is_set], work_n[is_set] if work_n is not None
                            else pos[:0])
         if steps is None:
             return False
         steps.kinds, steps.cpus = k, c
+        steps.walk_rows = self._kinds.any_of(v.WALK_BEGIN, v.WALK_END)
         is_read = pk == v.WALK_TABLE
         read_pfns = None
         if is_read.any():
-            every_read = np.flatnonzero(k == v.WALK_TABLE)
+            every_read = self._kinds.at(v.WALK_TABLE)
             read_pfns = _int_field(rows, v.WALK_TABLE, 0, every_read)[
                 np.searchsorted(every_read, pos[is_read])]
             read_rank = np.cumsum(is_read) - 1
@@ -375,13 +378,14 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         """``pos`` without the rows the fast path does not visit: walks and walker
         reads that change nothing (:mod:`.fold_skip`), and the IPIs, applied here in
         bulk."""
-        s = self.state
-        frees = np.flatnonzero(k == v.TABLE_FREE)
-        walks, tables = idle_walks(k, c, s.walkers.keys(), frees)
+        s, kr = self.state, self._kinds
+        frees = kr.at(v.TABLE_FREE)
+        walks, tables = idle_walks(k, c, s.walkers.keys(), frees,
+                                   kr.any_of(v.WALK_BEGIN, v.WALK_TABLE, v.WALK_END))
         drop = [walks]
         if len(tables):
-            all_tables = np.flatnonzero(k == v.WALK_TABLE)
-            allocs = np.flatnonzero(k == v.TABLE_ALLOC)
+            all_tables = kr.at(v.WALK_TABLE)
+            allocs = kr.at(v.TABLE_ALLOC)
             changes = np.concatenate([allocs, frees])
             change_pfns = (_field(rows, v.TABLE_ALLOC, _ALLOC_PFN, allocs) if len(allocs)
                            else []) + (_field(rows, v.TABLE_FREE, 0, frees) if len(frees)
@@ -391,8 +395,8 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                                          _field(rows, v.WALK_TABLE, 0, all_tables),
                                          s.tid_of, changes, change_pfns, alive))
         field = lambda kind, j, at: _field(rows, kind, j, at)  # noqa: E731
-        drop.append(self._ipis_in_bulk(rows, k, c, stamps, first_index, field))
-        drop += self._pairs_in_bulk(k, c, np.frombuffer(stamps, np.int64), first_index, field,
+        drop.append(self._ipis_in_bulk(rows, kr, c, stamps, first_index, field))
+        drop += self._pairs_in_bulk(kr, c, np.frombuffer(stamps, np.int64), first_index, field,
                                     lambda kind, j, at: _stored_ints(rows, kind, j, at))
         skipped = np.zeros(len(k), bool)
         for positions in drop:

@@ -36,6 +36,29 @@ IS_BARRIER = np.zeros(1 << 16, dtype=bool)
 IS_BARRIER[[v.MARKER, v.MM_NEW]] = True
 
 
+class KindRows:
+    """Where each kind's rows are in a stretch: one stable argsort of the kind column
+    (a radix sort, in C), instead of a pass over every row for each kind asked about
+    (a fold asks for some twenty). ``k`` is the column itself."""
+
+    __slots__ = ("k", "_order", "_bounds")
+
+    def __init__(self, k: np.ndarray) -> None:
+        self.k = k
+        self._order = np.argsort(k, kind="stable")
+        self._bounds = np.r_[0, np.cumsum(np.bincount(k))] if len(k) else np.zeros(1, np.int64)
+
+    def at(self, kind: int) -> np.ndarray:
+        """The positions of the rows of ``kind``, ascending."""
+        if kind + 1 >= len(self._bounds):
+            return self._order[:0]
+        return self._order[self._bounds[kind]:self._bounds[kind + 1]]
+
+    def any_of(self, *kinds: int) -> np.ndarray:
+        """The positions of the rows of any of ``kinds``, ascending."""
+        return np.sort(np.concatenate([self.at(kind) for kind in kinds]))
+
+
 def _field_index(kind: int, name: str) -> int:
     return v.KIND_BY_ID[kind].fields.index(name)
 
@@ -60,10 +83,11 @@ class Steps:
     ints), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
     ``alloc_at``: where each allocation's step is. ``zaps``: (positions, pids,
     begin?, mms, causes) of the stretch's zap_begin/zap_end rows. ``kinds`` and
-    ``cpus``: every row's (the fold sets them)."""
+    ``cpus``: every row's; ``walk_rows``: the walk_begin and walk_end rows (the fold
+    sets these three)."""
 
     __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "level", "addr", "zaps",
-                 "kinds", "cpus")
+                 "kinds", "cpus", "walk_rows")
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -113,13 +137,14 @@ def _pid_array(values) -> np.ndarray | None:
     return out
 
 
-def read_steps(rows, k: np.ndarray, heads: np.ndarray, head_n: np.ndarray) -> Steps | None:
-    """The table steps of ``rows`` (a column chunk or slice of one; ``k`` its kinds),
+def read_steps(rows, kr: KindRows, heads: np.ndarray, head_n: np.ndarray) -> Steps | None:
+    """The table steps of ``rows`` (a column chunk or slice of one; ``kr`` its kinds),
     where ``heads`` are the positions of the pte_set rows the fold visits (each the
     first of a run) and ``head_n`` the entries each run adds. None when a column is
     not what the bulk path reads (then every row is visited)."""
     parts = []       # (positions, ek, pfn, n, code)
-    at = {kind: np.flatnonzero(k == kind) for kind in
+    k = kr.k
+    at = {kind: kr.at(kind) for kind in
           (v.TABLE_ALLOC, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE, v.TABLE_FREE)}
     zero = np.zeros(0, np.int64)
     alloc = at[v.TABLE_ALLOC]
@@ -144,7 +169,7 @@ def read_steps(rows, k: np.ndarray, heads: np.ndarray, head_n: np.ndarray) -> St
         pfn = _ints(rows, v.PTE_SET, _SET_PFN)
         if pfn is None:
             return None
-        parts.append((heads, E_SET, pfn[np.searchsorted(np.flatnonzero(k == v.PTE_SET), heads)],
+        parts.append((heads, E_SET, pfn[np.searchsorted(kr.at(v.PTE_SET), heads)],
                       head_n, None))
     for kind, ek, (j_pfn, j_other) in ((v.PTE_CLEAR, E_CLEAR, _CLEAR),
                                        (v.TABLE_DETACH, E_DETACH, _DETACH),
@@ -165,7 +190,7 @@ def read_steps(rows, k: np.ndarray, heads: np.ndarray, head_n: np.ndarray) -> St
             table, default = {E_DETACH: (DETACH_CODES, _OTHER_CAUSE), E_QUEUE: (VIA_CODES, 0),
                               E_FREE: (FREE_CODES, 0)}[ek]
             parts.append((where, ek, pfn, None, _codes(rows, kind, j_other, table, default)))
-    queued = np.flatnonzero(k == v.RCU_QUEUE)
+    queued = kr.at(v.RCU_QUEUE)
     if len(queued):
         lists = [p or () for p in rows.column(v.RCU_QUEUE, _RCU_PFNS)]
         lens = np.fromiter(map(len, lists), np.int64, len(lists))
@@ -187,8 +212,7 @@ def read_steps(rows, k: np.ndarray, heads: np.ndarray, head_n: np.ndarray) -> St
                               for p in parts])[order]
     steps.code = np.concatenate([p[4] if p[4] is not None else np.zeros(len(p[0]), np.int64)
                                  for p in parts])[order]
-    pid_rows = np.flatnonzero((k == v.TABLE_ALLOC) | (k == v.PTE_CLEAR)
-                              | (k == v.TABLE_DETACH) | (k == v.ZAP_BEGIN) | (k == v.ZAP_END))
+    pid_rows = kr.any_of(v.TABLE_ALLOC, v.PTE_CLEAR, v.TABLE_DETACH, v.ZAP_BEGIN, v.ZAP_END)
     pids = _pids(rows, pid_rows)
     if pids is None:
         return None

@@ -126,7 +126,7 @@ class ContextHandlers:
         # one entry answers every IPI pending there (several senders' IPIs coalesce).
         s.ipi_inflight.pop(cpu, None)
 
-    def _ipis_in_bulk(self, rows, k: np.ndarray, c: np.ndarray, stamps, first_index: int,
+    def _ipis_in_bulk(self, rows, kr, c: np.ndarray, stamps, first_index: int,
                       field) -> np.ndarray:
         """What every ipi_send and ipi_enter row of the stretch does, at once: the
         per-CPU counts, the IPIs-sent series, and what is left pending on each CPU
@@ -134,8 +134,8 @@ class ContextHandlers:
         loop then skips. ``field(kind, j, at)``: a field of the rows at ``at``. O(n)
         in C, plus Python per IPI still pending at the end of the stretch."""
         s = self.state
-        entered = np.flatnonzero(k == v.IPI_ENTER)
-        sends = np.flatnonzero(k == v.IPI_SEND)
+        entered = kr.at(v.IPI_ENTER)
+        sends = kr.at(v.IPI_SEND)
         last_entry = np.full(1 << 16, -1, np.int64)
         if len(entered):
             for cpu, n in _counts(c[entered]):

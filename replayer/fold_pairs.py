@@ -86,29 +86,29 @@ def _pairs(opens: np.ndarray, closes: np.ndarray, open_keys, close_keys):
 class PairsInBulk:
     """A mixin of :class:`.fold.Folder` (the fast path): :meth:`_pairs_in_bulk`."""
 
-    def _pairs_in_bulk(self, k: np.ndarray, c: np.ndarray, ts_all: np.ndarray,
+    def _pairs_in_bulk(self, kr, c: np.ndarray, ts_all: np.ndarray,
                        first_index: int, field, int_field) -> list[np.ndarray]:
         """Apply every grace period, RCU callback and walker sync row of the stretch;
         returns the positions the loop may now skip. ``field(kind, j, at)`` reads a
         field of the rows at ``at`` as a list, ``int_field`` as an array when stored
         as integers (else None)."""
         done = []
-        gp = self._grace_periods(k, ts_all, first_index, field, int_field)
+        gp = self._grace_periods(kr, ts_all, first_index, field, int_field)
         if gp is not None:
             done.append(gp[0])
-            cb = self._callbacks(k, c, ts_all, first_index, field, int_field, *gp[1:])
+            cb = self._callbacks(kr, c, ts_all, first_index, field, int_field, *gp[1:])
             if cb is not None:
                 done.append(cb)
-        sync = self._syncs(k, c, ts_all, first_index, field)
+        sync = self._syncs(kr, c, ts_all, first_index, field)
         if sync is not None:
             done.append(sync)
         return done
 
-    def _grace_periods(self, k, ts_all, first_index: int, field, int_field):
+    def _grace_periods(self, kr, ts_all, first_index: int, field, int_field):
         """Grace periods: returns (their rows, the ends' positions, ``gp_done_after``
         after each end, and before the first), or None when ids are not integers."""
         s = self.state
-        starts, ends = np.flatnonzero(k == v.RCU_GP_START), np.flatnonzero(k == v.RCU_GP_END)
+        starts, ends = kr.at(v.RCU_GP_START), kr.at(v.RCU_GP_END)
         before = s.gp_done_after
         if not len(starts) and not len(ends):
             return np.zeros(0, np.int64), ends, np.zeros(0, np.int64), before
@@ -144,12 +144,12 @@ class PairsInBulk:
                     lambda e: (int(ts[e]), first_index + int(at[e])))
         return at, at[end], done_after, before
 
-    def _callbacks(self, k, c, ts_all, first_index: int, field, int_field, gp_ends,
+    def _callbacks(self, kr, c, ts_all, first_index: int, field, int_field, gp_ends,
                    done_after, done_before):
         """RCU callbacks queued and invoked (the tables an ``rcu_queue`` names aside):
         returns the positions done (every invoke, and every queue naming no table)."""
         s = self.state
-        queued, invoked = np.flatnonzero(k == v.RCU_QUEUE), np.flatnonzero(k == v.RCU_INVOKE)
+        queued, invoked = kr.at(v.RCU_QUEUE), kr.at(v.RCU_INVOKE)
         if not len(queued) and not len(invoked):
             return np.zeros(0, np.int64)
 
@@ -210,11 +210,11 @@ class PairsInBulk:
                 f"RCU callback {int(keys[e])} ({func or 'function unknown'}) ran before any "
                 f"grace period that started after it was queued", (q_idx, i), since=q_ts))
 
-    def _syncs(self, k, c, ts_all, first_index: int, field):
+    def _syncs(self, kr, c, ts_all, first_index: int, field):
         """Walker syncs begun and ended, per CPU: returns their rows."""
         s = self.state
-        begins = np.flatnonzero(k == v.TABLE_SYNC_BEGIN)
-        ends = np.flatnonzero(k == v.TABLE_SYNC_END)
+        begins = kr.at(v.TABLE_SYNC_BEGIN)
+        ends = kr.at(v.TABLE_SYNC_END)
         if not len(begins) and not len(ends):
             return None
         at, is_begin, keys, prev, last = _pairs(begins, ends, c[begins], c[ends])

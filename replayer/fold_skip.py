@@ -21,7 +21,7 @@ from . import vocab as v
 
 
 def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
-               frees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               frees: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(begins and ends, walk_tables)``: the walk_begin/walk_end rows of the walks
     no table free can see, and the walk_table rows inside those walks.
 
@@ -29,12 +29,11 @@ def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
     no walk was open before it (the CPU's previous begin or end is an end; for its
     first one, ``open_cpus`` — the CPUs with a walk open when the stretch starts —
     does not hold it); and no table_free row (``frees``: positions) lies between
-    its begin and its end. Visiting the begin and end adds the walk and removes it,
+    its begin and its end (``at``: the walk rows' positions, ascending). Visiting the
+    begin and end adds the walk and removes it,
     and only a table free looks at what a walk holds: skipping them changes nothing.
     Its walk_table rows still check for a freed table (:func:`idle_walk_tables`).
     """
-    at = np.flatnonzero((kinds == v.WALK_BEGIN) | (kinds == v.WALK_TABLE)
-                        | (kinds == v.WALK_END))
     none = at[:0]
     if len(at) < 2:
         return none, none

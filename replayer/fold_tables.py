@@ -82,12 +82,12 @@ class TableHandlers:
             add_value(len(self.state.empty_since))
             add_ts(ts)
 
-    def _provenance_in_bulk(self, k, field) -> None:
+    def _provenance_in_bulk(self, kr, field) -> None:
         """What :meth:`_provenance` counts, for every table row of a stretch at once
         (the fast path; ``field(kind, j, at)`` reads a field of the rows at ``at``)."""
         p = self.state.provenance
         for kind, name in _PROVENANCE:
-            at = np.flatnonzero(k == kind)
+            at = kr.at(kind)
             if not len(at):
                 continue
             inferred = field(kind, _INFERRED[kind], at)    # flag?: True, False or nil

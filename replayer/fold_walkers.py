@@ -51,8 +51,7 @@ def walker_sees_free(s, st, row_lo: int, reads, tids_read, r_tid: np.ndarray,
     their CPU."""
     holds = [(cpu, h[1], row_lo) for cpu, walk in s.walkers.items() for h in walk[4]
              if h[1] >= 0]
-    walk_rows = np.flatnonzero((st.kinds == v.WALK_BEGIN) | (st.kinds == v.WALK_END))
-    walk_rows = walk_rows[walk_rows >= row_lo]
+    walk_rows = st.walk_rows[st.walk_rows >= row_lo]
     walk_cpus = st.cpus[walk_rows]
     if tids_read is not None:
         r_pos = reads[0]
