@@ -64,8 +64,8 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     ``st.zaps`` are those of the same rows; ``alloc_base`` allocations come before
     ``lo``; the stretch's rows start at row ``row_lo``; ``reads``: the (rows, pfns)
     of its walker reads, as int64 arrays). Returns the ``(pid, mm)`` writes to
-    ``pid_mm`` the allocations and zap rows make, in order, for the caller to apply
-    after the other rows, and the tid each read finds (-1: none; None without
+    ``pid_mm`` the allocations and zap rows leave (each task's last), for the caller
+    to apply after the other rows, and the tid each read finds (-1: none; None without
     reads); None when the stretch is not regular (nothing changed)."""
     s, log, rec = f.state, f.log, f.recording
     pos, ek = st.pos[lo:hi], st.ek[lo:hi]
@@ -267,15 +267,19 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     deque(map(s.empty_since.pop, live_pfns[~empty & empty0[alive]].tolist()), 0)
     s.next_tid += n_alloc
 
-    # pid → mm, as the allocations and zaps of the stretch leave it.
+    # pid → mm, as the allocations and zaps of the stretch leave it: each task's last
+    # write (nothing in the stretch reads pid_mm; markers and mm_new end stretches).
     a_pid = st.pid[lo:hi][t_alloc]
     zpos, zpid, zbegin, zmm, _ = (x[zlo:zhi] for x in st.zaps)
     w_pos = np.concatenate([pos[t_alloc], zpos[zbegin]])
     w_pid = np.concatenate([a_pid, zpid[zbegin]])
-    w_mm = a_mms + zmm[zbegin].tolist()
     keep = np.flatnonzero(w_pid != NO_PID)
-    keep = keep[np.argsort(w_pos[keep], kind="stable")]
-    return list(zip(w_pid[keep].tolist(), (w_mm[j] for j in keep.tolist()))), tids_read
+    keep = keep[np.lexsort((w_pos[keep], w_pid[keep]))]      # by task, then in row order
+    by_pid = w_pid[keep]
+    keep = keep[np.r_[by_pid[1:] != by_pid[:-1], True]] if len(keep) else keep
+    n_a, z_mms = len(a_pid), zmm[zbegin]
+    w_mm = [a_mms[j] if j < n_a else z_mms[j - n_a] for j in keep.tolist()]
+    return list(zip(w_pid[keep].tolist(), w_mm)), tids_read
 
 
 def _count_frees(s, pte_free: np.ndarray, cause: np.ndarray, mmi: np.ndarray,
