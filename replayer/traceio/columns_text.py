@@ -71,7 +71,7 @@ def decode_words(obj: dict, n: int, ints: Callable[[bytes, int], np.ndarray]
                  ) -> Callable[[], tuple]:
     """Check a words column of ``n`` texts; returns what makes its values."""
     words, codes, counts = obj["w"], obj["c"], obj["n"]
-    if not (isinstance(words, tuple) and all(type(w) is str for w in words)
+    if not (isinstance(words, tuple) and set(map(type, words)) <= {str}
             and isinstance(codes, bytes) and isinstance(counts, bytes)):
         raise ValueError("a words column is not [words], codes, counts")
     per = ints(counts, n)
