@@ -325,8 +325,14 @@ def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values) -> None:
             k = (mm_values[m], level)
             s.mm_tables[k] = s.mm_tables.get(k, 0) + sg
         return
-    uniq, inverse = np.unique(key, return_inverse=True)
-    net = np.bincount(inverse, sign[at])
+    if int(key.max()) < 1 << 16:         # few mms: count by key directly
+        uniq = np.flatnonzero(np.bincount(key))
+        net = np.bincount(key, sign[at])[uniq]
+    else:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        net = np.bincount(inverse, sign[at])
+    # Every key touched gets its entry, even when the stretch leaves it as it was (so
+    # do the handlers).
     for k, n in zip(uniq.tolist(), net.tolist()):
         pair = (mm_values[k // 8], k % 8)
         s.mm_tables[pair] = s.mm_tables.get(pair, 0) + int(n)

@@ -31,20 +31,22 @@ def shift_in_groups(x: np.ndarray, first: np.ndarray, start_values: np.ndarray) 
 
 def _latest(zpos, zpid, zval, qpos, qpid) -> tuple[np.ndarray, np.ndarray]:
     """For each query (position, pid): whether a zap row of that pid lies before it
-    in the stretch, and the latest such zap's ``zval``."""
+    in the stretch, and the latest such zap's ``zval``. The zap rows (few) sorted by
+    task then position; each query is one ``searchsorted`` among them."""
     q = len(qpos)
     if not len(zpos) or not q:
         return np.zeros(q, bool), np.zeros(q, np.int64)
-    pids = np.concatenate([zpid, qpid])
-    order = np.lexsort((np.concatenate([zpos, qpos]), pids))
-    is_zap = order < len(zpos)
-    last = np.maximum.accumulate(np.where(is_zap, np.arange(len(order)), -1))
-    back = np.empty(len(order), np.int64)
-    back[order] = np.arange(len(order))
-    at = last[back[len(zpos):]]
-    found = (at >= 0) & (pids[order[np.maximum(at, 0)]] == qpid)
-    vals = np.concatenate([zval, np.zeros(q, np.int64)])
-    return found, vals[order[np.maximum(at, 0)]]
+    order = np.lexsort((zpos, zpid))
+    tasks = np.unique(zpid)
+    z_task = np.searchsorted(tasks, zpid[order])
+    q_task = np.searchsorted(tasks, qpid)
+    known = q_task < len(tasks)
+    known[known] = tasks[q_task[known]] == qpid[known]
+    width = int(max(zpos.max(), qpos.max())) + 1
+    j = np.searchsorted(z_task * width + zpos[order], q_task * width + qpos) - 1
+    found = known & (j >= 0)
+    found[found] = z_task[j[found]] == q_task[found]
+    return found, zval[order][np.maximum(j, 0)]
 
 
 def _from_dict(table: dict, pids: np.ndarray, default: int) -> np.ndarray:
