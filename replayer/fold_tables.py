@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from . import vocab as v
 from .state import (ATTACHED, DETACH_CODES, DETACHED, FREE_CODES, QUEUED, T_ALLOC_IDX,
                     T_ALLOC_TS, T_LEAK_TS,
