@@ -20,9 +20,11 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
+from array import array
 from operator import itemgetter
 from typing import Callable
+
+import numpy as np
 
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
@@ -33,6 +35,10 @@ IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
 RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
 RCU_CB_NS = 2_000             # softirq delay from the end of a period to the callback
 FLUSH_EVERY = 20_000          # buffered events between flushes to the writer
+
+
+def _int64(values: tuple) -> np.ndarray:
+    return np.frombuffer(array("q", values), np.int64)
 
 
 class WalkerCpu:
@@ -74,8 +80,8 @@ class WalkerCpu:
         return cur if cur is not None and cur[0] <= t < cur[1] else None
 
 
-#: What the writer takes of a buffered event (ts, seq, kind, cpu, pid, fields, comm).
-_WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
+#: A run of at most this many events goes in as rows: a column part costs more for a few.
+SMALL_RUN = 32
 
 
 class Machine:
@@ -87,9 +93,13 @@ class Machine:
         self.rng = random.Random(seed)
         self.now = START_NS
         self.ipi_flush = ipi_flush
-        self._buffer: list[tuple] = []
-        self._seq = 0
-        self._flush_at = FLUSH_EVERY
+        # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
+        # then ``_rows``, one tuple (ts, cpu, kind, pid, fields, comm) an event. The
+        # position is the emission order, which breaks ties in time when they are sorted.
+        self._rows: list[tuple] = []
+        self._parts: list[tuple] = []
+        self._parted = 0                 # events in _parts
+        self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
         self.walkers: dict[int, WalkerCpu] = {}
@@ -105,28 +115,74 @@ class Machine:
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return self._seq
+        return self.events + self._parted + len(self._rows)
 
     def emit(self, ts: int, cpu: int, kind: int, pid: int | None, fields: tuple,
              comm: str | None = None) -> None:
-        self._seq += 1
-        self._buffer.append((ts, self._seq, kind, cpu, pid, fields, comm))
-        if len(self._buffer) >= self._flush_at:
-            self.flush(self.safe_time())
-            # Amortised: what could not be written yet does not trigger the next flush.
-            self._flush_at = len(self._buffer) + FLUSH_EVERY
+        rows = self._rows
+        rows.append((ts, cpu, kind, pid, fields, comm))
+        if len(rows) >= self._room:
+            self._flush_due()
+
+    def _flush_due(self) -> None:
+        self.flush(self.safe_time())
+        # Amortised: what could not be written yet (kept as a part) does not trigger the
+        # next flush.
+        self._room = FLUSH_EVERY
 
     def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
                   pid: int | None, fields: tuple, comm: str | None) -> None:
-        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock."""
-        seq = self._seq
-        self._buffer.extend([(t0 + step * j, seq + j, kind, cpu, pid, fields, comm)
-                             for j in range(1, count + 1)])
-        self._seq = seq + count
+        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock.
+        A long run is kept as one part (its times an arange), not as tuples."""
+        if count <= SMALL_RUN:
+            self._rows.extend([(t0 + step * j, cpu, kind, pid, fields, comm)
+                               for j in range(1, count + 1)])
+        else:
+            self._close_rows()
+            self._parts.append((t0 + step * np.arange(1, count + 1, dtype=np.int64),
+                                cpu, kind, pid, fields, comm))
+            self._parted += count
+            self._room -= count
         self.now = t0 + step * count
-        if len(self._buffer) >= self._flush_at:
-            self.flush(self.safe_time())
-            self._flush_at = len(self._buffer) + FLUSH_EVERY
+        if len(self._rows) >= self._room:
+            self._flush_due()
+
+    def _close_rows(self) -> None:
+        """Turn the rows into a column part (before a run, so that order is kept)."""
+        rows = self._rows
+        if rows:
+            ts, cpus, kinds, pids, fields, comms = zip(*rows)
+            self._parts.append((_int64(ts), _int64(cpus), _int64(kinds), pids, fields, comms))
+            self._parted += len(rows)
+            self._room -= len(rows)
+            self._rows = []
+
+    def _columns(self) -> tuple:
+        """Every buffered event as columns (ts, cpus, kinds: int64 arrays; pids, fields,
+        comms: sequences), in emission order; the buffer is emptied."""
+        self._close_rows()
+        parts, self._parts, self._parted = self._parts, [], 0
+        if len(parts) == 1 and isinstance(parts[0][1], np.ndarray):
+            return parts[0]
+        ts, cpus, kinds, pids, fields, comms = [], [], [], [], [], []
+        for part in parts:
+            t, cpu, kind, pid, fs, comm = part
+            ts.append(t)
+            if isinstance(cpu, np.ndarray):
+                cpus.append(cpu)
+                kinds.append(kind)
+                pids += pid
+                fields += fs
+                comms += comm
+            else:                           # a run: one value for all its events
+                n = len(t)
+                cpus.append(np.full(n, cpu, np.int64))
+                kinds.append(np.full(n, kind, np.int64))
+                pids += [pid] * n
+                fields += [fs] * n
+                comms += [comm] * n
+        return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds), pids,
+                fields, comms)
 
     def safe_time(self) -> int:
         """No event earlier than this will be emitted any more."""
@@ -137,14 +193,27 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        buf = self._buffer
-        buf.sort()
-        # Anything emitted later has ts >= before and a larger sequence number, so
+        if not self._rows and not self._parts:
+            return
+        ts, cpus, kinds, pids, fields, comms = self._columns()
+        n = len(ts)
+        if n > 1 and bool((ts[1:] < ts[:-1]).any()):
+            # By time, ties in emission order (a stable sort of the emission order).
+            order = np.argsort(ts, kind="stable")
+            ts, cpus, kinds = ts[order], cpus[order], kinds[order]
+            pick = itemgetter(*order.tolist())
+            pids, fields, comms = pick(pids), pick(fields), pick(comms)
+        # Anything emitted later has ts >= before and comes later in emission order, so
         # events at exactly ``before`` can go now.
-        cut = len(buf) if before is None else bisect_right(buf, (before, 1 << 62))
-        self.writer.add_many(map(_WRITTEN, buf[:cut]))
-        self.events += cut
-        del buf[:cut]
+        cut = n if before is None else int(np.searchsorted(ts, before, side="right"))
+        if cut:
+            self.writer.add_columns(ts[:cut], kinds[:cut], cpus[:cut], pids[:cut],
+                                    fields[:cut], comms[:cut])
+            self.events += cut
+        if cut < n:
+            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], pids[cut:], fields[cut:],
+                                comms[cut:]))
+            self._parted = n - cut
 
     def tick(self, ns: int) -> None:
         """The workload spends ``ns`` on its CPU."""

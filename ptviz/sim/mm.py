@@ -102,45 +102,52 @@ class Kernel:
         return table
 
     def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
-        """Fault in every page of [start, end): one pte_set per ``batch`` pages."""
-        m, page = self.m, self.arch.page_size
+        """Fault in every page of [start, end): one pte_set per ``batch`` pages that
+        adds an entry, stamped when the batch's faults are done."""
+        m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
         addr = start
         while addr < end:
             m.catch_up()
             table = self._table(a, addr, cpu)
-            stop = min(end, (addr // self.span + 1) * self.span)
-            first = (addr % self.span) // page
+            stop = min(end, (addr // span + 1) * span)
+            first = (addr % span) // page
             count = (stop - addr + page - 1) // page
-            full = ((1 << count) - 1) << first
-            if not table.bits & full and not m.walkers:
-                # Fast path, a fresh range: the same events as the loop below makes
-                # (a pte_set of ``batch`` pages every batch's faults, the rest last),
-                # in one go.
-                table.bits |= full
-                whole, rest = divmod(count, batch)
-                if whole:
-                    m.emit_many(m.now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.pid,
-                                (a.mm, table.pfn, batch, None), a.comm)
-                if rest:
-                    m.tick(FAULT_NS * rest)
-                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, rest, None),
-                           a.comm)
-                addr = stop
-                continue
-            done = 0
-            while done < count:
-                n = min(batch, count - done)
-                mask = ((1 << n) - 1) << (first + done)
-                new = mask & ~table.bits
-                table.bits |= mask
-                m.tick(FAULT_NS * n)
-                if new:
-                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, new.bit_count(),
-                                                          None), a.comm)
-                done += n
+            self._faults(a, table, first, count, cpu, batch)
             addr = stop
         a.cursor = end - page
+
+    def _faults(self, a: AddressSpace, table: PteTable, first: int, count: int, cpu: int,
+                batch: int) -> None:
+        """``count`` faults from entry ``first`` of ``table``, ``batch`` at a time; the
+        clock moves FAULT_NS a fault whether or not it adds an entry. Nothing runs
+        between the faults (walkers caught up before), so the events are made here
+        in one go: a run when every entry is new, else one per batch that adds one."""
+        m = self.m
+        full = ((1 << count) - 1) << first
+        new = full & ~table.bits
+        table.bits |= full
+        now = m.now
+        if new == full:
+            whole, rest = divmod(count, batch)
+            if whole:
+                m.emit_many(now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.pid,
+                            (a.mm, table.pfn, batch, None), a.comm)
+            if rest:
+                m.now += FAULT_NS * rest
+                m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, rest, None), a.comm)
+            return
+        m.now = now + FAULT_NS * count
+        if not new:
+            return
+        new >>= first
+        ones, step = (1 << batch) - 1, FAULT_NS * batch
+        mm, pfn, pid, comm, emit = a.mm, table.pfn, a.pid, a.comm, m.emit
+        for off in range(0, count, batch):
+            added = ((new >> off) & ones).bit_count()
+            if added:
+                emit(now + step + FAULT_NS * off if off + batch <= count else m.now, cpu,
+                     v.PTE_SET, pid, (mm, pfn, added, None), comm)
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:

@@ -7,7 +7,7 @@ from array import array
 from collections import Counter
 from itertools import accumulate
 from operator import itemgetter
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Iterable, Sequence
 
 import numpy as np
 
@@ -168,6 +168,85 @@ class TraceWriter:
                     kinds, add_kind, add_dt, add_cpu, add_pid, fields_of, comms = bind()
         finally:
             self._last_ts = last     # also when ``events`` raised
+
+    def add_columns(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
+                    pids: Sequence, fields: Sequence[tuple], comms: Sequence) -> None:
+        """:meth:`add` for each event of columns: ``ts``, ``kinds`` and ``cpus`` integer
+        numpy arrays, ``pids``, ``fields`` and ``comms`` sequences, all one length. The
+        same bytes as an add per event (``pids`` ints or None, ``comms`` str or None),
+        without Python work per event: the chunk being filled grows a slice at a time, and
+        a slice in which a pid's comm changes (a new chunk there) goes event by event.
+        Every event is checked before any is added. O(n) (the slices' kind grouping
+        O(n log n), in C)."""
+        ts = np.asarray(ts, np.int64)
+        n = len(ts)
+        if not (len(kinds) == len(cpus) == len(pids) == len(fields) == len(comms) == n):
+            raise ValueError("add_columns: columns of different lengths")
+        if not n:
+            return
+        self._check_lengths(kinds, fields)
+        lo, hi = int(ts.min()), int(ts.max())
+        if min(lo, self._last_ts) < -(1 << 63) or max(hi, self._last_ts) - \
+                min(lo, self._last_ts) >= 1 << 63:
+            # Deltas beyond int64: the per-event path writes such a chunk as rows.
+            for row in zip(ts.tolist(), kinds.tolist(), cpus.tolist(), pids, fields, comms):
+                self.add(*row)
+            return
+        i = 0
+        while i < n:
+            j = min(n, i + self._chunk_events - len(self._kinds))
+            if not self._extend(ts[i:j], kinds[i:j], cpus[i:j], pids[i:j], fields[i:j],
+                                comms[i:j]):
+                for row in zip(ts[i:j].tolist(), kinds[i:j].tolist(), cpus[i:j].tolist(),
+                               pids[i:j], fields[i:j], comms[i:j]):
+                    self.add(*row)
+            elif len(self._kinds) >= self._chunk_events:
+                self._flush()
+            i = j
+
+    def _check_lengths(self, kinds: np.ndarray, fields: Sequence[tuple]) -> None:
+        """Raise add's message for the first event whose fields do not fit its kind."""
+        uniq, inverse = np.unique(kinds, return_inverse=True)
+        want = np.array([self._row_len.get(k, -1) - N_COMMON for k in uniq.tolist()])
+        bad = np.flatnonzero(want[inverse] != np.fromiter(map(len, fields), np.int64,
+                                                          len(fields)))
+        if len(bad):
+            kind, got = int(kinds[bad[0]]), len(fields[bad[0]])
+            raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
+                             f"fields, got {got}")
+
+    def _extend(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray, pids: Sequence,
+                fields: Sequence[tuple], comms: Sequence) -> bool:
+        """Append a slice that fits the chunk being filled; False (nothing added) when a
+        pid's comm changes in it or from what the chunk has (add splits the chunk there)."""
+        pairs = dict(zip(pids, comms))          # in first-seen order, as add fills _comms
+        if list(map(pairs.__getitem__, pids)) != list(comms):
+            return False
+        had = self._comms
+        for pid, comm in pairs.items():
+            seen = had.get(pid, _MISSING)
+            if seen is not _MISSING and seen is not comm and seen != comm:
+                return False
+        if not self._kinds:
+            self._base_ts = self._last_ts = int(ts[0])
+        had.update(pairs)
+        ks = kinds.tolist()
+        self._kinds.extend(ks)
+        self._dts.extend(np.diff(ts, prepend=self._last_ts).tolist())
+        self._cpus.extend(cpus.tolist())
+        self._pids.extend(pids)
+        self._last_ts = int(ts[-1])
+        per = self._fields
+        if ks[0] == ks[-1] and (kinds == ks[0]).all():
+            per.setdefault(ks[0], []).extend(fields)
+            return True
+        order = np.argsort(kinds, kind="stable")
+        grouped = kinds[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
+        in_order = itemgetter(*order.tolist())(fields)   # a tuple: the slice has 2+ events
+        for a, b in zip(starts, starts[1:] + [len(ks)]):
+            per.setdefault(int(grouped[a]), []).extend(in_order[a:b])
+        return True
 
     def end_chunk(self) -> None:
         """Write the events added so far as a chunk now (a copy keeps its source's
