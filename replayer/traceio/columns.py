@@ -49,6 +49,11 @@ def int_column(values: Sequence[int]) -> bytes | None:
             return b"Q" + np.frombuffer(array("Q", values), np.uint64).astype("<u8").tobytes()
         except OverflowError:
             return None
+    return int_array_column(a)
+
+
+def int_array_column(a: np.ndarray) -> bytes:
+    """An int64 array as a ``bin`` column: the narrowest type that holds its values."""
     if not len(a):
         return b"B"
     lo, hi = int(a.min()), int(a.max())

@@ -7,13 +7,14 @@ from array import array
 from collections import Counter
 from itertools import accumulate
 from operator import itemgetter
-from typing import Any, BinaryIO, Iterable, Sequence
+from typing import Any, BinaryIO, Iterable
 
 import numpy as np
 
 from ..vocab import KindTable, N_COMMON
 from . import framing
 from .atomic import AtomicOutput
+from .bulk import ColumnsMixin
 from .columns import encode_columns, encode_rows
 from .events import Event, event_fields
 
@@ -24,7 +25,7 @@ _cpu_of = itemgetter(2)
 _dts_of = itemgetter(1)
 
 
-class TraceWriter:
+class TraceWriter(ColumnsMixin):
     """Write events into chunks as they come; the footer index at :meth:`close`.
 
     With a path, the file is written under a temporary name in the same
@@ -74,6 +75,10 @@ class TraceWriter:
         self._pids: list = []
         self._fields: dict[int, list[tuple]] = {}
         self._comms: dict[Any, str | None] = {}
+        # Or, filled by add_columns, the chunk as slices of its columns (bulk.py); one
+        # of the two is empty.
+        self._pending: list[tuple] = []
+        self._pending_n = 0
         self._base_ts = 0
         self._last_ts = 0
         self._first_ts: int | None = None
@@ -102,6 +107,8 @@ class TraceWriter:
         if len(fields) + N_COMMON != self._row_len.get(kind, -1):
             raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
                              f"fields, got {len(fields)}")
+        if self._pending:
+            self._unpend()
         kinds = self._kinds
         if not kinds:
             self._base_ts = self._last_ts = ts
@@ -131,6 +138,8 @@ class TraceWriter:
         the same checks and chunking, without a call per event (a simulator writes
         millions). O(n)."""
         row_len, chunk_events = self._row_len, self._chunk_events
+        if self._pending:
+            self._unpend()
         last = self._last_ts
 
         def bind():
@@ -169,85 +178,6 @@ class TraceWriter:
         finally:
             self._last_ts = last     # also when ``events`` raised
 
-    def add_columns(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
-                    pids: Sequence, fields: Sequence[tuple], comms: Sequence) -> None:
-        """:meth:`add` for each event of columns: ``ts``, ``kinds`` and ``cpus`` integer
-        numpy arrays, ``pids``, ``fields`` and ``comms`` sequences, all one length. The
-        same bytes as an add per event (``pids`` ints or None, ``comms`` str or None),
-        without Python work per event: the chunk being filled grows a slice at a time, and
-        a slice in which a pid's comm changes (a new chunk there) goes event by event.
-        Every event is checked before any is added. O(n) (the slices' kind grouping
-        O(n log n), in C)."""
-        ts = np.asarray(ts, np.int64)
-        n = len(ts)
-        if not (len(kinds) == len(cpus) == len(pids) == len(fields) == len(comms) == n):
-            raise ValueError("add_columns: columns of different lengths")
-        if not n:
-            return
-        self._check_lengths(kinds, fields)
-        lo, hi = int(ts.min()), int(ts.max())
-        if min(lo, self._last_ts) < -(1 << 63) or max(hi, self._last_ts) - \
-                min(lo, self._last_ts) >= 1 << 63:
-            # Deltas beyond int64: the per-event path writes such a chunk as rows.
-            for row in zip(ts.tolist(), kinds.tolist(), cpus.tolist(), pids, fields, comms):
-                self.add(*row)
-            return
-        i = 0
-        while i < n:
-            j = min(n, i + self._chunk_events - len(self._kinds))
-            if not self._extend(ts[i:j], kinds[i:j], cpus[i:j], pids[i:j], fields[i:j],
-                                comms[i:j]):
-                for row in zip(ts[i:j].tolist(), kinds[i:j].tolist(), cpus[i:j].tolist(),
-                               pids[i:j], fields[i:j], comms[i:j]):
-                    self.add(*row)
-            elif len(self._kinds) >= self._chunk_events:
-                self._flush()
-            i = j
-
-    def _check_lengths(self, kinds: np.ndarray, fields: Sequence[tuple]) -> None:
-        """Raise add's message for the first event whose fields do not fit its kind."""
-        uniq, inverse = np.unique(kinds, return_inverse=True)
-        want = np.array([self._row_len.get(k, -1) - N_COMMON for k in uniq.tolist()])
-        bad = np.flatnonzero(want[inverse] != np.fromiter(map(len, fields), np.int64,
-                                                          len(fields)))
-        if len(bad):
-            kind, got = int(kinds[bad[0]]), len(fields[bad[0]])
-            raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
-                             f"fields, got {got}")
-
-    def _extend(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray, pids: Sequence,
-                fields: Sequence[tuple], comms: Sequence) -> bool:
-        """Append a slice that fits the chunk being filled; False (nothing added) when a
-        pid's comm changes in it or from what the chunk has (add splits the chunk there)."""
-        pairs = dict(zip(pids, comms))          # in first-seen order, as add fills _comms
-        if list(map(pairs.__getitem__, pids)) != list(comms):
-            return False
-        had = self._comms
-        for pid, comm in pairs.items():
-            seen = had.get(pid, _MISSING)
-            if seen is not _MISSING and seen is not comm and seen != comm:
-                return False
-        if not self._kinds:
-            self._base_ts = self._last_ts = int(ts[0])
-        had.update(pairs)
-        ks = kinds.tolist()
-        self._kinds.extend(ks)
-        self._dts.extend(np.diff(ts, prepend=self._last_ts).tolist())
-        self._cpus.extend(cpus.tolist())
-        self._pids.extend(pids)
-        self._last_ts = int(ts[-1])
-        per = self._fields
-        if ks[0] == ks[-1] and (kinds == ks[0]).all():
-            per.setdefault(ks[0], []).extend(fields)
-            return True
-        order = np.argsort(kinds, kind="stable")
-        grouped = kinds[order]
-        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
-        in_order = itemgetter(*order.tolist())(fields)   # a tuple: the slice has 2+ events
-        for a, b in zip(starts, starts[1:] + [len(ks)]):
-            per.setdefault(int(grouped[a]), []).extend(in_order[a:b])
-        return True
-
     def end_chunk(self) -> None:
         """Write the events added so far as a chunk now (a copy keeps its source's
         chunk boundaries this way)."""
@@ -269,6 +199,9 @@ class TraceWriter:
         self._offset += len(data)
 
     def _flush(self) -> None:
+        if self._pending:
+            self._write_pending()
+            return
         kinds = self._kinds
         if not kinds:
             return
@@ -296,7 +229,7 @@ class TraceWriter:
         payload = framing.pack([self._base_ts, lo, hi, len(kinds), comms, body])
         if len(payload) > framing.MAX_FRAME[framing.CHUNK]:
             return False
-        self._append_chunk(payload, lo, hi, kinds, cpus)
+        self._append_chunk(payload, lo, hi, len(kinds), Counter(kinds), Counter(cpus))
         return True
 
     def _write_chunk(self, base_ts: int, rows: list[tuple], comms: list) -> None:
@@ -315,26 +248,28 @@ class TraceWriter:
             self._write_chunk(base_ts, rows[:half], comms)
             self._write_chunk(stamps[half], [(first[0], 0, *first[2:])] + rows[half + 1:], comms)
             return
-        self._append_chunk(payload, lo, hi, list(map(_kind_of, rows)), list(map(_cpu_of, rows)))
+        self._append_chunk(payload, lo, hi, len(rows), Counter(map(_kind_of, rows)),
+                           Counter(map(_cpu_of, rows)))
 
-    def _append_chunk(self, payload: bytes, lo: int, hi: int, kinds: list, cpus: list) -> None:
-        self._index.append([self._offset, lo, hi, len(kinds)])
-        self._events_flushed += len(kinds)
+    def _append_chunk(self, payload: bytes, lo: int, hi: int, n: int, kind_counts: dict,
+                      cpu_counts: dict) -> None:
+        self._index.append([self._offset, lo, hi, n])
+        self._events_flushed += n
         self._write(framing.encode_frame(framing.CHUNK, payload))
-        self._kind_counts.update(kinds)
-        self._cpu_counts.update(cpus)
+        self._kind_counts.update(kind_counts)
+        self._cpu_counts.update(cpu_counts)
         self._first_ts = lo if self._first_ts is None else min(lo, self._first_ts)
         self._max_ts = hi if self._max_ts is None else max(hi, self._max_ts)
 
     @property
     def events_written(self) -> int:
         """Events added so far (the chunk being filled among them). O(1)."""
-        return self._events_flushed + len(self._kinds)
+        return self._events_flushed + len(self._kinds) + self._pending_n
 
     @property
     def events_buffered(self) -> int:
         """Events added but not yet written (the chunk being filled)."""
-        return len(self._kinds)
+        return len(self._kinds) + self._pending_n
 
     @property
     def bytes_written(self) -> int:
