@@ -60,10 +60,12 @@ class Sim:
         m.walk_mm = a.mm
         a.cpus.add(cpu)
 
+        below, span, ptes = m.below, k.span, a.ptes
+
         def pick() -> int | None:
             # A reader of fresh data: somewhere in the last two PMD spans the writer filled.
-            addr = max(start, a.cursor - m.rng.randrange(2 * k.span))
-            table = a.ptes.get(addr // k.span)
+            addr = max(start, a.cursor - below(2 * span))
+            table = ptes.get(addr // span)
             return table.pfn if table is not None else None
         w.pick = pick
         m.walkers[cpu] = w
