@@ -20,7 +20,7 @@ import numpy as np
 
 from ..vocab import N_COMMON
 from . import framing
-from .columns import encode_column, int_array_column
+from .columns import _DICT_MIN_ROWS, encode_column, int_array_column
 
 _MISSING = object()
 
@@ -124,10 +124,10 @@ class ColumnsMixin:
         base = int(ts[0])
         dts = np.diff(ts, prepend=base)
         if self.version >= 2:
-            per_kind = [[kind, [encode_column(c) for c in zip(*rows)]]
+            per_kind = [[kind, [_column(c) for c in zip(*rows)]]
                         for kind, rows in sorted(_by_kind(kinds, fields))]
             body = [int_array_column(kinds), int_array_column(dts), int_array_column(cpus),
-                    encode_column(pids), per_kind]
+                    _column(pids), per_kind]
             lo, hi = int(ts.min()), int(ts.max())
             payload = framing.pack([base, lo, hi, len(ts), comms, body])
             if len(payload) <= framing.MAX_FRAME[framing.CHUNK]:
@@ -152,3 +152,27 @@ def _by_kind(kinds: np.ndarray, fields: Sequence[tuple]) -> list[tuple[int, Sequ
     in_order = itemgetter(*order.tolist())(fields)     # a tuple: 2+ kinds, 2+ events
     return [(int(grouped[a]), in_order[a:b])
             for a, b in zip(starts, starts[1:] + [len(kinds)])]
+
+
+def _column(values: Sequence) -> object:
+    """:func:`.columns.encode_column` of ``values``, at a few ns a value instead of tens
+    when they are all one int, one str or all nil (a simulator's mm, pid, cause or its
+    nil ``inferred``): what encode_column makes of such a column, made without looking
+    at each value again. Any other column goes to encode_column (tests hold the two
+    equal on constant columns of every type and length)."""
+    n = len(values)
+    first = values[0] if n else None
+    if not n or values[-1] is not first and values[-1] != first or values.count(first) != n:
+        return encode_column(values)
+    if first is None:
+        return {"d": [None], "c": b"B" + bytes(n)} if n >= _DICT_MIN_ROWS else list(values)
+    kind = type(first)
+    if (kind is int or kind is str) and set(map(type, values)) == {kind}:
+        if kind is str:
+            return {"d": [first], "c": b"B" + bytes(n)} if n >= _DICT_MIN_ROWS else \
+                list(values)
+        if -(1 << 63) <= first < 1 << 63:
+            return int_array_column(np.full(n, first, np.int64))
+        if first < 1 << 64:
+            return b"Q" + np.full(n, first, "<u8").tobytes()
+    return encode_column(values)
