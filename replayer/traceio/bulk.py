@@ -173,6 +173,6 @@ def _column(values: Sequence) -> object:
                 list(values)
         if -(1 << 63) <= first < 1 << 63:
             return int_array_column(np.full(n, first, np.int64))
-        if first < 1 << 64:
+        if 1 << 63 <= first < 1 << 64:
             return b"Q" + np.full(n, first, "<u8").tobytes()
     return encode_column(values)
