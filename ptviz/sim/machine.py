@@ -86,7 +86,7 @@ class WalkerCpu:
     def advance(self, t: int) -> None:
         """Generate every session that begins at or before ``t``. The hottest loop of a
         walkers run: its events go straight into the machine's rows (nothing in it can
-        flush them), and the RNG draws are randrange's, one call cheaper (:func:`below`)."""
+        flush them), its draws randrange's without the checks (:func:`fast_randrange`)."""
         begin = self.next_begin
         if begin > t:
             return
