@@ -29,6 +29,8 @@ from . import vocab as v
 from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
+from .fold_record import record_zaps
+from .fold_pairs import PairsInBulk
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, appenders
 from .series import SeriesSet
@@ -73,6 +75,17 @@ def _int_field(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray:
             assert len(ints) == len(at)
             return ints.astype(np.int64)
     return np.array(_field(rows, kind, j, at), np.int64)
+
+
+def _stored_ints(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray | None:
+    """Field ``j`` of the rows of ``kind`` (all at ``at``) as the integer array a
+    column chunk stores, or None (then :func:`_field` reads it)."""
+    if isinstance(rows, _COLUMNS) and rows.has_columns:
+        ints = rows.int_column(kind, j)
+        if ints is not None:
+            assert len(ints) == len(at)
+        return ints
+    return None
 
 
 def _pte_set_runs(rows, kinds: np.ndarray,
@@ -126,7 +139,7 @@ class ArchSizes:
         return self.pte_bytes if level == v.LEVEL_PTE else self.upper_bytes
 
 
-class Folder(TableHandlers, ContextHandlers):
+class Folder(TableHandlers, ContextHandlers, PairsInBulk):
     """Applies rows to ``state``; records history when ``recording``."""
 
     def __init__(self, sizes: ArchSizes, state: ReplayState, log: TableLog,
@@ -183,9 +196,11 @@ class Folder(TableHandlers, ContextHandlers):
             v.MM_NEW: self._mm_new, v.MM_EXIT: self._mm_exit, v.MARKER: self._marker,
             v.LOST: self._lost, v.ZAP_BEGIN: self._zap_begin, v.ZAP_END: self._zap_end,
         }
-        #: What the rows around table steps applied in bulk do (an rcu_queue's tables
-        #: are among those steps).
-        self._bulk_handlers = {**self._handlers, v.RCU_QUEUE: self._rcu_callback}
+        if fast:
+            # Callbacks, grace periods and syncs are applied in bulk
+            # (:mod:`.fold_pairs`): an rcu_queue is visited for its tables only, and
+            # not at all amid table steps applied in bulk (its tables are among them).
+            self._handlers[v.RCU_QUEUE] = self._rcu_tables
 
     def release_series(self) -> None:
         """Let go of the series' arrays once the load is done: the appenders are bound
@@ -291,6 +306,9 @@ class Folder(TableHandlers, ContextHandlers):
         if not big.any():
             return False
         is_set = pk == v.PTE_SET
+        # Rows with nothing left to do once the stretch is applied: zaps (recorded at
+        # once below), rcu_queues (their tables are steps, their callbacks paired).
+        done = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END) | (pk == v.RCU_QUEUE)
         steps = read_steps(rows, k, pos[is_set], work_n[is_set] if work_n is not None
                            else pos[:0])
         if steps is None:
@@ -311,9 +329,13 @@ class Folder(TableHandlers, ContextHandlers):
                 writes = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
                                      first_index, int(allocs_before[s_lo]))
                 if writes is not None:
-                    self._visit(rows, pos[lo:cut][~table[lo:cut]], None, None, stamps,
-                                first_index, self._bulk_handlers)
+                    # The zap rows are done too: their pid → mm writes are among
+                    # ``writes``, and what they record is recorded here at once.
+                    self._visit(rows, pos[lo:cut][~table[lo:cut] & ~done[lo:cut]], None,
+                                None, stamps, first_index, self._handlers)
                     self.state.pid_mm.update(writes)
+                    if self.recording:
+                        record_zaps(self, steps, z_lo, z_hi, first_index)
                     pending = cut
             lo, s_lo, z_lo = end, s_hi, z_hi
         self._visit_rows(rows, pos, work_n, work_count, pending, len(pos), stamps, first_index)
@@ -347,8 +369,10 @@ class Folder(TableHandlers, ContextHandlers):
             drop.append(idle_walk_tables(tables, all_tables,
                                          _field(rows, v.WALK_TABLE, 0, all_tables),
                                          s.tid_of, changes, change_pfns, alive))
-        drop.append(self._ipis_in_bulk(rows, k, c, stamps, first_index,
-                                       lambda kind, j, at: _field(rows, kind, j, at)))
+        field = lambda kind, j, at: _field(rows, kind, j, at)  # noqa: E731
+        drop.append(self._ipis_in_bulk(rows, k, c, stamps, first_index, field))
+        drop += self._pairs_in_bulk(k, c, np.frombuffer(stamps, np.int64), first_index, field,
+                                    lambda kind, j, at: _stored_ints(rows, kind, j, at))
         skipped = np.zeros(len(k), bool)
         for positions in drop:
             skipped[positions] = True

@@ -47,6 +47,7 @@ _QUEUE = (_field_index(v.TABLE_QUEUE, "pfn"), _field_index(v.TABLE_QUEUE, "via")
 _FREE = (_field_index(v.TABLE_FREE, "pfn"), _field_index(v.TABLE_FREE, "path"))
 _RCU_PFNS = _field_index(v.RCU_QUEUE, "pfns")
 _ZAP_MM = _field_index(v.ZAP_BEGIN, "mm")
+_ZAP_CAUSE = _field_index(v.ZAP_BEGIN, "cause")
 _OTHER_CAUSE = DETACH_CODES["other"]
 
 
@@ -57,7 +58,7 @@ class Steps:
     free path, as :mod:`.state` codes them), and for allocations ``mm`` (Python
     ints), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
     ``alloc_at``: where each allocation's step is. ``zaps``: (positions, pids,
-    begin?, mms) of the stretch's zap_begin/zap_end rows."""
+    begin?, mms, causes) of the stretch's zap_begin/zap_end rows."""
 
     __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "level", "addr", "zaps")
 
@@ -89,17 +90,23 @@ def _codes(rows, kind: int, j: int, table: dict, default: int) -> np.ndarray:
 def _pids(rows, at: np.ndarray) -> np.ndarray | None:
     pids = rows.pids_at(at)
     if pids.ints is not None:
-        out = pids.ints.astype(np.int64)
-    else:
-        values = pids.tolist()
-        if not all(p is None or type(p) is int for p in values):
-            return None
-        try:
-            out = np.array([NO_PID if p is None else p for p in values], np.int64)
-        except OverflowError:
-            return None
-        if (out[np.array([p is not None for p in values], bool)] == NO_PID).any():
-            return None
+        return pids.ints.astype(np.int64)
+    if pids.codes is None:
+        return _pid_array(pids.tolist())
+    table = _pid_array(pids.values)          # a dictionary: its values once each
+    return None if table is None else table[pids.codes]
+
+
+def _pid_array(values) -> np.ndarray | None:
+    """Pids (nil as ``NO_PID``) as int64; None when one is not an int that fits."""
+    if not all(p is None or type(p) is int for p in values):
+        return None
+    try:
+        out = np.array([NO_PID if p is None else p for p in values], np.int64)
+    except OverflowError:
+        return None
+    if (out[np.array([p is not None for p in values], bool)] == NO_PID).any():
+        return None
     return out
 
 
@@ -193,7 +200,9 @@ def read_steps(rows, k: np.ndarray, heads: np.ndarray, head_n: np.ndarray) -> St
     zpos = pid_rows[zap_at]
     begins = k[zpos] == v.ZAP_BEGIN
     zap_mms = np.zeros(len(zpos), object)
+    causes = np.full(len(zpos), None, object)
     if begins.any():
         zap_mms[begins] = rows.column(v.ZAP_BEGIN, _ZAP_MM)
-    steps.zaps = (zpos, pids[zap_at], begins, zap_mms)
+        causes[begins] = rows.column(v.ZAP_BEGIN, _ZAP_CAUSE)
+    steps.zaps = (zpos, pids[zap_at], begins, zap_mms, causes)
     return steps

@@ -26,6 +26,11 @@ def _counts(cpus: np.ndarray, weights: np.ndarray | None = None) -> list[tuple[i
 class ContextHandlers:
     # -- RCU ---------------------------------------------------------------
     def _rcu_queue(self, row: tuple, ts: int, i: int) -> None:
+        self._rcu_tables(row, ts, i)
+        self._rcu_callback(row, ts, i)
+
+    def _rcu_tables(self, row: tuple, ts: int, i: int) -> None:
+        """The tables half of an rcu_queue (its callback half done in bulk)."""
         s = self.state
         for pfn in row[6] or ():
             if s.stage.get(pfn) in (DETACHED, QUEUED):
@@ -33,7 +38,6 @@ class ContextHandlers:
                 if self.recording:
                     tid = s.tid_of[pfn]
                     self.log.set_step(tid, T_RCU_TS, ts, i)
-        self._rcu_callback(row, ts, i)
 
     def _rcu_callback(self, row: tuple, ts: int, i: int) -> None:
         """The callback half of an rcu_queue (its tables' half done in bulk)."""
@@ -86,7 +90,7 @@ class ContextHandlers:
         if walk is not None:
             s.walkers[cpu] = walk[:4] + (walk[4] + ((pfn, tid, i),), walk[5])
         if tid == -1 and self.recording:
-            last = self.log.generations.get(pfn)
+            last = self.log.tids_of(pfn)
             if last and 0 <= self.log.get(last[-1], T_FREE_IDX) < i:
                 self._find("use_after_free", ts, cpu, pfn, self.log.mm(last[-1]),
                            f"walker on CPU {cpu} dereferences table {pfn:#x}, freed at "

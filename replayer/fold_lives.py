@@ -261,7 +261,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
 
     # pid → mm, as the allocations and zaps of the stretch leave it.
     a_pid = st.pid[lo:hi][t_alloc]
-    zpos, zpid, zbegin, zmm = (x[zlo:zhi] for x in st.zaps)
+    zpos, zpid, zbegin, zmm, _ = (x[zlo:zhi] for x in st.zaps)
     w_pos = np.concatenate([pos[t_alloc], zpos[zbegin]])
     w_pid = np.concatenate([a_pid, zpid[zbegin]])
     w_mm = a_mms + zmm[zbegin].tolist()

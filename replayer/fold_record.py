@@ -6,7 +6,7 @@ had sat empty (the leaks PT_RECLAIM is about). The recording half of
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from itertools import repeat
 
 import numpy as np
@@ -60,7 +60,7 @@ def find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_cod
     """Which detaches took a table that sat empty since before the zap that took it
     (``TableHandlers._table_detach``), and ``f._emptied_by`` updated as the clears
     and detaches of the stretch leave it."""
-    zpos, zpid, zbegin, _ = (x[zlo:zhi] for x in st.zaps)
+    zpos, zpid, zbegin, _, _ = (x[zlo:zhi] for x in st.zaps)
     zidx = zpos + first_index
     cplus = (g_ek == E_CLEAR) & (e_delta > 0)
     # The zap open on the clearing task when a clear empties a table.
@@ -144,10 +144,34 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
         log.mm_index[m] = len(log.mms)
         log.mms.append(m)
     log.data.frombytes(records.tobytes())
-    gens = log.generations
-    for pfn, t in zip(records[:, T_PFN].tolist(), range(first_new, first_new + n_new)):
-        g = gens.get(pfn)
-        if g is None:
-            gens[pfn] = [t]
+
+
+def record_zaps(f, st, zlo: int, zhi: int, first_index: int) -> None:
+    """What the zap rows ``zlo:zhi`` of ``st.zaps`` record (``_zap_begin`` and
+    ``_zap_end``; the pid → mm writes are :func:`.fold_lives.apply_lives`'s): zaps by
+    cause, and each task's latest zap and the one still open. Python per task."""
+    zpos, zpid, zbegin, _, causes = (x[zlo:zhi] for x in st.zaps)
+    if not len(zpos):
+        return
+    counts = Counter(causes[zbegin].tolist())
+    for cause, n in counts.items():
+        f.zaps[cause] = f.zaps.get(cause, 0) + n
+    order = np.argsort(zpid, kind="stable")
+    by_pid = zpid[order]
+    ends = np.r_[by_pid[1:] != by_pid[:-1], True]
+    begin_at = np.where(zbegin, np.arange(len(zpos)), -1)[order]
+    # The latest zap_begin of each task: a running maximum within its group.
+    starts = np.r_[True, ~ends[:-1]]
+    group = np.cumsum(starts) - 1
+    latest = np.full(len(zpos), -1, np.int64)
+    np.maximum.at(latest, group, begin_at)
+    last_row = order[ends]
+    for pid, last, row in zip(by_pid[ends].tolist(), latest[:int(group[-1]) + 1].tolist(),
+                              last_row.tolist()):
+        key = None if pid == NO_PID else pid
+        if last >= 0:
+            f._last_zap[key] = first_index + int(zpos[last])
+        if zbegin[row]:
+            f._open_zap[key] = first_index + int(zpos[row])
         else:
-            g.append(t)
+            f._open_zap.pop(key, None)

@@ -221,7 +221,7 @@ class TableHandlers:
         log = self.log
         if tid is None:
             s.orphans += 1  # the same in both modes: seeking must reach the same state
-            last = log.generations.get(pfn) if self.recording else None
+            last = log.tids_of(pfn) if self.recording else None
             if last and log.get(last[-1], T_FREE_IDX) >= 0:
                 self._find("double_free", ts, cpu, pfn, log.mm(last[-1]),
                            f"table {pfn:#x} freed again; it was freed at event "

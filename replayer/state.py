@@ -120,17 +120,21 @@ class TableLog:
     Steps not reached are -1. ``mm`` is stored as an index into :attr:`mms`.
     ``T_LEAK_TS``: for a PTE table that munmap or exit detached after it had sat
     empty but attached (the memory PT_RECLAIM would have got back), since when.
-    Memory: 144 bytes per table page, whatever its life. ``append`` is one
-    C-level extend; ``find(pfn, generation)`` is O(1).
+    Memory: 144 bytes per table page, whatever its life, plus 16 for the index by
+    pfn. ``append`` is one C-level extend; :meth:`tids_of` (and ``find``) is
+    O(log n) in C plus a scan of the tables appended since the index was built,
+    which is rebuilt (O(n log n)) once those are more than an eighth.
     """
 
-    __slots__ = ("data", "mms", "mm_index", "generations")
+    __slots__ = ("data", "mms", "mm_index", "_index")
 
     def __init__(self) -> None:
         self.data = array("q")
         self.mms: list[int] = []
         self.mm_index: dict[int, int] = {}
-        self.generations: dict[int, list[int]] = {}  # pfn → tids in allocation order
+        # (pfns sorted, their tids, tables indexed): one tuple, replaced whole, so a
+        # reader on another thread (the UI, while the load appends) sees one index.
+        self._index: tuple[Any, Any, int] | None = None
 
     def __len__(self) -> int:
         return len(self.data) // T_WIDTH
@@ -145,11 +149,6 @@ class TableLog:
         # (a sparc64 or kernel-half address has the top bit set).
         self.data.extend((pfn, m, addr - _WRAP if addr > _I64_MAX else addr, level, ts, idx)
                          + _STEPS_UNSET)
-        gens = self.generations.get(pfn)
-        if gens is None:
-            self.generations[pfn] = [tid]
-        else:
-            gens.append(tid)
         return tid
 
     def get(self, tid: int, slot: int) -> int:
@@ -169,13 +168,41 @@ class TableLog:
         self.data[base + ts_slot] = ts
         self.data[base + ts_slot + 1] = idx
 
+    def tids_of(self, pfn: int) -> list[int]:
+        """The tids of the tables that lived at ``pfn``, in allocation order."""
+        import numpy as np
+        n = len(self)
+        index = self._index
+        if index is None or n - index[2] > max(1024, index[2] // 8):
+            # A copy (slicing an array copies): a view would stop the log growing.
+            pfns = np.frombuffer(self.data[:n * T_WIDTH], np.int64)[T_PFN::T_WIDTH]
+            order = np.argsort(pfns, kind="stable")
+            index = self._index = (pfns[order], order, n)
+        if not -_WRAP // 2 <= pfn <= _I64_MAX:
+            return []
+        pfns, tids, done = index
+        tids = tids[np.searchsorted(pfns, pfn):np.searchsorted(pfns, pfn, "right")].tolist()
+        if done < n:
+            tail = np.frombuffer(self.data[done * T_WIDTH:n * T_WIDTH], np.int64)
+            tids += (np.flatnonzero(tail[T_PFN::T_WIDTH] == pfn) + done).tolist()
+        return tids
+
+    @property
+    def generations(self) -> dict[int, list[int]]:
+        """pfn → tids in allocation order, for every pfn. O(n); :meth:`tids_of` asks
+        for one."""
+        out: dict[int, list[int]] = {}
+        for tid, pfn in enumerate(self.data[T_PFN::T_WIDTH]):
+            out.setdefault(pfn, []).append(tid)
+        return out
+
     def find(self, pfn: int, generation: int) -> int | None:
         """tid of the ``generation``-th table (0-based) that lived at ``pfn``."""
-        tids = self.generations.get(pfn, ())
+        tids = self.tids_of(pfn)
         return tids[generation] if 0 <= generation < len(tids) else None
 
     def generation(self, tid: int) -> int:
-        return self.generations[self.get(tid, T_PFN)].index(tid)
+        return self.tids_of(self.get(tid, T_PFN)).index(tid)
 
     def record(self, tid: int) -> dict[str, Any]:
         """One table's record by name (codes decoded)."""

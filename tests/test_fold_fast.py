@@ -123,6 +123,53 @@ def test_bulk_path_hands_back_a_stretch_that_is_not_regular(tmp_path):
         assert_same(fast, ref, [e[0] for e in events[::17]])
 
 
+def test_callbacks_grace_periods_and_syncs_in_bulk_equal_reference(tmp_path):
+    """Callbacks, grace periods and syncs paired in bulk (:mod:`replayer.fold_pairs`):
+    a callback queued in one stretch and run in a later one, queued twice before it
+    runs, run twice, run before a grace period ended (an early callback); a grace
+    period ended twice; syncs begun twice, and ended with no begin."""
+    ids = {name: v.KIND_BY_NAME[name].id for name in (
+        "rcu_queue", "rcu_invoke", "rcu_gp_start", "rcu_gp_end", "table_sync_begin",
+        "table_sync_end")}
+    events, ts = [], 1000
+    cb = (1 << 63) + 0x88                  # a kernel address: beyond int64
+
+    def add(kind, *fields, cpu=0):
+        nonlocal ts
+        ts += 10
+        events.append((ts, ids[kind], cpu, None, fields))
+    add("rcu_queue", cb, "tlb_remove_table_rcu", None)
+    add("rcu_gp_start", 1)
+    add("table_sync_end", "ipi_broadcast", cpu=1)
+    add("table_sync_begin", "ipi_broadcast", (1, 2), cpu=1)
+    add("table_sync_begin", "ipi_broadcast", (1, 2, 3), cpu=1)
+    add("rcu_invoke", cb, cpu=2)                       # early: no grace period ended
+    add("rcu_invoke", cb, cpu=2)                       # nothing pending any more
+    add("rcu_queue", cb + 1, "tlb_remove_table_rcu", (0x5000,))
+    add("rcu_queue", cb + 1, "tlb_remove_table_rcu", None)
+    add("rcu_gp_end", 1)
+    add("rcu_gp_end", 1)
+    add("table_sync_end", "ipi_broadcast", cpu=1)
+    add("table_sync_end", "ipi_broadcast", cpu=1)
+    add("rcu_gp_start", 2)
+    add("rcu_gp_end", 2)
+    add("rcu_invoke", cb + 1, cpu=3)                   # after a grace period: on time
+    add("rcu_queue", cb, "tlb_remove_table_rcu", None)
+    add("rcu_gp_start", 3)
+    add("rcu_gp_end", 3)
+    add("rcu_invoke", cb, cpu=0)
+    for chunk_events in (1, 3, 7, 100):
+        path = tmp_path / f"t{chunk_events}.msgpack"
+        write(path, events, chunk_events)
+        for every in (1, 2, 5, 50):
+            with Replay.load(path, checkpoint_events=every) as fast, \
+                    Replay.load(path, checkpoint_events=every, reference=True) as ref:
+                assert_same(fast, ref, [e[0] for e in events])
+                assert [f.kind for f in fast.findings] == ["rcu_early"]
+                assert [(c, m, n) for c, m, _, _, n in fast.syncs] == [(1, "ipi_broadcast", 3)]
+                assert fast.final.rcu_invoked == 4 and not fast.final.rcu_pending
+
+
 SMALL = {"coverletter": {"size": "64M"}, "walkers": {"size": "16M"},
          "munmap": {"size": "32M", "chunk": "4M"}, "fork-exit": {"children": "4"},
          "allocator": {"ops": "300"}, "collapse": {"regions": "16"}}

@@ -77,7 +77,7 @@ def test_repeated_strings_and_small_numbers_make_v2_smaller(tmp_path):
     sizes = {}
     for version in (1, 2):
         path = tmp_path / f"v{version}.msgpack"
-        with TraceWriter(path, {"source": "test"}, version=version) as w:
+        with TraceWriter(path, {"source": "test"}, version=version, chunk_events=4096) as w:
             for ts, kind, cpu, pid, fields in evs:
                 w.add(ts, kind, cpu, pid, fields, "app")
         sizes[version] = path.stat().st_size
@@ -137,7 +137,26 @@ DAMAGE = [
     (lambda b: b.__setitem__(3, [7, None] * 9 + [1 << 33, None]),
      "pid value 8589934592 is outside"),
     (lambda b: b.__setitem__(3, [7, None] * 9 + ["7", None]), "pid is str"),
+    # A pid column with nils is a dictionary: its values are checked once each.
+    (lambda b: b.__setitem__(3, {"d": [7, None, 1 << 33], "c": b"B" + bytes([0, 1] * 10)}),
+     "pid value 8589934592 is outside"),
+    (lambda b: b.__setitem__(3, {"d": [7, "x"], "c": b"B" + bytes([0, 1] * 10)}),
+     "pid is str"),
 ]
+
+
+def test_pids_with_nils_are_stored_once_each_and_read_back(tmp_path):
+    """Softirq RCU callbacks have no task: their nil pids beside the tasks' make a
+    dictionary column (checked per distinct pid, not per row), read back exactly."""
+    evs = [(1000 + i, 20, 0, None if i % 3 else 4242, (i,)) for i in range(300)]
+    path = tmp_path / "t.msgpack"
+    with TraceWriter(path, {"source": "test"}, version=2) as w:
+        for ts, kind, cpu, pid, fields in evs:
+            w.add(ts, kind, cpu, pid, fields, "app")
+    with TraceReader(path) as r:
+        chunk = r.read_chunk(0)
+        assert chunk.pids_at(np.arange(len(evs))).codes is not None
+        assert [row[3] for row in chunk.rows] == [e[3] for e in evs]
 
 
 IPIS = [(1000 + i, 14, 0, 7, (targets, "tlb", None)) for i, targets in

@@ -73,7 +73,16 @@ def encode_column(values: Sequence[Any], depth: int = 0) -> Any:
         if packed is not None:
             return packed
     if len(values) >= _DICT_MIN_ROWS:
-        if types <= {str, _NONE}:
+        if types == {int, _NONE}:
+            # A pid column with the kernel's nil among the tasks: a few distinct values
+            # checked once each, not a value per row.
+            distinct = dict.fromkeys(values)
+            if 2 * len(distinct) <= len(values) and int_column(
+                    [v for v in distinct if v is not None]) is not None:
+                index = {v: i for i, v in enumerate(distinct)}
+                return {"d": list(distinct),
+                        "c": int_column(list(map(index.__getitem__, values)))}
+        elif types <= {str, _NONE}:
             distinct = dict.fromkeys(values)
             if 2 * len(distinct) <= len(values):
                 index = {v: i for i, v in enumerate(distinct)}
@@ -331,9 +340,17 @@ def concat_columns(parts: Sequence[Column]) -> Column:
             return Column(ints=np.concatenate([a.astype(np.uint64) for a in arrays]))
         if all(a.dtype != np.uint64 or not len(a) or int(a.max()) < 1 << 63 for a in arrays):
             return Column(ints=np.concatenate([a.astype(np.int64) for a in arrays]))
-    elif all(p.codes is not None for p in parts):
+    elif all(p.codes is not None or p.ints is not None for p in parts):
+        # Dictionaries beside integers (a pid column with nils in some chunks only):
+        # the integers become a dictionary too.
+        parts = [p if p.codes is not None else _as_dictionary(p.ints) for p in parts]
         shifts = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
         return Column(values=tuple(chain.from_iterable(p.values for p in parts)),
                       codes=np.concatenate([p.codes.astype(np.int64) + s
                                             for p, s in zip(parts, shifts.tolist())]))
     return Column(values=tuple(chain.from_iterable(p.tolist() for p in parts)))
+
+
+def _as_dictionary(ints: np.ndarray) -> Column:
+    values, codes = np.unique(ints, return_inverse=True)
+    return Column(values=tuple(values.tolist()), codes=codes.reshape(-1))

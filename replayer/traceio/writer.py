@@ -18,7 +18,11 @@ from .bulk import ColumnsMixin
 from .columns import encode_columns, encode_rows
 from .events import Event, event_fields
 
-DEFAULT_CHUNK_EVENTS = 4096
+#: Rows per chunk. v2 reads a chunk's columns at a fixed cost per column, so its chunks
+#: are larger; a seek folds a group of chunks from a checkpoint either way.
+DEFAULT_CHUNK_EVENTS = 16384
+#: v1 reads row by row: its chunks stay as ptviz 0.1 wrote them.
+V1_CHUNK_EVENTS = 4096
 _MISSING = object()
 _kind_of = itemgetter(0)
 _cpu_of = itemgetter(2)
@@ -41,12 +45,13 @@ class TraceWriter(ColumnsMixin):
     ``version``: 2 (columns, the default) or 1 (one array per event, for readers
     older than ptviz 0.2).
 
-    Memory: one chunk of rows (``chunk_events``) plus the chunk index.
+    Memory: one chunk of rows (``chunk_events``; by default 16,384 in v2, 4,096 in v1)
+    plus the chunk index.
     """
 
     def __init__(self, dest: str | os.PathLike | BinaryIO, header: dict[str, Any],
                  kinds: KindTable | None = None,
-                 chunk_events: int = DEFAULT_CHUNK_EVENTS, force: bool = False,
+                 chunk_events: int | None = None, force: bool = False,
                  version: int = framing.VERSION) -> None:
         if version not in framing.VERSIONS:
             raise ValueError(f"format version {version}: this ptviz writes "
@@ -54,6 +59,8 @@ class TraceWriter(ColumnsMixin):
         self.version = version
         self.kinds = kinds if kinds is not None else KindTable()
         self._row_len = {s.id: N_COMMON + len(s.fields) for s in self.kinds}
+        if chunk_events is None:
+            chunk_events = DEFAULT_CHUNK_EVENTS if version >= 2 else V1_CHUNK_EVENTS
         self._chunk_events = max(1, chunk_events)
         self._output: AtomicOutput | None = None
         if isinstance(dest, (str, os.PathLike)):
