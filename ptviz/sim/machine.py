@@ -28,6 +28,7 @@ import numpy as np
 
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
+from replayer.traceio.columns import transpose
 
 START_NS = 1_000_000_000
 IPI_LATENCY_NS = 1_500        # send → handler entry on an interruptible CPU
@@ -65,7 +66,7 @@ def _same_draws() -> bool:
 _SAME_DRAWS = _same_draws()
 
 
-def _int64(values: tuple) -> np.ndarray:
+def _int64(values: list) -> np.ndarray:
     return np.frombuffer(array("q", values), np.int64)
 
 
@@ -196,7 +197,7 @@ class Machine:
         """Turn the rows into a column part (before a run, so that order is kept)."""
         rows = self._rows
         if rows:
-            ts, cpus, kinds, pids, fields, comms = zip(*rows)
+            ts, cpus, kinds, pids, fields, comms = transpose(rows)
             self._parts.append((_int64(ts), _int64(cpus), _int64(kinds), pids, fields, comms))
             self._parted += len(rows)
             self._room -= len(rows)

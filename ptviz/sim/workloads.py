@@ -238,17 +238,18 @@ def allocator(sim: Sim, p: dict[str, Any]) -> None:
     returned with MADV_DONTNEED (as glibc trims), arenas unmapped at the end."""
     ops, biggest, arena = p["ops"], p["max"], p["arena"]
     rng = sim.machine.rng
+    below = sim.machine.below          # rng.randrange's draws, without its checks
     a = sim.process("allocator")
     live: list[tuple[int, int]] = []
     cursor = BASE
     for op in range(ops):
         sim.step(op, ops)
         if live and rng.random() < 0.45:
-            start, end = live.pop(rng.randrange(len(live)))
+            start, end = live.pop(below(len(live)))
             if end - start >= MB2:
                 madvise_dontneed(sim, a, start, end, 0)
             continue
-        size = min(biggest, 4096 << rng.randrange(12))
+        size = min(biggest, 4096 << below(12))
         start = cursor
         cursor += (size + MB2 - 1) // MB2 * MB2 if size >= MB2 else size
         if cursor - BASE > arena:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..vocab import N_COMMON
 from . import framing
-from .columns import _DICT_MIN_ROWS, encode_column, int_array_column
+from .columns import _DICT_MIN_ROWS, encode_column, int_array_column, transpose
 
 _MISSING = object()
 
@@ -124,7 +124,7 @@ class ColumnsMixin:
         base = int(ts[0])
         dts = np.diff(ts, prepend=base)
         if self.version >= 2:
-            per_kind = [[kind, [_column(c) for c in zip(*rows)]]
+            per_kind = [[kind, [_column(c) for c in transpose(rows)]]
                         for kind, rows in sorted(_by_kind(kinds, fields))]
             body = [int_array_column(kinds), int_array_column(dts), int_array_column(cpus),
                     _column(pids), per_kind]
