@@ -11,6 +11,7 @@ from ptviz.sim.run import simulate
 from replayer.traceio import TraceWriter
 from replayer.traceio.bulk import _column
 from replayer.traceio.columns import encode_column
+from replayer.traceio.tasks import Coded, Lists, pid_column
 from replayer.traceio.events import event_fields
 from replayer.vocab import KindTable
 from tests.conftest import LONG
@@ -38,11 +39,24 @@ def as_columns(rows):
             list(pids), list(fields), list(comms))
 
 
+def as_tasks(rows, table):
+    """``rows`` as add_task_columns takes them: each (pid, comm) coded into ``table``
+    (appended to as new pairs come; a pair already there may be added again)."""
+    ts, kinds, cpus, pids, fields, comms = as_columns(rows)
+    codes = []
+    for pair in zip(pids, comms):
+        if pair not in table or len(table) % 3 == 1:
+            table.append(pair)
+        codes.append(len(table) - 1 - table[::-1].index(pair))
+    return ts, kinds, cpus, np.array(codes, np.int64), table, fields
+
+
 @settings(max_examples=300 if LONG else 40)
 @given(data=st.data(), chunk_events=st.integers(1, 9), version=st.sampled_from([1, 2]))
 def test_add_columns_writes_what_add_writes(tmp_path_factory, data, chunk_events, version):
     """Bytes equal, whatever the cuts between calls, with add and add_many between them,
-    pids whose comm changes (a chunk cut there), and times whose deltas leave int64."""
+    pids whose comm changes (a chunk cut there), and times whose deltas leave int64; pids
+    and comms given as lists or as tasks (add_task_columns)."""
     table = KindTable()
     evs = data.draw(events(table, max_size=40))
     # Few pids and comms, so that a pid's comm changes now and then.
@@ -54,16 +68,19 @@ def test_add_columns_writes_what_add_writes(tmp_path_factory, data, chunk_events
     d = tmp_path_factory.mktemp("bulk")
     by_add(d / "one.msgpack", rows, table, chunk_events, version)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(rows)), max_size=4)))
+    tasks: list = []
     with TraceWriter(d / "cols.msgpack", HEADER, kinds=table, chunk_events=chunk_events,
                      version=version) as w:
         for a, b in zip([0] + cuts, cuts + [len(rows)]):
-            how = data.draw(st.sampled_from(["columns", "add", "add_many"]))
+            how = data.draw(st.sampled_from(["columns", "tasks", "add", "add_many"]))
             part = rows[a:b]
             if how == "add":
                 for row in part:
                     w.add(*row)
             elif how == "add_many":
                 w.add_many(part)
+            elif part and how == "tasks":
+                w.add_task_columns(*as_tasks(part, tasks))
             elif part:
                 w.add_columns(*as_columns(part))
         assert w.events_written == len(rows)
@@ -97,6 +114,42 @@ def test_a_column_of_one_value_is_encoded_as_encode_column_encodes_it(value, n, 
         assert _column(column) == encode_column(column)
 
 
+PID = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 64), 1 << 65),
+                st.sampled_from([0, 1, 1000, (1 << 63) - 1, 1 << 63, -(1 << 63)]))
+
+
+@settings(max_examples=300 if LONG else 80)
+@given(pids=st.lists(PID, min_size=1, max_size=4), data=st.data())
+def test_a_coded_pid_column_is_encoded_as_encode_column_encodes_the_pids(pids, data):
+    """From the distinct tasks: ints, ints with nil (a dictionary when it halves them,
+    from 8 rows), nil alone, and what goes back to encode_column (bools, beyond int64)."""
+    table = [(pid, "c") for pid in pids]
+    n = data.draw(st.integers(1, 24))
+    codes = data.draw(st.lists(st.integers(0, len(table) - 1), min_size=n, max_size=n))
+    cut = data.draw(st.integers(0, n))
+    parts = [Coded(np.array(c, np.int64), table) for c in (codes[:cut], codes[cut:]) if c]
+    assert pid_column(parts, encode_column) == encode_column([table[c][0] for c in codes])
+    assert pid_column(parts, encode_column) == _column([table[c][0] for c in codes])
+
+
+@settings(max_examples=300 if LONG else 80)
+@given(tasks=st.lists(st.tuples(st.sampled_from([None, 1, 2]),
+                                st.sampled_from([None, "a", "b"])), min_size=1, max_size=4),
+       data=st.data())
+def test_coded_tasks_answer_as_lists_do(tasks, data):
+    """Which pid's comm changes, and the pids and comms in first-seen order."""
+    codes = data.draw(st.lists(st.integers(0, len(tasks) - 1), min_size=1, max_size=12))
+    coded = Coded(np.array(codes, np.int64), tasks)
+    lists = Lists(*coded.lists())
+    assert lists.pids == [tasks[c][0] for c in codes]
+    assert lists.comms == [tasks[c][1] for c in codes]
+    want = lists.pairs()
+    got = coded.pairs()
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert list(got.items()) == list(want.items())
+
+
 def test_the_fast_draws_are_randranges():
     a, b = random.Random(7), random.Random(7)
     below = machine.fast_randrange(b)
@@ -120,11 +173,11 @@ def test_the_simulator_writes_what_it_wrote_event_by_event(tmp_path, monkeypatch
     simulate(str(tmp_path / "bulk.msgpack"), arch, kernel, workload, params, {}, cpus=cpus,
              seed=3)
 
-    def one_by_one(self, ts, kinds, cpus, pids, fields, comms):
-        for row in zip(np.asarray(ts).tolist(), np.asarray(kinds).tolist(),
-                       np.asarray(cpus).tolist(), pids, fields, comms):
-            self.add(*row)
-    monkeypatch.setattr(TraceWriter, "add_columns", one_by_one)
+    def one_by_one(self, ts, kinds, cpus, tasks, table, fields):
+        for t, kind, cpu, task, fs in zip(np.asarray(ts).tolist(), np.asarray(kinds).tolist(),
+                                          np.asarray(cpus).tolist(), tasks.tolist(), fields):
+            self.add(t, kind, cpu, table[task][0], fs, table[task][1])
+    monkeypatch.setattr(TraceWriter, "add_task_columns", one_by_one)
     simulate(str(tmp_path / "one.msgpack"), arch, kernel, workload, params, {}, cpus=cpus,
              seed=3)
     assert (tmp_path / "bulk.msgpack").read_bytes() == (tmp_path / "one.msgpack").read_bytes()

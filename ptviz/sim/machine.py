@@ -31,6 +31,7 @@ from replayer.traceio import TraceWriter
 from replayer.traceio.columns import transpose
 
 START_NS = 1_000_000_000
+NO_TASK = 0                   # the task of an event no task caused (an IPI handler): nil
 IPI_LATENCY_NS = 1_500        # send → handler entry on an interruptible CPU
 IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
 RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
@@ -74,11 +75,11 @@ class WalkerCpu:
     """Sessions of one lockless walker on one CPU: ``[begin, end)`` intervals."""
 
     def __init__(self, machine: "Machine", cpu: int, walker: str, mean_gap: int,
-                 mean_hold: int, pid: int, comm: str) -> None:
+                 mean_hold: int, task: int) -> None:
         self.m, self.cpu, self.walker = machine, cpu, walker
         self.protect = "irq_off" if walker == "gup_fast" else "rcu"
         self.mean_gap, self.mean_hold = mean_gap, mean_hold
-        self.pid, self.comm = pid, comm
+        self.task = task
         self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
         self.below = machine.below
         self.current: tuple[int, int] | None = None     # the latest session
@@ -91,7 +92,7 @@ class WalkerCpu:
         begin = self.next_begin
         if begin > t:
             return
-        m, cpu, pid, comm, pick = self.m, self.cpu, self.pid, self.comm, self.pick
+        m, cpu, task, pick = self.m, self.cpu, self.task, self.pick
         below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
         busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
         rows = m._rows
@@ -104,11 +105,11 @@ class WalkerCpu:
                 if begin > t:
                     break
             end = begin + 200 + below(hold)
-            add((begin, cpu, v.WALK_BEGIN, pid, what, comm))
+            add((begin, cpu, v.WALK_BEGIN, task, what))
             pfn = pick()
             if pfn is not None:
-                add((begin + 100, cpu, v.WALK_TABLE, pid, (pfn,), comm))
-            add((end, cpu, v.WALK_END, pid, (), comm))
+                add((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
+            add((end, cpu, v.WALK_END, task, ()))
             current = (begin, end)
             begin = end + 1 + below(gap)
         self.next_begin = begin
@@ -139,8 +140,16 @@ class Machine:
         self.below = fast_randrange(self.rng)
         self.now = START_NS
         self.ipi_flush = ipi_flush
+        # Each event's pid and comm as a task: an index into ``tasks`` (pairs, each once),
+        # so that the writer checks and encodes them once per task (add_task_columns).
+        self.tasks: list[tuple] = []
+        self._task_codes: dict[tuple, int] = {}
+        assert self.task(None, None) == NO_TASK
+        #: The softirq thread of each CPU (that runs RCU callbacks); the RCU kthread.
+        self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
+        self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
-        # then ``_rows``, one tuple (ts, cpu, kind, pid, fields, comm) an event. The
+        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event. The
         # position is the emission order, which breaks ties in time when they are sorted.
         self._rows: list[tuple] = []
         self._parts: list[tuple] = []
@@ -158,15 +167,22 @@ class Machine:
         self.sync_wait_ns = 0
 
     # -- output ------------------------------------------------------------
+    def task(self, pid: int | None, comm: str | None) -> int:
+        """The code of the task (pid, comm), which events carry (registered once)."""
+        code = self._task_codes.get((pid, comm))
+        if code is None:
+            code = self._task_codes[(pid, comm)] = len(self.tasks)
+            self.tasks.append((pid, comm))
+        return code
+
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
         return self.events + self._parted + len(self._rows)
 
-    def emit(self, ts: int, cpu: int, kind: int, pid: int | None, fields: tuple,
-             comm: str | None = None) -> None:
+    def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
         rows = self._rows
-        rows.append((ts, cpu, kind, pid, fields, comm))
+        rows.append((ts, cpu, kind, task, fields))
         if len(rows) >= self._room:
             self._flush_due()
 
@@ -177,16 +193,16 @@ class Machine:
         self._room = FLUSH_EVERY
 
     def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
-                  pid: int | None, fields: tuple, comm: str | None) -> None:
+                  task: int, fields: tuple) -> None:
         """``count`` identical events ``step`` ns apart after ``t0``; advances the clock.
         A long run is kept as one part (its times an arange), not as tuples."""
         if count <= SMALL_RUN:
-            self._rows.extend([(t0 + step * j, cpu, kind, pid, fields, comm)
+            self._rows.extend([(t0 + step * j, cpu, kind, task, fields)
                                for j in range(1, count + 1)])
         else:
             self._close_rows()
             self._parts.append((t0 + step * np.arange(1, count + 1, dtype=np.int64),
-                                cpu, kind, pid, fields, comm))
+                                cpu, kind, task, fields))
             self._parted += count
             self._room -= count
         self.now = t0 + step * count
@@ -197,38 +213,35 @@ class Machine:
         """Turn the rows into a column part (before a run, so that order is kept)."""
         rows = self._rows
         if rows:
-            ts, cpus, kinds, pids, fields, comms = transpose(rows)
-            self._parts.append((_int64(ts), _int64(cpus), _int64(kinds), pids, fields, comms))
+            ts, cpus, kinds, tasks, fields = transpose(rows)
+            self._parts.append((_int64(ts), _int64(cpus), _int64(kinds), _int64(tasks), fields))
             self._parted += len(rows)
             self._room -= len(rows)
             self._rows = []
 
     def _columns(self) -> tuple:
-        """Every buffered event as columns (ts, cpus, kinds: int64 arrays; pids, fields,
-        comms: sequences), in emission order; the buffer is emptied."""
+        """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
+        a sequence), in emission order; the buffer is emptied."""
         self._close_rows()
         parts, self._parts, self._parted = self._parts, [], 0
         if len(parts) == 1 and isinstance(parts[0][1], np.ndarray):
             return parts[0]
-        ts, cpus, kinds, pids, fields, comms = [], [], [], [], [], []
-        for part in parts:
-            t, cpu, kind, pid, fs, comm = part
+        ts, cpus, kinds, tasks, fields = [], [], [], [], []
+        for t, cpu, kind, task, fs in parts:
             ts.append(t)
             if isinstance(cpu, np.ndarray):
                 cpus.append(cpu)
                 kinds.append(kind)
-                pids += pid
+                tasks.append(task)
                 fields += fs
-                comms += comm
             else:                           # a run: one value for all its events
                 n = len(t)
                 cpus.append(np.full(n, cpu, np.int64))
                 kinds.append(np.full(n, kind, np.int64))
-                pids += [pid] * n
+                tasks.append(np.full(n, task, np.int64))
                 fields += [fs] * n
-                comms += [comm] * n
-        return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds), pids,
-                fields, comms)
+        return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds),
+                np.concatenate(tasks), fields)
 
     def safe_time(self) -> int:
         """No event earlier than this will be emitted any more."""
@@ -241,24 +254,22 @@ class Machine:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
         if not self._rows and not self._parts:
             return
-        ts, cpus, kinds, pids, fields, comms = self._columns()
+        ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
         if n > 1 and bool((ts[1:] < ts[:-1]).any()):
             # By time, ties in emission order (a stable sort of the emission order).
             order = np.argsort(ts, kind="stable")
-            ts, cpus, kinds = ts[order], cpus[order], kinds[order]
-            pick = itemgetter(*order.tolist())
-            pids, fields, comms = pick(pids), pick(fields), pick(comms)
+            ts, cpus, kinds, tasks = ts[order], cpus[order], kinds[order], tasks[order]
+            fields = itemgetter(*order.tolist())(fields)
         # Anything emitted later has ts >= before and comes later in emission order, so
         # events at exactly ``before`` can go now.
         cut = n if before is None else int(np.searchsorted(ts, before, side="right"))
         if cut:
-            self.writer.add_columns(ts[:cut], kinds[:cut], cpus[:cut], pids[:cut],
-                                    fields[:cut], comms[:cut])
+            self.writer.add_task_columns(ts[:cut], kinds[:cut], cpus[:cut], tasks[:cut],
+                                         self.tasks, fields[:cut])
             self.events += cut
         if cut < n:
-            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], pids[cut:], fields[cut:],
-                                comms[cut:]))
+            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:], fields[cut:]))
             self._parted = n - cut
 
     def tick(self, ns: int) -> None:
@@ -284,20 +295,20 @@ class Machine:
             if section is not None and walker.protect == "irq_off":
                 at = section[1] + 300
         at = max(at, self.busy_until.get(target, 0))
-        self.emit(at, target, v.IPI_ENTER, None, (reason,), None)
+        self.emit(at, target, v.IPI_ENTER, NO_TASK, (reason,))
         handler(at + 200)
         done = at + IPI_HANDLER_NS
-        self.emit(done, target, v.IPI_EXIT, None, (reason,), None)
+        self.emit(done, target, v.IPI_EXIT, NO_TASK, (reason,))
         self.busy_until[target] = done + 1
         return done
 
-    def call_function(self, cpu: int, pid: int, comm: str, targets: tuple[int, ...],
+    def call_function(self, cpu: int, task: int, targets: tuple[int, ...],
                       reason: str, callsite: str,
                       handler: Callable[[int, int], None] | None = None) -> None:
         """smp_call_function_many(..., wait=1): send, wait for every handler."""
         if not targets:
             return
-        self.emit(self.now, cpu, v.IPI_SEND, pid, (targets, reason, callsite), comm)
+        self.emit(self.now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
         self.ipis += len(targets)
         done = self.now
         for t in targets:
@@ -337,20 +348,20 @@ class Machine:
             return
         start, end, gp_cpu, callbacks = gp
         self.gp_count += 1
-        self.emit(start, gp_cpu, v.RCU_GP_START, 16, (self.gp_count,), "rcu_preempt")
-        self.emit(end, gp_cpu, v.RCU_GP_END, 16, (self.gp_count,), "rcu_preempt")
+        self.emit(start, gp_cpu, v.RCU_GP_START, self._rcu_task, (self.gp_count,))
+        self.emit(end, gp_cpu, v.RCU_GP_END, self._rcu_task, (self.gp_count,))
         at = end + RCU_CB_NS
         for cpu, cb, on_invoke in callbacks:
-            self.emit(at, cpu, v.RCU_INVOKE, 20 + cpu, (cb,), f"ksoftirqd/{cpu}")
+            self.emit(at, cpu, v.RCU_INVOKE, self.softirq[cpu], (cb,))
             on_invoke(at + 100, cpu)
             at += 300
 
-    def call_rcu(self, cpu: int, pid: int, comm: str, func: str, pfns: tuple[int, ...],
+    def call_rcu(self, cpu: int, task: int, func: str, pfns: tuple[int, ...],
                  on_invoke: Callable[[int, int], None]) -> None:
         """Queue a callback now; it runs on ``cpu`` after a whole grace period."""
         self.cb_count += 1
         cb = self.cb_count
-        self.emit(self.now, cpu, v.RCU_QUEUE, pid, (cb, func, pfns), comm)
+        self.emit(self.now, cpu, v.RCU_QUEUE, task, (cb, func, pfns))
         gp = self._plan_gp(cpu)
         self._hold_off(gp)
         gp[3].append((cpu, cb, on_invoke))

@@ -21,6 +21,7 @@ import numpy as np
 from ..vocab import N_COMMON
 from . import framing
 from .columns import _DICT_MIN_ROWS, encode_column, int_array_column, transpose
+from .tasks import Coded, Lists, pid_column
 
 _MISSING = object()
 
@@ -37,9 +38,24 @@ class ColumnsMixin:
         slice in which a pid's comm changes (a new chunk there) goes event by event.
         Every event is checked before any is added. O(n) (grouping by kind O(n log n),
         in C)."""
+        if len(pids) != len(comms):
+            raise ValueError("add_columns: columns of different lengths")
+        self._add_columns(ts, kinds, cpus, Lists(pids, comms), fields)
+
+    def add_task_columns(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
+                         tasks: np.ndarray, table: Sequence[tuple], fields: Sequence[tuple]
+                         ) -> None:
+        """:meth:`add_columns` with each event's pid and comm given as ``table[tasks[i]]``:
+        ``tasks`` an integer array, ``table`` (pid, comm) pairs, which may grow between
+        calls but whose entries never change. The same bytes; a simulator has a few
+        tasks, so pids and comms are checked and encoded once per task, not per event."""
+        self._add_columns(ts, kinds, cpus, Coded(np.asarray(tasks, np.int64), table), fields)
+
+    def _add_columns(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
+                     who: Lists | Coded, fields: Sequence[tuple]) -> None:
         ts, kinds, cpus = (np.asarray(c, np.int64) for c in (ts, kinds, cpus))
         n = len(ts)
-        if not (len(kinds) == len(cpus) == len(pids) == len(fields) == len(comms) == n):
+        if not (len(kinds) == len(cpus) == len(who) == len(fields) == n):
             raise ValueError("add_columns: columns of different lengths")
         if not n:
             return
@@ -47,17 +63,14 @@ class ColumnsMixin:
         lo, hi = min(int(ts.min()), self._last_ts), max(int(ts.max()), self._last_ts)
         if lo < -(1 << 63) or hi - lo >= 1 << 63:
             # Deltas beyond int64: the per-event path writes such a chunk as rows.
-            for row in zip(ts.tolist(), kinds.tolist(), cpus.tolist(), pids, fields, comms):
-                self.add(*row)
+            self._add_each(ts, kinds, cpus, who, fields)
             return
         i = 0
         while i < n:
             j = min(n, i + self._chunk_events - self.events_buffered)
-            part = (ts[i:j], kinds[i:j], cpus[i:j], pids[i:j], fields[i:j], comms[i:j])
-            if not self._comms_fit(part[3], part[5]):
-                for row in zip(part[0].tolist(), part[1].tolist(), part[2].tolist(),
-                               *part[3:]):
-                    self.add(*row)          # cuts the chunk where add would
+            part = (ts[i:j], kinds[i:j], cpus[i:j], who[i:j], fields[i:j])
+            if not self._comms_fit(part[3]):
+                self._add_each(*part)       # cuts the chunk where add would
             elif self._kinds:               # a chunk add began: filled as add fills it
                 self._extend_lists(*part)
             else:
@@ -79,11 +92,17 @@ class ColumnsMixin:
             raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
                              f"fields, got {got[bad[0]]}")
 
-    def _comms_fit(self, pids: Sequence, comms: Sequence) -> bool:
+    def _add_each(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
+                  who: Lists | Coded, fields: Sequence[tuple]) -> None:
+        add = self.add
+        for row in zip(ts.tolist(), kinds.tolist(), cpus.tolist(), *who.lists(), fields):
+            add(*row[:4], row[5], row[4])
+
+    def _comms_fit(self, who: Lists | Coded) -> bool:
         """Whether no pid's comm changes in the slice or from what the chunk has; if so
         the chunk's comms take the slice's (in first-seen order, as add keeps them)."""
-        pairs = dict(zip(pids, comms))
-        if list(map(pairs.__getitem__, pids)) != list(comms):
+        pairs = who.pairs()
+        if pairs is None:
             return False
         had = self._comms
         for pid, comm in pairs.items():
@@ -94,14 +113,14 @@ class ColumnsMixin:
         return True
 
     def _extend_lists(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
-                      pids: Sequence, fields: Sequence[tuple], comms: Sequence) -> None:
+                      who: Lists | Coded, fields: Sequence[tuple]) -> None:
         """Append a slice (comms already taken) to the list buffers :meth:`add` fills."""
         if not self._kinds:
             self._base_ts = self._last_ts = int(ts[0])
         self._kinds.extend(kinds.tolist())
         self._dts.extend(np.diff(ts, prepend=self._last_ts).tolist())
         self._cpus.extend(cpus.tolist())
-        self._pids.extend(pids)
+        self._pids.extend(who.lists()[0])
         self._last_ts = int(ts[-1])
         for kind, rows in _by_kind(kinds, fields):
             self._fields.setdefault(kind, []).extend(rows)
@@ -118,7 +137,7 @@ class ColumnsMixin:
         """The pending slices as one chunk: what :meth:`_flush` writes from lists."""
         parts, self._pending, self._pending_n = self._pending, [], 0
         ts, kinds, cpus = (np.concatenate([p[j] for p in parts]) for j in range(3))
-        pids, fields = (list(chain.from_iterable(p[j] for p in parts)) for j in (3, 4))
+        fields = list(chain.from_iterable(p[4] for p in parts))
         comms = [x for pid, comm in self._comms.items() if comm is not None for x in (pid, comm)]
         self._comms = {}
         base = int(ts[0])
@@ -127,7 +146,7 @@ class ColumnsMixin:
             per_kind = [[kind, [_column(c) for c in transpose(rows)]]
                         for kind, rows in sorted(_by_kind(kinds, fields))]
             body = [int_array_column(kinds), int_array_column(dts), int_array_column(cpus),
-                    _column(pids), per_kind]
+                    pid_column([p[3] for p in parts], _column), per_kind]
             lo, hi = int(ts.min()), int(ts.max())
             payload = framing.pack([base, lo, hi, len(ts), comms, body])
             if len(payload) <= framing.MAX_FRAME[framing.CHUNK]:
@@ -136,6 +155,7 @@ class ColumnsMixin:
                 self._append_chunk(payload, lo, hi, len(ts), dict(zip(uk.tolist(), nk.tolist())),
                                    dict(zip(uc.tolist(), nc.tolist())))
                 return
+        pids = list(chain.from_iterable(p[3].lists()[0] for p in parts))
         self._write_chunk(base, [(k, d, c, p, *f) for k, d, c, p, f in zip(
             kinds.tolist(), dts.tolist(), cpus.tolist(), pids, fields)], comms)
 
