@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from ptviz.sim import machine
 from ptviz.sim.run import simulate
 from replayer.traceio import TraceWriter
-from replayer.traceio.bulk import _column
+from replayer.traceio.bulk import _by_kind, _column, _counts
 from replayer.traceio.columns import encode_column
 from replayer.traceio.tasks import Coded, Lists, pid_column
 from replayer.traceio.events import event_fields
@@ -148,6 +148,22 @@ def test_coded_tasks_answer_as_lists_do(tasks, data):
     assert (got is None) == (want is None)
     if want is not None:
         assert list(got.items()) == list(want.items())
+
+
+@settings(max_examples=300 if LONG else 80)
+@given(values=st.lists(st.one_of(st.integers(0, 300), st.integers(-(1 << 40), 1 << 40),
+                                 st.sampled_from([255, 256, 65535, 65536, -1])),
+                       min_size=1, max_size=40))
+def test_counts_and_kind_groups_without_a_sort_are_np_uniques(values):
+    """Small ints go by bincount and radix sort; the answers are np.unique's and a
+    stable sort's, for any ints."""
+    a = np.array(values, np.int64)
+    uniq, counts = np.unique(a, return_counts=True)
+    assert list(_counts(a).items()) == list(zip(uniq.tolist(), counts.tolist()))
+    fields = [(i,) for i in range(len(a))]
+    order = np.argsort(a, kind="stable").tolist()
+    want = [(k, [fields[i] for i in order if a[i] == k]) for k in uniq.tolist()]
+    assert [(k, list(rows)) for k, rows in _by_kind(a, fields)] == want
 
 
 def test_the_fast_draws_are_randranges():

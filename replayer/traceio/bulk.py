@@ -49,7 +49,10 @@ class ColumnsMixin:
         ``tasks`` an integer array, ``table`` (pid, comm) pairs, which may grow between
         calls but whose entries never change. The same bytes; a simulator has a few
         tasks, so pids and comms are checked and encoded once per task, not per event."""
-        self._add_columns(ts, kinds, cpus, Coded(np.asarray(tasks, np.int64), table), fields)
+        tasks = np.asarray(tasks, np.int64)
+        if len(tasks) and (int(tasks.min()) < 0 or int(tasks.max()) >= len(table)):
+            raise ValueError("add_task_columns: a task code outside the table")
+        self._add_columns(ts, kinds, cpus, Coded(tasks, table), fields)
 
     def _add_columns(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
                      who: Lists | Coded, fields: Sequence[tuple]) -> None:
@@ -83,10 +86,18 @@ class ColumnsMixin:
 
     def _check_lengths(self, kinds: np.ndarray, fields: Sequence[tuple]) -> None:
         """Raise add's message for the first event whose fields do not fit its kind."""
-        uniq, inverse = np.unique(kinds, return_inverse=True)
-        want = np.array([self._row_len.get(k, -1) - N_COMMON for k in uniq.tolist()])
+        small = _small(kinds)
+        if small is not None:           # a table indexed by kind: no sort (np.unique's)
+            present = np.flatnonzero(np.bincount(small)).tolist()
+            table = np.full(present[-1] + 1, -1, np.int64)
+            table[present] = [self._row_len.get(k, -1) - N_COMMON for k in present]
+            want = table[small]
+        else:
+            uniq, inverse = np.unique(kinds, return_inverse=True)
+            want = np.array([self._row_len.get(k, -1) - N_COMMON
+                             for k in uniq.tolist()])[inverse.reshape(-1)]
         got = np.fromiter(map(len, fields), np.int64, len(fields))
-        bad = np.flatnonzero(want[inverse.reshape(-1)] != got)
+        bad = np.flatnonzero(want != got)
         if len(bad):
             kind = int(kinds[bad[0]])
             raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
@@ -150,10 +161,7 @@ class ColumnsMixin:
             lo, hi = int(ts.min()), int(ts.max())
             payload = framing.pack([base, lo, hi, len(ts), comms, body])
             if len(payload) <= framing.MAX_FRAME[framing.CHUNK]:
-                uk, nk = np.unique(kinds, return_counts=True)
-                uc, nc = np.unique(cpus, return_counts=True)
-                self._append_chunk(payload, lo, hi, len(ts), dict(zip(uk.tolist(), nk.tolist())),
-                                   dict(zip(uc.tolist(), nc.tolist())))
+                self._append_chunk(payload, lo, hi, len(ts), _counts(kinds), _counts(cpus))
                 return
         pids = list(chain.from_iterable(p[3].lists()[0] for p in parts))
         self._write_chunk(base, [(k, d, c, p, *f) for k, d, c, p, f in zip(
@@ -166,12 +174,34 @@ def _by_kind(kinds: np.ndarray, fields: Sequence[tuple]) -> list[tuple[int, Sequ
     first = int(kinds[0])
     if (kinds == first).all():
         return [(first, fields)]
-    order = np.argsort(kinds, kind="stable")
+    small = _small(kinds)
+    # A stable sort's order depends only on the keys' order: of small ints, numpy sorts
+    # them by radix, in O(n).
+    order = np.argsort(kinds if small is None else small, kind="stable")
     grouped = kinds[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
     in_order = itemgetter(*order.tolist())(fields)     # a tuple: 2+ kinds, 2+ events
     return [(int(grouped[a]), in_order[a:b])
             for a, b in zip(starts, starts[1:] + [len(kinds)])]
+
+
+def _small(a: np.ndarray) -> np.ndarray | None:
+    """``a`` (non-empty) as uint8 or uint16 when its values fit (kinds, CPUs), else None."""
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi >= 1 << 16:
+        return None
+    return a.astype(np.uint8 if hi < 1 << 8 else np.uint16)
+
+
+def _counts(a: np.ndarray) -> dict[int, int]:
+    """How many times each value occurs in ``a`` (non-empty), by value."""
+    small = _small(a)
+    if small is None:
+        values, counts = np.unique(a, return_counts=True)
+        return dict(zip(values.tolist(), counts.tolist()))
+    counts = np.bincount(small)
+    values = np.flatnonzero(counts)
+    return dict(zip(values.tolist(), counts[values].tolist()))
 
 
 def _column(values: Sequence) -> object:

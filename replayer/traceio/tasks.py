@@ -64,20 +64,24 @@ class Coded:
         tasks = list(map(self.table.__getitem__, self.codes.tolist()))
         return list(map(itemgetter(0), tasks)), list(map(itemgetter(1), tasks))
 
-    def seen(self) -> tuple[list, np.ndarray]:
-        """The distinct codes in first-seen order, and each event's index into them."""
-        uniq, first, inverse = np.unique(self.codes, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(len(order), np.int64)
-        rank[order] = np.arange(len(order))
-        return uniq[order].tolist(), rank[inverse.reshape(-1)]
+    def seen(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct codes in first-seen order, and each event's index into them.
+        O(n + table) without a sort of the events (np.unique's costs 30 ns an event):
+        codes index the table, so each one's first event is a minimum.at."""
+        codes, n = self.codes, len(self.codes)
+        first = np.full(len(self.table), n, np.int64)
+        np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+        present = np.flatnonzero(first < n)
+        distinct = present[np.argsort(first[present])]
+        rank = np.zeros(len(first), np.int64)
+        rank[distinct] = np.arange(len(distinct))
+        return distinct, rank[codes]
 
     def pairs(self) -> dict | None:
         """What :meth:`Lists.pairs` answers for the same events, from the distinct codes
         (a pid's comm changes iff two of its codes' comms differ)."""
-        uniq, first = np.unique(self.codes, return_index=True)
         pairs: dict = {}
-        for code in uniq[np.argsort(first, kind="stable")].tolist():
+        for code in self.seen()[0].tolist():
             pid, comm = self.table[code]
             had = pairs.get(pid, _MISSING)
             if had is not _MISSING and had is not comm and had != comm:
@@ -95,7 +99,7 @@ def pid_column(parts: Sequence[Lists | Coded], encode: Callable[[Sequence], Any]
         return encode([pid for p in parts for pid in p.lists()[0]])
     coded = Coded(np.concatenate([p.codes for p in parts]), parts[0].table)
     codes, index = coded.seen()
-    pids = [coded.table[c][0] for c in codes]
+    pids = [coded.table[c][0] for c in codes.tolist()]
     n = len(index)
     if not all(p is None or type(p) is int and _INT64[0] <= p < _INT64[1] for p in pids):
         return encode(coded.lists()[0])
