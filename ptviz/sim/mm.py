@@ -107,14 +107,21 @@ class Kernel:
         adds an entry, stamped when the batch's faults are done."""
         m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
+        # _table's lookups inline (a call a span costs as much as they do); the walkers
+        # caught up only when there are some.
+        walkers, ptes, levels = m.walkers, a.ptes, self.arch.page_table_levels
+        top, upper = self.top_span, self.upper_span
         addr = start
         while addr < end:
-            m.catch_up()
-            table = self._table(a, addr, cpu)
+            if walkers:
+                m.catch_up()
+            table = ptes.get(addr // span)
+            if table is None or levels >= 4 and addr // top not in a.puds or \
+                    levels >= 3 and addr // upper not in a.pmds:
+                table = self._table(a, addr, cpu)
             stop = min(end, (addr // span + 1) * span)
-            first = (addr % span) // page
-            count = (stop - addr + page - 1) // page
-            self._faults(a, table, first, count, cpu, batch)
+            self._faults(a, table, (addr % span) // page, (stop - addr + page - 1) // page,
+                         cpu, batch)
             addr = stop
         a.cursor = end - page
 
@@ -144,7 +151,10 @@ class Kernel:
         new >>= first
         ones, step = (1 << batch) - 1, FAULT_NS * batch
         mm, pfn, task, emit = a.mm, table.pfn, a.task, m.emit
-        for off in range(0, count, batch):
+        # Only the batches from the one holding the lowest new entry to the one holding
+        # the highest can add one.
+        low = ((new & -new).bit_length() - 1) // batch * batch
+        for off in range(low, min(count, new.bit_length()), batch):
             added = ((new >> off) & ones).bit_count()
             if added:
                 emit(now + step + FAULT_NS * off if off + batch <= count else m.now, cpu,
