@@ -20,7 +20,6 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
-from array import array
 from operator import itemgetter
 from typing import Callable
 
@@ -28,7 +27,8 @@ import numpy as np
 
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
-from replayer.traceio.columns import transpose
+
+from . import buffer
 
 START_NS = 1_000_000_000
 NO_TASK = 0                   # the task of an event no task caused (an IPI handler): nil
@@ -65,10 +65,6 @@ def _same_draws() -> bool:
 
 
 _SAME_DRAWS = _same_draws()
-
-
-def _int64(values: list) -> np.ndarray:
-    return np.frombuffer(array("q", values), np.int64)
 
 
 class WalkerCpu:
@@ -125,8 +121,8 @@ class WalkerCpu:
         return cur if cur is not None and cur[0] <= t < cur[1] else None
 
 
-#: A run of at most this many events goes in as rows: a column part costs more for a few.
-SMALL_RUN = 32
+#: A run of at most this many events goes in as rows: a run costs more for one or two.
+SMALL_RUN = 2
 
 
 class Machine:
@@ -149,11 +145,14 @@ class Machine:
         self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
         self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
-        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event. The
+        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with
+        # ``_runs`` among them. The
         # position is the emission order, which breaks ties in time when they are sorted.
         self._rows: list[tuple] = []
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
+        self._runs: list[tuple] = []     # runs among the rows (buffer.py)
+        self._in_runs = 0                # events in _runs
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
@@ -178,7 +177,7 @@ class Machine:
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return self.events + self._parted + len(self._rows)
+        return self.events + self._parted + len(self._rows) + self._in_runs
 
     def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
         rows = self._rows
@@ -195,53 +194,32 @@ class Machine:
     def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
                   task: int, fields: tuple) -> None:
         """``count`` identical events ``step`` ns apart after ``t0``; advances the clock.
-        A long run is kept as one part (its times an arange), not as tuples."""
+        Kept as one run (buffer.py), not as tuples, unless it is a very short one."""
         if count <= SMALL_RUN:
             self._rows.extend([(t0 + step * j, cpu, kind, task, fields)
                                for j in range(1, count + 1)])
         else:
-            self._close_rows()
-            self._parts.append((t0 + step * np.arange(1, count + 1, dtype=np.int64),
-                                cpu, kind, task, fields))
-            self._parted += count
+            self._runs.append((len(self._rows), t0, step, count, cpu, kind, task, fields))
+            self._in_runs += count
             self._room -= count
         self.now = t0 + step * count
         if len(self._rows) >= self._room:
             self._flush_due()
 
     def _close_rows(self) -> None:
-        """Turn the rows into a column part (before a run, so that order is kept)."""
-        rows = self._rows
-        if rows:
-            ts, cpus, kinds, tasks, fields = transpose(rows)
-            self._parts.append((_int64(ts), _int64(cpus), _int64(kinds), _int64(tasks), fields))
-            self._parted += len(rows)
-            self._room -= len(rows)
-            self._rows = []
+        """Turn the rows and runs into a column part."""
+        if self._rows or self._runs:
+            self._parts.append(buffer.close(self._rows, self._runs))
+            self._parted += len(self._rows) + self._in_runs
+            self._room -= len(self._rows)
+            self._rows, self._runs, self._in_runs = [], [], 0
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
         a sequence), in emission order; the buffer is emptied."""
         self._close_rows()
         parts, self._parts, self._parted = self._parts, [], 0
-        if len(parts) == 1 and isinstance(parts[0][1], np.ndarray):
-            return parts[0]
-        ts, cpus, kinds, tasks, fields = [], [], [], [], []
-        for t, cpu, kind, task, fs in parts:
-            ts.append(t)
-            if isinstance(cpu, np.ndarray):
-                cpus.append(cpu)
-                kinds.append(kind)
-                tasks.append(task)
-                fields += fs
-            else:                           # a run: one value for all its events
-                n = len(t)
-                cpus.append(np.full(n, cpu, np.int64))
-                kinds.append(np.full(n, kind, np.int64))
-                tasks.append(np.full(n, task, np.int64))
-                fields += [fs] * n
-        return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds),
-                np.concatenate(tasks), fields)
+        return buffer.concat(parts)
 
     def safe_time(self) -> int:
         """No event earlier than this will be emitted any more."""
@@ -252,7 +230,7 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        if not self._rows and not self._parts:
+        if not self._rows and not self._parts and not self._runs:
             return
         ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
