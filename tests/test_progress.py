@@ -69,7 +69,9 @@ def test_an_import_shows_its_bytes_on_a_terminal(tmp_path):
 
 def test_simulate_shows_a_bar_after_its_estimate(tmp_path):
     out = tmp_path / "s.msgpack"
-    status, err = _run(["simulate", "--workload", "coverletter", "--param", "size=3G",
+    # Large enough (4.3 M events) that the pilot, a second at 2-3 M events/s, does not end it:
+    # a run the pilot finishes is written at once, without a bar.
+    status, err = _run(["simulate", "--workload", "coverletter", "--param", "size=16G",
                         "-o", str(out)], terminal=True)
     assert status == 0, err
     assert "simulate" in err and "━" in err and out.exists()

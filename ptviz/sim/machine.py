@@ -20,14 +20,18 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from operator import itemgetter
 from typing import Callable
+
+import numpy as np
 
 from replayer import vocab as v
 from replayer.traceio import TraceWriter
 
+from . import buffer
+
 START_NS = 1_000_000_000
+NO_TASK = 0                   # the task of an event no task caused (an IPI handler): nil
 IPI_LATENCY_NS = 1_500        # send → handler entry on an interruptible CPU
 IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
 RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
@@ -35,37 +39,80 @@ RCU_CB_NS = 2_000             # softirq delay from the end of a period to the ca
 FLUSH_EVERY = 20_000          # buffered events between flushes to the writer
 
 
+def _below(getrandbits: Callable[[int], int]) -> Callable[[int], int]:
+    def below(n: int) -> int:
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+    return below
+
+
+def fast_randrange(rng: random.Random) -> Callable[[int], int]:
+    """``rng.randrange`` of one argument n >= 1 as CPython computes it (getrandbits of
+    n's bit length until below n), without its argument checks: a walkers run draws
+    three times a session. Where this Python does otherwise (checked once, at import),
+    ``rng.randrange`` itself, so the draws are always randrange's."""
+    return _below(rng.getrandbits) if _SAME_DRAWS else rng.randrange
+
+
+def _same_draws() -> bool:
+    a, b = random.Random(12345), random.Random(12345)
+    below = _below(b.getrandbits)
+    bounds = [1, 2, 3, 5, 7, 100, 1 << 20, 3 << 40, 12_000_000, 2_000_001] * 50
+    return all(a.randrange(n) == below(n) for n in bounds) and a.random() == b.random()
+
+
+_SAME_DRAWS = _same_draws()
+
+
 class WalkerCpu:
     """Sessions of one lockless walker on one CPU: ``[begin, end)`` intervals."""
 
     def __init__(self, machine: "Machine", cpu: int, walker: str, mean_gap: int,
-                 mean_hold: int, pid: int, comm: str) -> None:
+                 mean_hold: int, task: int) -> None:
         self.m, self.cpu, self.walker = machine, cpu, walker
         self.protect = "irq_off" if walker == "gup_fast" else "rcu"
         self.mean_gap, self.mean_hold = mean_gap, mean_hold
-        self.pid, self.comm = pid, comm
+        self.task = task
         self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
+        self.below = machine.below
         self.current: tuple[int, int] | None = None     # the latest session
         self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
 
     def advance(self, t: int) -> None:
-        """Generate every session that begins at or before ``t``."""
-        rng, m = self.m.rng, self.m
-        while self.next_begin <= t:
-            begin = max(self.next_begin, m.busy_until.get(self.cpu, 0))
-            if begin > t:
-                self.next_begin = begin
-                return
-            end = begin + 200 + rng.randrange(2 * self.mean_hold + 1)
-            mm = m.walk_mm
-            m.emit(begin, self.cpu, v.WALK_BEGIN, self.pid, (mm, self.walker, self.protect),
-                   self.comm)
-            pfn = self.pick()
+        """Generate every session that begins at or before ``t``. The hottest loop of a
+        walkers run: its events go straight into the machine's rows (nothing in it can
+        flush them), its draws randrange's without the checks (:func:`fast_randrange`)."""
+        begin = self.next_begin
+        if begin > t:
+            return
+        m, cpu, task, pick = self.m, self.cpu, self.task, self.pick
+        below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
+        busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
+        rows = m._rows
+        add = rows.append
+        what = (m.walk_mm, self.walker, self.protect)
+        current = None
+        while begin <= t:
+            if busy > begin:
+                begin = busy
+                if begin > t:
+                    break
+            end = begin + 200 + below(hold)
+            add((begin, cpu, v.WALK_BEGIN, task, what))
+            pfn = pick()
             if pfn is not None:
-                m.emit(begin + 100, self.cpu, v.WALK_TABLE, self.pid, (pfn,), self.comm)
-            m.emit(end, self.cpu, v.WALK_END, self.pid, (), self.comm)
-            self.current = (begin, end)
-            self.next_begin = end + 1 + rng.randrange(2 * self.mean_gap + 1)
+                add((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
+            add((end, cpu, v.WALK_END, task, ()))
+            current = (begin, end)
+            begin = end + 1 + below(gap)
+        self.next_begin = begin
+        if current is not None:
+            self.current = current
+        if len(rows) >= m._room:
+            m._flush_due()
 
     def section_at(self, t: int) -> tuple[int, int] | None:
         """The session containing ``t``, if any (sessions up to ``t`` are generated)."""
@@ -74,8 +121,8 @@ class WalkerCpu:
         return cur if cur is not None and cur[0] <= t < cur[1] else None
 
 
-#: What the writer takes of a buffered event (ts, seq, kind, cpu, pid, fields, comm).
-_WRITTEN = itemgetter(0, 2, 3, 4, 5, 6)
+#: A run of at most this many events goes in as rows: a run costs more for one or two.
+SMALL_RUN = 2
 
 
 class Machine:
@@ -85,11 +132,28 @@ class Machine:
         self.writer = writer
         self.ncpus = cpus
         self.rng = random.Random(seed)
+        #: ``rng.randrange(n)`` for n >= 1, the same draws, called in hot loops.
+        self.below = fast_randrange(self.rng)
         self.now = START_NS
         self.ipi_flush = ipi_flush
-        self._buffer: list[tuple] = []
-        self._seq = 0
-        self._flush_at = FLUSH_EVERY
+        # Each event's pid and comm as a task: an index into ``tasks`` (pairs, each once),
+        # so that the writer checks and encodes them once per task (add_task_columns).
+        self.tasks: list[tuple] = []
+        self._task_codes: dict[tuple, int] = {}
+        assert self.task(None, None) == NO_TASK
+        #: The softirq thread of each CPU (that runs RCU callbacks); the RCU kthread.
+        self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
+        self._rcu_task = self.task(16, "rcu_preempt")
+        # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
+        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with
+        # ``_runs`` among them. The
+        # position is the emission order, which breaks ties in time when they are sorted.
+        self._rows: list[tuple] = []
+        self._parts: list[tuple] = []
+        self._parted = 0                 # events in _parts
+        self._runs: list[tuple] = []     # runs among the rows (buffer.py)
+        self._in_runs = 0                # events in _runs
+        self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
         self.walkers: dict[int, WalkerCpu] = {}
@@ -102,31 +166,60 @@ class Machine:
         self.sync_wait_ns = 0
 
     # -- output ------------------------------------------------------------
+    def task(self, pid: int | None, comm: str | None) -> int:
+        """The code of the task (pid, comm), which events carry (registered once)."""
+        code = self._task_codes.get((pid, comm))
+        if code is None:
+            code = self._task_codes[(pid, comm)] = len(self.tasks)
+            self.tasks.append((pid, comm))
+        return code
+
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return self._seq
+        return self.events + self._parted + len(self._rows) + self._in_runs
 
-    def emit(self, ts: int, cpu: int, kind: int, pid: int | None, fields: tuple,
-             comm: str | None = None) -> None:
-        self._seq += 1
-        self._buffer.append((ts, self._seq, kind, cpu, pid, fields, comm))
-        if len(self._buffer) >= self._flush_at:
-            self.flush(self.safe_time())
-            # Amortised: what could not be written yet does not trigger the next flush.
-            self._flush_at = len(self._buffer) + FLUSH_EVERY
+    def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
+        rows = self._rows
+        rows.append((ts, cpu, kind, task, fields))
+        if len(rows) >= self._room:
+            self._flush_due()
+
+    def _flush_due(self) -> None:
+        self.flush(self.safe_time())
+        # Amortised: what could not be written yet (kept as a part) does not trigger the
+        # next flush.
+        self._room = FLUSH_EVERY
 
     def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
-                  pid: int | None, fields: tuple, comm: str | None) -> None:
-        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock."""
-        seq = self._seq
-        self._buffer.extend([(t0 + step * j, seq + j, kind, cpu, pid, fields, comm)
-                             for j in range(1, count + 1)])
-        self._seq = seq + count
+                  task: int, fields: tuple) -> None:
+        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock.
+        Kept as one run (buffer.py), not as tuples, unless it is a very short one."""
+        if count <= SMALL_RUN:
+            self._rows.extend([(t0 + step * j, cpu, kind, task, fields)
+                               for j in range(1, count + 1)])
+        else:
+            self._runs.append((len(self._rows), t0, step, count, cpu, kind, task, fields))
+            self._in_runs += count
+            self._room -= count
         self.now = t0 + step * count
-        if len(self._buffer) >= self._flush_at:
-            self.flush(self.safe_time())
-            self._flush_at = len(self._buffer) + FLUSH_EVERY
+        if len(self._rows) >= self._room:
+            self._flush_due()
+
+    def _close_rows(self) -> None:
+        """Turn the rows and runs into a column part."""
+        if self._rows or self._runs:
+            self._parts.append(buffer.close(self._rows, self._runs))
+            self._parted += len(self._rows) + self._in_runs
+            self._room -= len(self._rows)
+            self._rows, self._runs, self._in_runs = [], [], 0
+
+    def _columns(self) -> tuple:
+        """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
+        a sequence), in emission order; the buffer is emptied."""
+        self._close_rows()
+        parts, self._parts, self._parted = self._parts, [], 0
+        return buffer.concat(parts)
 
     def safe_time(self) -> int:
         """No event earlier than this will be emitted any more."""
@@ -137,14 +230,25 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        buf = self._buffer
-        buf.sort()
-        # Anything emitted later has ts >= before and a larger sequence number, so
+        if not self._rows and not self._parts and not self._runs:
+            return
+        ts, cpus, kinds, tasks, fields = self._columns()
+        n = len(ts)
+        if n > 1 and bool((ts[1:] < ts[:-1]).any()):
+            # By time, ties in emission order (a stable sort of the emission order).
+            order = np.argsort(ts, kind="stable")
+            ts, cpus, kinds, tasks = ts[order], cpus[order], kinds[order], tasks[order]
+            fields = itemgetter(*order.tolist())(fields)
+        # Anything emitted later has ts >= before and comes later in emission order, so
         # events at exactly ``before`` can go now.
-        cut = len(buf) if before is None else bisect_right(buf, (before, 1 << 62))
-        self.writer.add_many(map(_WRITTEN, buf[:cut]))
-        self.events += cut
-        del buf[:cut]
+        cut = n if before is None else int(np.searchsorted(ts, before, side="right"))
+        if cut:
+            self.writer.add_task_columns(ts[:cut], kinds[:cut], cpus[:cut], tasks[:cut],
+                                         self.tasks, fields[:cut])
+            self.events += cut
+        if cut < n:
+            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:], fields[cut:]))
+            self._parted = n - cut
 
     def tick(self, ns: int) -> None:
         """The workload spends ``ns`` on its CPU."""
@@ -169,20 +273,20 @@ class Machine:
             if section is not None and walker.protect == "irq_off":
                 at = section[1] + 300
         at = max(at, self.busy_until.get(target, 0))
-        self.emit(at, target, v.IPI_ENTER, None, (reason,), None)
+        self.emit(at, target, v.IPI_ENTER, NO_TASK, (reason,))
         handler(at + 200)
         done = at + IPI_HANDLER_NS
-        self.emit(done, target, v.IPI_EXIT, None, (reason,), None)
+        self.emit(done, target, v.IPI_EXIT, NO_TASK, (reason,))
         self.busy_until[target] = done + 1
         return done
 
-    def call_function(self, cpu: int, pid: int, comm: str, targets: tuple[int, ...],
+    def call_function(self, cpu: int, task: int, targets: tuple[int, ...],
                       reason: str, callsite: str,
                       handler: Callable[[int, int], None] | None = None) -> None:
         """smp_call_function_many(..., wait=1): send, wait for every handler."""
         if not targets:
             return
-        self.emit(self.now, cpu, v.IPI_SEND, pid, (targets, reason, callsite), comm)
+        self.emit(self.now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
         self.ipis += len(targets)
         done = self.now
         for t in targets:
@@ -222,20 +326,20 @@ class Machine:
             return
         start, end, gp_cpu, callbacks = gp
         self.gp_count += 1
-        self.emit(start, gp_cpu, v.RCU_GP_START, 16, (self.gp_count,), "rcu_preempt")
-        self.emit(end, gp_cpu, v.RCU_GP_END, 16, (self.gp_count,), "rcu_preempt")
+        self.emit(start, gp_cpu, v.RCU_GP_START, self._rcu_task, (self.gp_count,))
+        self.emit(end, gp_cpu, v.RCU_GP_END, self._rcu_task, (self.gp_count,))
         at = end + RCU_CB_NS
         for cpu, cb, on_invoke in callbacks:
-            self.emit(at, cpu, v.RCU_INVOKE, 20 + cpu, (cb,), f"ksoftirqd/{cpu}")
+            self.emit(at, cpu, v.RCU_INVOKE, self.softirq[cpu], (cb,))
             on_invoke(at + 100, cpu)
             at += 300
 
-    def call_rcu(self, cpu: int, pid: int, comm: str, func: str, pfns: tuple[int, ...],
+    def call_rcu(self, cpu: int, task: int, func: str, pfns: tuple[int, ...],
                  on_invoke: Callable[[int, int], None]) -> None:
         """Queue a callback now; it runs on ``cpu`` after a whole grace period."""
         self.cb_count += 1
         cb = self.cb_count
-        self.emit(self.now, cpu, v.RCU_QUEUE, pid, (cb, func, pfns), comm)
+        self.emit(self.now, cpu, v.RCU_QUEUE, task, (cb, func, pfns))
         gp = self._plan_gp(cpu)
         self._hold_off(gp)
         gp[3].append((cpu, cb, on_invoke))

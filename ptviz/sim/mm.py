@@ -26,7 +26,7 @@ from replayer import vocab as v
 
 from ..arches import Arch
 from .kernels import KernelConfig
-from .machine import Machine
+from .machine import NO_TASK, Machine
 
 FAULT_NS = 700        # one anonymous page fault, zeroing included
 ZAP_PAGE_NS = 25      # per present entry cleared
@@ -44,6 +44,7 @@ class AddressSpace:
     mm: int
     pid: int
     comm: str
+    task: int           # the machine's code for (pid, comm): what events carry
     cpus: set[int] = field(default_factory=set)
     ptes: dict[int, PteTable] = field(default_factory=dict)   # PMD-span index → table
     pmds: dict[int, int] = field(default_factory=dict)        # PUD-span index → pfn
@@ -88,59 +89,76 @@ class Kernel:
         if arch.page_table_levels >= 4 and addr // self.top_span not in a.puds:
             pfn = self._alloc_pfn()
             a.puds[addr // self.top_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PUD, pfn, addr, None), a.comm)
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PUD, pfn, addr, None))
         if arch.page_table_levels >= 3 and addr // self.upper_span not in a.pmds:
             pfn = self._alloc_pfn()
             a.pmds[addr // self.upper_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid, (a.mm, v.LEVEL_PMD, pfn, addr, None), a.comm)
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PMD, pfn, addr, None))
         key = addr // self.span
         table = a.ptes.get(key)
         if table is None:
             table = a.ptes[key] = PteTable(self._alloc_pfn())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.pid,
-                   (a.mm, v.LEVEL_PTE, table.pfn, key * self.span, None), a.comm)
+            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task,
+                   (a.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
         return table
 
     def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
-        """Fault in every page of [start, end): one pte_set per ``batch`` pages."""
-        m, page = self.m, self.arch.page_size
+        """Fault in every page of [start, end): one pte_set per ``batch`` pages that
+        adds an entry, stamped when the batch's faults are done."""
+        m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
+        # _table's lookups inline (a call a span costs as much as they do); the walkers
+        # caught up only when there are some.
+        walkers, ptes, levels = m.walkers, a.ptes, self.arch.page_table_levels
+        top, upper = self.top_span, self.upper_span
         addr = start
         while addr < end:
-            m.catch_up()
-            table = self._table(a, addr, cpu)
-            stop = min(end, (addr // self.span + 1) * self.span)
-            first = (addr % self.span) // page
-            count = (stop - addr + page - 1) // page
-            full = ((1 << count) - 1) << first
-            if not table.bits & full and not m.walkers:
-                # Fast path, a fresh range: the same events as the loop below makes
-                # (a pte_set of ``batch`` pages every batch's faults, the rest last),
-                # in one go.
-                table.bits |= full
-                whole, rest = divmod(count, batch)
-                if whole:
-                    m.emit_many(m.now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.pid,
-                                (a.mm, table.pfn, batch, None), a.comm)
-                if rest:
-                    m.tick(FAULT_NS * rest)
-                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, rest, None),
-                           a.comm)
-                addr = stop
-                continue
-            done = 0
-            while done < count:
-                n = min(batch, count - done)
-                mask = ((1 << n) - 1) << (first + done)
-                new = mask & ~table.bits
-                table.bits |= mask
-                m.tick(FAULT_NS * n)
-                if new:
-                    m.emit(m.now, cpu, v.PTE_SET, a.pid, (a.mm, table.pfn, new.bit_count(),
-                                                          None), a.comm)
-                done += n
+            if walkers:
+                m.catch_up()
+            table = ptes.get(addr // span)
+            if table is None or levels >= 4 and addr // top not in a.puds or \
+                    levels >= 3 and addr // upper not in a.pmds:
+                table = self._table(a, addr, cpu)
+            stop = min(end, (addr // span + 1) * span)
+            self._faults(a, table, (addr % span) // page, (stop - addr + page - 1) // page,
+                         cpu, batch)
             addr = stop
         a.cursor = end - page
+
+    def _faults(self, a: AddressSpace, table: PteTable, first: int, count: int, cpu: int,
+                batch: int) -> None:
+        """``count`` faults from entry ``first`` of ``table``, ``batch`` at a time; the
+        clock moves FAULT_NS a fault whether or not it adds an entry. Nothing runs
+        between the faults (walkers caught up before), so the events are made here
+        in one go: a run when every entry is new, else one per batch that adds one."""
+        m = self.m
+        full = ((1 << count) - 1) << first
+        new = full & ~table.bits
+        table.bits |= full
+        now = m.now
+        if new == full:
+            whole, rest = divmod(count, batch)
+            if whole:
+                m.emit_many(now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.task,
+                            (a.mm, table.pfn, batch, None))
+            if rest:
+                m.now += FAULT_NS * rest
+                m.emit(m.now, cpu, v.PTE_SET, a.task, (a.mm, table.pfn, rest, None))
+            return
+        m.now = now + FAULT_NS * count
+        if not new:
+            return
+        new >>= first
+        ones, step = (1 << batch) - 1, FAULT_NS * batch
+        mm, pfn, task, emit = a.mm, table.pfn, a.task, m.emit
+        # Only the batches from the one holding the lowest new entry to the one holding
+        # the highest can add one.
+        low = ((new & -new).bit_length() - 1) // batch * batch
+        for off in range(low, min(count, new.bit_length()), batch):
+            added = ((new >> off) & ones).bit_count()
+            if added:
+                emit(now + step + FAULT_NS * off if off + batch <= count else m.now, cpu,
+                     v.PTE_SET, task, (mm, pfn, added, None))
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
@@ -156,16 +174,16 @@ class Kernel:
             for key in sorted(tables):
                 mine[key] = pfn = self._alloc_pfn()
                 m.tick(TABLE_OP_NS)
-                m.emit(m.now, cpu, v.TABLE_ALLOC, parent.pid,
-                       (child.mm, level, pfn, key * span, None), parent.comm)
+                m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
+                       (child.mm, level, pfn, key * span, None))
         for key in sorted(parent.ptes):
             table = child.ptes[key] = PteTable(self._alloc_pfn(), parent.ptes[key].bits)
             m.tick(TABLE_OP_NS + ZAP_PAGE_NS * table.bits.bit_count())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, parent.pid,
-                   (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None), parent.comm)
+            m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
+                   (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
             if table.bits:
-                m.emit(m.now, cpu, v.PTE_SET, parent.pid,
-                       (child.mm, table.pfn, table.bits.bit_count(), None), parent.comm)
+                m.emit(m.now, cpu, v.PTE_SET, parent.task,
+                       (child.mm, table.pfn, table.bits.bit_count(), None))
 
     # -- zapping -----------------------------------------------------------
     def zap(self, a: AddressSpace, start: int, end: int, cause: str, cpu: int,
@@ -173,7 +191,7 @@ class Kernel:
         """unmap_page_range over [start, end); reclaims empty tables for MADV_DONTNEED."""
         m, page = self.m, self.arch.page_size
         m.catch_up()
-        m.emit(m.now, cpu, v.ZAP_BEGIN, a.pid, (a.mm, start, end, cause, None), a.comm)
+        m.emit(m.now, cpu, v.ZAP_BEGIN, a.task, (a.mm, start, end, cause, None))
         lo, hi = start // self.span, (end - 1) // self.span
         # Only spans with a table have entries to clear: O(tables), not O(range).
         keys = sorted(k for k in a.ptes if lo <= k <= hi) if hi - lo > len(a.ptes) else \
@@ -193,13 +211,13 @@ class Kernel:
                 table.bits &= ~cleared
                 m.tick(ZAP_PAGE_NS * cleared.bit_count())
                 if cleared:
-                    m.emit(m.now, cpu, v.PTE_CLEAR, a.pid,
-                           (a.mm, table.pfn, cleared.bit_count(), None), a.comm)
+                    m.emit(m.now, cpu, v.PTE_CLEAR, a.task,
+                           (a.mm, table.pfn, cleared.bit_count(), None))
                     gather.freed_pages = True
                 whole = stop - addr >= self.span     # reclaim_pt_is_enabled: end - start >= PMD_SIZE
                 if cause == "dontneed" and self.cfg.pt_reclaim and whole and not any_skipped:
                     self._reclaim(a, key, table, cpu, gather)
-        m.emit(m.now, cpu, v.ZAP_END, a.pid, (a.mm, start, end, cause, None), a.comm)
+        m.emit(m.now, cpu, v.ZAP_END, a.task, (a.mm, start, end, cause, None))
 
     def _reclaim(self, a: AddressSpace, key: int, table: PteTable, cpu: int,
                  gather: "Gather") -> None:
@@ -209,12 +227,12 @@ class Kernel:
             # The PTE lock was dropped before the re-check: another thread refaulted.
             other = (cpu + 1) % m.ncpus
             table.bits |= 1
-            m.emit(m.now, other, v.PTE_SET, a.pid, (a.mm, table.pfn, 1, None), a.comm)
+            m.emit(m.now, other, v.PTE_SET, a.task, (a.mm, table.pfn, 1, None))
         if table.bits:
             return
         del a.ptes[key]
         m.tick(TABLE_OP_NS)
-        m.emit(m.now, cpu, v.TABLE_DETACH, a.pid, (a.mm, table.pfn, "reclaim", None), a.comm)
+        m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, table.pfn, "reclaim", None))
         self.reclaimed += 1
         gather.remove_table(table.pfn)
 
@@ -231,7 +249,7 @@ class Kernel:
                     entry = table_map.pop(key)
                     pfn = entry.pfn if level == v.LEVEL_PTE else entry
                     m.tick(TABLE_OP_NS)
-                    m.emit(m.now, cpu, v.TABLE_DETACH, a.pid, (a.mm, pfn, cause, None), a.comm)
+                    m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, pfn, cause, None))
                     gather.remove_table(pfn)
 
     def sync(self, a: AddressSpace, cpu: int, method: str) -> None:
@@ -241,7 +259,7 @@ class Kernel:
             return
         t0 = m.now
         if method == "synchronize_rcu":
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.pid, (method, ()), a.comm)
+            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, ()))
             m.synchronize_rcu(cpu)
         else:
             others = [c for c in range(m.ncpus) if c != cpu]
@@ -250,10 +268,10 @@ class Kernel:
                 others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
                           and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
             targets = tuple(others)
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.pid, (method, targets), a.comm)
-            m.call_function(cpu, a.pid, a.comm, targets, "table_sync",
+            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, targets))
+            m.call_function(cpu, a.task, targets, "table_sync",
                             "tlb_remove_table_sync_one")
-        m.emit(m.now, cpu, v.TABLE_SYNC_END, a.pid, (method,), a.comm)
+        m.emit(m.now, cpu, v.TABLE_SYNC_END, a.task, (method,))
         m.sync_wait_ns += m.now - t0
 
     def vmpte(self, a: AddressSpace) -> int:
@@ -277,7 +295,7 @@ class Gather:
         k, m, cfg = self.k, self.k.m, self.k.cfg
         self.freed_tables = True
         if cfg.table_free == "page":
-            m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.pid, (pfn, "batch", None), self.a.comm)
+            m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
             self.pages.append(pfn)
             return
         if self.batch is None:
@@ -285,7 +303,7 @@ class Gather:
                 self._single(pfn)
                 return
             self.batch = []
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.pid, (pfn, "batch", None), self.a.comm)
+        m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
         self.batch.append(pfn)
         if len(self.batch) == k.batch_max:
             self._table_flush()
@@ -294,9 +312,9 @@ class Gather:
         """The batch page could not be allocated: tlb_table_invalidate + one table."""
         k, m, cfg, a = self.k, self.k.m, self.k.cfg, self.a
         self.flush_tlb()
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, a.pid, (pfn, "single", None), a.comm)
+        m.emit(m.now, self.cpu, v.TABLE_QUEUE, a.task, (pfn, "single", None))
         if cfg.table_free == "rcu":
-            m.call_rcu(self.cpu, a.pid, a.comm, "__tlb_remove_table_one_rcu", (pfn,),
+            m.call_rcu(self.cpu, a.task, "__tlb_remove_table_one_rcu", (pfn,),
                        lambda at, cpu: self._free(pfn, at, cpu, "rcu"))
             return
         k.sync(a, self.cpu, cfg.sync)
@@ -304,8 +322,8 @@ class Gather:
 
     def _free(self, pfn: int, at: int, cpu: int, path: str) -> None:
         m = self.k.m
-        pid, comm = (20 + cpu, f"ksoftirqd/{cpu}") if path == "rcu" else (self.a.pid, self.a.comm)
-        m.emit(at, cpu, v.TABLE_FREE, pid, (pfn, path, None), comm)
+        task = m.softirq[cpu] if path == "rcu" else self.a.task
+        m.emit(at, cpu, v.TABLE_FREE, task, (pfn, path, None))
         self.k._freed(pfn, at)
 
     def _table_flush(self) -> None:
@@ -314,20 +332,20 @@ class Gather:
         if not batch:
             return
         self.flush_tlb()
-        self.k.m.call_rcu(self.cpu, self.a.pid, self.a.comm, "tlb_remove_table_rcu",
+        self.k.m.call_rcu(self.cpu, self.a.task, "tlb_remove_table_rcu",
                           tuple(batch), lambda at, cpu: [self._free(p, at, cpu, "rcu")
                                                         for p in batch])
 
     def flush_tlb(self) -> None:
         """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
         m, a = self.k.m, self.a
-        m.emit(m.now, self.cpu, v.TLB_FLUSH, a.pid, (a.mm, 0, 0, 0, "local mm shootdown"), a.comm)
+        m.emit(m.now, self.cpu, v.TLB_FLUSH, a.task, (a.mm, 0, 0, 0, "local mm shootdown"))
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))
-            m.call_function(self.cpu, a.pid, a.comm, targets, "tlb_shootdown",
+            m.call_function(self.cpu, a.task, targets, "tlb_shootdown",
                             "flush_tlb_mm_range",
-                            lambda t, at: m.emit(at, t, v.TLB_FLUSH, None,
-                                                 (a.mm, 0, 0, 0, "remote shootdown"), None))
+                            lambda t, at: m.emit(at, t, v.TLB_FLUSH, NO_TASK,
+                                                 (a.mm, 0, 0, 0, "remote shootdown")))
 
     def finish(self) -> None:
         """tlb_finish_mmu(): flush if anything was unmapped, then free the tables."""

@@ -39,10 +39,10 @@ class Sim:
         pid = self._next_pid
         self._next_pid += 1
         mm = MM_BASE + len(self.spaces) * 0x2000
-        a = AddressSpace(mm, pid, comm, {cpu})
-        self.spaces.append(a)
         m = self.machine
-        m.emit(m.now, cpu, v.MM_NEW, pid, (mm, pid, comm), comm)
+        a = AddressSpace(mm, pid, comm, m.task(pid, comm), {cpu})
+        self.spaces.append(a)
+        m.emit(m.now, cpu, v.MM_NEW, a.task, (mm, pid, comm))
         return a
 
     def fork(self, parent: AddressSpace, comm: str, cpu: int = 0) -> AddressSpace:
@@ -56,14 +56,16 @@ class Sim:
                    start: int, size: int) -> None:
         """A thread of ``a`` on ``cpu`` walking its page tables locklessly."""
         m, k = self.machine, self.kernel
-        w = WalkerCpu(m, cpu, walker, gap, hold, a.pid + 100 + cpu, f"{a.comm}-walker")
+        w = WalkerCpu(m, cpu, walker, gap, hold, m.task(a.pid + 100 + cpu, f"{a.comm}-walker"))
         m.walk_mm = a.mm
         a.cpus.add(cpu)
 
+        below, span, ptes = m.below, k.span, a.ptes
+
         def pick() -> int | None:
             # A reader of fresh data: somewhere in the last two PMD spans the writer filled.
-            addr = max(start, a.cursor - m.rng.randrange(2 * k.span))
-            table = a.ptes.get(addr // k.span)
+            addr = max(start, a.cursor - below(2 * span))
+            table = ptes.get(addr // span)
             return table.pfn if table is not None else None
         w.pick = pick
         m.walkers[cpu] = w

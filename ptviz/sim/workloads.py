@@ -133,8 +133,7 @@ MODEL: dict[str, Param] = {
 def marker(sim: Sim, a: AddressSpace, text: str) -> None:
     m = sim.machine
     m.tick(2_000)
-    m.emit(m.now, 0, v.MARKER, a.pid, (f"VmPTE: {sim.kernel.vmpte(a) // 1024} kB ({text})",),
-           a.comm)
+    m.emit(m.now, 0, v.MARKER, a.task, (f"VmPTE: {sim.kernel.vmpte(a) // 1024} kB ({text})",))
 
 
 def madvise_dontneed(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int) -> None:
@@ -153,7 +152,7 @@ def munmap(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int, cause: str
 def exit_mm(sim: Sim, a: AddressSpace, cpu: int) -> None:
     m = sim.machine
     munmap(sim, a, 0, 1 << 57, cpu, "exit")
-    m.emit(m.now, cpu, v.MM_EXIT, a.pid, (a.mm,), a.comm)
+    m.emit(m.now, cpu, v.MM_EXIT, a.task, (a.mm,))
 
 
 def coverletter(sim: Sim, p: dict[str, Any]) -> None:
@@ -238,17 +237,18 @@ def allocator(sim: Sim, p: dict[str, Any]) -> None:
     returned with MADV_DONTNEED (as glibc trims), arenas unmapped at the end."""
     ops, biggest, arena = p["ops"], p["max"], p["arena"]
     rng = sim.machine.rng
+    below = sim.machine.below          # rng.randrange's draws, without its checks
     a = sim.process("allocator")
     live: list[tuple[int, int]] = []
     cursor = BASE
     for op in range(ops):
         sim.step(op, ops)
         if live and rng.random() < 0.45:
-            start, end = live.pop(rng.randrange(len(live)))
+            start, end = live.pop(below(len(live)))
             if end - start >= MB2:
                 madvise_dontneed(sim, a, start, end, 0)
             continue
-        size = min(biggest, 4096 << rng.randrange(12))
+        size = min(biggest, 4096 << below(12))
         start = cursor
         cursor += (size + MB2 - 1) // MB2 * MB2 if size >= MB2 else size
         if cursor - BASE > arena:
@@ -266,6 +266,7 @@ def collapse(sim: Sim, p: dict[str, Any]) -> None:
     regions = p["regions"]
     a = sim.process("collapse")
     m, k = sim.machine, sim.kernel
+    khugepaged = m.task(50, "khugepaged")
     if m.ncpus > 2:
         sim.add_walker(a, 2, "gup_fast", gap=20_000, hold=20_000, start=BASE,
                        size=regions * MB2)
@@ -275,16 +276,16 @@ def collapse(sim: Sim, p: dict[str, Any]) -> None:
         k.touch(a, start, start + MB2, 0, p["batch"])
         table = a.ptes.pop(start // k.span)
         m.catch_up()
-        m.emit(m.now, cpu, v.TABLE_DETACH, 50, (a.mm, table.pfn, "collapse", None), "khugepaged")
+        m.emit(m.now, cpu, v.TABLE_DETACH, khugepaged, (a.mm, table.pfn, "collapse", None))
         # The entries now live in the huge page: the old table is emptied before its free.
-        m.emit(m.now, cpu, v.PTE_CLEAR, 50, (a.mm, table.pfn, table.bits.bit_count(), None),
-               "khugepaged")
+        m.emit(m.now, cpu, v.PTE_CLEAR, khugepaged,
+               (a.mm, table.pfn, table.bits.bit_count(), None))
         Gather(k, a, cpu).flush_tlb()
         k.sync(a, cpu, k.cfg.collapse_sync)
         pfn = table.pfn
-        m.call_rcu(cpu, 50, "khugepaged", "pte_free_now", (pfn,),
-                   lambda at, c, pfn=pfn: m.emit(at, c, v.TABLE_FREE, 20 + c, (pfn, "rcu", None),
-                                                 f"ksoftirqd/{c}"))
+        m.call_rcu(cpu, khugepaged, "pte_free_now", (pfn,),
+                   lambda at, c, pfn=pfn: m.emit(at, c, v.TABLE_FREE, m.softirq[c],
+                                                 (pfn, "rcu", None)))
         sim.step(r + 1, regions)
     marker(sim, a, "collapsed")
     exit_mm(sim, a, 0)

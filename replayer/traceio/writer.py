@@ -14,6 +14,7 @@ import numpy as np
 from ..vocab import KindTable, N_COMMON
 from . import framing
 from .atomic import AtomicOutput
+from .bulk import ColumnsMixin
 from .columns import encode_columns, encode_rows
 from .events import Event, event_fields
 
@@ -28,7 +29,7 @@ _cpu_of = itemgetter(2)
 _dts_of = itemgetter(1)
 
 
-class TraceWriter:
+class TraceWriter(ColumnsMixin):
     """Write events into chunks as they come; the footer index at :meth:`close`.
 
     With a path, the file is written under a temporary name in the same
@@ -81,6 +82,10 @@ class TraceWriter:
         self._pids: list = []
         self._fields: dict[int, list[tuple]] = {}
         self._comms: dict[Any, str | None] = {}
+        # Or, filled by add_columns, the chunk as slices of its columns (bulk.py); one
+        # of the two is empty.
+        self._pending: list[tuple] = []
+        self._pending_n = 0
         self._base_ts = 0
         self._last_ts = 0
         self._first_ts: int | None = None
@@ -109,6 +114,8 @@ class TraceWriter:
         if len(fields) + N_COMMON != self._row_len.get(kind, -1):
             raise ValueError(f"kind {kind}: expected {self._row_len.get(kind, 0) - N_COMMON} "
                              f"fields, got {len(fields)}")
+        if self._pending:
+            self._unpend()
         kinds = self._kinds
         if not kinds:
             self._base_ts = self._last_ts = ts
@@ -138,6 +145,8 @@ class TraceWriter:
         the same checks and chunking, without a call per event (a simulator writes
         millions). O(n)."""
         row_len, chunk_events = self._row_len, self._chunk_events
+        if self._pending:
+            self._unpend()
         last = self._last_ts
 
         def bind():
@@ -197,6 +206,9 @@ class TraceWriter:
         self._offset += len(data)
 
     def _flush(self) -> None:
+        if self._pending:
+            self._write_pending()
+            return
         kinds = self._kinds
         if not kinds:
             return
@@ -224,7 +236,7 @@ class TraceWriter:
         payload = framing.pack([self._base_ts, lo, hi, len(kinds), comms, body])
         if len(payload) > framing.MAX_FRAME[framing.CHUNK]:
             return False
-        self._append_chunk(payload, lo, hi, kinds, cpus)
+        self._append_chunk(payload, lo, hi, len(kinds), Counter(kinds), Counter(cpus))
         return True
 
     def _write_chunk(self, base_ts: int, rows: list[tuple], comms: list) -> None:
@@ -243,26 +255,28 @@ class TraceWriter:
             self._write_chunk(base_ts, rows[:half], comms)
             self._write_chunk(stamps[half], [(first[0], 0, *first[2:])] + rows[half + 1:], comms)
             return
-        self._append_chunk(payload, lo, hi, list(map(_kind_of, rows)), list(map(_cpu_of, rows)))
+        self._append_chunk(payload, lo, hi, len(rows), Counter(map(_kind_of, rows)),
+                           Counter(map(_cpu_of, rows)))
 
-    def _append_chunk(self, payload: bytes, lo: int, hi: int, kinds: list, cpus: list) -> None:
-        self._index.append([self._offset, lo, hi, len(kinds)])
-        self._events_flushed += len(kinds)
+    def _append_chunk(self, payload: bytes, lo: int, hi: int, n: int, kind_counts: dict,
+                      cpu_counts: dict) -> None:
+        self._index.append([self._offset, lo, hi, n])
+        self._events_flushed += n
         self._write(framing.encode_frame(framing.CHUNK, payload))
-        self._kind_counts.update(kinds)
-        self._cpu_counts.update(cpus)
+        self._kind_counts.update(kind_counts)
+        self._cpu_counts.update(cpu_counts)
         self._first_ts = lo if self._first_ts is None else min(lo, self._first_ts)
         self._max_ts = hi if self._max_ts is None else max(hi, self._max_ts)
 
     @property
     def events_written(self) -> int:
         """Events added so far (the chunk being filled among them). O(1)."""
-        return self._events_flushed + len(self._kinds)
+        return self._events_flushed + len(self._kinds) + self._pending_n
 
     @property
     def events_buffered(self) -> int:
         """Events added but not yet written (the chunk being filled)."""
-        return len(self._kinds)
+        return len(self._kinds) + self._pending_n
 
     @property
     def bytes_written(self) -> int:
