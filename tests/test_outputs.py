@@ -43,7 +43,7 @@ def _writers(tmp_path, out):
         "record --keep-text": ["record", "-o", str(tmp_path / "r.msgpack"), "--keep-text",
                                str(out), "--tail", "0", "--", "true"],
         "bench --keep": ["bench", "--events", "2000", "--seeks", "2", "--mixes", "none",
-                         "--no-tui", "--no-convert", "--keep", str(out)],
+                         "--no-tui", "--no-convert", "--no-sweep", "--keep", str(out)],
     }
 
 
