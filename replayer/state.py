@@ -126,7 +126,7 @@ class TableLog:
     which is rebuilt (O(n log n)) once those are more than an eighth.
     """
 
-    __slots__ = ("data", "mms", "mm_index", "_index")
+    __slots__ = ("data", "mms", "mm_index", "_index", "_tail")
 
     def __init__(self) -> None:
         self.data = array("q")
@@ -135,6 +135,8 @@ class TableLog:
         # (pfns sorted, their tids, tables indexed): one tuple, replaced whole, so a
         # reader on another thread (the UI, while the load appends) sees one index.
         self._index: tuple[Any, Any, int] | None = None
+        # The same for the tables appended since (pfns, tids, up to, from).
+        self._tail: tuple[Any, Any, int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.data) // T_WIDTH
@@ -175,16 +177,22 @@ class TableLog:
         index = self._index
         if index is None or n - index[2] > max(1024, index[2] // 8):
             # A copy (slicing an array copies): a view would stop the log growing.
-            pfns = np.frombuffer(self.data[:n * T_WIDTH], np.int64)[T_PFN::T_WIDTH]
-            order = np.argsort(pfns, kind="stable")
-            index = self._index = (pfns[order], order, n)
+            index = self._index = _sorted_pfns(self.data, 0, n)
         if not -_WRAP // 2 <= pfn <= _I64_MAX:
             return []
-        pfns, tids, done = index
-        tids = tids[np.searchsorted(pfns, pfn):np.searchsorted(pfns, pfn, "right")].tolist()
+        tids = _lookup(index, pfn)
+        done = index[2]
         if done < n:
-            tail = np.frombuffer(self.data[done * T_WIDTH:n * T_WIDTH], np.int64)
-            tids += (np.flatnonzero(tail[T_PFN::T_WIDTH] == pfn) + done).tolist()
+            # The tables appended since: a second index of those, rebuilt each 1,024
+            # new tables (a scan of them all per call made a walker reading pfns the
+            # log does not hold cost O(n / 8) each), then a scan of the last few.
+            tail = self._tail
+            if tail is None or tail[3] != done or n - tail[2] > 1024:
+                tail = self._tail = _sorted_pfns(self.data, done, n) + (done,)
+            tids += _lookup(tail, pfn)
+            if tail[2] < n:
+                rest = np.frombuffer(self.data[tail[2] * T_WIDTH:n * T_WIDTH], np.int64)
+                tids += (np.flatnonzero(rest[T_PFN::T_WIDTH] == pfn) + tail[2]).tolist()
         return tids
 
     @property
@@ -222,6 +230,20 @@ class TableLog:
 
     def nbytes(self) -> int:
         return self.data.itemsize * len(self.data)
+
+
+def _sorted_pfns(data: array, lo: int, hi: int) -> tuple[Any, Any, int]:
+    """(pfns of tables ``lo:hi`` sorted, their tids, ``hi``): from a copy of that span."""
+    import numpy as np
+    pfns = np.frombuffer(data[lo * T_WIDTH:hi * T_WIDTH], np.int64)[T_PFN::T_WIDTH]
+    order = np.argsort(pfns, kind="stable")
+    return pfns[order], order + lo, hi
+
+
+def _lookup(index: tuple, pfn: int) -> list[int]:
+    import numpy as np
+    pfns, tids = index[0], index[1]
+    return tids[np.searchsorted(pfns, pfn):np.searchsorted(pfns, pfn, "right")].tolist()
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,3 +246,35 @@ def test_seeks_while_the_trace_loads_neither_fail_nor_break_the_load(tmp_path):
         for t, index, mm_bytes in seen:
             state = after.state_at(t)
             assert (state.index, dict(state.mm_bytes)) == (index, mm_bytes), t
+
+
+def test_table_log_tids_of_equals_generations_as_the_log_grows():
+    """``tids_of`` (a sorted index, one of the tables appended since, and a scan of the
+    last few) answers what ``generations`` does, asked between appends of any size."""
+    import random
+    from replayer.state import TableLog
+    rng = random.Random(5)
+    log = TableLog()
+    for _ in range(300):
+        for _ in range(rng.choice((0, 1, 7, 300, 1500))):
+            log.append(rng.randrange(64), 0xA000, 1, 0, 0, 0)
+        gens = log.generations
+        for pfn in rng.sample(range(70), 5):
+            assert log.tids_of(pfn) == gens.get(pfn, [])
+
+
+def test_walker_reads_of_pfns_the_log_never_held_stay_cheap():
+    """A walker read finding no table looks the pfn up in the log (a use after free?):
+    with many tables in the log, that must not cost a scan of the recent ones each."""
+    import time
+    from replayer.state import TableLog
+    log = TableLog()
+    for i in range(300_000):
+        log.append(i, 0xA000, 1, 0, 0, 0)
+    log.tids_of(0)
+    for i in range(30_000):
+        log.append(i, 0xA000, 1, 0, 0, 0)
+    t = time.perf_counter()
+    for j in range(2000):
+        log.tids_of(10**9 + j)
+    assert time.perf_counter() - t < 1.0
