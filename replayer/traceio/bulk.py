@@ -73,7 +73,16 @@ class ColumnsMixin:
             j = min(n, i + self._chunk_events - self.events_buffered)
             part = (ts[i:j], kinds[i:j], cpus[i:j], who[i:j], fields[i:j])
             if not self._comms_fit(part[3]):
-                self._add_each(*part)       # cuts the chunk where add would
+                # A pid's comm changes at event i + k: add cuts the chunk there.
+                k = part[3].first_change(self._comms)
+                if k == 0 and not self.events_buffered:
+                    self._add_each(*part)   # (not reached: a new chunk takes any comm)
+                    i = j
+                    continue
+                j = i + k
+                if k:
+                    self._add_columns(ts[i:j], kinds[i:j], cpus[i:j], who[i:j], fields[i:j])
+                self._flush()
             elif self._kinds:               # a chunk add began: filled as add fills it
                 self._extend_lists(*part)
             else:

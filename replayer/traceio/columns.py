@@ -89,7 +89,7 @@ def encode_column(values: Sequence[Any], depth: int = 0) -> Any:
                 return {"d": list(distinct),
                         "c": int_column(list(map(index.__getitem__, values)))}
             if types == {str}:
-                packed = encode_words(values, int_column)
+                packed = encode_words(values, int_array_column)
                 if packed is not None:
                     return packed
         elif types == {dict} and depth < MAX_STRUCT_DEPTH:

@@ -10,7 +10,8 @@ depend on the form.
 
 from __future__ import annotations
 
-from operator import itemgetter
+from itertools import chain
+from operator import itemgetter, ne
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -45,6 +46,15 @@ class Lists:
             return None
         return pairs
 
+    def first_change(self, had: dict) -> int:
+        """The first event whose comm is not its pid's in ``had`` (a chunk's comms) or,
+        for a pid not there, at the pid's first event here; where :meth:`add` cuts a
+        chunk. Call it only when there is one (:meth:`pairs` is None or conflicts with
+        ``had``). O(n) in C."""
+        expect = dict(zip(reversed(self.pids), reversed(self.comms)))   # first seen
+        expect.update(had)
+        return list(map(ne, map(expect.__getitem__, self.pids), self.comms)).index(True)
+
 
 class Coded:
     """``table[codes[i]]`` is event i's (pid, comm)."""
@@ -77,6 +87,10 @@ class Coded:
         rank[distinct] = np.arange(len(distinct))
         return distinct, rank[codes]
 
+    def first_change(self, had: dict) -> int:
+        """What :meth:`Lists.first_change` answers for the same events."""
+        return Lists(*self.lists()).first_change(had)
+
     def pairs(self) -> dict | None:
         """What :meth:`Lists.pairs` answers for the same events, from the distinct codes
         (a pid's comm changes iff two of its codes' comms differ)."""
@@ -96,7 +110,7 @@ def pid_column(parts: Sequence[Lists | Coded], encode: Callable[[Sequence], Any]
     the pids are ints of int64 with or without nil (a simulator's), else by ``encode``
     itself."""
     if not all(type(p) is Coded and p.table is parts[0].table for p in parts):
-        return encode([pid for p in parts for pid in p.lists()[0]])
+        return encode(list(chain.from_iterable(p.lists()[0] for p in parts)))
     coded = Coded(np.concatenate([p.codes for p in parts]), parts[0].table)
     codes, index = coded.seen()
     pids = [coded.table[c][0] for c in codes.tolist()]
