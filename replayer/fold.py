@@ -136,8 +136,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         if fast:
             # Callbacks, grace periods and syncs are applied in bulk
             # (:mod:`.fold_pairs`): an rcu_queue is visited for its tables only, and
-            # not at all amid table steps applied in bulk (its tables are among them).
-            self._handlers[v.RCU_QUEUE] = self._rcu_tables
+            # not at all amid table steps applied in bulk (its tables are among them),
+            # unless its callback could not be paired.
+            self._handlers[v.RCU_QUEUE] = self._rcu_queue_fast
 
     def release_series(self) -> None:
         """Let go of the series' arrays once the load is done: the appenders are bound
@@ -248,7 +249,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         is_set = pk == v.PTE_SET
         # Rows with nothing left to do once the stretch is applied: zaps (recorded at
         # once below), rcu_queues (their tables are steps, their callbacks paired).
-        done = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END) | (pk == v.RCU_QUEUE)
+        done = (pk == v.ZAP_BEGIN) | (pk == v.ZAP_END)
+        if self.callbacks_paired:
+            done |= pk == v.RCU_QUEUE
         steps = read_steps(rows, self._kinds, pos[is_set], work_n[is_set] if work_n is not None
                            else pos[:0])
         if steps is None:

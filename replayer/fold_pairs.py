@@ -84,7 +84,17 @@ def _pairs(opens: np.ndarray, closes: np.ndarray, open_keys, close_keys):
 
 
 class PairsInBulk:
-    """A mixin of :class:`.fold.Folder` (the fast path): :meth:`_pairs_in_bulk`."""
+    """A mixin of :class:`.fold.Folder` (the fast path): :meth:`_pairs_in_bulk`.
+    ``callbacks_paired``: whether the stretch's callbacks were (ids that are not
+    64-bit integers leave them to the per-row handlers)."""
+
+    callbacks_paired = False
+
+    def _rcu_queue_fast(self, row: tuple, ts: int, i: int) -> None:
+        """An rcu_queue on the fast path: its tables, and its callback unless paired."""
+        self._rcu_tables(row, ts, i)
+        if not self.callbacks_paired:
+            self._rcu_callback(row, ts, i)
 
     def _pairs_in_bulk(self, kr, c: np.ndarray, ts_all: np.ndarray,
                        first_index: int, field, int_field) -> list[np.ndarray]:
@@ -93,12 +103,14 @@ class PairsInBulk:
         field of the rows at ``at`` as a list, ``int_field`` as an array when stored
         as integers (else None)."""
         done = []
+        self.callbacks_paired = False    # else each rcu_queue's handler does its callback
         gp = self._grace_periods(kr, ts_all, first_index, field, int_field)
         if gp is not None:
             done.append(gp[0])
             cb = self._callbacks(kr, c, ts_all, first_index, field, int_field, *gp[1:])
             if cb is not None:
                 done.append(cb)
+                self.callbacks_paired = True
         sync = self._syncs(kr, c, ts_all, first_index, field)
         if sync is not None:
             done.append(sync)
@@ -217,7 +229,10 @@ class PairsInBulk:
         ends = kr.at(v.TABLE_SYNC_END)
         if not len(begins) and not len(ends):
             return None
-        at, is_begin, keys, prev, last = _pairs(begins, ends, c[begins], c[ends])
+        paired = _pairs(begins, ends, c[begins], c[ends])
+        if paired is None:
+            return None
+        at, is_begin, keys, prev, last = paired
         methods = field(v.TABLE_SYNC_BEGIN, 0, begins) if len(begins) else []
         targets = field(v.TABLE_SYNC_BEGIN, 1, begins) if len(begins) else []
         b_rank = np.cumsum(is_begin) - 1
