@@ -17,7 +17,7 @@ from ptviz.ftrace.textparse import _NUMBER, U64_END, checked, field, number, num
 from replayer import vocab as v
 from replayer.errors import ImportFormatError
 from replayer.traceio import TraceReader
-from tests.conftest import TRACES
+from tests.conftest import LONG, TRACES
 from tests.test_tracecmd import fake_trace_cmd  # noqa: F401  (a fixture)
 
 _PIECES = ["0x", "0X", "1", "a", "F", "g", " ", "=", "pfn=", "xpfn=", "_", "-", "+", "٣",
@@ -34,7 +34,7 @@ def _number_by_regex(text, hi):
     return checked(m.group(1), 16, 0, hi) if m.group(1) else checked(m.group(2), 10, 0, hi)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=3000 if LONG else 300, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join),
        st.sampled_from([U64_END, 1 << 63, 16, 1]))
 def test_numbers_read_without_the_regex_are_the_regexs(text, hi):
@@ -50,7 +50,7 @@ def test_numbers_at_the_fast_paths_edges(text):
         assert number_field(f"pfn={text}", "pfn=", hi) == _number_by_regex(text, hi)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 if LONG else 60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 50), st.booleans()), max_size=200),
        st.lists(st.integers(-5, 60), max_size=8))
 def test_the_window_drains_in_time_then_seq_order(events, drains):
