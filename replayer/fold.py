@@ -26,7 +26,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
-from .fold_bulk import IS_BARRIER, IS_TABLE, E_ALLOC, MIN_STEPS, KindRows, read_steps
+from .fold_bulk import IS_TABLE, E_ALLOC, MIN_STEPS, NO_PID, KindRows, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_record import record_zaps
@@ -40,6 +40,7 @@ from .state import Finding, ReplayState, TableLog
 
 _kind_of, _cpu_of = itemgetter(0), itemgetter(2)
 _ALLOC_PFN = v.KIND_BY_ID[v.TABLE_ALLOC].fields.index("pfn")
+_NEW_MM, _NEW_TGID = (v.KIND_BY_ID[v.MM_NEW].fields.index(f) for f in ("mm", "tgid"))
 
 #: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
 _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
@@ -235,15 +236,18 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                       work_count, stamps, first_index: int) -> bool:
         """The rows at ``pos`` with their table steps applied in bulk
         (:func:`.fold_lives.apply_lives`), stretch by stretch between the rows that
-        must see the tables as they are at that moment (markers, mm_new); a walker
-        read learns what its pfn held at that moment from the stretch's steps. A
-        stretch with few table rows, or one that is not regular, is visited row by
-        row. False (nothing done) when no stretch has enough table rows."""
+        must see the tables as they are at that moment (an mm_new of an mm that
+        exited, which resets its peak); a walker read learns what its pfn held at that
+        moment from the stretch's steps, a marker what it reads from a
+        :class:`.fold_view.StretchView`. A stretch with few table rows, or one that is
+        not regular, is visited row by row. False (nothing done) when no stretch has
+        enough table rows."""
         pk = k[pos]
         table = IS_TABLE[pk]
-        cuts = np.flatnonzero(IS_BARRIER[pk])
+        new_mms = self._mm_news(rows, k, pos)
+        cuts = np.flatnonzero(new_mms[3]) if new_mms is not None else pos[:0]
         in_table = np.r_[0, np.cumsum(table & (pk != v.PTE_SET))][np.r_[0, cuts + 1, len(pos)]]
-        big = np.diff(in_table) >= MIN_STEPS      # per stretch (the barrier row in the next)
+        big = np.diff(in_table) >= MIN_STEPS      # per stretch (the cutting row in the next)
         if not big.any():
             return False
         is_set = pk == v.PTE_SET
@@ -273,7 +277,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         lo = s_lo = z_lo = 0
         pending = 0                  # rows from here on wait to be visited one by one
         for cut, s_hi, z_hi, bulk in zip(cuts, step_at, zap_at, big.tolist()):
-            end = min(cut + 1, len(pos))             # the barrier row included
+            end = min(cut + 1, len(pos))             # the cutting row included
             if bulk:
                 self._visit_rows(rows, pos, work_n, work_count, pending, lo, stamps,
                                  first_index)
@@ -282,15 +286,25 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                 if read_pfns is not None and is_read[lo:cut].any():
                     mine = lo + np.flatnonzero(is_read[lo:cut])
                     reads = (pos[mine], read_pfns[read_rank[mine]])
+                news = None
+                if new_mms is not None:
+                    mine = lo + np.flatnonzero(pk[lo:cut] == v.MM_NEW)
+                    rank = new_mms[0][mine]
+                    news = (pos[mine], new_mms[1][rank], [new_mms[2][r] for r in rank.tolist()])
+                view = self.recording and bool((pk[lo:cut] == v.MARKER).any())
                 applied = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
                                       first_index, int(allocs_before[s_lo]),
-                                      int(pos[lo]) if lo < len(pos) else len(k), reads)
+                                      int(pos[lo]) if lo < len(pos) else len(k), reads,
+                                      news, view)
                 if applied is not None:
-                    writes, tids = applied
+                    writes, tids, view = applied
                     handlers = self._handlers
+                    if view is not None:
+                        handlers = {**handlers, v.MARKER: lambda row, ts, i, view=view: (
+                            self._marker(row, ts, i, view))}
                     if tids is not None:
                         found = dict(zip((reads[0] + first_index).tolist(), tids.tolist()))
-                        handlers = {**handlers, v.WALK_TABLE: lambda row, ts, i: (
+                        handlers = {**handlers, v.WALK_TABLE: lambda row, ts, i, found=found: (
                             self._walk_read(row, ts, i, found[i]))}
                     # The zap rows are done too: their pid → mm writes are among
                     # ``writes``, and what they record is recorded here at once.
@@ -303,6 +317,35 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             lo, s_lo, z_lo = end, s_hi, z_hi
         self._visit_rows(rows, pos, work_n, work_count, pending, len(pos), stamps, first_index)
         return True
+
+    def _mm_news(self, rows, k: np.ndarray, pos: np.ndarray):
+        """The mm_new rows among those at ``pos``: (for each of ``pos``, its rank among
+        them or -1; their tgids as int64, ``NO_PID`` for nil; their mms; for each of
+        ``pos``, whether it cuts the stretch), or None when there are none. An mm_new
+        cuts when its mm exited before it (in the state, or by an mm_exit row of this
+        fold before it): it resets the mm's peak to its VmPTE at that moment. So does
+        one whose tgid the int64 column cannot hold."""
+        at = self._kinds.at(v.MM_NEW)
+        if not len(at):
+            return None
+        mms = _field(rows, v.MM_NEW, _NEW_MM, at)
+        tgids = _field(rows, v.MM_NEW, _NEW_TGID, at)
+        exits = self._kinds.at(v.MM_EXIT)
+        first_exit: dict = {}
+        for mm, p in zip(_field(rows, v.MM_EXIT, 0, exits) if len(exits) else (),
+                         exits.tolist()):
+            first_exit.setdefault(mm, p)
+        gone = self.state.mm_exit
+        cut = [mm in gone or first_exit.get(mm, p) < p or
+               (t is not None and (type(t) is not int or not NO_PID < t < 1 << 63))
+               for mm, t, p in zip(mms, tgids, at.tolist())]
+        tgid = np.array([NO_PID if t is None or c else t for t, c in zip(tgids, cut)],
+                        np.int64)
+        rank = np.full(len(k), -1, np.int64)
+        rank[at] = np.arange(len(at))
+        cuts = np.zeros(len(pos), bool)
+        cuts[np.searchsorted(pos, at[np.array(cut, bool)])] = True
+        return rank[pos], tgid, mms, cuts
 
     def _visit_rows(self, rows, pos, work_n, work_count, lo: int, hi: int, stamps,
                     first_index: int) -> None:

@@ -28,12 +28,6 @@ MIN_STEPS = 384
 IS_TABLE = np.zeros(1 << 16, dtype=bool)
 IS_TABLE[[v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
            v.TABLE_FREE]] = True
-#: Other rows that read or write what table steps change, at the moment they run
-#: (a marker reads VmPTE; mm_new resets a peak): the bulk path stops before each
-#: and lets it run in order. (A walker read is answered from the stretch's steps:
-#: :mod:`.fold_walkers`.)
-IS_BARRIER = np.zeros(1 << 16, dtype=bool)
-IS_BARRIER[[v.MARKER, v.MM_NEW]] = True
 
 
 class KindRows:

@@ -207,7 +207,9 @@ class ContextHandlers:
         if self.recording:
             self._open_zap.pop(row[3], None)
 
-    def _marker(self, row: tuple, ts: int, i: int) -> None:
+    def _marker(self, row: tuple, ts: int, i: int, view=None) -> None:
+        """A marker; ``view`` (a :class:`.fold_view.StretchView`): what it reads as it
+        was at its row, when the bulk path has applied its stretch already."""
         s = self.state
         s.markers += 1
         if self.recording:
@@ -215,10 +217,15 @@ class ContextHandlers:
             # ptviz's own pid): ptviz's count is that process's.
             sample = kernel_sample(row[4])
             pid = sample[0] if sample is not None and sample[0] is not None else row[3]
-            mm = s.pid_mm.get(pid)
+            if view is None:
+                mm = s.pid_mm.get(pid)
+                vmpte, empty = s.mm_bytes.get(mm) if mm else None, len(s.empty_since)
+            else:
+                mm = view.pid_mm(pid, i)
+                vmpte, empty = view.mm_bytes(mm, i) if mm else None, view.empty_count(i)
             self.markers.append({"ts": ts, "cpu": row[2], "pid": row[3], "text": row[4],
-                                 "mm": mm, "vmpte_bytes": s.mm_bytes.get(mm) if mm else None,
-                                 "empty_attached": len(s.empty_since), "index": i})
+                                 "mm": mm, "vmpte_bytes": vmpte, "empty_attached": empty,
+                                 "index": i})
 
     def _lost(self, row: tuple, ts: int, i: int) -> None:
         s = self.state

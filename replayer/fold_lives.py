@@ -32,6 +32,7 @@ from . import vocab as v
 from .fold_bulk import E_ALLOC, E_CLEAR, E_DETACH, E_FREE, E_QUEUE, E_RCU, E_SET, NO_PID
 from .fold_tables import CLS_LEAK, CLS_LEAK_FREE, CLS_RECLAIM, CLS_RECLAIM_FREE
 from .fold_record import extend_series, find_leaks, log_steps, shift_in_groups
+from .fold_view import StretchView
 from .fold_walkers import tids_at, walker_sees_free
 from .state import (ATTACHED as A, DETACH_CODES, DETACHED as D, QUEUED as Q,
                     RCU_PENDING as R, T_DETACH_CAUSE, T_LEAK_TS, T_LEVEL, T_MM, T_WIDTH)
@@ -59,14 +60,17 @@ def _records(log, tids: np.ndarray, loading: bool) -> np.ndarray:
 
 def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
                 first_index: int, alloc_base: int, row_lo: int,
-                reads: tuple | None = None) -> tuple[list, Any] | None:
+                reads: tuple | None = None, mm_news: tuple | None = None,
+                want_view: bool = False) -> tuple[list, Any, Any] | None:
     """Apply steps ``lo:hi`` of ``st`` to folder ``f`` (zap rows ``zlo:zhi`` of
     ``st.zaps`` are those of the same rows; ``alloc_base`` allocations come before
     ``lo``; the stretch's rows start at row ``row_lo``; ``reads``: the (rows, pfns)
-    of its walker reads, as int64 arrays). Returns the ``(pid, mm)`` writes to
-    ``pid_mm`` the allocations and zap rows leave (each task's last), for the caller
-    to apply after the other rows, and the tid each read finds (-1: none; None without
-    reads); None when the stretch is not regular (nothing changed)."""
+    of its walker reads, as int64 arrays; ``mm_news``: the (rows, tgids, mms) of its
+    mm_new rows). Returns the ``(pid, mm)`` writes to ``pid_mm`` the allocations, zap
+    rows and mm_new rows leave (each task's last), for the caller to apply after the
+    other rows; the tid each read finds (-1: none; None without reads); and with
+    ``want_view``, what its markers read (:class:`.fold_view.StretchView`). None when
+    the stretch is not regular (nothing changed)."""
     s, log, rec = f.state, f.log, f.recording
     pos, ek = st.pos[lo:hi], st.ek[lo:hi]
     E = hi - lo
@@ -221,8 +225,10 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     lvl = r_level[run]
     lbytes = np.array(f._level_bytes, np.int64)[np.where((lvl > 0) & (lvl < 5), lvl, 0)]
     sign = is_alloc.astype(np.int64) - det
-    _account(f, s, in_time(sign), in_time(lbytes), in_time(r_mmi[run]), in_time(lvl), ts,
-             mm_values)
+    empties0 = len(s.empty_since)
+    e_time = in_time(e_delta)
+    mm_steps = _account(f, s, in_time(sign), in_time(lbytes), in_time(r_mmi[run]),
+                        in_time(lvl), ts, mm_values, pos if want_view else None)
     pages = in_time(is_alloc.astype(np.int64) - free)
     moved = pages != 0
     if moved.any():
@@ -236,7 +242,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         f._pte_attached = extend_series(f.series.pte_attached, f._pte_attached, ts, attached)
         flying = in_time(np.where(is_pte, det.astype(np.int64) - free, 0))
         f._pte_in_flight = extend_series(f.series.pte_in_flight, f._pte_in_flight, ts, flying)
-        extend_series(f.series.empty_attached, len(s.empty_since), ts, in_time(e_delta))
+        extend_series(f.series.empty_attached, empties0, ts, e_time)
         log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
                   det, free, is_q, is_r, st, a_lo, a_hi, a_mmi if n_alloc else None, new_mms)
         at = np.concatenate([m[0] for m in marks])
@@ -267,19 +273,26 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     deque(map(s.empty_since.pop, live_pfns[~empty & empty0[alive]].tolist()), 0)
     s.next_tid += n_alloc
 
-    # pid → mm, as the allocations and zaps of the stretch leave it: each task's last
-    # write (nothing in the stretch reads pid_mm; markers and mm_new end stretches).
-    a_pid = st.pid[lo:hi][t_alloc]
+    # pid → mm, as the allocations, zaps and mm_new rows of the stretch leave it: each
+    # task's last write (a marker reads them as they were at its row, from the view).
     zpos, zpid, zbegin, zmm, _ = (x[zlo:zhi] for x in st.zaps)
-    w_pos = np.concatenate([pos[t_alloc], zpos[zbegin]])
-    w_pid = np.concatenate([a_pid, zpid[zbegin]])
+    n_pos, n_pid, n_mm = mm_news if mm_news is not None else (pos[:0], pos[:0], [])
+    w_pos = np.concatenate([pos[t_alloc], zpos[zbegin], n_pos])
+    w_pid = np.concatenate([st.pid[lo:hi][t_alloc], zpid[zbegin], n_pid])
+    w_mm = np.array(a_mms + zmm[zbegin].tolist() + list(n_mm) + [None], object)[:-1]
     keep = np.flatnonzero(w_pid != NO_PID)
     keep = keep[np.lexsort((w_pos[keep], w_pid[keep]))]      # by task, then in row order
     by_pid = w_pid[keep]
-    keep = keep[np.r_[by_pid[1:] != by_pid[:-1], True]] if len(keep) else keep
-    n_a, z_mms = len(a_pid), zmm[zbegin]
-    w_mm = [a_mms[j] if j < n_a else z_mms[j - n_a] for j in keep.tolist()]
-    return list(zip(w_pid[keep].tolist(), w_mm)), tids_read
+    last = keep[np.r_[by_pid[1:] != by_pid[:-1], True]] if len(keep) else keep
+    writes = list(zip(w_pid[last].tolist(), w_mm[last].tolist()))
+    view = None
+    if want_view:
+        in_rows = keep[np.argsort(w_pos[keep], kind="stable")]
+        view = StretchView(s, first_index, pos, empties0 + np.cumsum(e_time), empties0,
+                           mm_steps[0], mm_steps[1],
+                           (w_pos[in_rows], w_pid[in_rows], w_mm[in_rows].tolist()),
+                           (n_pos.tolist(), list(n_mm)))
+    return writes, tids_read, view
 
 
 def _count_frees(s, pte_free: np.ndarray, cause: np.ndarray, mmi: np.ndarray,
@@ -299,12 +312,16 @@ def _count_frees(s, pte_free: np.ndarray, cause: np.ndarray, mmi: np.ndarray,
         s.mm_freed[mm] = tuple(a + int(b) for a, b in zip(had, per[m]))
 
 
-def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values) -> None:
+def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values, rows=None) -> tuple[dict, dict]:
     """VmPTE per mm (its series and peak) and attached tables per (mm, level), as
-    ``TableHandlers._account`` keeps them, for the allocations (+) and detaches (-)."""
+    ``TableHandlers._account`` keeps them, for the allocations (+) and detaches (-).
+    With ``rows`` (the steps' rows), returns each mm's (rows, VmPTE after each) and its
+    VmPTE before (None: no entry), for a stretch's markers."""
+    steps: dict = {}
+    start: dict = {}
     at = np.flatnonzero(sign)
     if not len(at):
-        return
+        return steps, start
     mmi, d = mmi[at], sign[at] * lbytes[at]
     order = np.argsort(mmi, kind="stable")
     mm_sorted = mmi[order]
@@ -312,7 +329,10 @@ def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values) -> None:
     for a, b in zip(cuts, cuts[1:]):
         mm = mm_values[int(mm_sorted[a])]
         which = order[a:b]
-        values = s.mm_bytes.get(mm, 0) + np.cumsum(d[which])
+        before = s.mm_bytes.get(mm)
+        values = (before or 0) + np.cumsum(d[which])
+        if rows is not None:
+            steps[mm], start[mm] = (rows[at[which]], values), before
         s.mm_bytes[mm] = int(values[-1])
         top = int(values.max())
         if top > s.mm_peak.get(mm, 0):
@@ -324,7 +344,7 @@ def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values) -> None:
         for m, level, sg in zip(mmi.tolist(), lvl[at].tolist(), sign[at].tolist()):
             k = (mm_values[m], level)
             s.mm_tables[k] = s.mm_tables.get(k, 0) + sg
-        return
+        return steps, start
     if int(key.max()) < 1 << 16:         # few mms: count by key directly
         uniq = np.flatnonzero(np.bincount(key))
         net = np.bincount(key, sign[at])[uniq]
@@ -336,3 +356,4 @@ def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values) -> None:
     for k, n in zip(uniq.tolist(), net.tolist()):
         pair = (mm_values[k // 8], k % 8)
         s.mm_tables[pair] = s.mm_tables.get(pair, 0) + int(n)
+    return steps, start

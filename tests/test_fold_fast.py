@@ -14,9 +14,8 @@ from replayer.replay import Replay
 from replayer.report import build_report
 from tests.conftest import LONG
 from tests.test_replay_seek import write
-from tests.tracegen import WALKER_OPS, lives, traces
+from tests.tracegen import WALKER_OPS, lives, mixed, traces
 import replayer.fold as fold
-import replayer.fold_lives as fold_lives
 
 
 def assert_same(fast: Replay, ref: Replay, times) -> None:
@@ -45,6 +44,16 @@ def _trace(pid: int | None = 7):
         events.append((1000 + 10 * (len(events) + 1), v.KIND_BY_NAME[kind].id, cpu, pid,
                        fields))
     return events, add
+
+
+def _fast_and_reference(tmp_path, events):
+    """``events`` in one chunk, replayed fast (bulk from 16 table rows) and by the
+    reference, and how many stretches the fast one applied and handed back."""
+    path = tmp_path / "t.msgpack"
+    write(path, events, 10_000)
+    with bulk_from(16) as counts:
+        fast = Replay.load(path)
+    return fast, Replay.load(path, reference=True), counts
 
 
 @contextmanager
@@ -79,6 +88,23 @@ def test_fast_fold_equals_reference(tmp_path_factory, events, chunk_events, ever
         assert_same(fast, ref, times)
 
 
+@settings(max_examples=400 if LONG else 15)
+@given(events=mixed(), chunk_events=st.sampled_from((1, 2, 3, 5, 8, 13, 40, 100, 10000)),
+       every=st.integers(1, 30), version=st.sampled_from((2, 2, 2, 1)))
+def test_every_kind_mixed_on_few_pfns_equals_reference(tmp_path_factory, events,
+                                                       chunk_events, every, version):
+    """Every stretch in bulk where it may be (from one table row), with every kind of
+    event around the tables, seeking at every time: what the reference gives."""
+    path = tmp_path_factory.mktemp("mixed") / "t.msgpack"
+    write(path, events, chunk_events, version=version)
+    times = sorted({e[0] for e in events} | {0})
+    with bulk_from(1):
+        fast = Replay.load(path, checkpoint_events=every)
+    with fast, Replay.load(path, checkpoint_events=every, reference=True) as ref:
+        with bulk_from(1):
+            assert_same(fast, ref, times)
+
+
 @settings(max_examples=150 if LONG else 12)
 @given(events=lives(), chunk_events=st.integers(1, 300), every=st.integers(1, 50),
        picks=st.lists(st.integers(0, 10**12), max_size=5))
@@ -99,9 +125,9 @@ def test_bulk_table_steps_equal_reference(tmp_path_factory, events, chunk_events
 
 
 def test_bulk_path_hands_back_a_stretch_that_is_not_regular(tmp_path):
-    """Two stretches of whole table lives: the first is applied in bulk; the second
-    frees a table that is still attached, so it goes row by row and the finding is
-    the reference's."""
+    """Two stretches of whole table lives (an mm_new of an mm that exited cuts them: it
+    resets the mm's peak): the first is applied in bulk; the second frees a table that
+    is still attached, so it goes row by row and the finding is the reference's."""
     events, add = _trace()
     for stretch in range(2):
         for pfn in range(0x100, 0x140):
@@ -116,12 +142,11 @@ def test_bulk_path_hands_back_a_stretch_that_is_not_regular(tmp_path):
             add("table_queue", pfn, "batch", None)
             add("table_free", pfn, "rcu", None)
         add("marker", "end of stretch")
-    path = tmp_path / "t.msgpack"
-    write(path, events, 10_000)
-    with bulk_from(16) as counts:
-        fast = Replay.load(path)
+        add("mm_exit", 0xB000)
+        add("mm_new", 0xB000, 9, "sh")
+    fast, ref, counts = _fast_and_reference(tmp_path, events)
     assert counts == {"applied": 1, "handed back": 1}
-    with fast, Replay.load(path, reference=True) as ref:
+    with fast, ref:
         assert [f.kind for f in fast.findings] == ["free_attached"]
         assert_same(fast, ref, [e[0] for e in events[::17]])
 
@@ -185,15 +210,48 @@ def test_zaps_of_several_tasks_in_a_bulk_stretch_equal_reference(tmp_path):
         add("pte_set", 0xA000, pfn, 4, None)
     add("marker", "end of the bulk stretch")
     add("table_detach", 0xA000, 0x500, "munmap", None, pid=8)
-    path = tmp_path / "t.msgpack"
-    write(path, events, 10_000)
-    with bulk_from(16) as counts:
-        fast = Replay.load(path)
+    fast, ref, counts = _fast_and_reference(tmp_path, events)
     assert counts["applied"] == 1
-    with fast, Replay.load(path, reference=True) as ref:
+    with fast, ref:
         assert fast.folder._last_zap == ref.folder._last_zap == {7: 1, 8: 2, 9: 3}
         assert fast.folder._open_zap == ref.folder._open_zap == {8: 2, 9: 3}
         assert ref.log.record(ref.log.find(0x500, 0))["leaked_since"] is not None
+        assert_same(fast, ref, [e[0] for e in events])
+
+
+def test_markers_amid_bulk_steps_read_what_was_true_at_their_row(tmp_path):
+    """Markers and mm_new rows no longer cut a stretch: a marker reads its task's mm,
+    that mm's VmPTE and the empty tables as they were at its row (before allocations
+    that follow it, after those before it; an mm made by an mm_new but with no table
+    yet reads 0, one never seen nil), as the per-row handlers do."""
+    events, add = _trace()
+    add("marker", "VmPTE: 0 kB pid=7 (sample)")          # nothing known yet: nil
+    add("mm_new", 0xC000, 8, "child")
+    add("marker", "VmPTE: 0 kB pid=8 (sample)")          # made by mm_new: 0
+    for pfn in range(0x100, 0x120):
+        add("table_alloc", 0xA000, 1, pfn, pfn << 21, None)
+        if pfn == 0x108:
+            add("marker", "VmPTE: 36 kB pid=7 (sample)")     # 9 tables so far
+        add("pte_set", 0xA000, pfn, 8, None)
+    add("table_alloc", 0xC000, 1, 0x200, 0x200 << 21, None, pid=8)
+    add("marker", "mid", pid=8)
+    for pfn in range(0x100, 0x120):
+        add("pte_clear", 0xA000, pfn, 8, None)
+        add("table_detach", 0xA000, pfn, "munmap", None)
+        if pfn == 0x110:
+            add("marker", "VmPTE: 60 kB pid=7 (sample)")
+        add("table_queue", pfn, "batch", None)
+        add("table_free", pfn, "rcu", None)
+    add("mm_new", 0xD000, 7, "exec")                     # task 7 moves to a new mm
+    add("marker", "after exec")
+    fast, ref, counts = _fast_and_reference(tmp_path, events)
+    assert counts == {"applied": 1, "handed back": 0}
+    with fast, ref:
+        got = [(m["mm"], m["vmpte_bytes"], m["empty_attached"]) for m in fast.folder.markers]
+        assert got == [(m["mm"], m["vmpte_bytes"], m["empty_attached"])
+                       for m in ref.folder.markers]
+        assert got == [(None, None, 0), (0xC000, 0, 0), (0xA000, 9 * 4096, 1),
+                       (0xC000, 4096, 1), (0xA000, 15 * 4096, 1), (0xD000, 0, 1)]
         assert_same(fast, ref, [e[0] for e in events])
 
 

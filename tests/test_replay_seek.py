@@ -10,9 +10,9 @@ from tests.story import X86_64
 from tests.tracegen import traces
 
 
-def write(path, events, chunk_events):
+def write(path, events, chunk_events, version=2):
     with TraceWriter(path, {"source": "test", "cpus": 4, "arch": X86_64},
-                     chunk_events=chunk_events, force=True) as w:
+                     chunk_events=chunk_events, force=True, version=version) as w:
         for ts, kind, cpu, pid, fields in events:
             w.add(ts, kind, cpu, pid, fields)
 

@@ -109,6 +109,38 @@ _AROUND = ("zap_begin", "zap_end", "marker", "mm_new", "rcu_invoke", "tlb_flush"
            "walk_table", "walk_end", "rcu_gp_start", "rcu_gp_end", "ipi_send", "ipi_enter")
 
 
+def _life_step(choose, kind: str, pfn: int, pfns: list, mm: int, odd: bool, stage: dict,
+               present: dict, sizes: tuple, callbacks, out: list, row: tuple) -> tuple:
+    """The fields of step ``kind`` of the table at ``pfn`` (``stage`` and ``present``
+    follow it; a free of a table with entries has them cleared first, into ``out`` at
+    ``row`` = (ts, cpu, pid), unless ``odd``): returns (kind, fields)."""
+    if kind == "table_alloc":
+        stage[pfn], present[pfn] = "attached", 0
+        return kind, (mm, choose((1, 1, 1, 2)), pfn, pfn << 21, choose((None, True)))
+    if kind in ("pte_set", "pte_clear"):
+        n = choose(sizes) if kind == "pte_set" else \
+            (min(present[pfn], choose(sizes)) if not odd else 600)
+        present[pfn] = max(0, present[pfn] + (n if kind == "pte_set" else -n))
+        return kind, (mm, pfn, n, None)
+    if kind == "table_detach":
+        stage[pfn] = "detached"
+        return kind, (mm, pfn, choose(("reclaim", "munmap", "exit", "collapse", "other")), None)
+    if kind == "table_queue":
+        if stage[pfn] == "detached":
+            stage[pfn] = "queued"
+        return kind, (pfn, choose(("batch", "single")), None)
+    if kind == "rcu_queue":
+        stage[pfn] = "rcu"
+        return kind, (choose(callbacks), "tlb_remove_table_rcu",
+                      (pfn,) + choose(((), (choose(pfns),))))
+    if present[pfn] and not odd:
+        ts, cpu, pid = row
+        out.append((ts, v.KIND_BY_NAME["pte_clear"].id, cpu, pid, (mm, pfn, present[pfn], None)))
+        present[pfn] = 0
+    stage[pfn] = None
+    return "table_free", (pfn, choose(("rcu", "ipi_sync", "direct")), None)
+
+
 @st.composite
 def lives(draw, max_events: int = 400) -> list[tuple[int, int, int, int, tuple]]:
     """Traces whose tables mostly live as the kernel runs them (allocated, filled,
@@ -121,7 +153,6 @@ def lives(draw, max_events: int = 400) -> list[tuple[int, int, int, int, tuple]]
     pfns = list(range(0x100, 0x100 + draw(st.integers(1, 24))))
     stage: dict[int, str | None] = dict.fromkeys(pfns)
     present = dict.fromkeys(pfns, 0)
-    level = dict.fromkeys(pfns, 1)
     ts, out = 1000, []
     for _ in range(draw(st.integers(0, max_events))):
         ts += choose((0, 1, 7, 1000))
@@ -142,32 +173,66 @@ def lives(draw, max_events: int = 400) -> list[tuple[int, int, int, int, tuple]]
         pfn = choose(pfns)
         odd = draw(st.integers(0, 99)) < 3          # a step the stage does not allow
         kind = choose(OPS[:7]) if odd else choose(_NEXT[stage[pfn]])
-        if kind == "table_alloc":
-            level[pfn] = choose((1, 1, 1, 2))
-            fields = (mm, level[pfn], pfn, pfn << 21, choose((None, True)))
-            stage[pfn], present[pfn] = "attached", 0
-        elif kind in ("pte_set", "pte_clear"):
-            n = choose((1, 3, 512)) if kind == "pte_set" else \
-                (min(present[pfn], choose((1, 3, 512))) if not odd else 600)
-            present[pfn] = max(0, present[pfn] + (n if kind == "pte_set" else -n))
-            fields = (mm, pfn, n, None)
-        elif kind == "table_detach":
-            fields = (mm, pfn, choose(("reclaim", "munmap", "exit", "collapse", "other")), None)
-            stage[pfn] = "detached"
-        elif kind == "table_queue":
-            fields = (pfn, choose(("batch", "single")), None)
-            if stage[pfn] == "detached":
-                stage[pfn] = "queued"
-        elif kind == "rcu_queue":
-            kind, fields = "rcu_queue", (choose(range(4)), "tlb_remove_table_rcu",
-                                        (pfn,) + choose(((), (choose(pfns),))))
-            stage[pfn] = "rcu"
+        kind, fields = _life_step(choose, kind, pfn, pfns, mm, odd, stage, present,
+                                  (1, 3, 512), range(4), out, (ts, cpu, pid))
+        out.append((ts, v.KIND_BY_NAME[kind].id, cpu, pid, fields))
+    return out
+
+
+@st.composite
+def mixed(draw, max_events=250):
+    """Every kind at once on one to four pfns and four CPUs, in random proportions:
+    table lives (now and then a step out of order), walks, RCU callbacks and grace
+    periods on repeated keys (one beyond int64), syncs, zaps by several tasks (and
+    nil), markers, mm_new, losses, TLB flushes and IPIs: the traces that find where
+    the fast fold's bulk paths and the per-row handlers part."""
+    def choose(seq):
+        return draw(st.sampled_from(seq))
+    pfns = list(range(0x100, 0x100 + draw(st.integers(1, 4))))
+    stage = dict.fromkeys(pfns)
+    present = dict.fromkeys(pfns, 0)
+    ts, out = 1000, []
+    weights = draw(st.lists(st.integers(0, 5), min_size=7, max_size=7))
+    cats = [c for c, w in zip(("table", "walk", "rcu", "sync", "zap", "bar", "misc"), weights)
+            for _ in range(w)] or ["table"]
+    for _ in range(draw(st.integers(0, max_events))):
+        ts += choose((0, 0, 1, 7, 1000))
+        cpu, pid = choose(range(4)), choose((1, 2, 3, None))
+        mm = choose(MMS)
+        cat = choose(cats)
+        if cat == "walk":
+            kind = choose(("walk_begin", "walk_table", "walk_table", "walk_end"))
+            fields = {"walk_begin": (mm, "gup_fast", "irq_off"), "walk_table": (choose(pfns),),
+                      "walk_end": ()}[kind]
+        elif cat == "rcu":
+            kind = choose(("rcu_queue", "rcu_invoke", "rcu_gp_start", "rcu_gp_end"))
+            key = choose((0, 1, 2, (1 << 63) + 5))
+            if kind == "rcu_queue":
+                fields = (key, choose(("f", None)), choose((None, (), (choose(pfns),),
+                                                            (choose(pfns), choose(pfns)))))
+            else:
+                fields = (key,)
+        elif cat == "sync":
+            kind = choose(("table_sync_begin", "table_sync_end"))
+            fields = ("ipi_broadcast", (1, 2)) if kind == "table_sync_begin" else (
+                choose(("ipi_broadcast", None)),)
+        elif cat == "zap":
+            kind = choose(("zap_begin", "zap_end"))
+            fields = (mm, 0, 1 << 21, choose(("munmap", "exit")), None)
+        elif cat == "bar":
+            kind = choose(("marker", "mm_new"))
+            fields = ("m",) if kind == "marker" else (mm, choose(range(1, 4)), "p")
+        elif cat == "misc":
+            kind = choose(("lost", "mm_exit", "tlb_flush", "ipi_send", "ipi_enter"))
+            fields = {"lost": (choose((1, None)),), "mm_exit": (mm,),
+                      "tlb_flush": (mm, 0, 1 << 21, 512, "local"),
+                      "ipi_send": ((0, 1), "tlb_shootdown", "x"),
+                      "ipi_enter": ("tlb_shootdown",)}[kind]
         else:
-            if present[pfn] and not odd:
-                fields = (mm, pfn, present[pfn], None)
-                out.append((ts, v.KIND_BY_NAME["pte_clear"].id, cpu, pid, fields))
-                present[pfn] = 0
-            kind, fields = "table_free", (pfn, choose(("rcu", "ipi_sync", "direct")), None)
-            stage[pfn] = None
+            pfn = choose(pfns)
+            odd = draw(st.integers(0, 99)) < 4
+            kind = choose(OPS[:7]) if odd else choose(_NEXT[stage[pfn]])
+            kind, fields = _life_step(choose, kind, pfn, pfns, mm, odd, stage, present,
+                                      (1, 3), range(3), out, (ts, cpu, pid))
         out.append((ts, v.KIND_BY_NAME[kind].id, cpu, pid, fields))
     return out
