@@ -11,14 +11,15 @@ conversion (~100 ns), and runs are most events of a fault-heavy workload.
 from __future__ import annotations
 
 from array import array
-from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
 
 from replayer.traceio.columns import transpose
+from replayer.traceio.fieldcodes import Coded, Table
 
-#: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields.
+#: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields
+#: (a fieldcodes.Coded).
 Part = tuple
 
 
@@ -27,7 +28,8 @@ def int64(values: Sequence[int]) -> np.ndarray:
 
 
 def close(rows: list[tuple], runs: list[tuple]) -> Part:
-    """The rows and the runs among them as one part, in emission order."""
+    """The rows and the runs among them as one part, in emission order; its fields coded
+    into a table of the rows' tuples and then the runs' (a run's events share its entry)."""
     if rows:
         ts, cpus, kinds, tasks, fields = transpose(rows)
         ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
@@ -35,9 +37,9 @@ def close(rows: list[tuple], runs: list[tuple]) -> Part:
         ts = cpus = kinds = tasks = np.zeros(0, np.int64)
         fields = []
     if not runs:
-        return ts, cpus, kinds, tasks, fields
+        return ts, cpus, kinds, tasks, Coded(np.arange(len(ts)), Table(fields, kinds))
     pos, t0, step, count, cpu, kind, task, run_fields = transpose(runs)
-    pos, count = int64(pos), int64(count)
+    pos, count, kind = int64(pos), int64(count), int64(kind)
     ends = np.cumsum(count)
     starts = ends - count                       # run events before each run
     # Where each event goes in emission order: row r after the runs emitted before it
@@ -50,19 +52,14 @@ def close(rows: list[tuple], runs: list[tuple]) -> Part:
     total = len(ts) + int(ends[-1])
     out = []
     for rows_col, run_col in ((ts, int64(t0)[which] + int64(step)[which] * (nth + 1)),
-                              (cpus, int64(cpu)[which]), (kinds, int64(kind)[which]),
-                              (tasks, int64(task)[which])):
+                              (cpus, int64(cpu)[which]), (kinds, kind[which]),
+                              (tasks, int64(task)[which]), (np.arange(len(ts)), len(ts) + which)):
         col = np.empty(total, np.int64)
         col[rows_at] = rows_col
         col[runs_at] = run_col
         out.append(col)
-    # Fields in emission order: the rows between runs, then each run's shared tuple.
-    cuts = pos.tolist()
-    pieces = [fields[a:b] for a, b in zip([0] + cuts, cuts + [len(fields)])]
-    runs_fields = map(repeat, run_fields, count.tolist())
-    merged = list(chain.from_iterable(chain.from_iterable(zip(pieces, runs_fields))))
-    merged += pieces[-1]
-    return (*out, merged)
+    table = Table(fields + run_fields, np.concatenate([kinds, kind]))
+    return (*out[:4], Coded(out[4], table))
 
 
 def concat(parts: list[Part]) -> Part:
@@ -71,4 +68,4 @@ def concat(parts: list[Part]) -> Part:
         return parts[0]
     ts, cpus, kinds, tasks, fields = transpose(parts)
     return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds),
-            np.concatenate(tasks), list(chain.from_iterable(fields)))
+            np.concatenate(tasks), Coded.concat(fields))

@@ -20,7 +20,6 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
-from operator import itemgetter
 from typing import Callable
 
 import numpy as np
@@ -216,7 +215,7 @@ class Machine:
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
-        a sequence), in emission order; the buffer is emptied."""
+        a fieldcodes.Coded), in emission order; the buffer is emptied."""
         self._close_rows()
         parts, self._parts, self._parted = self._parts, [], 0
         return buffer.concat(parts)
@@ -238,7 +237,7 @@ class Machine:
             # By time, ties in emission order (a stable sort of the emission order).
             order = np.argsort(ts, kind="stable")
             ts, cpus, kinds, tasks = ts[order], cpus[order], kinds[order], tasks[order]
-            fields = itemgetter(*order.tolist())(fields)
+            fields = fields.take(order)
         # Anything emitted later has ts >= before and comes later in emission order, so
         # events at exactly ``before`` can go now.
         cut = n if before is None else int(np.searchsorted(ts, before, side="right"))
@@ -247,7 +246,9 @@ class Machine:
                                          self.tasks, fields[:cut])
             self.events += cut
         if cut < n:
-            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:], fields[cut:]))
+            # Its own table of the entries it uses: the written ones' go with them.
+            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:],
+                                fields[cut:].compact()))
             self._parted = n - cut
 
     def tick(self, ns: int) -> None:

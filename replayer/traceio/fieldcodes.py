@@ -1,0 +1,183 @@
+"""Each event's fields as a code into a table of tuples (the writer's bulk path, bulk.py).
+
+A simulator emits millions of events whose fields repeat: a run of faults shares one
+fields tuple over tens of events. Given as one tuple an event, the writer would sort the
+tuples by kind, transpose them and encode each column value by value: ~200 ns an event,
+most of a simulator's writing time. Given as :class:`Coded` (``table.entries[codes[i]]``
+is event i's tuple), each kind's entries are transposed once into arrays (:meth:`Table.
+columns`) and a chunk's columns are numpy takes of them, so an event costs its share of
+its entry. The values, hence the bytes, are those of the tuples (tests hold them equal).
+"""
+
+from __future__ import annotations
+
+from array import array
+from itertools import chain
+from operator import itemgetter
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .columns import int_array_column, transpose
+
+_NO_INTS = np.zeros(0, np.int64)
+
+
+def _small(a: np.ndarray) -> np.ndarray | None:
+    """``a`` (non-empty) as uint8 or uint16 when its values fit (kinds), else None."""
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi >= 1 << 16:
+        return None
+    return a.astype(np.uint8 if hi < 1 << 8 else np.uint16)
+
+
+def groups(kinds: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(kind, the indexes of its events in order)`` for each kind, ascending: a stable
+    sort's order (of small ints, numpy sorts by radix, in O(n))."""
+    first = int(kinds[0])
+    if (kinds == first).all():
+        return [(first, np.arange(len(kinds)))]
+    small = _small(kinds)
+    order = np.argsort(kinds if small is None else small, kind="stable")
+    grouped = kinds[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]).tolist()
+    return [(int(grouped[a]), order[a:b]) for a, b in zip(starts, starts[1:] + [len(kinds)])]
+
+
+def _as_array(values: list) -> np.ndarray:
+    """A column of entries: int64 or uint64 when every value is an int (not a bool) that
+    fits (what int_column packs), else an object array of the values themselves."""
+    if set(map(type, values)) == {int}:
+        for code, dtype in (("q", np.int64), ("Q", np.uint64)):
+            try:
+                return np.frombuffer(array(code, values), dtype)
+            except OverflowError:
+                pass
+    return np.fromiter(values, object, len(values))
+
+
+class Table:
+    """Fields tuples (``entries``) with each one's kind (``kinds``, an int64 array); each
+    kind's entries as columns, made once on first use (a table serves several chunks)."""
+
+    __slots__ = ("entries", "kinds", "_columns", "_local", "_lengths")
+
+    def __init__(self, entries: list[tuple], kinds: np.ndarray) -> None:
+        self.entries, self.kinds = entries, kinds
+        self._columns: dict[int, list[np.ndarray]] = {}
+        self._local: np.ndarray | None = None      # each entry's index among its kind's
+        self._lengths: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            self._lengths = np.fromiter(map(len, self.entries), np.int64, len(self.entries))
+        return self._lengths
+
+    def columns(self, kind: int) -> tuple[list[np.ndarray], np.ndarray] | None:
+        """The columns of ``kind``'s entries, and each entry's row in them; None when
+        its entries differ in length (the writer refuses them before asking)."""
+        cols = self._columns.get(kind)
+        if cols is None:
+            if self._local is None:
+                self._local = np.zeros(len(self.entries), np.int64)
+                for k, at in groups(self.kinds) if len(self.kinds) else ():
+                    self._local[at] = np.arange(len(at))
+            at = np.flatnonzero(self.kinds == kind)
+            rows = [self.entries[i] for i in at.tolist()] if len(at) < 2 else \
+                list(itemgetter(*at.tolist())(self.entries))
+            if len(set(map(len, rows))) != 1:
+                return None
+            cols = self._columns[kind] = [_as_array(c) for c in transpose(rows)]
+        return cols, self._local
+
+
+class Coded:
+    """Event i's fields are ``table.entries[codes[i]]``: a sequence of tuples to the
+    writer (len, slices, iteration), without a tuple an event."""
+
+    __slots__ = ("codes", "table")
+
+    def __init__(self, codes: np.ndarray, table: Table) -> None:
+        self.codes, self.table = codes, table
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, part: slice) -> "Coded":
+        if not isinstance(part, slice):
+            raise TypeError("Coded fields take slices; take() for an order")
+        return Coded(self.codes[part], self.table)
+
+    def take(self, order: np.ndarray) -> "Coded":
+        return Coded(self.codes[order], self.table)
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.tolist())
+
+    def tolist(self) -> list[tuple]:
+        return list(map(self.table.entries.__getitem__, self.codes.tolist()))
+
+    def lengths(self) -> np.ndarray:
+        """Each event's number of fields."""
+        return self.table.lengths()[self.codes] if len(self.codes) else _NO_INTS
+
+    def compact(self) -> "Coded":
+        """The same fields in a table of the entries they use alone (what a machine keeps
+        for later holds only what it needs)."""
+        used, codes = np.unique(self.codes, return_inverse=True)
+        table = self.table
+        entries = [table.entries[i] for i in used.tolist()]
+        return Coded(codes.reshape(-1).astype(np.int64), Table(entries, table.kinds[used]))
+
+    @staticmethod
+    def concat(parts: Sequence["Coded"]) -> "Coded":
+        """The events of ``parts`` in order, in one table (theirs one after another)."""
+        tables = list({id(p.table): p.table for p in parts}.values())
+        if len(tables) == 1:
+            return Coded(np.concatenate([p.codes for p in parts]), tables[0])
+        base, at = {}, 0
+        for t in tables:
+            base[id(t)] = at
+            at += len(t)
+        table = Table(list(chain.from_iterable(t.entries for t in tables)),
+                      np.concatenate([t.kinds for t in tables]))
+        return Coded(np.concatenate([p.codes + base[id(p.table)] for p in parts]), table)
+
+
+def kind_columns(parts: Sequence[tuple[np.ndarray, Coded]], column: Callable[[list], Any]
+                 ) -> list | None:
+    """A v2 chunk's ``fields`` element for the events of ``parts`` ((kinds, fields),
+    in order): each kind present, ascending, with its columns; what ``column`` makes of
+    each kind's values, integer columns made from the arrays without it. None when an
+    event's entry is of another kind (the caller then encodes the tuples)."""
+    pieces: dict[int, list[list[np.ndarray]]] = {}
+    for kinds, fields in parts:
+        table = fields.table
+        for kind, at in groups(kinds):
+            codes = fields.codes[at]
+            made = table.columns(kind)
+            if made is None or bool((table.kinds[codes] != kind).any()):
+                return None
+            cols, local = made
+            rows = local[codes]
+            pieces.setdefault(kind, []).append([c[rows] for c in cols])
+    return [[kind, [_joined([p[j] for p in pieces[kind]], column)
+                    for j in range(len(pieces[kind][0]))]]
+            for kind in sorted(pieces)]
+
+
+def _joined(arrays: list[np.ndarray], column: Callable[[list], Any]) -> Any:
+    """``column`` of the values of ``arrays`` one after another, without it when they are
+    ints: what int_column packs (int64 when every value fits, else uint64)."""
+    dtypes = {a.dtype for a in arrays}
+    if dtypes == {np.dtype(np.int64)}:
+        return int_array_column(np.concatenate(arrays))
+    if dtypes == {np.dtype(np.uint64)}:
+        a = np.concatenate(arrays)
+        if int(a.max()) < 1 << 63:
+            return int_array_column(a.astype(np.int64))
+        return b"Q" + a.astype("<u8").tobytes()
+    return column(list(chain.from_iterable(a.tolist() for a in arrays)))
