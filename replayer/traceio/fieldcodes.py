@@ -56,42 +56,79 @@ def _as_array(values: list) -> np.ndarray:
     return np.fromiter(values, object, len(values))
 
 
+def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` then ``b``; as objects (Python ints) when their dtypes differ."""
+    if a.dtype != b.dtype:
+        a, b = a.astype(object), b.astype(object)
+    return np.concatenate([a, b])
+
+
 class Table:
-    """Fields tuples (``entries``) with each one's kind (``kinds``, an int64 array); each
-    kind's entries as columns, made once on first use (a table serves several chunks)."""
+    """Fields tuples: ``entries`` (codes from 0, each one's kind in ``row_kinds``), then
+    the entries of each kind of ``packed`` given as its columns (the codes after, kind by
+    kind in its order): a simulator's most common events never made into tuples. Each
+    kind's columns are made once, on first use (a table serves several chunks)."""
 
-    __slots__ = ("entries", "kinds", "_columns", "_local", "_lengths")
+    __slots__ = ("entries", "row_kinds", "packed", "kinds", "_columns", "_local", "_lengths",
+                 "_list")
 
-    def __init__(self, entries: list[tuple], kinds: np.ndarray) -> None:
-        self.entries, self.kinds = entries, kinds
-        self._columns: dict[int, list[np.ndarray]] = {}
-        self._local: np.ndarray | None = None      # each entry's index among its kind's
+    def __init__(self, entries: list[tuple], kinds: np.ndarray,
+                 packed: dict[int, list[np.ndarray]] | None = None) -> None:
+        self.entries, self.row_kinds, self.packed = entries, kinds, packed or {}
+        #: Each code's kind.
+        self.kinds = np.concatenate([kinds] + [np.full(len(c[0]), k, np.int64)
+                                               for k, c in self.packed.items()])
+        self._columns: dict[int, list[np.ndarray] | None] = {}
+        self._local: np.ndarray | None = None      # each code's row in its kind's columns
         self._lengths: np.ndarray | None = None
+        self._list: list[tuple] | None = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.kinds)
+
+    def bounds(self) -> list[int]:
+        """Where the entries and each packed kind's codes begin, and the end."""
+        at = [0, len(self.entries)]
+        for cols in self.packed.values():
+            at.append(at[-1] + len(cols[0]))
+        return at
 
     def lengths(self) -> np.ndarray:
         if self._lengths is None:
-            self._lengths = np.fromiter(map(len, self.entries), np.int64, len(self.entries))
+            self._lengths = np.concatenate(
+                [np.fromiter(map(len, self.entries), np.int64, len(self.entries))]
+                + [np.full(len(c[0]), len(c), np.int64) for c in self.packed.values()])
         return self._lengths
 
+    def tuples(self) -> list[tuple]:
+        """Every code's tuple (the packed ones made): for the writer's slow paths."""
+        if self._list is None:
+            self._list = self.entries + [t for cols in self.packed.values()
+                                         for t in zip(*(c.tolist() for c in cols))]
+        return self._list
+
     def columns(self, kind: int) -> tuple[list[np.ndarray], np.ndarray] | None:
-        """The columns of ``kind``'s entries, and each entry's row in them; None when
+        """The columns of ``kind``'s entries, and each code's row in them; None when
         its entries differ in length (the writer refuses them before asking)."""
-        cols = self._columns.get(kind)
-        if cols is None:
+        if kind not in self._columns:
             if self._local is None:
-                self._local = np.zeros(len(self.entries), np.int64)
-                for k, at in groups(self.kinds) if len(self.kinds) else ():
+                # Codes of a kind in order: its tuples, then its packed entries.
+                self._local = np.zeros(len(self.kinds), np.int64)
+                for _, at in groups(self.kinds) if len(self.kinds) else ():
                     self._local[at] = np.arange(len(at))
-            at = np.flatnonzero(self.kinds == kind)
-            rows = [self.entries[i] for i in at.tolist()] if len(at) < 2 else \
-                list(itemgetter(*at.tolist())(self.entries))
-            if len(set(map(len, rows))) != 1:
-                return None
-            cols = self._columns[kind] = [_as_array(c) for c in transpose(rows)]
-        return cols, self._local
+            at = np.flatnonzero(self.row_kinds == kind).tolist()
+            rows = [self.entries[i] for i in at] if len(at) < 2 else \
+                list(itemgetter(*at)(self.entries))
+            packed = self.packed.get(kind)
+            widths = set(map(len, rows)) | ({len(packed)} if packed else set())
+            cols = None
+            if len(widths) == 1:
+                cols = [_as_array(c) for c in transpose(rows)] if rows else packed
+                if rows and packed:
+                    cols = [_merged(a, b) for a, b in zip(cols, packed)]
+            self._columns[kind] = cols
+        cols = self._columns[kind]
+        return None if cols is None else (cols, self._local)
 
 
 class Coded:
@@ -118,7 +155,7 @@ class Coded:
         return iter(self.tolist())
 
     def tolist(self) -> list[tuple]:
-        return list(map(self.table.entries.__getitem__, self.codes.tolist()))
+        return list(map(self.table.tuples().__getitem__, self.codes.tolist()))
 
     def lengths(self) -> np.ndarray:
         """Each event's number of fields."""
@@ -126,25 +163,51 @@ class Coded:
 
     def compact(self) -> "Coded":
         """The same fields in a table of the entries they use alone (what a machine keeps
-        for later holds only what it needs)."""
+        for later holds only what it needs). Codes keep their order."""
         used, codes = np.unique(self.codes, return_inverse=True)
-        table = self.table
-        entries = [table.entries[i] for i in used.tolist()]
-        return Coded(codes.reshape(-1).astype(np.int64), Table(entries, table.kinds[used]))
+        t = self.table
+        bounds = t.bounds()
+        rows = used[used < bounds[1]].tolist()
+        packed = {}
+        for (kind, cols), lo, hi in zip(t.packed.items(), bounds[1:], bounds[2:]):
+            mine = used[(used >= lo) & (used < hi)] - lo
+            if len(mine):
+                packed[kind] = [c[mine] for c in cols]
+        table = Table([t.entries[i] for i in rows], t.row_kinds[rows], packed)
+        return Coded(codes.reshape(-1).astype(np.int64), table)
 
     @staticmethod
     def concat(parts: Sequence["Coded"]) -> "Coded":
-        """The events of ``parts`` in order, in one table (theirs one after another)."""
+        """The events of ``parts`` in order, in one table: the tables' tuples one after
+        another, then each packed kind's entries one table after another."""
         tables = list({id(p.table): p.table for p in parts}.values())
         if len(tables) == 1:
             return Coded(np.concatenate([p.codes for p in parts]), tables[0])
-        base, at = {}, 0
-        for t in tables:
-            base[id(t)] = at
-            at += len(t)
+        kinds = list(dict.fromkeys(k for t in tables for k in t.packed))
+        packed = {}
+        for k in kinds:
+            cols = [t.packed[k] for t in tables if k in t.packed]
+            packed[k] = cols[0]
+            for more in cols[1:]:
+                packed[k] = [_merged(a, b) for a, b in zip(packed[k], more)]
         table = Table(list(chain.from_iterable(t.entries for t in tables)),
-                      np.concatenate([t.kinds for t in tables]))
-        return Coded(np.concatenate([p.codes + base[id(p.table)] for p in parts]), table)
+                      np.concatenate([t.row_kinds for t in tables]), packed)
+        # Each table's codes move by where its tuples and each of its packed kinds land.
+        new = dict(zip(kinds, table.bounds()[1:]))
+        rows_before, before = 0, dict.fromkeys(kinds, 0)
+        shifts = {}
+        for t in tables:
+            shift = [rows_before]
+            for k, lo in zip(t.packed, t.bounds()[1:]):
+                shift.append(new[k] + before[k] - lo)
+                before[k] += len(t.packed[k][0])
+            shifts[id(t)] = (np.array(t.bounds()[1:-1], np.int64), np.array(shift, np.int64))
+            rows_before += len(t.entries)
+        out = []
+        for p in parts:
+            edges, shift = shifts[id(p.table)]
+            out.append(p.codes + shift[np.searchsorted(edges, p.codes, side="right")])
+        return Coded(np.concatenate(out), table)
 
 
 def kind_columns(parts: Sequence[tuple[np.ndarray, Coded]], column: Callable[[list], Any]
