@@ -18,7 +18,7 @@ import numpy as np
 
 from replayer import vocab as v
 from replayer.traceio.columns import transpose
-from replayer.traceio.fieldcodes import Coded, Table
+from replayer.traceio.fieldcodes import Coded, Same, Table
 
 #: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields
 #: (a fieldcodes.Coded).
@@ -68,7 +68,7 @@ def close(rows: list[tuple], sets: list[int]) -> Part:
         out.append(col)
     mm = runs[:, SET_FIELDS.index("mm")]
     table = Table(fields, kinds, {v.PTE_SET: [mm.copy(), pfn, entries,
-                                              np.full(len(runs), None, object)]})
+                                              Same(None, len(runs))]})
     return (*out[:4], Coded(out[4], table))
 
 

@@ -44,9 +44,37 @@ def groups(kinds: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(int(grouped[a]), order[a:b]) for a, b in zip(starts, starts[1:] + [len(kinds)])]
 
 
-def _as_array(values: list) -> np.ndarray:
+class Same:
+    """A column of one str or nil (a cause, a simulator's nil ``inferred``): its length
+    alone, so that a chunk's values are made by a list repetition, not taken one by one."""
+
+    __slots__ = ("value", "n")
+    dtype = None
+
+    def __init__(self, value: Any, n: int) -> None:
+        self.value, self.n = value, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, rows: np.ndarray) -> "Same":
+        return Same(self.value, len(rows))
+
+    def tolist(self) -> list:
+        return [self.value] * self.n
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        return np.array(self.tolist() + [0], object)[:-1]
+
+
+def _as_array(values: list) -> np.ndarray | Same:
     """A column of entries: int64 or uint64 when every value is an int (not a bool) that
-    fits (what int_column packs), else an object array of the values themselves."""
+    fits (what int_column packs), one str or nil as a :class:`Same`, else an object
+    array of the values themselves."""
+    first = values[0]
+    if (first is None or type(first) is str) and values.count(first) == len(values) and \
+            set(map(type, values)) == {type(first)}:
+        return Same(first, len(values))
     if set(map(type, values)) == {int}:
         for code, dtype in (("q", np.int64), ("Q", np.uint64)):
             try:
@@ -58,6 +86,8 @@ def _as_array(values: list) -> np.ndarray:
 
 def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a`` then ``b``; as objects (Python ints) when their dtypes differ."""
+    if type(a) is Same and type(b) is Same and a.value is b.value:
+        return Same(a.value, a.n + b.n)
     if a.dtype != b.dtype:
         a, b = a.astype(object), b.astype(object)
     return np.concatenate([a, b])
@@ -235,6 +265,8 @@ def kind_columns(parts: Sequence[tuple[np.ndarray, Coded]], column: Callable[[li
 def _joined(arrays: list[np.ndarray], column: Callable[[list], Any]) -> Any:
     """``column`` of the values of ``arrays`` one after another, without it when they are
     ints: what int_column packs (int64 when every value fits, else uint64)."""
+    if all(type(a) is Same and a.value is arrays[0].value for a in arrays):
+        return column([arrays[0].value] * sum(a.n for a in arrays))
     dtypes = {a.dtype for a in arrays}
     if dtypes == {np.dtype(np.int64)}:
         return int_array_column(np.concatenate(arrays))
