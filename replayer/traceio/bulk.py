@@ -21,7 +21,7 @@ import numpy as np
 from ..vocab import N_COMMON
 from . import framing
 from .columns import _DICT_MIN_ROWS, encode_column, int_array_column, transpose
-from .fieldcodes import Coded as CodedFields, kind_columns
+from .fieldcodes import Coded as CodedFields, _small, kind_columns
 from .tasks import Coded, Lists, pid_column
 
 _MISSING = object()
@@ -207,14 +207,6 @@ def _by_kind(kinds: np.ndarray, fields: Sequence[tuple]) -> list[tuple[int, Sequ
     in_order = itemgetter(*order.tolist())(fields)     # a tuple: 2+ kinds, 2+ events
     return [(int(grouped[a]), in_order[a:b])
             for a, b in zip(starts, starts[1:] + [len(kinds)])]
-
-
-def _small(a: np.ndarray) -> np.ndarray | None:
-    """``a`` (non-empty) as uint8 or uint16 when its values fit (kinds, CPUs), else None."""
-    lo, hi = int(a.min()), int(a.max())
-    if lo < 0 or hi >= 1 << 16:
-        return None
-    return a.astype(np.uint8 if hi < 1 << 8 else np.uint16)
 
 
 def _counts(a: np.ndarray) -> dict[int, int]:
