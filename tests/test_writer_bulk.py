@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from ptviz.sim import machine
 from ptviz.sim.run import simulate
-from replayer.traceio import TraceWriter
+from replayer.traceio import TraceWriter, fieldcodes
 from replayer.traceio.bulk import _by_kind, _column, _counts
 from replayer.traceio.columns import encode_column
 from replayer.traceio.tasks import Coded, Lists, pid_column
@@ -206,3 +206,60 @@ def test_times_whose_deltas_leave_int64_are_written_as_add_writes_them(tmp_path)
         w.add(*rows[0])
         w.add_columns(*as_columns(rows[1:]))
     assert (tmp_path / "one.msgpack").read_bytes() == (tmp_path / "cols.msgpack").read_bytes()
+
+
+def as_coded(fields, kinds, packed_kind, share):
+    """``fields`` as a fieldcodes.Coded: equal tuples of an event and the one before it
+    share an entry when ``share``; the events of ``packed_kind`` as columns (packed)."""
+    entries, entry_kinds, codes, packed_rows = [], [], [], []
+    for f, k in zip(fields, kinds):
+        if k == packed_kind:
+            codes.append(-1 - len(packed_rows))
+            packed_rows.append(f)
+        elif share and entries and entries[-1] == f and entry_kinds[-1] == k:
+            codes.append(len(entries) - 1)
+        else:
+            codes.append(len(entries))
+            entries.append(f)
+            entry_kinds.append(k)
+    packed = {}
+    if packed_rows and len(set(map(len, packed_rows))) == 1 and packed_rows[0]:
+        packed = {packed_kind: [fieldcodes._as_array(list(c)) for c in zip(*packed_rows)]}
+    else:                                   # not packable: tuples like the others
+        for i, c in enumerate(codes):
+            if c < 0:
+                codes[i] = len(entries)
+                entries.append(packed_rows[-1 - c])
+                entry_kinds.append(packed_kind)
+    codes = [c if c >= 0 else len(entries) - 1 - c for c in codes]
+    table = fieldcodes.Table(entries, np.array(entry_kinds, np.int64), packed)
+    return fieldcodes.Coded(np.array(codes, np.int64), table)
+
+
+@settings(max_examples=300 if LONG else 60)
+@given(data=st.data(), chunk_events=st.integers(1, 9), version=st.sampled_from([1, 2]),
+       share=st.booleans())
+def test_coded_fields_write_what_tuples_write(tmp_path_factory, data, chunk_events, version,
+                                              share):
+    """add_task_columns with each event's fields coded into a table (entries shared, one
+    kind packed as columns) writes the bytes of an add per event, whatever the cuts."""
+    table = KindTable()
+    evs = data.draw(events(table, max_size=40))
+    pids = data.draw(st.lists(st.sampled_from([None, 1, 2]), min_size=len(evs),
+                              max_size=len(evs)))
+    rows = rows_of(evs, table, pids, [None] * len(evs))
+    d = tmp_path_factory.mktemp("coded")
+    by_add(d / "one.msgpack", rows, table, chunk_events, version)
+    kinds_present = sorted({r[1] for r in rows}) or [0]
+    packed_kind = data.draw(st.sampled_from(kinds_present))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(rows)), max_size=3)))
+    tasks: list = []
+    with TraceWriter(d / "coded.msgpack", HEADER, kinds=table, chunk_events=chunk_events,
+                     version=version) as w:
+        for a, b in zip([0] + cuts, cuts + [len(rows)]):
+            part = rows[a:b]
+            if part:
+                ts, kinds, cpus, codes, tasks, fields = as_tasks(part, tasks)
+                w.add_task_columns(ts, kinds, cpus, codes, tasks,
+                                   as_coded(fields, kinds.tolist(), packed_kind, share))
+    assert (d / "one.msgpack").read_bytes() == (d / "coded.msgpack").read_bytes()

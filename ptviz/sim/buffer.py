@@ -1,43 +1,53 @@
 """The machine's events not yet written, turned into columns (machine.py).
 
-Events come one at a time (a row: ``(ts, cpu, kind, task, fields)``) or in runs of
-identical events at a fixed step (``emit_many``: a table's faults, a batch at a time).
-A run is kept as one entry, ``(pos, t0, step, count, cpu, kind, task, fields)`` with
-``pos`` the rows emitted before it, and spread into columns with numpy when the rows
-are: a run's event then costs a few ns instead of a tuple, a transpose and a
-conversion (~100 ns), and runs are most events of a fault-heavy workload.
+Events come one at a time (a row: ``(ts, cpu, kind, task, fields)``) or, for pte_set (83%
+of a fault-heavy workload's events), as runs of identical events at a fixed step: a run
+is nine ints in a flat list (:data:`SET_FIELDS`), ``pos`` the rows emitted before it, one
+event a run of one. Runs are spread into columns with numpy when the rows are, and their
+fields (mm, pfn, entries, nil) go to the writer as columns (fieldcodes.Table's packed
+kind): a pte_set then costs a few ns instead of two tuples, two transposes and value by
+value conversions (~400 ns), and no tuple is kept alive for it.
 """
 
 from __future__ import annotations
 
 from array import array
-from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
 
+from replayer import vocab as v
 from replayer.traceio.columns import transpose
+from replayer.traceio.fieldcodes import Coded, Same, Table
 
-#: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields.
+#: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields
+#: (a fieldcodes.Coded).
 Part = tuple
+#: A run of pte_set events in the flat list: ``count`` events ``step`` ns apart after
+#: ``t0``, each with fields (mm, pfn, entries, nil).
+SET_FIELDS = ("pos", "t0", "step", "count", "cpu", "task", "mm", "pfn", "entries")
 
 
 def int64(values: Sequence[int]) -> np.ndarray:
     return np.frombuffer(array("q", values), np.int64)
 
 
-def close(rows: list[tuple], runs: list[tuple]) -> Part:
-    """The rows and the runs among them as one part, in emission order."""
+def close(rows: list[tuple], sets: list[int]) -> Part:
+    """The rows and the pte_set runs among them (``sets``, flat) as one part, in emission
+    order; its fields coded into the rows' tuples and the runs' columns."""
     if rows:
         ts, cpus, kinds, tasks, fields = transpose(rows)
         ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
     else:
         ts = cpus = kinds = tasks = np.zeros(0, np.int64)
         fields = []
-    if not runs:
-        return ts, cpus, kinds, tasks, fields
-    pos, t0, step, count, cpu, kind, task, run_fields = transpose(runs)
-    pos, count = int64(pos), int64(count)
+    if not sets:
+        return ts, cpus, kinds, tasks, Coded(np.arange(len(ts)), Table(fields, kinds))
+    # Every value is an int in 0 .. 2**64-1 (an mm is above 2**63): one conversion.
+    runs = np.frombuffer(array("Q", sets), np.uint64).reshape(-1, len(SET_FIELDS))
+    pos, t0, step, count, cpu, task, pfn, entries = (
+        runs[:, SET_FIELDS.index(name)].astype(np.int64)
+        for name in ("pos", "t0", "step", "count", "cpu", "task", "pfn", "entries"))
     ends = np.cumsum(count)
     starts = ends - count                       # run events before each run
     # Where each event goes in emission order: row r after the runs emitted before it
@@ -49,20 +59,17 @@ def close(rows: list[tuple], runs: list[tuple]) -> Part:
     runs_at = (pos + starts)[which] + nth
     total = len(ts) + int(ends[-1])
     out = []
-    for rows_col, run_col in ((ts, int64(t0)[which] + int64(step)[which] * (nth + 1)),
-                              (cpus, int64(cpu)[which]), (kinds, int64(kind)[which]),
-                              (tasks, int64(task)[which])):
+    for rows_col, run_col in ((ts, t0[which] + step[which] * (nth + 1)),
+                              (cpus, cpu[which]), (kinds, np.full(len(which), v.PTE_SET)),
+                              (tasks, task[which]), (np.arange(len(ts)), len(ts) + which)):
         col = np.empty(total, np.int64)
         col[rows_at] = rows_col
         col[runs_at] = run_col
         out.append(col)
-    # Fields in emission order: the rows between runs, then each run's shared tuple.
-    cuts = pos.tolist()
-    pieces = [fields[a:b] for a, b in zip([0] + cuts, cuts + [len(fields)])]
-    runs_fields = map(repeat, run_fields, count.tolist())
-    merged = list(chain.from_iterable(chain.from_iterable(zip(pieces, runs_fields))))
-    merged += pieces[-1]
-    return (*out, merged)
+    mm = runs[:, SET_FIELDS.index("mm")]
+    table = Table(fields, kinds, {v.PTE_SET: [mm.copy(), pfn, entries,
+                                              Same(None, len(runs))]})
+    return (*out[:4], Coded(out[4], table))
 
 
 def concat(parts: list[Part]) -> Part:
@@ -71,4 +78,4 @@ def concat(parts: list[Part]) -> Part:
         return parts[0]
     ts, cpus, kinds, tasks, fields = transpose(parts)
     return (np.concatenate(ts), np.concatenate(cpus), np.concatenate(kinds),
-            np.concatenate(tasks), list(chain.from_iterable(fields)))
+            np.concatenate(tasks), Coded.concat(fields))

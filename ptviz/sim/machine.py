@@ -20,7 +20,6 @@ Deterministic: one ``random.Random(seed)``, no wall clock, no hash order.
 from __future__ import annotations
 
 import random
-from operator import itemgetter
 from typing import Callable
 
 import numpy as np
@@ -121,10 +120,6 @@ class WalkerCpu:
         return cur if cur is not None and cur[0] <= t < cur[1] else None
 
 
-#: A run of at most this many events goes in as rows: a run costs more for one or two.
-SMALL_RUN = 2
-
-
 class Machine:
     """CPUs, the output stream and the shared mechanisms (IPIs, RCU)."""
 
@@ -145,14 +140,14 @@ class Machine:
         self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
         self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
-        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with
-        # ``_runs`` among them. The
+        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with the
+        # pte_set runs of ``_sets`` among them. The
         # position is the emission order, which breaks ties in time when they are sorted.
         self._rows: list[tuple] = []
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
-        self._runs: list[tuple] = []     # runs among the rows (buffer.py)
-        self._in_runs = 0                # events in _runs
+        self._sets: list[int] = []       # pte_set runs, flat (buffer.SET_FIELDS)
+        self._in_runs = 0                # events in _sets
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
@@ -191,32 +186,28 @@ class Machine:
         # next flush.
         self._room = FLUSH_EVERY
 
-    def emit_many(self, t0: int, step: int, count: int, cpu: int, kind: int,
-                  task: int, fields: tuple) -> None:
-        """``count`` identical events ``step`` ns apart after ``t0``; advances the clock.
-        Kept as one run (buffer.py), not as tuples, unless it is a very short one."""
-        if count <= SMALL_RUN:
-            self._rows.extend([(t0 + step * j, cpu, kind, task, fields)
-                               for j in range(1, count + 1)])
-        else:
-            self._runs.append((len(self._rows), t0, step, count, cpu, kind, task, fields))
-            self._in_runs += count
-            self._room -= count
-        self.now = t0 + step * count
+    def pte_set(self, t0: int, step: int, count: int, cpu: int, task: int, mm: int,
+                pfn: int, entries: int) -> None:
+        """``count`` pte_set events (mm, pfn, entries, nil) ``step`` ns apart after ``t0``
+        (one at ``ts``: ``ts, 0, 1``). Nine ints in a flat list, not tuples (buffer.py).
+        The clock does not move (the caller knows where the faults leave it)."""
+        self._sets += (len(self._rows), t0, step, count, cpu, task, mm, pfn, entries)
+        self._in_runs += count
+        self._room -= count
         if len(self._rows) >= self._room:
             self._flush_due()
 
     def _close_rows(self) -> None:
         """Turn the rows and runs into a column part."""
-        if self._rows or self._runs:
-            self._parts.append(buffer.close(self._rows, self._runs))
+        if self._rows or self._sets:
+            self._parts.append(buffer.close(self._rows, self._sets))
             self._parted += len(self._rows) + self._in_runs
             self._room -= len(self._rows)
-            self._rows, self._runs, self._in_runs = [], [], 0
+            self._rows, self._sets, self._in_runs = [], [], 0
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
-        a sequence), in emission order; the buffer is emptied."""
+        a fieldcodes.Coded), in emission order; the buffer is emptied."""
         self._close_rows()
         parts, self._parts, self._parted = self._parts, [], 0
         return buffer.concat(parts)
@@ -230,7 +221,7 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        if not self._rows and not self._parts and not self._runs:
+        if not self._rows and not self._parts and not self._sets:
             return
         ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
@@ -238,7 +229,7 @@ class Machine:
             # By time, ties in emission order (a stable sort of the emission order).
             order = np.argsort(ts, kind="stable")
             ts, cpus, kinds, tasks = ts[order], cpus[order], kinds[order], tasks[order]
-            fields = itemgetter(*order.tolist())(fields)
+            fields = fields.take(order)
         # Anything emitted later has ts >= before and comes later in emission order, so
         # events at exactly ``before`` can go now.
         cut = n if before is None else int(np.searchsorted(ts, before, side="right"))
@@ -247,7 +238,9 @@ class Machine:
                                          self.tasks, fields[:cut])
             self.events += cut
         if cut < n:
-            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:], fields[cut:]))
+            # Its own table of the entries it uses: the written ones' go with them.
+            self._parts.append((ts[cut:], cpus[cut:], kinds[cut:], tasks[cut:],
+                                fields[cut:].compact()))
             self._parted = n - cut
 
     def tick(self, ns: int) -> None:

@@ -139,26 +139,25 @@ class Kernel:
         if new == full:
             whole, rest = divmod(count, batch)
             if whole:
-                m.emit_many(now, FAULT_NS * batch, whole, cpu, v.PTE_SET, a.task,
-                            (a.mm, table.pfn, batch, None))
+                m.pte_set(now, FAULT_NS * batch, whole, cpu, a.task, a.mm, table.pfn, batch)
+            m.now = now + FAULT_NS * count
             if rest:
-                m.now += FAULT_NS * rest
-                m.emit(m.now, cpu, v.PTE_SET, a.task, (a.mm, table.pfn, rest, None))
+                m.pte_set(m.now, 0, 1, cpu, a.task, a.mm, table.pfn, rest)
             return
         m.now = now + FAULT_NS * count
         if not new:
             return
         new >>= first
         ones, step = (1 << batch) - 1, FAULT_NS * batch
-        mm, pfn, task, emit = a.mm, table.pfn, a.task, m.emit
+        mm, pfn, task, pte_set = a.mm, table.pfn, a.task, m.pte_set
         # Only the batches from the one holding the lowest new entry to the one holding
         # the highest can add one.
         low = ((new & -new).bit_length() - 1) // batch * batch
         for off in range(low, min(count, new.bit_length()), batch):
             added = ((new >> off) & ones).bit_count()
             if added:
-                emit(now + step + FAULT_NS * off if off + batch <= count else m.now, cpu,
-                     v.PTE_SET, task, (mm, pfn, added, None))
+                pte_set(now + step + FAULT_NS * off if off + batch <= count else m.now, 0, 1,
+                        cpu, task, mm, pfn, added)
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
@@ -182,8 +181,8 @@ class Kernel:
             m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
                    (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
             if table.bits:
-                m.emit(m.now, cpu, v.PTE_SET, parent.task,
-                       (child.mm, table.pfn, table.bits.bit_count(), None))
+                m.pte_set(m.now, 0, 1, cpu, parent.task, child.mm, table.pfn,
+                          table.bits.bit_count())
 
     # -- zapping -----------------------------------------------------------
     def zap(self, a: AddressSpace, start: int, end: int, cause: str, cpu: int,
@@ -227,7 +226,7 @@ class Kernel:
             # The PTE lock was dropped before the re-check: another thread refaulted.
             other = (cpu + 1) % m.ncpus
             table.bits |= 1
-            m.emit(m.now, other, v.PTE_SET, a.task, (a.mm, table.pfn, 1, None))
+            m.pte_set(m.now, 0, 1, other, a.task, a.mm, table.pfn, 1)
         if table.bits:
             return
         del a.ptes[key]

@@ -21,6 +21,7 @@ import numpy as np
 from ..vocab import N_COMMON
 from . import framing
 from .columns import _DICT_MIN_ROWS, encode_column, int_array_column, transpose
+from .fieldcodes import Coded as CodedFields, _small, kind_columns
 from .tasks import Coded, Lists, pid_column
 
 _MISSING = object()
@@ -48,7 +49,9 @@ class ColumnsMixin:
         """:meth:`add_columns` with each event's pid and comm given as ``table[tasks[i]]``:
         ``tasks`` an integer array, ``table`` (pid, comm) pairs, which may grow between
         calls but whose entries never change. The same bytes; a simulator has a few
-        tasks, so pids and comms are checked and encoded once per task, not per event."""
+        tasks, so pids and comms are checked and encoded once per task, not per event.
+        ``fields`` may be a :class:`.fieldcodes.Coded` (its entries shared by many events):
+        the same bytes again, its entries transposed and checked once, not each event's."""
         tasks = np.asarray(tasks, np.int64)
         if len(tasks) and (int(tasks.min()) < 0 or int(tasks.max()) >= len(table)):
             raise ValueError("add_task_columns: a task code outside the table")
@@ -105,7 +108,8 @@ class ColumnsMixin:
             uniq, inverse = np.unique(kinds, return_inverse=True)
             want = np.array([self._row_len.get(k, -1) - N_COMMON
                              for k in uniq.tolist()])[inverse.reshape(-1)]
-        got = np.fromiter(map(len, fields), np.int64, len(fields))
+        got = fields.lengths() if type(fields) is CodedFields else \
+            np.fromiter(map(len, fields), np.int64, len(fields))
         bad = np.flatnonzero(want != got)
         if len(bad):
             kind = int(kinds[bad[0]])
@@ -115,6 +119,8 @@ class ColumnsMixin:
     def _add_each(self, ts: np.ndarray, kinds: np.ndarray, cpus: np.ndarray,
                   who: Lists | Coded, fields: Sequence[tuple]) -> None:
         add = self.add
+        if type(fields) is CodedFields:
+            fields = fields.tolist()
         for row in zip(ts.tolist(), kinds.tolist(), cpus.tolist(), *who.lists(), fields):
             add(*row[:4], row[5], row[4])
 
@@ -142,6 +148,8 @@ class ColumnsMixin:
         self._cpus.extend(cpus.tolist())
         self._pids.extend(who.lists()[0])
         self._last_ts = int(ts[-1])
+        if type(fields) is CodedFields:
+            fields = fields.tolist()
         for kind, rows in _by_kind(kinds, fields):
             self._fields.setdefault(kind, []).extend(rows)
 
@@ -157,14 +165,19 @@ class ColumnsMixin:
         """The pending slices as one chunk: what :meth:`_flush` writes from lists."""
         parts, self._pending, self._pending_n = self._pending, [], 0
         ts, kinds, cpus = (np.concatenate([p[j] for p in parts]) for j in range(3))
-        fields = list(chain.from_iterable(p[4] for p in parts))
+        coded = [(p[1], p[4]) for p in parts if type(p[4]) is CodedFields]
+        per_kind = kind_columns(coded, _column) if len(coded) == len(parts) and \
+            self.version >= 2 else None
+        fields = None if per_kind is not None else list(chain.from_iterable(
+            p[4].tolist() if type(p[4]) is CodedFields else p[4] for p in parts))
         comms = [x for pid, comm in self._comms.items() if comm is not None for x in (pid, comm)]
         self._comms = {}
         base = int(ts[0])
         dts = np.diff(ts, prepend=base)
         if self.version >= 2:
-            per_kind = [[kind, [_column(c) for c in transpose(rows)]]
-                        for kind, rows in sorted(_by_kind(kinds, fields))]
+            if per_kind is None:
+                per_kind = [[kind, [_column(c) for c in transpose(rows)]]
+                            for kind, rows in sorted(_by_kind(kinds, fields))]
             body = [int_array_column(kinds), int_array_column(dts), int_array_column(cpus),
                     pid_column([p[3] for p in parts], _column), per_kind]
             lo, hi = int(ts.min()), int(ts.max())
@@ -173,6 +186,8 @@ class ColumnsMixin:
                 self._append_chunk(payload, lo, hi, len(ts), _counts(kinds), _counts(cpus))
                 return
         pids = list(chain.from_iterable(p[3].lists()[0] for p in parts))
+        if fields is None:
+            fields = list(chain.from_iterable(p[4].tolist() for p in parts))
         self._write_chunk(base, [(k, d, c, p, *f) for k, d, c, p, f in zip(
             kinds.tolist(), dts.tolist(), cpus.tolist(), pids, fields)], comms)
 
@@ -192,14 +207,6 @@ def _by_kind(kinds: np.ndarray, fields: Sequence[tuple]) -> list[tuple[int, Sequ
     in_order = itemgetter(*order.tolist())(fields)     # a tuple: 2+ kinds, 2+ events
     return [(int(grouped[a]), in_order[a:b])
             for a, b in zip(starts, starts[1:] + [len(kinds)])]
-
-
-def _small(a: np.ndarray) -> np.ndarray | None:
-    """``a`` (non-empty) as uint8 or uint16 when its values fit (kinds, CPUs), else None."""
-    lo, hi = int(a.min()), int(a.max())
-    if lo < 0 or hi >= 1 << 16:
-        return None
-    return a.astype(np.uint8 if hi < 1 << 8 else np.uint16)
 
 
 def _counts(a: np.ndarray) -> dict[int, int]:
