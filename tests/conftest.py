@@ -10,7 +10,7 @@ TRACES = os.path.join(ROOT, "traces")
 # CPU); .ci/run's second step runs the property and fuzz tests again with "long".
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 LONG = PROFILE == "long"
-settings.register_profile("default", deadline=None, max_examples=30,
+settings.register_profile("default", deadline=None, max_examples=15,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", deadline=None, max_examples=500,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from ptviz.cli import main
 
 FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms",
@@ -13,11 +15,11 @@ FIGURES = {"events", "decode_s", "replay_s", "replay_vs_decode", "seek_median_ms
 
 
 def test_bench_json_has_every_figure(capsys):
-    assert main(["bench", "--events", "20k", "--seeks", "5", "--mixes", "none", "--no-convert",
+    assert main(["bench", "--events", "5k", "--seeks", "5", "--mixes", "none", "--no-convert",
                  "--no-sweep", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert FIGURES <= set(figures)
-    assert figures["events"] >= 20_000
+    assert figures["events"] >= 5_000
     ratio = figures["replay_s"] / figures["decode_s"]
     assert abs(figures["replay_vs_decode"] - ratio) <= 0.01 * ratio
     assert figures["bytes_per_event"] > 0
@@ -28,11 +30,12 @@ MIX_FIGURES = ("events", "decode_s", "replay_s", "replay_vs_decode", "seek_media
                "seek_p95_ms", "memory_bytes_per_event", "file_bytes_per_event")
 
 
+@pytest.mark.slow
 def test_bench_measures_every_mix_and_heads_with_the_worst(capsys, monkeypatch):
     capture = os.path.join(os.path.dirname(__file__), "..", "traces", "raw", "programs",
                            "real-6.18-gcc-record.txt.xz")
     monkeypatch.setenv("PTVIZ_BENCH_CAPTURE", capture)
-    assert main(["bench", "--events", "10k", "--seeks", "3", "--no-tui", "--no-convert",
+    assert main(["bench", "--events", "5k", "--seeks", "3", "--no-tui", "--no-convert",
                  "--no-sweep", "--json"]) == 0
     f = json.loads(capsys.readouterr().out)
     assert f["mixes"] == ["synthetic", "coverletter", "walkers", "fork-exit", "allocator",
@@ -58,6 +61,7 @@ def test_bench_text_names_what_it_missed(capsys):
     assert "MISSED" in out or "every mix meets its targets" in out
 
 
+@pytest.mark.slow
 def test_bench_measures_each_converter_in_a_child_process(tmp_path):
     """Rates and peak memory come from real `ptviz convert` runs in child processes."""
     from ptviz.bench.convert import measure_convert
@@ -88,7 +92,6 @@ def test_bench_rejects_a_bad_size(capsys):
 def test_bench_measures_the_sweep_on_one_and_two_workers_and_a_dask_cluster():
     """The speedup is the two wall times' ratio; the overhead is what the cluster adds
     beyond the points' own work (both measured through ``ptviz sweep``'s loop)."""
-    import pytest
     pytest.importorskip("distributed")
     from ptviz.bench.sweep import measure_sweep
     from ptviz.cli.bench import _render_sweep

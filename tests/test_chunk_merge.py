@@ -37,7 +37,7 @@ def columns(draw):
                                              min_size=n, max_size=n))))
 
 
-@settings(max_examples=400 if LONG else 100)
+@settings(max_examples=400 if LONG else 50)
 @given(parts=st.lists(columns(), min_size=1, max_size=5))
 @example(parts=[Column(ints=np.array([1 << 63], np.uint64)), Column(ints=np.array([5], np.int8))])
 @example(parts=[Column(ints=np.array([1 << 63], np.uint64)), Column(ints=np.array([-1], np.int8))])
@@ -62,7 +62,7 @@ def _chunks(path):
         return [reader.read_chunk(c) for c in range(len(reader.chunks))]
 
 
-@settings(max_examples=150 if LONG else 25)
+@settings(max_examples=150 if LONG else 15)
 @given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 9),
        version=st.sampled_from((1, 2)))
 def test_merged_chunks_hold_their_parts_rows_times_and_columns(tmp_path_factory, data,

@@ -33,7 +33,7 @@ def words_one_text_at_a_time(values):
             "n": int_column([len(s) for s in split])}
 
 
-@settings(max_examples=400 if LONG else 120)
+@settings(max_examples=400 if LONG else 40)
 @given(values=TEXTS, repeat=st.integers(1, 4))
 def test_words_are_encoded_as_one_text_at_a_time_and_read_back(values, repeat):
     values = values * repeat            # repeats make words worth it more often
@@ -54,7 +54,7 @@ def test_payload_texts_of_many_events_are_words():
     assert packed == words_one_text_at_a_time(values)
 
 
-@settings(max_examples=200 if LONG else 60)
+@settings(max_examples=200 if LONG else 25)
 @given(maps=st.lists(st.dictionaries(st.sampled_from(["text", "a", 1]), st.text(max_size=3),
                                      max_size=2), min_size=1, max_size=12))
 def test_struct_columns_are_encoded_as_key_by_key(maps):
@@ -74,7 +74,7 @@ def first_change_by_add(pids, comms, had):
     return None
 
 
-@settings(max_examples=300 if LONG else 100)
+@settings(max_examples=300 if LONG else 40)
 @given(pairs=st.lists(st.tuples(st.sampled_from([None, 1, 2, 3]),
                                 st.sampled_from([None, "a", "b"])), min_size=1, max_size=20),
        had=st.dictionaries(st.sampled_from([None, 1, 2]), st.sampled_from([None, "a", "b"])))

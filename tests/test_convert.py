@@ -129,6 +129,7 @@ def test_ftrace_text_uses_kernel_lines_where_they_exist(tmp_path):
         'path="rcu" inferred=null']
 
 
+@pytest.mark.slow
 def test_a_real_capture_round_trips_through_every_format(tmp_path):
     """The first 50 ms of the real 6.18 sample (raw kernel events, inferred table steps,
     markers): cut by a window, then through JSON Lines and ftrace text and back."""

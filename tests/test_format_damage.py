@@ -37,6 +37,7 @@ def sample(tmp_path_factory):
     return path, path.read_bytes(), evs, chunk_ends, counts, header_end
 
 
+@pytest.mark.slow
 def test_cut_at_every_byte(sample, tmp_path):
     path, data, evs, chunk_ends, counts, header_end = sample
     cut_path = tmp_path / "cut.msgpack"
@@ -65,6 +66,7 @@ def test_intact_file_has_no_warning(sample):
         r.verify()
 
 
+@pytest.mark.slow
 def test_flipping_any_byte_is_an_error(sample, tmp_path):
     path, data, *_ = sample
     bad = tmp_path / "flip.msgpack"

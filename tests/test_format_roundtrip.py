@@ -112,7 +112,7 @@ def test_rows_too_large_for_one_frame_are_split(tmp_path, monkeypatch):
     assert not (tmp_path / "u.msgpack").exists()
 
 
-@settings(max_examples=200 if LONG else 25)
+@settings(max_examples=200 if LONG else 15)
 @given(data=st.data(), chunk_events=st.integers(1, 9))
 def test_add_many_writes_what_add_writes(tmp_path_factory, data, chunk_events):
     """The bulk path (the simulator's) makes the same bytes as one add per event,

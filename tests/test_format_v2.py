@@ -33,7 +33,7 @@ def chunks_of(path):
                            for c in map(r.read_chunk, range(len(r.chunks)))]
 
 
-@settings(max_examples=200 if LONG else 25)
+@settings(max_examples=200 if LONG else 15)
 @given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 17))
 def test_v1_and_v2_hold_the_same_rows_and_convert_exactly(tmp_path_factory, data, foreign,
                                                           chunk_events):
@@ -53,7 +53,7 @@ def test_v1_and_v2_hold_the_same_rows_and_convert_exactly(tmp_path_factory, data
     assert (d / "down.msgpack").read_bytes() == (d / "v1.msgpack").read_bytes()
 
 
-@settings(max_examples=200 if LONG else 25)
+@settings(max_examples=200 if LONG else 15)
 @given(events=traces(max_events=120), chunk_events=st.integers(1, 30))
 def test_a_replay_of_v2_equals_a_replay_of_v1(tmp_path_factory, events, chunk_events):
     d = tmp_path_factory.mktemp("rep")

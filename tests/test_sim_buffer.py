@@ -36,7 +36,7 @@ STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("ru
                  max_size=30)
 
 
-@settings(max_examples=300 if LONG else 80)
+@settings(max_examples=300 if LONG else 25)
 @given(steps=STEPS)
 def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
     rows, sets, expanded = _expanded(steps)
@@ -51,7 +51,7 @@ def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
     assert list(zip(both[0].tolist(), both[4])) == [(e[0], e[4]) for e in expanded + expanded2]
 
 
-@settings(max_examples=300 if LONG else 80)
+@settings(max_examples=300 if LONG else 25)
 @given(a=STEPS, b=STEPS, data=st.data())
 def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
     """What the machine does to a part's fields (a time sort, a cut, the rest kept in a

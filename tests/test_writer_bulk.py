@@ -51,7 +51,7 @@ def as_tasks(rows, table):
     return ts, kinds, cpus, np.array(codes, np.int64), table, fields
 
 
-@settings(max_examples=300 if LONG else 40)
+@settings(max_examples=300 if LONG else 20)
 @given(data=st.data(), chunk_events=st.integers(1, 9), version=st.sampled_from([1, 2]))
 def test_add_columns_writes_what_add_writes(tmp_path_factory, data, chunk_events, version):
     """Bytes equal, whatever the cuts between calls, with add and add_many between them,
@@ -104,7 +104,7 @@ ONE_VALUE = st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.floats(a
                                        1 << 64, 0xFFFF888004000000]))
 
 
-@settings(max_examples=300 if LONG else 60)
+@settings(max_examples=300 if LONG else 25)
 @given(value=ONE_VALUE, n=st.integers(1, 20), other=st.one_of(st.none(), ONE_VALUE))
 def test_a_column_of_one_value_is_encoded_as_encode_column_encodes_it(value, n, other):
     column = [value] * n
@@ -118,7 +118,7 @@ PID = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 64), 1 << 65),
                 st.sampled_from([0, 1, 1000, (1 << 63) - 1, 1 << 63, -(1 << 63)]))
 
 
-@settings(max_examples=300 if LONG else 80)
+@settings(max_examples=300 if LONG else 25)
 @given(pids=st.lists(PID, min_size=1, max_size=4), data=st.data())
 def test_a_coded_pid_column_is_encoded_as_encode_column_encodes_the_pids(pids, data):
     """From the distinct tasks: ints, ints with nil (a dictionary when it halves them,
@@ -132,7 +132,7 @@ def test_a_coded_pid_column_is_encoded_as_encode_column_encodes_the_pids(pids, d
     assert pid_column(parts, encode_column) == _column([table[c][0] for c in codes])
 
 
-@settings(max_examples=300 if LONG else 80)
+@settings(max_examples=300 if LONG else 25)
 @given(tasks=st.lists(st.tuples(st.sampled_from([None, 1, 2]),
                                 st.sampled_from([None, "a", "b"])), min_size=1, max_size=4),
        data=st.data())
@@ -150,7 +150,7 @@ def test_coded_tasks_answer_as_lists_do(tasks, data):
         assert list(got.items()) == list(want.items())
 
 
-@settings(max_examples=300 if LONG else 80)
+@settings(max_examples=300 if LONG else 25)
 @given(values=st.lists(st.one_of(st.integers(0, 300), st.integers(-(1 << 40), 1 << 40),
                                  st.sampled_from([255, 256, 65535, 65536, -1])),
                        min_size=1, max_size=40))
@@ -236,7 +236,7 @@ def as_coded(fields, kinds, packed_kind, share):
     return fieldcodes.Coded(np.array(codes, np.int64), table)
 
 
-@settings(max_examples=300 if LONG else 60)
+@settings(max_examples=300 if LONG else 25)
 @given(data=st.data(), chunk_events=st.integers(1, 9), version=st.sampled_from([1, 2]),
        share=st.booleans())
 def test_coded_fields_write_what_tuples_write(tmp_path_factory, data, chunk_events, version,
