@@ -35,7 +35,7 @@ def test_bench_measures_every_mix_and_heads_with_the_worst(capsys, monkeypatch):
     capture = os.path.join(os.path.dirname(__file__), "..", "traces", "raw", "programs",
                            "real-6.18-gcc-record.txt.xz")
     monkeypatch.setenv("PTVIZ_BENCH_CAPTURE", capture)
-    assert main(["bench", "--events", "5k", "--seeks", "3", "--no-tui", "--no-convert",
+    assert main(["bench", "--events", "10k", "--seeks", "3", "--no-tui", "--no-convert",
                  "--no-sweep", "--json"]) == 0
     f = json.loads(capsys.readouterr().out)
     assert f["mixes"] == ["synthetic", "coverletter", "walkers", "fork-exit", "allocator",
