@@ -291,11 +291,11 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                     mine = lo + np.flatnonzero(pk[lo:cut] == v.MM_NEW)
                     rank = new_mms[0][mine]
                     news = (pos[mine], new_mms[1][rank], [new_mms[2][r] for r in rank.tolist()])
-                view = self.recording and bool((pk[lo:cut] == v.MARKER).any())
+                markers = self.recording and bool((pk[lo:cut] == v.MARKER).any())
                 applied = apply_lives(self, steps, s_lo, s_hi, z_lo, z_hi, ts_all,
                                       first_index, int(allocs_before[s_lo]),
                                       int(pos[lo]) if lo < len(pos) else len(k), reads,
-                                      news, view)
+                                      news, markers)
                 if applied is not None:
                     writes, tids, view = applied
                     handlers = self._handlers
