@@ -137,8 +137,10 @@ def measure_mixes(work_dir: str, events: int, seeks: int, mixes: tuple[str, ...]
     for name in mixes:
         path = os.path.join(work_dir, f"mix-{name}.msgpack")
         if name in SIM_MIXES:
-            sim = write_sim_mix(name, path, events)
-            out[f"sim_events_per_s_{name}"] = round(sim["events_per_s"])
+            # The best of three runs, as the decode (three) and replay (two) figures
+            # are best of several: one run on a shared machine is as noisy as theirs.
+            rate = max(write_sim_mix(name, path, events)["events_per_s"] for _ in range(3))
+            out[f"sim_events_per_s_{name}"] = round(rate)
         elif real_capture() is None:
             out["import_mix_note"] = (f"{CAPTURE_NAME} not found (run in a checkout, or set "
                                       f"PTVIZ_BENCH_CAPTURE)")
