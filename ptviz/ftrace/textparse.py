@@ -278,6 +278,12 @@ def fields(payload: str) -> dict[str, str]:
 def field(payload: str, key: str) -> str | None:
     """The value of one field, ``key`` given with its ``=`` (``"pfn="``), up to the next
     space: for the events of every other line, where :func:`fields` costs 5× more."""
+    span = _value_span(payload, key)
+    return None if span is None else payload[span[0]:span[1]]
+
+
+def _value_span(payload: str, key: str) -> tuple[int, int] | None:
+    """Where the value of ``key`` (a word of its own, with its ``=``) starts and ends."""
     at = payload.find(key)
     while at > 0 and payload[at - 1] != " ":
         at = payload.find(key, at + 1)
@@ -285,7 +291,7 @@ def field(payload: str, key: str) -> str | None:
         return None
     start = at + len(key)
     end = payload.find(" ", start)
-    return payload[start:] if end < 0 else payload[start:end]
+    return start, len(payload) if end < 0 else end
 
 
 def checked(text: str | None, base: int = 10, lo: int = 0, hi: int = U64_END) -> int | None:
@@ -313,12 +319,9 @@ def number(text: str | None, hex_digits: bool = False, hi: int = U64_END) -> int
     if text is None:
         return None
     if text[:2] == "0x" and not hex_digits:
-        # The common case (pfns, addresses: every other line), without the regex: all
-        # hex digits after "0x", the value _NUMBER and checked() would give.
-        digits = text[2:]
-        if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
-            value = int(digits, 16)
-            return value if value < hi else None
+        value = _hex_after_0x(text[2:], hi)
+        if value is not _NOT_PLAIN_HEX:
+            return value
     if hex_digits:
         m = _HEX.match(text)
         return checked(m.group(1), 16, 0, hi) if m else None
@@ -332,16 +335,25 @@ def number_field(payload: str, key: str, hi: int = U64_END) -> int | None:
     """``number(field(payload, key), hi=hi)`` in one call: the pfn of every
     mm_page_alloc and mm_page_free line, the address of every fault (most of a
     capture's lines), where the second call and slice are a tenth of the import."""
-    at = payload.find(key)
-    while at > 0 and payload[at - 1] != " ":
-        at = payload.find(key, at + 1)
-    if at < 0:
+    span = _value_span(payload, key)
+    if span is None:
         return None
-    start = at + len(key)
-    end = payload.find(" ", start)
+    start, end = span
     if payload.startswith("0x", start):
-        digits = payload[start + 2:] if end < 0 else payload[start + 2:end]
-        if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
-            value = int(digits, 16)
-            return value if value < hi else None
-    return number(payload[start:] if end < 0 else payload[start:end], hi=hi)
+        value = _hex_after_0x(payload[start + 2:end], hi)
+        if value is not _NOT_PLAIN_HEX:
+            return value
+    return number(payload[start:end], hi=hi)
+
+
+_NOT_PLAIN_HEX = object()
+
+
+def _hex_after_0x(digits: str, hi: int):
+    """The common case (pfns, addresses: every other line), without the regex: the
+    value ``_NUMBER`` and :func:`checked` give ``0x`` + ``digits`` when all are hex
+    digits (None when not below ``hi``); ``_NOT_PLAIN_HEX`` when they are not."""
+    if digits and len(digits) <= 64 and not digits.strip(_HEX_DIGITS):
+        value = int(digits, 16)
+        return value if value < hi else None
+    return _NOT_PLAIN_HEX
