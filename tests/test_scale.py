@@ -239,15 +239,18 @@ def test_batch_reports_a_trace_it_cannot_read_and_a_glob_that_matches_nothing(
 
 def test_a_real_ctrl_c_writes_the_finished_rows_and_exits_130(tmp_path):
     """SIGINT to a running `ptviz sweep`, as a terminal sends it: exit 130, the table
-    holds the rows that finished, no half-written file is left."""
+    holds the rows that finished, no half-written file is left, and the workers ended
+    mid-point leave no scratch directory in $TMPDIR."""
     import subprocess
     import time
     from tests.conftest import PTVIZ
-    out, keep = tmp_path / "t.jsonl", tmp_path / "traces"
+    out, keep, scratch = tmp_path / "t.jsonl", tmp_path / "traces", tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.Popen(
         [*PTVIZ, "sweep", "--workload", "walkers", "--kernel", "7.0", "--param", "size=64M",
          "--seeds", "0..59", "--jobs", "2", "-o", str(out), "--keep", str(keep)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)})
     while proc.poll() is None and len(os.listdir(keep) if keep.exists() else ()) < 6:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -258,3 +261,4 @@ def test_a_real_ctrl_c_writes_the_finished_rows_and_exits_130(tmp_path):
     assert f"{len(rows)} of 60 done" in err and "Traceback" not in err
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".ptviz-")]
     assert not [n for n in os.listdir(keep) if not n.endswith(".msgpack")]
+    assert os.listdir(scratch) == []

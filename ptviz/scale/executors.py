@@ -72,7 +72,9 @@ def _worker_signals() -> None:
 
 def _end_worker(signum: int, frame: object) -> None:
     from replayer.traceio.atomic import remove_partial_outputs
+    from .row import remove_scratch_dirs
     remove_partial_outputs()
+    remove_scratch_dirs()
     os._exit(128 + signum)
 
 

@@ -10,10 +10,12 @@ own columns, then :data:`METRICS` from the replay's report (replayer/REPORT.md),
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from replayer.state import CLASSES, FINDING_KINDS
 
@@ -79,6 +81,30 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+#: Scratch directories this process has open: a worker ended by a signal leaves
+#: through ``os._exit`` (no ``finally`` runs), and removes them first.
+_SCRATCH: set[str] = set()
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[str]:
+    """A temporary directory removed on leaving, or by :func:`remove_scratch_dirs`."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    _SCRATCH.add(path)
+    try:
+        yield path
+    finally:
+        _SCRATCH.discard(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_scratch_dirs() -> None:
+    """Remove every scratch directory still open (the worker is ending)."""
+    for path in list(_SCRATCH):
+        shutil.rmtree(path, ignore_errors=True)
+        _SCRATCH.discard(path)
+
+
 def _replay_report(path: str) -> dict[str, Any]:
     from replayer.replay import Replay
     from replayer.report import build_report
@@ -95,7 +121,7 @@ def run_point(point, keep_dir: str | None = None) -> dict[str, Any]:
     row = point.columns()
     row["trace"] = None
     try:
-        with tempfile.TemporaryDirectory(prefix="ptviz-sweep-") as tmp:
+        with scratch_dir("ptviz-sweep-") as tmp:
             path = os.path.join(keep_dir or tmp, point.trace_name())
             simulate(path, point.arch, point.kernel, point.workload, dict(point.params),
                      dict(point.flags), cpus=point.cpus, seed=point.seed,
@@ -136,7 +162,7 @@ def run_trace(name: str, path: str, fail_on: list[str], on_cluster: bool = False
         # Not ptviz.cli.inputs.open_trace: a worker draws no progress bar (its stderr
         # may be the terminal the sweep's own bar is on) and prints no warning; what the
         # import skipped goes into the row's warnings.
-        with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
+        with scratch_dir("ptviz-import-") as tmp:
             reader, stats = open_reader(path, tmp)
             with reader:
                 report = build_report(Replay.load(reader))
