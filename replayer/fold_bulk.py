@@ -74,13 +74,14 @@ class Steps:
     stretch), ``ek`` (``E_*``), ``pfn``, ``n`` (entries a set run adds or a clear
     removes), ``pid`` (``NO_PID`` for nil), ``code`` (detach cause, queue via or
     free path, as :mod:`.state` codes them), and for allocations ``mm`` (Python
-    ints), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
+    ints; ``mm_column`` the same as an array), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
     ``alloc_at``: where each allocation's step is. ``zaps``: (positions, pids,
     begin?, mms, causes) of the stretch's zap_begin/zap_end rows. ``kinds`` and
     ``cpus``: every row's; ``walk_rows``: the walk_begin and walk_end rows (the fold
     sets these three)."""
 
-    __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "level", "addr", "zaps",
+    __slots__ = ("pos", "ek", "pfn", "n", "pid", "code", "mm", "mm_column", "level", "addr",
+                 "zaps",
                  "kinds", "cpus", "walk_rows")
 
     def __len__(self) -> int:
@@ -143,7 +144,7 @@ def read_steps(rows, kr: KindRows, heads: np.ndarray, head_n: np.ndarray) -> Ste
     zero = np.zeros(0, np.int64)
     alloc = at[v.TABLE_ALLOC]
     steps = Steps()
-    steps.mm, steps.level, steps.addr = [], zero, zero
+    steps.mm, steps.mm_column, steps.level, steps.addr = [], zero, zero, zero
     if len(alloc):
         pfn, level, addr = (_ints(rows, v.TABLE_ALLOC, _ALLOC[j]) for j in (2, 1, 3))
         if pfn is None or level is None:
@@ -156,7 +157,7 @@ def read_steps(rows, kr: KindRows, heads: np.ndarray, head_n: np.ndarray) -> Ste
         mm = rows.int_column(v.TABLE_ALLOC, _ALLOC[0])
         if mm is None:
             return None
-        steps.mm = mm.tolist()
+        steps.mm, steps.mm_column = mm.tolist(), mm
         steps.level, steps.addr = level, addr
         parts.append((alloc, E_ALLOC, pfn, None, None))
     if len(heads):

@@ -128,20 +128,19 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     mm_values = log.mms
     new_mms: list[int] = []
     if n_alloc:
-        index = log.mm_index
-        known = list(map(index.get, a_mms))
+        # One lookup per distinct mm (a fork's tables share theirs).
+        distinct, first_use, inverse = np.unique(st.mm_column[a_lo:a_hi], return_index=True,
+                                                 return_inverse=True)
+        known = list(map(log.mm_index.get, distinct.tolist()))
         if None in known:
             if not rec:
                 return None
-            seen: dict[int, int] = {}
-            for j, m in enumerate(a_mms):
-                if known[j] is None:
-                    i = seen.get(m)
-                    if i is None:
-                        i = seen[m] = len(mm_values) + len(new_mms)
-                        new_mms.append(m)
-                    known[j] = i
-        a_mmi = np.array(known, np.int64)
+            new = np.array([j for j, m in enumerate(known) if m is None], np.int64)
+            new = new[np.argsort(first_use[new], kind="stable")]
+            for i, j in enumerate(new.tolist(), len(mm_values)):
+                known[j] = i
+            new_mms = distinct[new].tolist()
+        a_mmi = np.array(known, np.int64)[inverse]
         if new_mms:
             mm_values = mm_values + new_mms
         r_mmi = np.where(r_new, a_mmi[r_arank - alloc_base], mmi0[r_gid])

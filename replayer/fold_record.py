@@ -145,7 +145,8 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
     for m in new_mms:
         log.mm_index[m] = len(log.mms)
         log.mms.append(m)
-    log.data.frombytes(records.tobytes())
+    if n_new:
+        log.data.frombytes(memoryview(records).cast("B"))      # no copy in between
 
 
 def record_zaps(f, st, zlo: int, zhi: int, first_index: int) -> None:
