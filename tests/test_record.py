@@ -99,3 +99,44 @@ def test_record_help_names_the_exit_status(capsys):
     with pytest.raises(SystemExit):
         main(["record", "--help"])
     assert "Exit status: CMD's own" in capsys.readouterr().out
+
+
+def _running(argv: bytes) -> list[int]:
+    """The pids whose command line is ``argv`` (NUL-separated, as /proc holds it)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if f.read().rstrip(b"\0") == argv:
+                    found.append(int(name))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+@needs_tracefs
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_sigterm_ends_the_command_and_every_process_it_started(tmp_path, ignores_term):
+    """SIGTERM to `ptviz record` (a CI timeout, systemd): exit 143, no instance left, and
+    neither the command, its background child, nor an orphan whose parent already
+    exited keeps running; those ignoring SIGTERM are killed after the grace period."""
+    import signal
+    import time
+    tag = f"9{os.getpid()}{int(ignores_term)}"
+    trap = "trap '' TERM; " if ignores_term else ""
+    # The inner sh exits at once, so its sleep is an orphan before the SIGTERM comes.
+    script = f"{trap}sh -c 'sleep {tag}1 &'; sleep {tag}2 & sleep {tag}3; wait"
+    proc = subprocess.Popen([*PTVIZ, "record", "-o", str(tmp_path / "rec.msgpack"), "--",
+                             "sh", "-c", script],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sleeps = [f"sleep\0{tag}{n}".encode() for n in (1, 2, 3)]
+    deadline = time.monotonic() + 60
+    while not all(_running(s) for s in sleeps) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_running(s) for s in sleeps)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert [s for s in sleeps if _running(s)] == []
+    assert leftovers(proc.pid) == [] and not (tmp_path / "rec.msgpack").exists()
+    assert "Traceback" not in err

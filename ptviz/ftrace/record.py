@@ -2,7 +2,10 @@
 
 The instance (``instances/ptviz-PID``) keeps the top-level buffer and anyone
 else's tracing untouched; it is removed on every path out (the command
-failing, Ctrl-C, ptviz failing), with its events disabled first.
+failing, Ctrl-C, SIGTERM, ptviz failing), with its events disabled first.
+
+Stopped early (SIGTERM, SIGHUP, a failure), ptviz ends the command and every
+process it started (:mod:`.proctree`) rather than leave a half-run build behind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from replayer.errors import BadInput
 
 from . import probes as pr
+from .proctree import STOP_GRACE_S, become_subreaper, end_tree
 from .vmpte import VmpteSampler
 
 TRACEFS = "/sys/kernel/tracing"
@@ -164,6 +168,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
     inst = os.path.join(root, "instances", f"ptviz-{os.getpid()}")
     group = f"ptviz_{os.getpid()}"
     os.mkdir(inst)
+    become_subreaper()
     enabled, missing, probe_events, style = [], [], [], None
     proc = None
     started = time.monotonic()
@@ -223,21 +228,31 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                 "interrupted": interrupted, "command_pids": sorted(ours),
                 "lost": lost, "seconds": time.monotonic() - started}
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        _write(os.path.join(inst, "tracing_on"), "0")
-        _write(os.path.join(inst, "events", "enable"), "0")
-        for _ in range(50):         # busy while the kernel still holds a reader
-            try:
-                os.rmdir(inst)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            print(f"ptviz: warning: could not remove {inst}; remove it with rmdir",
-                  file=sys.stderr)
-        remove_probes(root, group, probe_events)
+        # A second Ctrl-C or SIGTERM now would leave the instance tracing and the
+        # command's processes running: they wait until this is done (seconds at most).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
+                                                         signal.SIGHUP})
+        try:
+            if proc is not None and proc.poll() is None:
+                end_tree(proc, STOP_GRACE_S)   # stopped early: no half-run command left
+            _remove_instance(root, inst, group, probe_events)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _remove_instance(root: str, inst: str, group: str, probe_events: list[str]) -> None:
+    _write(os.path.join(inst, "tracing_on"), "0")
+    _write(os.path.join(inst, "events", "enable"), "0")
+    for _ in range(50):         # busy while the kernel still holds a reader
+        try:
+            os.rmdir(inst)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        print(f"ptviz: warning: could not remove {inst}; remove it with rmdir",
+              file=sys.stderr)
+    remove_probes(root, group, probe_events)
 
 
 def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
@@ -284,8 +299,7 @@ def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        end_tree(proc, 0.0)
 
 
 _FORK = re.compile(r"sched_process_fork: .*\bpid=(\d+) child_comm=.* child_pid=(\d+)")
