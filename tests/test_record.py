@@ -140,3 +140,24 @@ def test_sigterm_ends_the_command_and_every_process_it_started(tmp_path, ignores
     assert [s for s in sleeps if _running(s)] == []
     assert leftovers(proc.pid) == [] and not (tmp_path / "rec.msgpack").exists()
     assert "Traceback" not in err
+
+
+@needs_tracefs
+def test_ctrl_c_in_the_tail_keeps_the_recording(tmp_path):
+    """CMD has exited and ptviz waits out --tail for deferred frees: Ctrl-C then cuts
+    the wait short and the trace is still written (exit 130, saying what was cut)."""
+    import signal
+    import time
+    done = tmp_path / "cmd-done"
+    proc = subprocess.Popen([*PTVIZ, "record", "-o", str(tmp_path / "rec.msgpack"),
+                             "--tail", "120", "--", "sh", "-c", f"touch {done}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)                     # CMD reaped; ptviz is in the tail
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "cut the 120 s tail short" in err and "Traceback" not in err
+    assert (tmp_path / "rec.msgpack").exists() and leftovers(proc.pid) == []

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "the trace is written, as time(1) and trace-cmd do; 2 if "
                               "recording or writing failed; 130 after Ctrl-C, which stops CMD and "
                               "still writes the trace recorded until then (a second Ctrl-C "
-                              "gives up, leaving no file); 143 after SIGTERM (129 SIGHUP), "
+                              "gives up, leaving no file); 130 too when Ctrl-C cuts the "
+                              "tail after CMD short, the trace written; 143 after SIGTERM (129 SIGHUP), "
                               "which ends CMD and every process it started (SIGKILL to "
                               "those still there 5 s later) and leaves no file.")
     p.add_argument("-o", "--output", default="ptviz-record.msgpack", metavar="OUT.msgpack",
@@ -106,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     how = f"exited {code}" if code >= 0 else f"was killed by {_signal_name(-code)}"
     if result["interrupted"]:
         how = f"was stopped by Ctrl-C ({how}); the trace holds what was recorded until then"
+        status = 130
+    elif result["tail_cut"]:
+        how += (f"; Ctrl-C cut the {args.tail:g} s tail short, so frees deferred past it "
+                f"(RCU) may be missing")
         status = 130
     print(f"ptviz: {cmd[0]} {how}; {args.output}: "
           f"{describe_import(stats)} (not available here: "

@@ -203,7 +203,13 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             interrupted = _run_sampled(proc, sampler, sample_s,
                                        inst if progress and sys.stderr.isatty() else None,
                                        started)
-            time.sleep(tail)               # RCU-deferred frees arrive after the command
+            tail_cut = False
+            try:
+                time.sleep(tail)           # RCU-deferred frees arrive after the command
+            except KeyboardInterrupt:
+                if interrupted:            # the second Ctrl-C gives up
+                    raise
+                tail_cut = True            # the first keeps what was recorded
             if sample_s:
                 sampler.sample("end")      # the exits the tail saw (background children)
         samples, ours = sampler.samples, set(sampler.pids)
@@ -225,7 +231,8 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             print(file=sys.stderr)
         return {"returncode": proc.returncode, "enabled": enabled, "missing": missing,
                 "probes": probe_events, "probe_style": style, "vmpte_samples": samples,
-                "interrupted": interrupted, "command_pids": sorted(ours),
+                "interrupted": interrupted, "tail_cut": tail_cut,
+                "command_pids": sorted(ours),
                 "lost": lost, "seconds": time.monotonic() - started}
     finally:
         # A second Ctrl-C or SIGTERM now would leave the instance tracing and the
