@@ -37,7 +37,7 @@ class Chunk:
     """
 
     __slots__ = ("info", "base_ts", "_rows", "comms", "kinds", "cpus", "dts", "_ts",
-                 "_pids", "_fields", "_ranks")
+                 "_pids", "_fields", "_ranks", "_ranked")
 
     def __init__(self, info: ChunkInfo, base_ts: int, rows: tuple | None, comms: dict
                  ) -> None:
@@ -46,6 +46,7 @@ class Chunk:
         self._rows = rows
         self.comms = comms
         self._pids = self._fields = self._ranks = None
+        self._ranked: set[int] = set()
         #: Each row's kind and CPU as numpy uint16 columns, filled by the reader's checks.
         self.kinds = _EMPTY_U16
         self.cpus = _EMPTY_U16
@@ -98,9 +99,17 @@ class Chunk:
             rows = self.rows
             return itemgetter(*at.tolist())(rows) if len(at) > 1 else \
                 tuple(rows[i] for i in at.tolist())
-        from .columns import kind_ranks, rows_at
+        from .columns import rows_at
         if self._ranks is None:
-            self._ranks = kind_ranks(self.kinds)
+            self._ranks = np.zeros(len(self.kinds), np.int64)
+        # Each row's place among its kind's rows, for the kinds asked for only: a fold
+        # visits a few kinds of a chunk (a pass each), where ranking every row took a
+        # stable sort of them all. A kind is marked ranked once its ranks are in.
+        for kind in np.unique(self.kinds[at]).tolist():
+            if kind not in self._ranked:
+                where = np.flatnonzero(self.kinds == kind)
+                self._ranks[where] = np.arange(len(where))
+                self._ranked.add(kind)
         return rows_at(self.kinds, np.frombuffer(self.dts, np.int64), self.cpus, self._pids,
                        self._fields, self._ranks, at)
 
