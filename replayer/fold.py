@@ -30,8 +30,9 @@ from .fold_bulk import IS_TABLE, E_ALLOC, MIN_STEPS, NO_PID, KindRows, read_step
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_record import record_zaps
-from .fold_rows import (COLUMNS as _COLUMNS, field as _field, int_field as _int_field,
-                        pte_set_runs as _pte_set_runs, stored_ints as _stored_ints)
+from .fold_rows import (COLUMNS as _COLUMNS, field as _field, field_counts as _field_counts,
+                        int_field as _int_field, pte_set_runs as _pte_set_runs,
+                        stored_ints as _stored_ints)
 from .fold_pairs import PairsInBulk
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, appenders
@@ -185,7 +186,8 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         if self.fast:
             pos = self._drop_idle(rows, k, np.asarray(cpus, np.uint16), pos, stamps,
                                   first_index)
-            self._provenance_in_bulk(kr, lambda kind, j, at: _field(rows, kind, j, at))
+            self._provenance_in_bulk(kr, lambda kind, j, at: _field(rows, kind, j, at),
+                                     lambda kind, j, at: _field_counts(rows, kind, j, at))
         runs = _pte_set_runs(rows, k[pos], pos)
         work_n = work_count = None
         if runs is not None:

@@ -3,6 +3,7 @@ made) or from rows, and the runs of ``pte_set`` the fold applies as one step."""
 
 from __future__ import annotations
 
+from collections import Counter
 from operator import itemgetter
 
 import numpy as np
@@ -26,6 +27,22 @@ def field(rows, kind: int, j: int, at: np.ndarray) -> list:
     getter = itemgetter(N_COMMON + j)
     picked = itemgetter(*at.tolist())(rows) if len(at) > 1 else (rows[int(at[0])],)
     return list(map(getter, picked))
+
+
+def field_counts(rows, kind: int, j: int, at: np.ndarray) -> dict:
+    """How many of the rows at ``at`` (every row of ``kind``, as for :func:`field`)
+    hold each value of field ``j`` (values equal in Python share a count). A
+    dictionary column is counted by its codes, O(n) in C, no value made per row."""
+    if isinstance(rows, COLUMNS) and rows.has_columns:
+        column = rows.field_column(kind, j)
+        if column is not None and column.codes is not None:
+            counts: dict = {}
+            for value, n in zip(column.values, np.bincount(
+                    column.codes, minlength=len(column.values)).tolist()):
+                if n:
+                    counts[value] = counts.get(value, 0) + n
+            return counts
+    return Counter(field(rows, kind, j, at))
 
 
 def int_field(rows, kind: int, j: int, at: np.ndarray) -> np.ndarray:

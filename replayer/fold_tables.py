@@ -80,20 +80,22 @@ class TableHandlers:
             add_value(len(self.state.empty_since))
             add_ts(ts)
 
-    def _provenance_in_bulk(self, kr, field) -> None:
+    def _provenance_in_bulk(self, kr, field, counts) -> None:
         """What :meth:`_provenance` counts, for every table row of a stretch at once
-        (the fast path; ``field(kind, j, at)`` reads a field of the rows at ``at``)."""
+        (the fast path; ``field(kind, j, at)`` reads a field of the rows at ``at``,
+        ``counts(kind, j, at)`` how many hold each value)."""
         p = self.state.provenance
         for kind, name in _PROVENANCE:
             at = kr.at(kind)
             if not len(at):
                 continue
-            inferred = field(kind, _INFERRED[kind], at)    # flag?: True, False or nil
-            seen = inferred.count(None) + inferred.count(False)
+            held = counts(kind, _INFERRED[kind], at)      # flag?: True, False or nil
+            seen = held.get(None, 0) + held.get(False, 0)
             for key, n in (((name, False), seen), ((name, True), len(at) - seen)):
                 if n:
                     p[key] = p.get(key, 0) + n
             if kind == v.TABLE_DETACH and seen < len(at):
+                inferred = field(kind, _INFERRED[kind], at)
                 causes = field(kind, _CAUSE, at)
                 other = sum(1 for i, c in zip(inferred, causes) if i and c == "other")
                 if other:
