@@ -211,12 +211,9 @@ def read_steps(rows, kr: KindRows, heads: np.ndarray, head_n: np.ndarray) -> Ste
     pids = _pids(rows, pid_rows)
     if pids is None:
         return None
-    steps.pid = np.full(len(steps.pos), NO_PID, np.int64)
-    if len(pid_rows):
-        mine = np.searchsorted(pid_rows, steps.pos)
-        has = (mine < len(pid_rows)) & (pid_rows[np.minimum(mine, len(pid_rows) - 1)]
-                                        == steps.pos)
-        steps.pid[has] = pids[mine[has]]
+    pid_of_row = np.full(len(k), NO_PID, np.int64)   # a scatter and a gather: O(rows)
+    pid_of_row[pid_rows] = pids
+    steps.pid = pid_of_row[steps.pos]
     pid_kinds = k[pid_rows]
     zap_at = np.flatnonzero((pid_kinds == v.ZAP_BEGIN) | (pid_kinds == v.ZAP_END))
     zpos = pid_rows[zap_at]

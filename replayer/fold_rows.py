@@ -90,5 +90,6 @@ def pte_set_runs(rows, kinds: np.ndarray,
     starts = np.flatnonzero(~joins)
     out = np.full(len(pos), -1, np.int64)
     out[starts] = np.add.reduceat(added, starts)
-    lengths = np.diff(np.append(starts, len(pos)))
-    return out, lengths[np.cumsum(~joins) - 1] * (~joins) + joins * -1
+    count = np.full(len(pos), -1, np.int64)
+    count[starts] = np.diff(np.append(starts, len(pos)))
+    return out, count
