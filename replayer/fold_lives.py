@@ -201,7 +201,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     r_cause[run[det]] = g_code[det]
     r_leak = np.where(r_new, -1, leak0[r_gid])
     last = np.r_[starts[1:], E] - 1              # each pfn's last step
-    pfns = np.array(upfn, object)
+    pfns = g_pfn[starts]
     marks: list[tuple[np.ndarray, int]] = []
     if rec:
         leak = find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code,
