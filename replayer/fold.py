@@ -362,8 +362,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         bulk."""
         s, kr = self.state, self._kinds
         frees = kr.at(v.TABLE_FREE)
-        walks, tables = idle_walks(k, c, s.walkers.keys(), frees,
-                                   kr.any_of(v.WALK_BEGIN, v.WALK_TABLE, v.WALK_END))
+        # Three comparisons cost less than merging the three kinds' positions.
+        walkers = np.flatnonzero((k == v.WALK_BEGIN) | (k == v.WALK_TABLE) | (k == v.WALK_END))
+        walks, tables = idle_walks(k, c, s.walkers.keys(), frees, walkers)
         drop = [walks]
         if len(tables):
             all_tables = kr.at(v.WALK_TABLE)
