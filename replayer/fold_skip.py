@@ -82,38 +82,39 @@ def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
     return np.concatenate([pos_b, pos_e]), tables
 
 
-def idle_walk_tables(tables: np.ndarray, all_tables: np.ndarray, pfns: list[int],
-                     live: dict, changes: np.ndarray, change_pfns: list[int],
+def idle_walk_tables(tables: np.ndarray, pfns: np.ndarray, live: dict,
+                     changes: np.ndarray, change_pfns: np.ndarray,
                      change_alive: np.ndarray) -> np.ndarray:
     """The walk_table rows among ``tables`` (rows inside skipped walks) that find
     their table alive: such a read adds nothing to a walk nobody looks at, and has
     no freed table to report.
 
-    ``pfns`` are the pfns of ``all_tables``, every walk_table row of the stretch, in
-    order. Whether a table is alive (a key of ``live`` — tables allocated and not
-    yet freed — when the stretch starts) changes only at its table_alloc (alive)
-    and table_free (not) rows: ``changes`` (positions, ascending), ``change_pfns``,
-    ``change_alive``. The last change of the table before the read decides; with
-    none, ``live`` does. O((m + c) log(m + c)) in C, plus a set lookup per read
-    whose table did not change.
+    ``pfns`` (int64) are the pfns those rows read. Whether a table is alive (a key of
+    ``live`` — tables allocated and not yet freed — when the stretch starts) changes
+    only at its table_alloc (alive) and table_free (not) rows: ``changes``
+    (positions, ascending), ``change_pfns`` (int64), ``change_alive``. The last
+    change of the table before the read decides; with none, ``live`` does.
+    O((m + c) log c) in C, plus a set lookup per read whose table did not change.
     """
     if not len(tables):
         return tables
-    read = np.array(pfns, np.uint64)[np.searchsorted(all_tables, tables)]
-    n = int(max(tables.max(), changes.max() if len(changes) else 0)) + 1
-    uniq, inv = np.unique(np.concatenate([np.array(change_pfns, np.uint64), read]),
-                          return_inverse=True)
-    c_key = inv[:len(changes)].astype(np.int64) * n + changes
-    order = np.argsort(c_key, kind="stable")
-    c_key, c_alive = c_key[order], change_alive[order]
-    r_pfn = inv[len(changes):].astype(np.int64)
-    last = np.searchsorted(c_key, r_pfn * n + tables) - 1
-    found = last >= 0
-    found[found] = c_key[last[found]] // n == r_pfn[found]
     alive = np.zeros(len(tables), bool)
-    alive[found] = c_alive[last[found]]
+    found = np.zeros(len(tables), bool)
+    if len(changes):
+        # Changes and reads keyed by (the pfn's rank among the changed ones, position).
+        changed, c_rank = np.unique(change_pfns, return_inverse=True)
+        r_rank = np.minimum(np.searchsorted(changed, pfns), len(changed) - 1)
+        known = changed[r_rank] == pfns
+        n = int(max(tables.max(), changes.max())) + 1
+        c_key = c_rank.reshape(-1).astype(np.int64) * n + changes
+        order = np.argsort(c_key, kind="stable")
+        c_key, c_alive = c_key[order], change_alive[order]
+        last = np.searchsorted(c_key, r_rank * n + tables) - 1
+        found = known & (last >= 0)
+        found[found] = c_key[last[found]] // n == r_rank[found]
+        alive[found] = c_alive[last[found]]
     unknown = np.flatnonzero(~found)
     if len(unknown):
-        alive[unknown] = np.fromiter((int(p) in live for p in read[unknown].tolist()), bool,
+        alive[unknown] = np.fromiter((p in live for p in pfns[unknown].tolist()), bool,
                                      len(unknown))
     return tables[alive]

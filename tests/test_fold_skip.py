@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from replayer import vocab as v
-from replayer.fold_skip import idle_walks
+from replayer.fold_skip import idle_walk_tables, idle_walks
 from tests.conftest import LONG
 
 _KINDS = (v.WALK_BEGIN, v.WALK_TABLE, v.WALK_END, v.TABLE_FREE, v.PTE_SET)
@@ -50,3 +50,27 @@ def test_idle_walks_are_those_the_rule_names(rows, one_cpu, open_cpus):
     walks, tables = idle_walks(kinds, cpus, open_cpus, frees, at)
     want = _by_hand(kinds.tolist(), cpus.tolist(), open_cpus)
     assert (sorted(walks.tolist()), tables.tolist()) == want
+
+
+@settings(max_examples=500 if LONG else 100)
+@given(rows=st.lists(st.tuples(st.sampled_from(("read", "alloc", "free")),
+                               st.sampled_from((1, 2, 3, 1 << 40, (1 << 63) - 1))),
+                     max_size=50),
+       live=st.sets(st.sampled_from((1, 2, 3, 1 << 40, (1 << 63) - 1))))
+def test_walk_reads_skipped_are_those_that_find_their_table_alive(rows, live):
+    """A read finds its table alive when the table's last alloc or free before it is an
+    alloc, or, with none, when the table was alive as the stretch began."""
+    reads = [p for p, (what, _) in enumerate(rows) if what == "read"]
+    changes = [p for p, (what, _) in enumerate(rows) if what != "read"]
+    got = idle_walk_tables(np.array(reads, np.int64),
+                           np.array([rows[p][1] for p in reads], np.int64),
+                           dict.fromkeys(live), np.array(changes, np.int64),
+                           np.array([rows[p][1] for p in changes], np.int64),
+                           np.array([rows[p][0] == "alloc" for p in changes], bool))
+    want = []
+    for p in reads:
+        pfn = rows[p][1]
+        last = [what for what, q in rows[:p] if what != "read" and q == pfn]
+        if (last[-1] == "alloc") if last else (pfn in live):
+            want.append(p)
+    assert got.tolist() == want
