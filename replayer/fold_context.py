@@ -136,16 +136,21 @@ class ContextHandlers:
         s = self.state
         entered = kr.at(v.IPI_ENTER)
         sends = kr.at(v.IPI_SEND)
-        last_entry = np.full(1 << 16, -1, np.int64)
         if len(entered):
-            for cpu, n in _counts(c[entered]):
-                s.ipis_received[cpu] = s.ipis_received.get(cpu, 0) + n
-            np.maximum.at(last_entry, c[entered], entered)
-            for cpu in np.flatnonzero(last_entry >= 0).tolist():
+            per_cpu = np.bincount(c[entered])
+            cpus = np.flatnonzero(per_cpu).tolist()
+            received = s.ipis_received
+            for cpu, n in zip(cpus, per_cpu[cpus].tolist()):
+                received[cpu] = received.get(cpu, 0) + n
+            for cpu in cpus:
                 s.ipi_inflight.pop(cpu, None)      # its last entry answered all before
         if len(sends):
-            targets = [t or () for t in field(v.IPI_SEND, 0, sends)]
-            lens = np.fromiter(map(len, targets), np.int64, len(sends))
+            targets = field(v.IPI_SEND, 0, sends)
+            try:
+                lens = np.array(list(map(len, targets)), np.int64)
+            except TypeError:                       # a nil: no target
+                targets = [t or () for t in targets]
+                lens = np.array(list(map(len, targets)), np.int64)
             total = sum(s.ipis_sent.values())
             for cpu, n in _counts(c[sends], lens):
                 s.ipis_sent[cpu] = s.ipis_sent.get(cpu, 0) + n
@@ -155,10 +160,15 @@ class ContextHandlers:
             # The targets as the rows hold them (dict keys as the per-row handler makes
             # them), and as numbers for the comparisons.
             flat_targets = list(chain.from_iterable(targets))
+            if not flat_targets:
+                return np.concatenate([sends, entered])
             flat = np.array(flat_targets, np.int64)
-            owner = np.repeat(np.arange(len(sends)), lens)
-            late = np.flatnonzero(sends[owner] > last_entry[flat])
+            last_entry = np.full(int(max(flat.max(), c[entered].max() if len(entered)
+                                         else 0)) + 1, -1, np.int64)
+            np.maximum.at(last_entry, c[entered], entered)
+            late = np.flatnonzero(np.repeat(sends, lens) > last_entry[flat])
             if len(late):
+                owner = np.repeat(np.arange(len(sends)), lens)
                 reasons = field(v.IPI_SEND, 1, sends)
                 pending = s.ipi_inflight
                 for j, t in zip(owner[late].tolist(), late.tolist()):

@@ -20,8 +20,6 @@ handlers (``tests/test_fold_fast.py``).
 
 from __future__ import annotations
 
-from itertools import compress
-
 import numpy as np
 
 from . import vocab as v
@@ -42,15 +40,19 @@ def _keys(values) -> np.ndarray | None:
 
 
 def _held(table: dict, keys: np.ndarray) -> np.ndarray:
-    """Which of ``keys`` (uint64) ``table`` holds: one ``isin`` against the table's
-    keys (few: callbacks, grace periods or syncs open at once)."""
+    """Which of ``keys`` (uint64, sorted, distinct) ``table`` holds: each key the table
+    holds looked up among them, O(t log n) in C (a table holds the callbacks, grace
+    periods or syncs open at once)."""
+    out = np.zeros(len(keys), bool)
     if not len(table) or not len(keys):
-        return np.zeros(len(keys), bool)
+        return out
     try:
         held = np.fromiter(table, np.uint64, len(table))
     except (OverflowError, TypeError, ValueError):
-        return np.array([int(k) in table for k in keys.tolist()], bool)
-    return np.isin(keys, held)
+        return np.fromiter(map(table.__contains__, keys.tolist()), bool, len(keys))
+    at = np.minimum(np.searchsorted(keys, held), len(keys) - 1)
+    out[at[keys[at] == held]] = True
+    return out
 
 
 def _ids(kind: int, at: np.ndarray, field, int_field):
@@ -61,26 +63,42 @@ def _ids(kind: int, at: np.ndarray, field, int_field):
     return ints if ints is not None else field(kind, 0, at)
 
 
-def _pairs(opens: np.ndarray, closes: np.ndarray, open_keys, close_keys):
-    """The rows of one class in row order: ``(at, is_open, keys, prev, last)``;
-    ``prev[e]`` is the previous row with row ``e``'s key (-1: none) and ``last``
-    lists each key's last row. None when a key is not a 64-bit integer."""
+class _Pairs:
+    """The rows of one class in row order: ``at`` (positions), ``is_open``, ``keys``
+    and ``prev`` (the previous row with the row's key, -1: none); per key, in the
+    keys' order: ``first`` and ``last`` (its first and last rows) and ``held``
+    (whether the table held it when the stretch began)."""
+
+    __slots__ = ("at", "is_open", "keys", "prev", "first", "last", "held")
+
+
+def _pairs(opens: np.ndarray, closes: np.ndarray, open_keys, close_keys,
+           table: dict) -> _Pairs | None:
+    """The rows of opens and closes with keys (any order of the keys' values); None
+    when a key is not a 64-bit integer. Two stable argsorts, O(n log n) in C."""
     ok, ck = _keys(open_keys), _keys(close_keys)
     if ok is None or ck is None:
         return None
+    r = _Pairs()
     at = np.concatenate([opens, closes])
-    o = np.argsort(at, kind="stable")
-    at, keys = at[o], np.concatenate([ok, ck])[o]
-    is_open = (o < len(opens))
-    n = len(at)
+    keys = np.concatenate([ok, ck])
+    if len(opens) and len(closes):
+        o = np.argsort(at, kind="stable")      # two sorted runs: one merge
+        at, keys = at[o], keys[o]
+        r.is_open = o < len(opens)
+    else:
+        r.is_open = np.full(len(at), bool(len(opens)))
     by_key = np.argsort(keys, kind="stable")
     sorted_keys = keys[by_key]
-    first = np.ones(n, bool)
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
-    prev = np.empty(n, np.int64)
-    prev[by_key] = np.where(first, -1, np.r_[-1, by_key[:-1]])
-    last = by_key[np.r_[first[1:], True]]
-    return at, is_open, keys, prev, last
+    new = np.ones(len(at) + 1, bool)       # where a key's rows start, and the end
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:-1])
+    same = ~new[1:-1]
+    r.prev = np.full(len(at), -1, np.int64)
+    r.prev[by_key[1:][same]] = by_key[:-1][same]
+    r.first, r.last = by_key[new[:-1]], by_key[new[1:]]
+    r.at, r.keys = at, keys
+    r.held = _held(table, keys[r.first])
+    return r
 
 
 class PairsInBulk:
@@ -123,38 +141,39 @@ class PairsInBulk:
         starts, ends = kr.at(v.RCU_GP_START), kr.at(v.RCU_GP_END)
         before = s.gp_done_after
         if not len(starts) and not len(ends):
-            return np.zeros(0, np.int64), ends, np.zeros(0, np.int64), before
+            return ends, ends, ends, before
 
-        paired = _pairs(starts, ends, _ids(v.RCU_GP_START, starts, field, int_field),
-                        _ids(v.RCU_GP_END, ends, field, int_field))
-        if paired is None:
+        r = _pairs(starts, ends, _ids(v.RCU_GP_START, starts, field, int_field),
+                   _ids(v.RCU_GP_END, ends, field, int_field), s.gp_open)
+        if r is None:
             return None
-        at, is_start, keys, prev, last = paired
-        ts = ts_all[at]
-        end = ~is_start
-        has = prev >= 0
-        matched = np.zeros(len(at), bool)
-        matched[has] = is_start[prev[has]]
-        start_idx = np.full(len(at), _NO_START, np.int64)
-        start_ts = np.zeros(len(at), np.int64)
-        start_idx[matched] = at[prev[matched]] + first_index
-        start_ts[matched] = ts[prev[matched]]
+        at = r.at
+        # The ends (``ends``: their rows, in order) and the row before each of its id.
+        end_at = np.flatnonzero(~r.is_open)
+        p = r.prev[end_at]
+        has = p >= 0
+        matched = r.is_open[p] & has
+        start_row = at[p]
+        start_idx = np.where(matched, start_row + first_index, _NO_START)
+        start_ts = ts_all[start_row]
         # An end whose id has no earlier row here takes the start the state holds.
-        for e in np.flatnonzero(end & ~has).tolist():
-            held = s.gp_open.get(int(keys[e]))
+        for j in np.flatnonzero(~has).tolist():
+            held = s.gp_open.get(int(r.keys[end_at[j]]))
             if held is not None:
-                matched[e] = True
-                start_ts[e], start_idx[e] = held
-        done_after = np.maximum.accumulate(np.r_[before, start_idx[end]])[1:]
+                matched[j] = True
+                start_ts[j], start_idx[j] = held
+        done_after = np.maximum.accumulate(start_idx)
+        np.maximum(done_after, before, out=done_after)
         if len(done_after):
             s.gp_done_after = int(done_after[-1])
-        self.gp_ends_seen += int(np.count_nonzero(end))
-        if self.recording:
-            self.gp_end_times.extend(ts[end].tolist())
-            self.gp_durations.extend((ts - start_ts)[end & matched].tolist())
-        self._leave(s.gp_open, keys, last, is_start,
-                    lambda e: (int(ts[e]), first_index + int(at[e])))
-        return at, at[end], done_after, before
+        self.gp_ends_seen += len(ends)
+        if self.recording and len(ends):
+            ts = ts_all[ends]
+            self.gp_end_times.extend(ts.tolist())
+            self.gp_durations.extend((ts - start_ts)[matched].tolist())
+        self._leave(s.gp_open, r, lambda rows: zip(ts_all[at[rows]].tolist(),
+                                                   (at[rows] + first_index).tolist()))
+        return at, ends, done_after, before
 
     def _callbacks(self, kr, c, ts_all, first_index: int, field, int_field, gp_ends,
                    done_after, done_before):
@@ -163,59 +182,65 @@ class PairsInBulk:
         s = self.state
         queued, invoked = kr.at(v.RCU_QUEUE), kr.at(v.RCU_INVOKE)
         if not len(queued) and not len(invoked):
-            return np.zeros(0, np.int64)
+            return queued
 
-        paired = _pairs(queued, invoked, _ids(v.RCU_QUEUE, queued, field, int_field),
-                        _ids(v.RCU_INVOKE, invoked, field, int_field))
-        if paired is None:
-            return None
-        at, is_queue, keys, prev, last = paired
         pending = s.rcu_pending
-        has = prev >= 0
-        was = np.zeros(len(at), bool)       # the callback pending just before the row
-        was[has] = is_queue[prev[has]]
-        fresh = np.flatnonzero(~has)
-        was[fresh] = _held(pending, keys[fresh])
-        found = ~is_queue & was
+        r = _pairs(queued, invoked, _ids(v.RCU_QUEUE, queued, field, int_field),
+                   _ids(v.RCU_INVOKE, invoked, field, int_field), pending)
+        if r is None:
+            return None
+        at, is_queue = r.at, r.is_open
+        was = is_queue[r.prev]             # the callback pending just before the row
+        was[r.first] = r.held
+        found = was & ~is_queue
         s.rcu_invoked += len(invoked)
-        funcs = field(v.RCU_QUEUE, 1, queued) if len(queued) else []
-        pfns = [p or () for p in field(v.RCU_QUEUE, 2, queued)] if len(queued) else []
-        q_rank = np.cumsum(is_queue) - 1      # a queue row's place among the queues
-        ts = ts_all[at]
+        pfns = field(v.RCU_QUEUE, 2, queued) if len(queued) else []
 
-        def entry(e: int) -> tuple:
-            j = int(q_rank[e])
-            return (int(ts[e]), funcs[j], tuple(pfns[j]), first_index + int(at[e]))
+        def entries(rows: np.ndarray):
+            """What ``rcu_pending`` holds for the queue rows ``rows``."""
+            funcs = field(v.RCU_QUEUE, 1, queued)
+            j = np.searchsorted(queued, at[rows]).tolist()      # the queues' places
+            return zip(ts_all[at[rows]].tolist(), map(funcs.__getitem__, j),
+                       [tuple(p or ()) for p in map(pfns.__getitem__, j)],
+                       (at[rows] + first_index).tolist())
         if self.recording:
-            delta = np.where(is_queue, ~was, -found.astype(np.int64)).astype(np.int64)
+            ts = ts_all[at]
             moved = is_queue | found
+            delta = (is_queue & ~was).astype(np.int64)
+            delta -= found
             self.series.rcu_pending.extend(ts[moved], len(pending) + np.cumsum(delta)[moved])
-            self._early_callbacks(at, keys, prev, found, is_queue, ts, c, first_index,
-                                  gp_ends, done_after, done_before, entry)
-        self._leave(pending, keys, last, is_queue, entry)
-        names_tables = np.fromiter(map(len, pfns), np.int64, len(pfns)) > 0
+            if found.any():
+                self._early_callbacks(r, found, ts, c, first_index, gp_ends, done_after,
+                                      done_before, entries)
+        self._leave(pending, r, entries)
+        names_tables = np.fromiter(map(bool, pfns), bool, len(pfns))
         return np.concatenate([invoked, queued[~names_tables]])
 
-    def _early_callbacks(self, at, keys, prev, found, is_queue, ts, c, first_index,
-                         gp_ends, done_after, done_before, entry) -> None:
+    def _early_callbacks(self, r: _Pairs, found, ts, c, first_index, gp_ends, done_after,
+                         done_before, entries) -> None:
         """The invokes that ran before any grace period started after their queue
         (``_rcu_invoke``'s check, against ``gp_done_after`` as it was at each)."""
-        ends_before = np.searchsorted(gp_ends, at[found])
-        gda = np.where(ends_before > 0, done_after[np.maximum(ends_before - 1, 0)]
-                       if len(done_after) else done_before, done_before)
+        at, keys, prev = r.at, r.keys, r.prev
         fe = np.flatnonzero(found)
-        queue_idx = np.empty(len(fe), np.int64)
-        inside = prev[fe] >= 0
-        queue_idx[inside] = at[prev[fe[inside]]] + first_index
-        held = [self.state.rcu_pending[int(keys[e])] for e in fe[~inside].tolist()]
+        if len(done_after):
+            ends_before = np.searchsorted(gp_ends, at[fe])
+            gda = np.where(ends_before > 0, done_after[ends_before - 1], done_before)
+        else:
+            gda = np.full(len(fe), done_before, np.int64)
+        p = prev[fe]
+        inside = p >= 0
+        queue_idx = at[p] + first_index
+        outside = fe[~inside].tolist()
+        held = [self.state.rcu_pending[int(keys[e])] for e in outside]
         queue_idx[~inside] = [h[3] for h in held]
         early = np.flatnonzero(gda < queue_idx)
         if not len(early):
             return
-        held_of = dict(zip(fe[~inside].tolist(), held))
+        held_of = dict(zip(outside, held))
         for j in early.tolist():
             e = int(fe[j])
-            q_ts, func, pfns, q_idx = entry(int(prev[e])) if prev[e] >= 0 else held_of[e]
+            q_ts, func, pfns, q_idx = next(iter(entries(prev[e:e + 1]))) if prev[e] >= 0 \
+                else held_of[e]
             i = first_index + int(at[e])
             self.early_callbacks.append(Finding(
                 "rcu_early", int(ts[e]), int(c[at[e]]), pfns[0] if pfns else None, None,
@@ -229,53 +254,69 @@ class PairsInBulk:
         ends = kr.at(v.TABLE_SYNC_END)
         if not len(begins) and not len(ends):
             return None
-        paired = _pairs(begins, ends, c[begins], c[ends])
-        if paired is None:
+        r = _pairs(begins, ends, c[begins], c[ends], s.sync_open)
+        if r is None:
             return None
-        at, is_begin, keys, prev, last = paired
+        at = r.at
         methods = field(v.TABLE_SYNC_BEGIN, 0, begins) if len(begins) else []
         targets = field(v.TABLE_SYNC_BEGIN, 1, begins) if len(begins) else []
-        b_rank = np.cumsum(is_begin) - 1
-        ts = ts_all[at]
 
-        def entry(e: int) -> tuple:
-            j = int(b_rank[e])
-            return (methods[j], tuple(targets[j] or ()), int(ts[e]), first_index + int(at[e]))
-        if self.recording:
-            self._sync_records(at, is_begin, keys, prev, ts, b_rank, methods, targets)
-        self._leave(s.sync_open, keys, last, is_begin, entry)
+        def entries(rows: np.ndarray):
+            """What ``sync_open`` holds for the begin rows ``rows``."""
+            j = np.searchsorted(begins, at[rows]).tolist()      # the begins' places
+            return zip(map(methods.__getitem__, j),
+                       [tuple(t or ()) for t in map(targets.__getitem__, j)],
+                       ts_all[at[rows]].tolist(), (at[rows] + first_index).tolist())
+        if self.recording and len(ends):
+            self._sync_records(r, begins, ends, ts_all, methods, targets)
+        self._leave(s.sync_open, r, entries)
         return at
 
-    def _sync_records(self, at, is_begin, keys, prev, ts, b_rank, methods, targets) -> None:
+    def _sync_records(self, r: _Pairs, begins, ends, ts_all, methods, targets) -> None:
         """``syncs`` gets (cpu, method, begin ts, end ts, targets) for each end that
-        took a begin, in the ends' order."""
-        ends = np.flatnonzero(~is_begin)
-        p = prev[ends]
+        took a begin, in the ends' order. Python per sync only to make its tuple."""
+        end_at = np.flatnonzero(~r.is_open)
+        p = r.prev[end_at]
         inside = p >= 0
-        took = np.zeros(len(ends), bool)
-        took[inside] = is_begin[p[inside]]
-        b = b_rank[np.maximum(p, 0)].tolist()
-        method = [methods[j] if j >= 0 else None for j in b]
-        n_targets = [len(targets[j] or ()) if j >= 0 else 0 for j in b]
-        t0 = ts[np.maximum(p, 0)].tolist()
-        took = took.tolist()
+        took = r.is_open[p] & inside
         # An end with no earlier row of its CPU here takes the begin the state holds.
+        held = {}
         for j in np.flatnonzero(~inside).tolist():
-            begin = self.state.sync_open.get(int(keys[ends[j]]))
+            begin = self.state.sync_open.get(int(r.keys[end_at[j]]))
             if begin is not None:
-                took[j], method[j], t0[j], n_targets[j] = True, begin[0], begin[2], len(begin[1])
-        self.syncs.extend(compress(zip(keys[ends].tolist(), method, t0, ts[ends].tolist(),
-                                       n_targets), took))
+                took[j] = True
+                held[j] = begin
+        picked = np.flatnonzero(took)
+        if not len(picked):
+            return
+        begin_rows = r.at[p[picked]]          # (a held begin's: any, replaced below)
+        if len(begins):
+            rank = np.minimum(np.searchsorted(begins, begin_rows), len(begins) - 1).tolist()
+            method = list(map(methods.__getitem__, rank))
+            try:
+                n_targets = list(map(len, map(targets.__getitem__, rank)))
+            except TypeError:                   # a nil among them
+                n_targets = [len(targets[j] or ()) for j in rank]
+        else:
+            method, n_targets = [None] * len(picked), [0] * len(picked)
+        t0 = ts_all[begin_rows].tolist()
+        if held:
+            place = {j: k for k, j in enumerate(picked.tolist())}
+            for j, begin in held.items():
+                k = place[j]
+                method[k], t0[k], n_targets[k] = begin[0], begin[2], len(begin[1])
+        self.syncs.extend(zip(r.keys[end_at[picked]].tolist(), method, t0,
+                              ts_all[ends[picked]].tolist(), n_targets))
 
     @staticmethod
-    def _leave(table: dict, keys: np.ndarray, last: np.ndarray, is_open: np.ndarray,
-               entry) -> None:
-        """Each key as its last row leaves it: open (``entry(row)``) or taken (only a
-        key the table held can be: one opened here and closed is not in it). Python
-        per key left open and per key taken that was open before."""
-        opened = is_open[last]
-        for e, key in zip(last[opened].tolist(), keys[last[opened]].tolist()):
-            table[key] = entry(e)
-        taken = keys[last[~opened]]
-        for key in taken[_held(table, taken)].tolist():
+    def _leave(table: dict, r: _Pairs, entries) -> None:
+        """Each key as its last row leaves it: open (``entries(rows)``: what the table
+        holds for those rows) or taken (only a key the table held when the stretch
+        began can be: one opened here and closed is not in it). Python per key left
+        open and per key taken."""
+        opened = r.is_open[r.last]
+        for key in r.keys[r.last[r.held & ~opened]].tolist():
             table.pop(key, None)
+        left = r.last[opened]
+        if len(left):
+            table.update(zip(r.keys[left].tolist(), entries(left)))

@@ -37,65 +37,84 @@ def idle_walks(kinds: np.ndarray, cpus: np.ndarray, open_cpus: Iterable[int],
     none = at[:0]
     if len(at) < 2:
         return none, none
-    order = np.argsort(cpus[at], kind="stable")
-    pos, k, c = at[order], kinds[at][order], cpus[at][order]
-    n = len(pos)
-    marks = np.flatnonzero(k != v.WALK_TABLE)          # begins and ends, sorted by cpu
-    at_begin = np.flatnonzero(k[marks] == v.WALK_BEGIN)   # the begins' places in marks
-    begins = marks[at_begin]
-    # The begin's end: the next begin or end on the list, if an end on the same CPU.
-    nxt = at_begin + 1
-    has_next = nxt < len(marks)
-    end = np.where(has_next, marks[np.minimum(nxt, len(marks) - 1)], 0)
-    ok = has_next & (k[end] == v.WALK_END) & (c[end] == c[begins])
-    # What came before the begin on its CPU: an end, or nothing and no walk open.
-    prv = at_begin - 1
-    before = marks[np.maximum(prv, 0)]
-    same_cpu_before = (prv >= 0) & (c[before] == c[begins])
-    open_mask = np.zeros(1 << 16, bool)      # cpus are uint16
-    open_mask[np.fromiter(open_cpus, np.int64)] = True
-    opened = open_mask[c[begins]]
-    ok &= np.where(same_cpu_before, k[before] == v.WALK_END, ~opened)
-    # No table free between the begin and the end (on any CPU).
-    ok &= np.searchsorted(frees, pos[end]) == np.searchsorted(frees, pos[begins], side="right")
-    begins, end = begins[ok], end[ok]
-    inside = np.bincount(begins + 1, minlength=n + 1) - np.bincount(end, minlength=n + 1)
-    tables = pos[np.cumsum(inside[:n]) > 0]
-    return np.concatenate([pos[begins], pos[end]]), np.sort(tables)
+    k, c = kinds[at], cpus[at]
+    if c[0] != c.min() or c[0] != c.max():      # else on one CPU: in order already
+        order = np.argsort(c, kind="stable")
+        at, k, c = at[order], k[order], c[order]
+    # The begins and ends in that order (marks), their kinds and CPUs.
+    marks = np.flatnonzero(k != v.WALK_TABLE)
+    if not len(marks):
+        return none, none
+    km, cm = k[marks], c[marks]
+    same_cpu = cm[1:] == cm[:-1]              # a mark and the next are on one CPU
+    is_end = km == v.WALK_END
+    # A begin whose next mark is its end on its CPU, after an end on its CPU.
+    ok = km == v.WALK_BEGIN
+    ok[-1] = False
+    ok[:-1] &= is_end[1:] & same_cpu
+    ok[1:] &= is_end[:-1] | ~same_cpu
+    # A CPU's first mark: a begin there is idle only if no walk was open before it.
+    open_cpus = set(open_cpus)
+    if open_cpus:
+        for j in np.flatnonzero(np.r_[True, ~same_cpu]).tolist():
+            if int(cm[j]) in open_cpus:
+                ok[j] = False
+    begins = np.flatnonzero(ok)
+    pos_b, pos_e = at[marks[begins]], at[marks[begins + 1]]
+    if len(frees):
+        # No table free between the begin and the end (on any CPU): the first free
+        # after the begin comes after the end.
+        after = np.searchsorted(frees, pos_b, side="right")
+        clear = after == len(frees)
+        clear[~clear] = frees[after[~clear]] > pos_e[~clear]
+        begins, pos_b, pos_e = begins[clear], pos_b[clear], pos_e[clear]
+        ok[:] = False
+        ok[begins] = True
+    tables = none
+    reads = np.flatnonzero(k == v.WALK_TABLE) if len(marks) < len(k) else none
+    if len(reads) and len(begins):
+        # A read lies in the walk of the mark before it (on its CPU: a walk's marks
+        # are on one CPU, so all between them in this order is too).
+        before = np.searchsorted(marks, reads) - 1
+        inside = before >= 0
+        inside[inside] = ok[before[inside]]
+        tables = np.sort(at[reads[inside]])
+    return np.concatenate([pos_b, pos_e]), tables
 
 
-def idle_walk_tables(tables: np.ndarray, all_tables: np.ndarray, pfns: list[int],
-                     live: dict, changes: np.ndarray, change_pfns: list[int],
+def idle_walk_tables(tables: np.ndarray, pfns: np.ndarray, live: dict,
+                     changes: np.ndarray, change_pfns: np.ndarray,
                      change_alive: np.ndarray) -> np.ndarray:
     """The walk_table rows among ``tables`` (rows inside skipped walks) that find
     their table alive: such a read adds nothing to a walk nobody looks at, and has
     no freed table to report.
 
-    ``pfns`` are the pfns of ``all_tables``, every walk_table row of the stretch, in
-    order. Whether a table is alive (a key of ``live`` — tables allocated and not
-    yet freed — when the stretch starts) changes only at its table_alloc (alive)
-    and table_free (not) rows: ``changes`` (positions, ascending), ``change_pfns``,
-    ``change_alive``. The last change of the table before the read decides; with
-    none, ``live`` does. O((m + c) log(m + c)) in C, plus a set lookup per read
-    whose table did not change.
+    ``pfns`` (int64) are the pfns those rows read. Whether a table is alive (a key of
+    ``live`` — tables allocated and not yet freed — when the stretch starts) changes
+    only at its table_alloc (alive) and table_free (not) rows: ``changes``
+    (positions, ascending), ``change_pfns`` (int64), ``change_alive``. The last
+    change of the table before the read decides; with none, ``live`` does.
+    O((m + c) log c) in C, plus a set lookup per read whose table did not change.
     """
     if not len(tables):
         return tables
-    read = np.array(pfns, np.uint64)[np.searchsorted(all_tables, tables)]
-    n = int(max(tables.max(), changes.max() if len(changes) else 0)) + 1
-    uniq, inv = np.unique(np.concatenate([np.array(change_pfns, np.uint64), read]),
-                          return_inverse=True)
-    c_key = inv[:len(changes)].astype(np.int64) * n + changes
-    order = np.argsort(c_key, kind="stable")
-    c_key, c_alive = c_key[order], change_alive[order]
-    r_pfn = inv[len(changes):].astype(np.int64)
-    last = np.searchsorted(c_key, r_pfn * n + tables) - 1
-    found = last >= 0
-    found[found] = c_key[last[found]] // n == r_pfn[found]
     alive = np.zeros(len(tables), bool)
-    alive[found] = c_alive[last[found]]
+    found = np.zeros(len(tables), bool)
+    if len(changes):
+        # Changes and reads keyed by (the pfn's rank among the changed ones, position).
+        changed, c_rank = np.unique(change_pfns, return_inverse=True)
+        r_rank = np.minimum(np.searchsorted(changed, pfns), len(changed) - 1)
+        known = changed[r_rank] == pfns
+        n = int(max(tables.max(), changes.max())) + 1
+        c_key = c_rank.reshape(-1).astype(np.int64) * n + changes
+        order = np.argsort(c_key, kind="stable")
+        c_key, c_alive = c_key[order], change_alive[order]
+        last = np.searchsorted(c_key, r_rank * n + tables) - 1
+        found = known & (last >= 0)
+        found[found] = c_key[last[found]] // n == r_rank[found]
+        alive[found] = c_alive[last[found]]
     unknown = np.flatnonzero(~found)
     if len(unknown):
-        alive[unknown] = np.fromiter((int(p) in live for p in read[unknown].tolist()), bool,
+        alive[unknown] = np.fromiter((p in live for p in pfns[unknown].tolist()), bool,
                                      len(unknown))
     return tables[alive]

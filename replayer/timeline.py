@@ -55,9 +55,11 @@ class _Growing:
         self.idx = np.empty(capacity, np.uint32)
         self.n = 0
 
-    def extend(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray,
-               idx: np.ndarray) -> CpuColumns:
-        n, k = self.n, len(ts)
+    def extend(self, ts: np.ndarray, kind: np.ndarray, cls: np.ndarray, take: np.ndarray,
+               first_index: int) -> CpuColumns:
+        """Append the events at positions ``take`` of a chunk's columns (the chunk's
+        first event has index ``first_index``), gathered straight into the buffers."""
+        n, k = self.n, len(take)
         if n + k > len(self.ts):
             size = max(2 * len(self.ts), n + k)
             for name in ("ts", "kind", "cls", "idx"):
@@ -65,11 +67,18 @@ class _Growing:
                 new = np.empty(size, old.dtype)
                 new[:n] = old[:n]
                 setattr(self, name, new)
-        self.ts[n:n + k], self.kind[n:n + k] = ts, kind
-        self.cls[n:n + k], self.idx[n:n + k] = cls, idx
+        np.take(ts, take, out=self.ts[n:n + k])
+        np.take(kind, take, out=self.kind[n:n + k])
+        np.take(cls, take, out=self.cls[n:n + k])
+        np.add(take, first_index, out=self.idx[n:n + k], casting="unsafe")
         self.n = n + k
         return CpuColumns(self.ts[:n + k], self.kind[:n + k], self.cls[:n + k],
                           self.idx[:n + k])
+
+
+#: With CPU numbers below this, a chunk is split by a comparison per CPU (each a pass
+#: in C) rather than a sort.
+_FEW_CPUS = 8
 
 
 class Timeline:
@@ -90,26 +99,32 @@ class Timeline:
         the chunk's first global index, and ``(index, class)`` overrides for events
         whose class is not their kind's (a reclaim's detach, a leaked table's free).
 
-        Splits by CPU with a stable sort of the CPU column: O(n) in numpy.
+        Splits by CPU with a comparison per CPU when their numbers are small, else a
+        stable sort of the CPU column: O(n) in numpy.
         """
         ts = np.frombuffer(stamps, np.int64)
         kind = np.asarray(kinds, np.uint16)
         cpu = np.asarray(cpus, np.uint16)
-        cls = _LUT[np.minimum(kind, FIRST_FOREIGN_ID)]
+        if not len(ts):
+            return
+        cls = np.take(_LUT, kind, mode="clip")      # a foreign kind: "other"
         if marks:
             at, mark = np.array(marks, np.int64).T
             cls[at - first_index] = mark
-        idx = np.arange(first_index, first_index + len(ts), dtype=np.uint32)
-        order = np.argsort(cpu, kind="stable")
-        counts = np.bincount(cpu)
-        start = 0
-        for c in np.flatnonzero(counts).tolist():
-            take = order[start:start + counts[c]]
-            start += counts[c]
+        top = int(cpu.max())
+        if top < _FEW_CPUS:
+            split = ((c, np.flatnonzero(cpu == c)) for c in range(top + 1))
+        else:
+            order = np.argsort(cpu, kind="stable")
+            ends = np.cumsum(np.bincount(cpu)).tolist()
+            split = ((c, order[ends[c - 1] if c else 0:ends[c]]) for c in range(top + 1))
+        for c, take in split:
+            if not len(take):
+                continue
             grow = self._growing.get(c)
             if grow is None:
                 grow = self._growing[c] = _Growing(max(1024, self._expected.get(c, 0)))
-            self.cpus[c] = grow.extend(ts[take], kind[take], cls[take], idx[take])
+            self.cpus[c] = grow.extend(ts, kind, cls, take, first_index)
 
     def finish(self) -> None:
         """Trim each CPU's buffers; sort a CPU's events by time only if they are not."""

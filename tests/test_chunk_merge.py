@@ -57,6 +57,18 @@ def test_joined_columns_hold_every_value_in_order(parts):
         assert joined.codes is not None      # integers beside dictionaries join them
 
 
+
+def test_joined_dictionaries_keep_values_that_only_compare_equal():
+    """Parts whose dictionaries are equal share one; ``1 == True`` and ``0.0 == -0.0``
+    are not the same value, so those keep their own."""
+    same = concat_columns([Column(values=("a", None), codes=np.array([1, 0], np.uint8)),
+                           Column(values=("a", None), codes=np.array([0], np.uint8))])
+    assert same.tolist() == [None, "a", "a"]
+    for a, b in ((1, True), (0.0, -0.0)):
+        joined = concat_columns([Column(values=(a,), codes=np.zeros(2, np.uint8)),
+                                 Column(values=(b,), codes=np.zeros(1, np.uint8))])
+        assert [repr(x) for x in joined.tolist()] == [repr(a), repr(a), repr(b)]
+
 def _chunks(path):
     with TraceReader(path) as reader:
         return [reader.read_chunk(c) for c in range(len(reader.chunks))]

@@ -332,12 +332,15 @@ def _remap(kinds: np.ndarray, fields: dict[int, list[Column]], remap: dict
 def concat_columns(parts: Sequence[Column]) -> Column:
     """One column holding ``parts`` one after another (the same field of consecutive
     chunks): integers stay an array when one dtype can hold them all, dictionaries stay
-    a dictionary (their value lists joined, codes shifted); otherwise the values.
-    O(n) in C."""
+    a dictionary (their value lists joined, codes shifted, or kept when every part
+    has the same dictionary); otherwise the values. O(n) in C."""
     if len(parts) == 1:
         return parts[0]
     if all(p.ints is not None for p in parts):
         arrays = [p.ints for p in parts]
+        dtype = arrays[0].dtype
+        if all(a.dtype == dtype for a in arrays):
+            return Column(ints=np.concatenate(arrays))
         dtype = np.result_type(*arrays)
         if dtype.kind in "iu":
             return Column(ints=np.concatenate(arrays).astype(dtype, copy=False))
@@ -351,11 +354,31 @@ def concat_columns(parts: Sequence[Column]) -> Column:
         # Dictionaries beside integers (a pid column with nils in some chunks only):
         # the integers become a dictionary too.
         parts = [p if p.codes is not None else _as_dictionary(p.ints) for p in parts]
-        shifts = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
-        return Column(values=tuple(chain.from_iterable(p.values for p in parts)),
-                      codes=np.concatenate([p.codes.astype(np.int64) + s
-                                            for p, s in zip(parts, shifts.tolist())]))
-    return Column(values=tuple(chain.from_iterable(p.tolist() for p in parts)))
+        if _same_dictionary(parts):
+            return Column(values=parts[0].values,
+                          codes=np.concatenate([p.codes for p in parts]))
+        values: list = []
+        codes = []
+        for p in parts:
+            codes.append(p.codes.astype(np.int64) + len(values) if values else p.codes)
+            values.extend(p.values)
+        return Column(values=tuple(values), codes=np.concatenate(codes).astype(np.int64))
+    return Column(values=tuple(chain.from_iterable(
+        p.values if p.ints is None and p.codes is None else p.tolist() for p in parts)))
+
+
+#: Types whose equal values are the same value (``1 == True``, ``0.0 == -0.0``: not).
+_EXACT = {str, int, _NONE}
+
+
+def _same_dictionary(parts: Sequence[Column]) -> bool:
+    """Whether every part's dictionary holds the same values as the first's (a cause or
+    a reason column: chunk after chunk the same few strings). O(dictionary size)."""
+    first = parts[0].values
+    types = list(map(type, first))
+    if not _EXACT.issuperset(types):
+        return False
+    return all(p.values == first and list(map(type, p.values)) == types for p in parts[1:])
 
 
 def _as_dictionary(ints: np.ndarray) -> Column:

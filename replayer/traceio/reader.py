@@ -249,7 +249,8 @@ class TraceReader:
             kinds, dts, cpus, pids, fields = decode_chunk(body, info.count, self._remap)
         except ValueError as exc:
             raise CorruptTrace(f"malformed event columns: {exc}", self.path, where) from None
-        if not (self._row_len[kinds] >= 0).all():
+        # decode_chunk has checked that the kinds with rows are those with fields.
+        if any(self._row_len[kind] < 0 for kind in fields):
             raise CorruptTrace("malformed event columns: a kind is not in the header",
                                self.path, where)
         for kind, columns in fields.items():
