@@ -237,19 +237,6 @@ def materialize_rows(kinds: np.ndarray, dts: np.ndarray, cpus: np.ndarray, pids:
     return itemgetter(*back.tolist())(made) if n > 1 else tuple(made)
 
 
-def kind_ranks(kinds: np.ndarray) -> np.ndarray:
-    """Each row's index among the rows of its kind (its place in that kind's field
-    columns). O(n log n) in C."""
-    n = len(kinds)
-    order = np.argsort(kinds, kind="stable")
-    grouped = kinds[order]
-    first = np.r_[True, grouped[1:] != grouped[:-1]] if n else np.zeros(0, bool)
-    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    ranks = np.empty(n, np.int64)
-    ranks[order] = np.arange(n) - group_start
-    return ranks
-
-
 def rows_at(kinds: np.ndarray, dts: np.ndarray, cpus: np.ndarray, pids: Column,
             fields: dict[int, list[Column]], ranks: np.ndarray, at: np.ndarray) -> tuple:
     """The v1-style rows at positions ``at`` only (ascending), made from the columns:
