@@ -137,10 +137,12 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
             continue
         t = tid[at]
         new = t >= first_new
+        to_new, from_new = t[new] - first_new, at[new]
+        old = None if view is None or new.all() else (t[~new], at[~new])
         for slot, values in slots:
-            records[t[new] - first_new, slot] = values[at[new]]
-            if view is not None and not new.all():
-                view[t[~new], slot] = values[at[~new]]
+            records[to_new, slot] = values[from_new]
+            if old is not None:
+                view[old[0], slot] = values[old[1]]
     del view                       # the log grows below
     for m in new_mms:
         log.mm_index[m] = len(log.mms)
