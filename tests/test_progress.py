@@ -130,3 +130,23 @@ def test_a_pilot_whose_first_step_is_too_long_gives_up_and_the_run_goes_on(
     assert main(["simulate", "--workload", "coverletter", "--param", "size=256M",
                  "--param", "step=256M", "--param", "batch=1", "-o", str(out)]) == 0
     assert out.exists() and "wrote" in capsys.readouterr().err
+
+
+def test_an_import_counts_bytes_read_so_a_utf8_capture_reaches_its_size(tmp_path):
+    """Progress is the file's bytes: with multi-byte comms, counting characters stopped
+    short of the total. It only grows, stays within the file, and ends at its size."""
+    import lzma
+    from ptviz.ftrace.importer import import_file
+    raw = lzma.open(os.path.join(ROOT, "traces", "raw", "programs",
+                                 "real-6.18-gcc-record.txt.xz")).read()
+    # Every task renamed to a four-byte-per-character comm (the same length in chars).
+    text = tmp_path / "utf8.txt"
+    text.write_bytes(raw.replace(b"cc1-", "\U0001f525\U0001f525\U0001f525-".encode()))
+    told = []
+    import_file(str(text), str(tmp_path / "o.msgpack"),
+                progress=lambda done, total, unit: told.append((done, total, unit)))
+    size = os.path.getsize(text)
+    done = [d for d, _, _ in told]
+    assert len(told) > 2 and {t for _, t, _ in told} == {size}
+    assert {u for _, _, u in told} == {"bytes"}
+    assert done == sorted(done) and done[-1] == size and max(done[:-1]) <= size

@@ -245,18 +245,20 @@ ImportProgress = Callable[[int, "int | None", str], None]
 
 
 def _reported(lines: Iterator[str], progress: ImportProgress, total: int | None, unit: str,
-              every: int = 1 << 14) -> Iterator[str]:
-    """``lines``, with ``progress`` told every ``every`` lines (characters count as
-    bytes: ftrace text is ASCII but for comms)."""
+              position: Callable[[], int] | None = None, every: int = 1 << 14
+              ) -> Iterator[str]:
+    """``lines``, with ``progress`` told every ``every`` lines: ``position()`` (bytes
+    read so far: a comm or a path may be UTF-8, so characters would fall short of the
+    file's size), else the lines counted; all of ``total`` once they ran out."""
     done = n = 0
     for line in lines:
-        done += len(line) if total is not None else 1
+        done += 1
         n += 1
         if n == every:
-            progress(done, total, unit)
+            progress(position() if position is not None else done, total, unit)
             n = 0
         yield line
-    progress(done, total, unit)
+    progress(total if total is not None else done, total, unit)
 
 
 def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None = None,
@@ -275,7 +277,8 @@ def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None
         f.seek(0)
         lines = bounded_lines(f)
         if progress is not None:
-            lines = _reported(lines, progress, os.path.getsize(path), "bytes")
+            # The raw stream's position: ahead of the lines by one read-ahead at most.
+            lines = _reported(lines, progress, os.path.getsize(path), "bytes", f.buffer.tell)
         return import_lines(lines, out, header or {}, path, force, version, exported)
 
 
