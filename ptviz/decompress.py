@@ -13,10 +13,9 @@ import contextlib
 import lzma
 import gzip
 import os
-import shutil
 import stat
 import tempfile
-from typing import Iterator
+from typing import Callable, Iterator
 
 from replayer.errors import BadInput, TraceFormatError
 
@@ -24,6 +23,9 @@ from replayer.errors import BadInput, TraceFormatError
 MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 _ENDINGS = (".gz", ".xz", ".zst", ".zstd")
 BLOCK = 1 << 20
+
+#: ``progress(done, total, unit)``, as an import's.
+Progress = Callable[[int, int, str], None]
 
 
 def compression(path: str) -> str | None:
@@ -40,24 +42,41 @@ def compression(path: str) -> str | None:
     return next((name for magic, name in MAGIC if head.startswith(magic)), None)
 
 
-def _open(path: str, kind: str):
+def _open(raw, kind: str, path: str):
+    """A reader of the content of the compressed file open as ``raw``."""
     if kind == "gzip":
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if kind == "xz":
-        return lzma.open(path, "rb")
+        return lzma.LZMAFile(raw, "rb")
     try:
         import zstandard
     except ImportError:              # pragma: no cover - a dependency
         raise TraceFormatError("is zstd-compressed; reading it needs the zstandard "
                                "package (pip install zstandard)", path) from None
-    return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
+
+
+def _unpack(path: str, kind: str, out: str, progress: Progress | None) -> None:
+    """``path``'s content into ``out``, a block at a time; ``progress`` is told the
+    compressed bytes read (how far along the file is; the content's size is not
+    known before the end)."""
+    total = os.path.getsize(path)
+    with open(path, "rb") as raw, _open(raw, kind, path) as src, open(out, "wb") as dst:
+        while block := src.read(BLOCK):
+            dst.write(block)
+            if progress is not None:
+                progress(raw.tell(), total, "bytes")
+    if progress is not None:
+        progress(total, total, "bytes")
 
 
 @contextlib.contextmanager
-def decompressed(path: str, directory: str | None = None) -> Iterator[str]:
+def decompressed(path: str, directory: str | None = None,
+                 progress: Progress | None = None) -> Iterator[str]:
     """The path to read ``path`` from: itself, or its content unpacked into a
     temporary file (in ``directory`` if given, else a temporary directory removed at
-    the end). O(size) in blocks of 1 MiB."""
+    the end). O(size) in blocks of 1 MiB; ``progress(done, total, "bytes")`` follows
+    the compressed file, ending at its size."""
     kind = compression(path)
     if kind is None:
         yield path
@@ -71,8 +90,7 @@ def decompressed(path: str, directory: str | None = None) -> Iterator[str]:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="ptviz-unpack-"))
         out = os.path.join(directory, "unpacked-" + name)   # apart from the caller's files
         try:
-            with _open(path, kind) as src, open(out, "wb") as dst:
-                shutil.copyfileobj(src, dst, BLOCK)
+            _unpack(path, kind, out, progress)
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise TraceFormatError(f"is {kind}-compressed but does not decompress: "
                                    f"{exc}", path) from None

@@ -150,3 +150,33 @@ def test_an_import_counts_bytes_read_so_a_utf8_capture_reaches_its_size(tmp_path
     assert len(told) > 2 and {t for _, t, _ in told} == {size}
     assert {u for _, _, u in told} == {"bytes"}
     assert done == sorted(done) and done[-1] == size and max(done[:-1]) <= size
+
+
+@pytest.mark.parametrize("kind", ["gzip", "xz", "zstd"])
+def test_unpacking_reports_the_compressed_bytes_read_up_to_the_files_size(tmp_path, kind):
+    """A large .xz takes a while to unpack: its progress is the compressed file read so
+    far (the content's size is not known before the end), growing to the file's size."""
+    import gzip
+    import lzma
+    import zstandard
+    from ptviz.decompress import BLOCK, decompressed
+    content = os.urandom(BLOCK // 2) * 8        # a few blocks once unpacked
+    pack = {"gzip": gzip.compress, "xz": lzma.compress,
+            "zstd": zstandard.ZstdCompressor().compress}[kind]
+    path = tmp_path / f"trace.{kind}"
+    path.write_bytes(pack(content))
+    told = []
+    with decompressed(str(path), str(tmp_path), lambda *a: told.append(a)) as out:
+        with open(out, "rb") as f:
+            assert f.read() == content
+    size = os.path.getsize(path)
+    done = [d for d, _, _ in told]
+    assert len(told) >= 2 and {(t, u) for _, t, u in told} == {(size, "bytes")}
+    assert done == sorted(done) and done[-1] == size
+
+
+def test_a_compressed_capture_shows_unpacking_then_importing_on_a_terminal():
+    status, err = _run(["info", os.path.join(ROOT, "traces", "raw", "programs",
+                                             "real-6.18-gcc-record.txt.xz")], terminal=True)
+    assert status == 0, err
+    assert "unpack" in err and "import" in err and err.index("unpack") < err.index("import")

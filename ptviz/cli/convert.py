@@ -100,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("convert: give IN and OUT (or --formats)")
     from replayer.traceio.atomic import check_output
     from ..decompress import decompressed
+    from .inputs import stage_bar
     dst = output_format(args.output, args.to_format)
     check_output(args.output, args.force)           # refused before any long work
     selection = Selection(args.since, args.until, _terms(args))
     header = _import_header(args)
-    with decompressed(args.input) as source:        # a .gz/.xz/.zst input, unpacked
+    with contextlib.ExitStack() as bars:            # a .gz/.xz/.zst input, unpacked
+        source = bars.enter_context(decompressed(args.input,
+                                                 progress=stage_bar(bars, "unpack")))
         src = input_format(source, args.from_format)
         if selection.everything and dst.name == "msgpack" and \
                 src.name in ("ftrace", "trace.dat"):

@@ -45,17 +45,31 @@ def describe_import(stats: dict) -> str:
     return line
 
 
-def import_bar(bars: contextlib.ExitStack):
-    """An import's progress callback: its bar is made (in ``bars``) at the first report,
-    so a ptviz trace, which is not imported, shows none."""
+def stage_bar(bars: contextlib.ExitStack, what: str):
+    """A progress callback ``(done, total, unit)`` for one stage of work: its bar is
+    made at the first report (a ptviz trace, neither unpacked nor imported, shows
+    none) and removed once ``done`` reaches ``total``, or when ``bars`` closes. One
+    live bar at a time: unpacking's is gone before the import's shows."""
     from .progress import progress_bar
-    made = []
+    own = contextlib.ExitStack()
+    bars.callback(own.close)
+    made: list = []
 
     def progress(done: int, total: int | None, unit: str) -> None:
+        if len(made) > 1:
+            return                     # this stage's bar is done
         if not made:
-            made.append(bars.enter_context(progress_bar("import", total, unit)))
+            made.append(own.enter_context(progress_bar(what, total, unit)))
         made[0].at(done)
+        if total is not None and done >= total:
+            made.append(None)
+            own.close()
     return progress
+
+
+def import_bar(bars: contextlib.ExitStack):
+    """An import's progress callback (:func:`stage_bar`)."""
+    return stage_bar(bars, "import")
 
 
 @contextlib.contextmanager
@@ -65,7 +79,8 @@ def open_trace(path: str) -> Iterator[TraceReader]:
     afterwards). Messages name ``path`` either way."""
     with tempfile.TemporaryDirectory(prefix="ptviz-import-") as tmp:
         with contextlib.ExitStack() as bars:
-            reader, stats = open_reader(path, tmp, progress=import_bar(bars))
+            reader, stats = open_reader(path, tmp, progress=import_bar(bars),
+                                        unpacking=stage_bar(bars, "unpack"))
         if stats is not None:
             warn_bad_lines(path, stats)
         with reader:

@@ -283,14 +283,16 @@ def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None
 
 
 def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = None,
-                progress: ImportProgress | None = None) -> tuple[Any, dict[str, Any] | None]:
+                progress: ImportProgress | None = None,
+                unpacking: ImportProgress | None = None) -> tuple[Any, dict[str, Any] | None]:
     """``(reader, import statistics or None)`` for what a user hands a command: a ptviz
     trace as it is, an ftrace capture (text, trace.dat) imported into ``workdir``
     (``importing()`` is called first; ``progress`` follows the import); a compressed
-    one unpacked there before either. Messages name ``path``."""
+    one unpacked there before either (``unpacking`` follows that). Messages name
+    ``path``."""
     from replayer.traceio import TraceReader
     from ..decompress import decompressed
-    with decompressed(path, workdir) as real:
+    with decompressed(path, workdir, unpacking) as real:
         if sniff(real) == "ptviz":
             return TraceReader(real, name=path), None
         if importing is not None:
