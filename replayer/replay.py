@@ -101,6 +101,7 @@ class Replay(RowQueries):
         self.loaded_chunks = 0
         #: True once :meth:`run` finished: totals, findings and ``final`` are whole.
         self.loaded = False
+        self._failed: BaseException | None = None
         self.event_count = 0
         #: Findings set aside because a hole in the trace may hide what clears them.
         self.suppressed: dict[str, int] = {}
@@ -142,15 +143,22 @@ class Replay(RowQueries):
     def run(self, progress: Progress | None = None,
             cancelled: Callable[[], bool] | None = None) -> None:
         """Fold every chunk, then the end-of-trace checks. Safe to call in a worker
-        thread while other threads query. Raises :class:`Cancelled`. Once loaded, a
-        second call does nothing (folding the trace again would count it twice)."""
+        thread while other threads query. Raises :class:`Cancelled`; a call after that
+        goes on where it stopped, one after the load does nothing."""
         if self.loaded:
             return
+        if self._failed is not None:     # stopped inside a group: going on would redo it
+            raise RuntimeError("this replay failed loading; open it again") from self._failed
         # Row tuples never form cycles; pausing the collector saves ~10% of a load.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             self._run(progress, cancelled)
+        except Cancelled:
+            raise                   # between groups: the state is whole
+        except BaseException as exc:
+            self._failed = exc
+            raise
         finally:
             if was_enabled:
                 gc.enable()
@@ -158,11 +166,11 @@ class Replay(RowQueries):
     def _run(self, progress: Progress | None, cancelled: Callable[[], bool] | None) -> None:
         reader, folder, timeline = self.reader, self.folder, self.timeline
         total = reader.event_count
-        index = 0
-        max_ts = -(1 << 63)
-        since = 0
+        # Where the last run stopped (Cancelled, between groups), or the start.
+        c, index = self.loaded_chunks, self.loaded_events
+        max_ts = self._chunk_prefix_max[-1] if self._chunk_prefix_max else -(1 << 63)
+        since = index - self.checkpoints[-1].index
         n_chunks = len(reader.chunks)
-        c = 0
         while c < n_chunks:
             # Chunks are read once (not through the cache) and folded a group at a time.
             # The reader has checked every field's type and range: an exception from

@@ -133,6 +133,25 @@ def test_cancelled_is_not_bad_input(busy):
     assert not issubclass(Cancelled, OSError)
 
 
+def test_a_cancelled_load_goes_on_where_it_stopped(busy):
+    """Cancelled after some groups, then run again: the same replay as one load (not
+    the first groups folded twice)."""
+    from replayer.report import build_report
+    path, _ = busy
+    whole = Replay.load(path, checkpoint_events=64)
+    asked = []
+    replay = Replay.open(path, checkpoint_events=64)
+    with pytest.raises(Cancelled):
+        replay.run(cancelled=lambda: asked.append(1) or len(asked) == 3)
+    assert 0 < replay.loaded_events < whole.event_count and not replay.loaded
+    replay.run()
+    assert replay.loaded and replay.event_count == whole.event_count
+    assert build_report(replay) == build_report(whole)
+    assert [c.index for c in replay.checkpoints] == [c.index for c in whole.checkpoints]
+    for t in (whole.first_ts, (whole.first_ts + whole.last_ts) // 2, whole.last_ts):
+        assert replay.state_at(t) == whole.state_at(t)
+
+
 @given(events=traces(max_events=80), t=st.integers(0, 10**10))
 def test_index_at_and_rows(tmp_path_factory, events, t):
     d = tmp_path_factory.mktemp("rows")
