@@ -15,10 +15,20 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as cluster:
-        yield cluster.scheduler_address
+def cluster(tmp_path_factory):
+    # The workers' $TMPDIR is the test's: a worker SIGKILLed mid-point (below) cannot
+    # remove its scratch directory, and the machine's /tmp must not keep it.
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("workers-tmp"))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0", silence_logs=50) as cluster:
+            yield cluster.scheduler_address
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
 
 
 def test_a_grid_gives_the_same_rows_on_the_cluster_as_on_the_local_pool(tmp_path, cluster,
