@@ -76,6 +76,14 @@ def test_record_cleans_up_when_the_command_cannot_run(tmp_path, capsys):
                "/nonexistent/command"])
     assert rc == 2 and "cannot run '/nonexistent/command'" in capsys.readouterr().err
     assert leftovers(os.getpid()) == [] and os.listdir(tmp_path) == []
+    assert not _subreaper(), "ptviz left the process a child subreaper"
+
+
+def _subreaper() -> bool:
+    import ctypes
+    flag = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(37, ctypes.byref(flag), 0, 0, 0)     # PR_GET_CHILD_SUBREAPER
+    return bool(flag.value)
 
 
 def test_record_print_shows_the_commands(capsys):

@@ -20,11 +20,12 @@ STOP_GRACE_S = 5.0
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def become_subreaper() -> None:
-    """Orphans of the command reparent to ptviz, not init (Linux ≥ 3.4; without it
-    an orphan escapes :func:`end_tree`, nothing worse)."""
+def subreaper(on: bool) -> None:
+    """While on, orphans of the command reparent to ptviz, not init (Linux ≥ 3.4;
+    without it an orphan escapes :func:`end_tree`, nothing worse). Off once the
+    recording is over: a program embedding ptviz keeps its own process tree."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
     except (OSError, AttributeError):
         pass
 

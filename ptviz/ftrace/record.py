@@ -23,7 +23,7 @@ from typing import Any
 from replayer.errors import BadInput
 
 from . import probes as pr
-from .proctree import STOP_GRACE_S, become_subreaper, end_tree
+from .proctree import STOP_GRACE_S, end_tree, subreaper
 from .vmpte import VmpteSampler
 
 TRACEFS = "/sys/kernel/tracing"
@@ -168,7 +168,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
     inst = os.path.join(root, "instances", f"ptviz-{os.getpid()}")
     group = f"ptviz_{os.getpid()}"
     os.mkdir(inst)
-    become_subreaper()
+    subreaper(True)
     enabled, missing, probe_events, style = [], [], [], None
     proc = None
     started = time.monotonic()
@@ -242,6 +242,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         try:
             if proc is not None and proc.poll() is None:
                 end_tree(proc, STOP_GRACE_S)   # stopped early: no half-run command left
+            subreaper(False)
             _remove_instance(root, inst, group, probe_events)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
