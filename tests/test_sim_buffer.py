@@ -1,5 +1,6 @@
-"""The simulator's event buffer: pte_set runs kept as nine ints become the events they
-stand for, their fields coded (fieldcodes.Coded) as the tuples they stand for."""
+"""The simulator's event buffer: records kept as eleven ints (pte_set runs, single events
+of the common kinds, walker sessions) become the events they stand for, their fields coded
+(fieldcodes.Coded) as the tuples they stand for."""
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
@@ -11,43 +12,82 @@ from tests.conftest import LONG
 
 ROW = st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 40), st.integers(0, 9),
                 st.tuples(st.integers(0, 3)))
+MMS = st.sampled_from([0xFFFF888004000000, 0xFFFF888004002000, 5])
 # t0, step, count, cpu, task, mm (above 2**63 as the simulator's), pfn, entries
 RUN = st.tuples(st.integers(0, 10**12), st.integers(0, 10**6), st.integers(1, 9),
-                st.integers(0, 7), st.integers(0, 9),
-                st.sampled_from([0xFFFF888004000000, 0xFFFF888004002000, 5]),
+                st.integers(0, 7), st.integers(0, 9), MMS,
                 st.integers(0, 1 << 40), st.integers(0, 512))
+STRINGS = ["tlb_shootdown", "local mm shootdown", "rcu", "batch"]
+# One event of a recorded kind: ts, cpu, task, kind and its a .. d, and its fields tuple
+# as an emit would give it.
+ONE = st.one_of(
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9), MMS,
+              st.integers(0, 3)).map(
+        lambda x: (x[:3], v.TLB_FLUSH, (x[3], x[4], 0, 0), (x[3], 0, 0, 0, STRINGS[x[4]]))),
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9), MMS,
+              st.integers(1, 4), st.integers(0, 1 << 40), st.integers(0, 1 << 47)).map(
+        lambda x: (x[:3], v.TABLE_ALLOC, x[3:], (*x[3:], None))),
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9),
+              st.integers(0, 3)).map(
+        lambda x: (x[:3], v.IPI_ENTER, (x[3], 0, 0, 0), (STRINGS[x[3]],))),
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9),
+              st.integers(0, 1 << 40), st.integers(0, 3)).map(
+        lambda x: (x[:3], v.TABLE_FREE, (x[3], x[4], 0, 0), (x[3], STRINGS[x[4]], None))))
+# begin, length, cpu, task, mm, walker and protect (string codes), the pfn read or None
+WALK = st.tuples(st.integers(0, 10**12), st.integers(200, 10**5), st.integers(0, 7),
+                 st.integers(0, 9), MMS, st.integers(0, 3), st.integers(0, 3),
+                 st.one_of(st.none(), st.integers(0, 1 << 40)))
 
 
 def _expanded(steps):
-    rows, sets, expanded = [], [], []
+    rows, recs, expanded = [], [], []
     for what, item in steps:
         if what == "row":
             rows.append(item)
             expanded.append(item)
-        else:
+        elif what == "run":
             t0, step, count, cpu, task, mm, pfn, n = item
-            sets += (len(rows), *item)
+            recs += (len(rows), t0, step, count, cpu, task, v.PTE_SET, mm, pfn, n, 0)
             expanded += [(t0 + step * j, cpu, v.PTE_SET, task, (mm, pfn, n, None))
                          for j in range(1, count + 1)]
-    return rows, sets, expanded
+        elif what == "one":
+            (ts, cpu, task), kind, args, fields = item
+            recs += (len(rows), ts, 0, 1, cpu, task, kind, *args, *[0] * (4 - len(args)))
+            expanded.append((ts, cpu, kind, task, fields))
+        else:
+            begin, length, cpu, task, mm, walker, protect, pfn = item
+            end = begin + length
+            recs += (len(rows), begin, end, 2 if pfn is None else 3, cpu, task, buffer.WALK,
+                     mm, walker, protect, 0 if pfn is None else pfn + 1)
+            expanded.append((begin, cpu, v.WALK_BEGIN, task,
+                             (mm, STRINGS[walker], STRINGS[protect])))
+            if pfn is not None:
+                expanded.append((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
+            expanded.append((end, cpu, v.WALK_END, task, ()))
+    return rows, recs, expanded
 
 
-STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("run"), RUN)),
+STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("run"), RUN),
+                           st.tuples(st.just("one"), ONE), st.tuples(st.just("walk"), WALK)),
                  max_size=30)
+
+
+def _close(rows, recs):
+    return buffer.close(rows, recs, STRINGS)
 
 
 @settings(max_examples=300 if LONG else 25)
 @given(steps=STEPS)
 def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
-    rows, sets, expanded = _expanded(steps)
-    ts, cpus, kinds, tasks, fields = buffer.close(rows, sets)
+    rows, recs, expanded = _expanded(steps)
+    ts, cpus, kinds, tasks, fields = _close(rows, recs)
     assert all(c.dtype == np.int64 for c in (ts, cpus, kinds, tasks))
     assert type(fields) is Coded
     got = list(zip(ts.tolist(), cpus.tolist(), kinds.tolist(), tasks.tolist(), fields))
     assert got == expanded
     assert fields.lengths().tolist() == [len(e[4]) for e in expanded]
-    rows2, sets2, expanded2 = _expanded(steps[:2])
-    both = buffer.concat([buffer.close(rows, sets), buffer.close(rows2, sets2)])
+    rows2, recs2, expanded2 = _expanded(steps[:2])
+    both = buffer.concat([_close(rows, recs), _close(rows2, recs2)])
     assert list(zip(both[0].tolist(), both[4])) == [(e[0], e[4]) for e in expanded + expanded2]
 
 
@@ -56,7 +96,7 @@ def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
 def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
     """What the machine does to a part's fields (a time sort, a cut, the rest kept in a
     table of its own, joined to the next part) gives the tuples a list would."""
-    parts = [buffer.close(*_expanded(s)[:2]) for s in (a, b)]
+    parts = [_close(*_expanded(s)[:2]) for s in (a, b)]
     lists = [p[4].tolist() for p in parts]
     n = len(lists[0])
     order = data.draw(st.permutations(range(n)))

@@ -1,11 +1,13 @@
 """The machine's events not yet written, turned into columns (machine.py).
 
-Events come one at a time (a row: ``(ts, cpu, kind, task, fields)``) or, for pte_set (83%
-of a fault-heavy workload's events), as runs of identical events at a fixed step: a run
-is nine ints in a flat list (:data:`SET_FIELDS`), ``pos`` the rows emitted before it, one
-event a run of one. Runs are spread into columns with numpy when the rows are, and their
-fields (mm, pfn, entries, nil) go to the writer as columns (fieldcodes.Table's packed
-kind): a pte_set then costs a few ns instead of two tuples, two transposes and value by
+Events come one at a time as a row (``(ts, cpu, kind, task, fields)``), or as records
+of eleven ints in a flat list (:data:`RECORD`): the common events, whose fields are ints,
+strings of a short table and nils. A record is a run of ``count`` identical events at a
+fixed ``step`` after ``t0`` (pte_set: 83% of a fault-heavy workload's events; any other
+event is a run of one), or a walker's session (:data:`WALK`: its begin, the table it
+read, its end). ``pos`` is the rows emitted before it. Records are spread into columns
+with numpy and their fields go to the writer as columns (fieldcodes.Table's packed
+kind): an event then costs a few ns instead of two tuples, two transposes and value by
 value conversions (~400 ns), and no tuple is kept alive for it.
 """
 
@@ -23,53 +25,160 @@ from replayer.traceio.fieldcodes import Coded, Same, Table
 #: Columns of events in emission order: ts, cpus, kinds, tasks (int64 arrays), fields
 #: (a fieldcodes.Coded).
 Part = tuple
-#: A run of pte_set events in the flat list: ``count`` events ``step`` ns apart after
-#: ``t0``, each with fields (mm, pfn, entries, nil).
-SET_FIELDS = ("pos", "t0", "step", "count", "cpu", "task", "mm", "pfn", "entries")
+#: A record in the flat list: ``count`` events of ``kind`` ``step`` ns apart after
+#: ``t0`` (one event: ``t0, 0, 1``), their fields made of ``a`` .. ``d`` by FIELDS.
+RECORD = ("pos", "t0", "step", "count", "cpu", "task", "kind", "a", "b", "c", "d")
+WIDTH = len(RECORD)
+POS, T0, STEP, COUNT, CPU, TASK, KIND, A, B, C, D = range(WIDTH)
+#: A walker's session (no event has kind 0): walk_begin at ``t0`` with fields (mm ``a``,
+#: walker ``b``, protect ``c``), walk_table of pfn ``d - 1`` 100 ns later when ``d``,
+#: walk_end at ``step``; ``count`` its events (2 or 3).
+WALK = 0
+
+# How each recorded kind's fields are made: ("u", col) an int column that may pass 2**63
+# (an mm), ("i", col) an int64 one, ("s", col) a string coded in the machine's table,
+# ("z",) zero, ("n",) nil.
+_MM, _NIL, _ZERO = ("u", A), ("n",), ("z",)
+FIELDS: dict[int, tuple[tuple, ...]] = {
+    v.PTE_SET: (_MM, ("i", B), ("i", C), _NIL),
+    v.PTE_CLEAR: (_MM, ("i", B), ("i", C), _NIL),
+    v.TABLE_ALLOC: (_MM, ("i", B), ("i", C), ("i", D), _NIL),
+    v.TABLE_DETACH: (_MM, ("i", B), ("s", C), _NIL),
+    v.TABLE_QUEUE: (("i", A), ("s", B), _NIL),
+    v.TABLE_FREE: (("i", A), ("s", B), _NIL),
+    v.TABLE_SYNC_END: (("s", A),),
+    v.TLB_FLUSH: (_MM, _ZERO, _ZERO, _ZERO, ("s", B)),
+    v.IPI_ENTER: (("s", A),),
+    v.IPI_EXIT: (("s", A),),
+    v.RCU_GP_START: (("i", A),),
+    v.RCU_GP_END: (("i", A),),
+    v.RCU_INVOKE: (("i", A),),
+    v.ZAP_BEGIN: (_MM, ("i", B), ("i", C), ("s", D), _NIL),
+    v.ZAP_END: (_MM, ("i", B), ("i", C), ("s", D), _NIL),
+    v.MM_EXIT: (_MM,),
+}
+#: A walker session's walk_begin (its walk_table's pfn is ``d - 1``; walk_end has none).
+SESSION_BEGIN = (_MM, ("s", B), ("s", C))
 
 
 def int64(values: Sequence[int]) -> np.ndarray:
     return np.frombuffer(array("q", values), np.int64)
 
 
-def close(rows: list[tuple], sets: list[int]) -> Part:
-    """The rows and the pte_set runs among them (``sets``, flat) as one part, in emission
-    order; its fields coded into the rows' tuples and the runs' columns."""
+def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.ndarray
+            ) -> np.ndarray | Same:
+    """A field column of the records at ``mine``, as FIELDS says it is made."""
+    what = spec[0]
+    if what == "n":
+        return Same(None, len(mine))
+    if what == "z":
+        return np.zeros(len(mine), np.int64)
+    col = cols[spec[1]][mine]
+    if what == "u":
+        return col
+    if what == "i":
+        return col.astype(np.int64)
+    return strings[col.astype(np.intp)]
+
+
+def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = ()) -> Part:
+    """The rows and the records among them (``recs``, flat; their strings coded in
+    ``strings``) as one part, in emission order; its fields coded into the rows' tuples
+    and the records' columns."""
     if rows:
         ts, cpus, kinds, tasks, fields = transpose(rows)
         ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
     else:
         ts = cpus = kinds = tasks = np.zeros(0, np.int64)
         fields = []
-    if not sets:
+    if not recs:
         return ts, cpus, kinds, tasks, Coded(np.arange(len(ts)), Table(fields, kinds))
     # Every value is an int in 0 .. 2**64-1 (an mm is above 2**63): one conversion.
-    runs = np.frombuffer(array("Q", sets), np.uint64).reshape(-1, len(SET_FIELDS))
-    pos, t0, step, count, cpu, task, pfn, entries = (
-        runs[:, SET_FIELDS.index(name)].astype(np.int64)
-        for name in ("pos", "t0", "step", "count", "cpu", "task", "pfn", "entries"))
+    flat = np.frombuffer(array("Q", recs), np.uint64).reshape(-1, WIDTH)
+    cols = [flat[:, i] for i in range(WIDTH)]
+    pos, t0, step, count, cpu, task, kind = (cols[i].astype(np.int64)
+                                             for i in (POS, T0, STEP, COUNT, CPU, TASK, KIND))
+    strings = np.array(list(strings) + [None], object)[:-1]
+    code, walk_codes, entries, entry_kinds, packed = _entries(cols, kind, fields, kinds,
+                                                              strings)
     ends = np.cumsum(count)
-    starts = ends - count                       # run events before each run
-    # Where each event goes in emission order: row r after the runs emitted before it
-    # (pos <= r), run i's events after its pos rows and the earlier runs' events.
+    starts = ends - count                       # record events before each record
+    # Where each event goes in emission order: row r after the records emitted before it
+    # (pos <= r), record i's events after its pos rows and the earlier records' events.
     rows_at = np.arange(len(ts)) + np.r_[0, ends][np.searchsorted(pos, np.arange(len(ts)),
                                                                   side="right")]
-    which = np.repeat(np.arange(len(runs)), count)
-    nth = np.arange(int(ends[-1])) - starts[which]       # 0 .. count-1 within its run
+    which = np.repeat(np.arange(len(pos)), count)
+    nth = np.arange(int(ends[-1])) - starts[which]       # 0 .. count-1 within its record
     runs_at = (pos + starts)[which] + nth
+    made = [t0[which] + step[which] * (nth + 1), cpu[which], kind[which], task[which],
+            code[which]]
+    walk = kind == WALK
+    if walk.any():
+        _walk_events(made, which, nth, walk, t0, step, cols[D], walk_codes)
     total = len(ts) + int(ends[-1])
     out = []
-    for rows_col, run_col in ((ts, t0[which] + step[which] * (nth + 1)),
-                              (cpus, cpu[which]), (kinds, np.full(len(which), v.PTE_SET)),
-                              (tasks, task[which]), (np.arange(len(ts)), len(ts) + which)):
+    for rows_col, run_col in zip((ts, cpus, kinds, tasks, np.arange(len(ts))), made):
         col = np.empty(total, np.int64)
         col[rows_at] = rows_col
         col[runs_at] = run_col
         out.append(col)
-    mm = runs[:, SET_FIELDS.index("mm")]
-    table = Table(fields, kinds, {v.PTE_SET: [mm.copy(), pfn, entries,
-                                              Same(None, len(runs))]})
+    table = Table(entries, np.concatenate(entry_kinds), packed)
     return (*out[:4], Coded(out[4], table))
+
+
+def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],
+             kinds: np.ndarray, strings: np.ndarray) -> tuple:
+    """The table of the rows and records: each record's code (a walker session's: a
+    column of three, its begin's, table's and end's), the entries (the rows' tuples, then
+    an empty tuple for each event of a kind without fields), their kinds and each other
+    kind's columns, packed in the order of their codes."""
+    code = np.zeros(len(kind), np.int64)
+    entries, entry_kinds, packed = fields, [kinds], {}
+    plain = [(k, np.flatnonzero(kind == k)) for k in np.unique(kind).tolist() if k != WALK]
+    sessions = np.flatnonzero(kind == WALK)
+    walk_codes = np.zeros((3, len(sessions)), np.int64)
+    at = len(entries)
+    ends = [(k, mine, None) for k, mine in plain if not FIELDS[k]]
+    for k, mine, into in ends + ([(v.WALK_END, sessions, 2)] if len(sessions) else []):
+        if into is None:
+            code[mine] = at + np.arange(len(mine))
+        else:
+            walk_codes[into] = at + np.arange(len(mine))
+        at += len(mine)
+        entries += [()] * len(mine)
+        entry_kinds.append(np.full(len(mine), k, np.int64))
+    for k, mine in plain:
+        if FIELDS[k]:
+            code[mine] = at + np.arange(len(mine))
+            at += len(mine)
+            packed[k] = [_column(spec, cols, mine, strings) for spec in FIELDS[k]]
+    if len(sessions):
+        walk_codes[0] = at + np.arange(len(sessions))
+        at += len(sessions)
+        packed[v.WALK_BEGIN] = [_column(spec, cols, sessions, strings)
+                                for spec in SESSION_BEGIN]
+        read = cols[D][sessions] > 0
+        walk_codes[1][read] = at + np.arange(int(read.sum()))
+        if read.any():
+            packed[v.WALK_TABLE] = [cols[D][sessions[read]].astype(np.int64) - 1]
+    return code, walk_codes, entries, entry_kinds, packed
+
+
+def _walk_events(made: list[np.ndarray], which: np.ndarray, nth: np.ndarray,
+                 walk: np.ndarray, t0: np.ndarray, step: np.ndarray, d: np.ndarray,
+                 walk_codes: np.ndarray) -> None:
+    """The sessions' events in ``made`` (ts, cpu, kind, task, code columns): a session's
+    first is its begin at ``t0``, its second its table read 100 ns later when it read
+    one (``d``), its last its end at ``step``."""
+    at = np.flatnonzero(walk[which])
+    rec, n = which[at], nth[at]
+    s = (np.cumsum(walk) - 1)[rec]                 # each event's session
+    begin = n == 0
+    read = (n == 1) & (d[walk] > 0)[s]
+    made[0][at] = np.where(begin, t0[rec], np.where(read, t0[rec] + 100, step[rec]))
+    made[2][at] = np.where(begin, v.WALK_BEGIN, np.where(read, v.WALK_TABLE, v.WALK_END))
+    made[4][at] = np.where(begin, walk_codes[0][s],
+                           np.where(read, walk_codes[1][s], walk_codes[2][s]))
 
 
 def concat(parts: list[Part]) -> Part:

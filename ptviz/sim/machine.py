@@ -79,6 +79,9 @@ class WalkerCpu:
         self.below = machine.below
         self.current: tuple[int, int] | None = None     # the latest session
         self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
+        #: Or, for a reader of fresh data (system.Sim.add_walker), what its pick reads:
+        #: (address space, lowest address, PMD span); advance then inlines pick.
+        self.reads: tuple | None = None
 
     def advance(self, t: int) -> None:
         """Generate every session that begins at or before ``t``. The hottest loop of a
@@ -87,12 +90,16 @@ class WalkerCpu:
         begin = self.next_begin
         if begin > t:
             return
+        if self.reads is not None and _SAME_DRAWS:
+            self._advance_reading(t)
+            return
         m, cpu, task, pick = self.m, self.cpu, self.task, self.pick
         below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
         busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
-        rows = m._rows
-        add = rows.append
-        what = (m.walk_mm, self.walker, self.protect)
+        # A session is one record (buffer.WALK); no row is emitted in the loop.
+        recs, pos = m._recs, len(m._rows)
+        mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
+        events = 0
         current = None
         while begin <= t:
             if busy > begin:
@@ -100,18 +107,73 @@ class WalkerCpu:
                 if begin > t:
                     break
             end = begin + 200 + below(hold)
-            add((begin, cpu, v.WALK_BEGIN, task, what))
             pfn = pick()
-            if pfn is not None:
-                add((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
-            add((end, cpu, v.WALK_END, task, ()))
+            if pfn is None:
+                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
+                events += 2
+            else:
+                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
+                         pfn + 1)
+                events += 3
             current = (begin, end)
             begin = end + 1 + below(gap)
         self.next_begin = begin
         if current is not None:
             self.current = current
-        if len(rows) >= m._room:
-            m._flush_due()
+            m._in_runs += events
+            m._room -= events
+            if pos >= m._room:
+                m._flush_due()
+
+    def _advance_reading(self, t: int) -> None:
+        """:meth:`advance` with :func:`fast_randrange`'s draws and the pick of
+        system.Sim.add_walker (an address up to two PMD spans below the writer's cursor,
+        not below ``start``) written out: the same draws in the same order, the same
+        records, without three calls a session."""
+        begin = self.next_begin
+        m, cpu, task = self.m, self.cpu, self.task
+        a, start, span = self.reads
+        getrandbits = m.rng.getrandbits
+        hold, gap, back = 2 * self.mean_hold + 1, 2 * self.mean_gap + 1, 2 * span
+        k_hold, k_gap, k_back = hold.bit_length(), gap.bit_length(), back.bit_length()
+        cursor, ptes = a.cursor, a.ptes      # nothing in the loop moves the writer
+        busy = m.busy_until.get(cpu, 0)
+        recs, pos = m._recs, len(m._rows)
+        mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
+        events = 0
+        end = -1
+        while begin <= t:
+            if busy > begin:
+                begin = busy
+                if begin > t:
+                    break
+            r = getrandbits(k_hold)
+            while r >= hold:
+                r = getrandbits(k_hold)
+            end = begin + 200 + r
+            r = getrandbits(k_back)
+            while r >= back:
+                r = getrandbits(k_back)
+            table = ptes.get(max(start, cursor - r) // span)
+            if table is None:
+                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
+                events += 2
+            else:
+                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
+                         table.pfn + 1)
+                events += 3
+            last = begin
+            r = getrandbits(k_gap)
+            while r >= gap:
+                r = getrandbits(k_gap)
+            begin = end + 1 + r
+        self.next_begin = begin
+        if end >= 0:
+            self.current = (last, end)
+            m._in_runs += events
+            m._room -= events
+            if pos >= m._room:
+                m._flush_due()
 
     def section_at(self, t: int) -> tuple[int, int] | None:
         """The session containing ``t``, if any (sessions up to ``t`` are generated)."""
@@ -141,13 +203,16 @@ class Machine:
         self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
         # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with the
-        # pte_set runs of ``_sets`` among them. The
+        # records of ``_recs`` among them. The
         # position is the emission order, which breaks ties in time when they are sorted.
         self._rows: list[tuple] = []
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
-        self._sets: list[int] = []       # pte_set runs, flat (buffer.SET_FIELDS)
-        self._in_runs = 0                # events in _sets
+        self._recs: list[int] = []       # records, flat (buffer.RECORD)
+        self._in_runs = 0                # events in _recs
+        # The strings records carry, by code (each once).
+        self.strings: list[str] = []
+        self._string_codes: dict[str, int] = {}
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
@@ -167,6 +232,14 @@ class Machine:
         if code is None:
             code = self._task_codes[(pid, comm)] = len(self.tasks)
             self.tasks.append((pid, comm))
+        return code
+
+    def code(self, text: str) -> int:
+        """The code of a string a record carries (registered once)."""
+        code = self._string_codes.get(text)
+        if code is None:
+            code = self._string_codes[text] = len(self.strings)
+            self.strings.append(text)
         return code
 
     @property
@@ -189,21 +262,32 @@ class Machine:
     def pte_set(self, t0: int, step: int, count: int, cpu: int, task: int, mm: int,
                 pfn: int, entries: int) -> None:
         """``count`` pte_set events (mm, pfn, entries, nil) ``step`` ns apart after ``t0``
-        (one at ``ts``: ``ts, 0, 1``). Nine ints in a flat list, not tuples (buffer.py).
+        (one at ``ts``: ``ts, 0, 1``). Eleven ints in a flat list, not tuples (buffer.py).
         The clock does not move (the caller knows where the faults leave it)."""
-        self._sets += (len(self._rows), t0, step, count, cpu, task, mm, pfn, entries)
+        self._recs += (len(self._rows), t0, step, count, cpu, task, v.PTE_SET, mm, pfn,
+                       entries, 0)
         self._in_runs += count
         self._room -= count
         if len(self._rows) >= self._room:
             self._flush_due()
 
+    def record(self, ts: int, cpu: int, kind: int, task: int, a: int = 0, b: int = 0,
+               c: int = 0, d: int = 0) -> None:
+        """One event of a kind in buffer.FIELDS, its fields made of ``a`` .. ``d`` (ints,
+        strings as :meth:`code` gives them): what :meth:`emit` does, without a tuple."""
+        self._recs += (len(self._rows), ts, 0, 1, cpu, task, kind, a, b, c, d)
+        self._in_runs += 1
+        self._room -= 1
+        if len(self._rows) >= self._room:
+            self._flush_due()
+
     def _close_rows(self) -> None:
         """Turn the rows and runs into a column part."""
-        if self._rows or self._sets:
-            self._parts.append(buffer.close(self._rows, self._sets))
+        if self._rows or self._recs:
+            self._parts.append(buffer.close(self._rows, self._recs, self.strings))
             self._parted += len(self._rows) + self._in_runs
             self._room -= len(self._rows)
-            self._rows, self._sets, self._in_runs = [], [], 0
+            self._rows, self._recs, self._in_runs = [], [], 0
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
@@ -221,7 +305,7 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        if not self._rows and not self._parts and not self._sets:
+        if not self._rows and not self._parts and not self._recs:
             return
         ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
@@ -259,17 +343,33 @@ class Machine:
         Delayed while the target is in an IRQ-off walker section, and behind
         whatever that CPU was already handling.
         """
+        return self._deliver(target, t, self.code(reason), lambda _, at: handler(at))
+
+    def _deliver(self, target: int, t: int, reason: int,
+                 handler: Callable[[int, int], None] | None) -> int:
+        """:meth:`deliver` of a coded reason, ``handler(target, at)`` (a call_function
+        sends many: no closure a target)."""
         at = t + IPI_LATENCY_NS
         walker = self.walkers.get(target)
         if walker is not None:
             section = walker.section_at(at)
             if section is not None and walker.protect == "irq_off":
                 at = section[1] + 300
-        at = max(at, self.busy_until.get(target, 0))
-        self.emit(at, target, v.IPI_ENTER, NO_TASK, (reason,))
-        handler(at + 200)
+        busy = self.busy_until.get(target, 0)
+        if busy > at:
+            at = busy
+        self._recs += (len(self._rows), at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason, 0, 0, 0)
+        self._in_runs += 1
+        self._room -= 1
+        if handler is not None:
+            handler(target, at + 200)
         done = at + IPI_HANDLER_NS
-        self.emit(done, target, v.IPI_EXIT, NO_TASK, (reason,))
+        self._recs += (len(self._rows), done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason, 0, 0,
+                       0)
+        self._in_runs += 1
+        self._room -= 1
+        if len(self._rows) >= self._room:
+            self._flush_due()
         self.busy_until[target] = done + 1
         return done
 
@@ -279,13 +379,14 @@ class Machine:
         """smp_call_function_many(..., wait=1): send, wait for every handler."""
         if not targets:
             return
-        self.emit(self.now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
+        now = self.now
+        self.emit(now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
         self.ipis += len(targets)
-        done = self.now
+        code, done = self.code(reason), now
         for t in targets:
-            done = max(done, self.deliver(
-                t, self.now, reason, (lambda at, t=t: handler(t, at)) if handler else
-                (lambda at: None)))
+            d = self._deliver(t, now, code, handler)
+            if d > done:
+                done = d
         self.now = done + 300
 
     # -- RCU ---------------------------------------------------------------
@@ -319,11 +420,11 @@ class Machine:
             return
         start, end, gp_cpu, callbacks = gp
         self.gp_count += 1
-        self.emit(start, gp_cpu, v.RCU_GP_START, self._rcu_task, (self.gp_count,))
-        self.emit(end, gp_cpu, v.RCU_GP_END, self._rcu_task, (self.gp_count,))
+        self.record(start, gp_cpu, v.RCU_GP_START, self._rcu_task, self.gp_count)
+        self.record(end, gp_cpu, v.RCU_GP_END, self._rcu_task, self.gp_count)
         at = end + RCU_CB_NS
         for cpu, cb, on_invoke in callbacks:
-            self.emit(at, cpu, v.RCU_INVOKE, self.softirq[cpu], (cb,))
+            self.record(at, cpu, v.RCU_INVOKE, self.softirq[cpu], cb)
             on_invoke(at + 100, cpu)
             at += 300
 

@@ -89,17 +89,17 @@ class Kernel:
         if arch.page_table_levels >= 4 and addr // self.top_span not in a.puds:
             pfn = self._alloc_pfn()
             a.puds[addr // self.top_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PUD, pfn, addr, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PUD, pfn, addr)
         if arch.page_table_levels >= 3 and addr // self.upper_span not in a.pmds:
             pfn = self._alloc_pfn()
             a.pmds[addr // self.upper_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PMD, pfn, addr, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PMD, pfn, addr)
         key = addr // self.span
         table = a.ptes.get(key)
         if table is None:
             table = a.ptes[key] = PteTable(self._alloc_pfn())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task,
-                   (a.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PTE, table.pfn,
+                     key * self.span)
         return table
 
     def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
@@ -173,13 +173,13 @@ class Kernel:
             for key in sorted(tables):
                 mine[key] = pfn = self._alloc_pfn()
                 m.tick(TABLE_OP_NS)
-                m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
-                       (child.mm, level, pfn, key * span, None))
+                m.record(m.now, cpu, v.TABLE_ALLOC, parent.task, child.mm, level, pfn,
+                         key * span)
         for key in sorted(parent.ptes):
             table = child.ptes[key] = PteTable(self._alloc_pfn(), parent.ptes[key].bits)
             m.tick(TABLE_OP_NS + ZAP_PAGE_NS * table.bits.bit_count())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
-                   (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, parent.task, child.mm, v.LEVEL_PTE,
+                     table.pfn, key * self.span)
             if table.bits:
                 m.pte_set(m.now, 0, 1, cpu, parent.task, child.mm, table.pfn,
                           table.bits.bit_count())
@@ -190,7 +190,8 @@ class Kernel:
         """unmap_page_range over [start, end); reclaims empty tables for MADV_DONTNEED."""
         m, page = self.m, self.arch.page_size
         m.catch_up()
-        m.emit(m.now, cpu, v.ZAP_BEGIN, a.task, (a.mm, start, end, cause, None))
+        why = m.code(cause)
+        m.record(m.now, cpu, v.ZAP_BEGIN, a.task, a.mm, start, end, why)
         lo, hi = start // self.span, (end - 1) // self.span
         # Only spans with a table have entries to clear: O(tables), not O(range).
         keys = sorted(k for k in a.ptes if lo <= k <= hi) if hi - lo > len(a.ptes) else \
@@ -210,13 +211,13 @@ class Kernel:
                 table.bits &= ~cleared
                 m.tick(ZAP_PAGE_NS * cleared.bit_count())
                 if cleared:
-                    m.emit(m.now, cpu, v.PTE_CLEAR, a.task,
-                           (a.mm, table.pfn, cleared.bit_count(), None))
+                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn,
+                             cleared.bit_count())
                     gather.freed_pages = True
                 whole = stop - addr >= self.span     # reclaim_pt_is_enabled: end - start >= PMD_SIZE
                 if cause == "dontneed" and self.cfg.pt_reclaim and whole and not any_skipped:
                     self._reclaim(a, key, table, cpu, gather)
-        m.emit(m.now, cpu, v.ZAP_END, a.task, (a.mm, start, end, cause, None))
+        m.record(m.now, cpu, v.ZAP_END, a.task, a.mm, start, end, why)
 
     def _reclaim(self, a: AddressSpace, key: int, table: PteTable, cpu: int,
                  gather: "Gather") -> None:
@@ -231,7 +232,7 @@ class Kernel:
             return
         del a.ptes[key]
         m.tick(TABLE_OP_NS)
-        m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, table.pfn, "reclaim", None))
+        m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, table.pfn, m.code("reclaim"))
         self.reclaimed += 1
         gather.remove_table(table.pfn)
 
@@ -248,7 +249,7 @@ class Kernel:
                     entry = table_map.pop(key)
                     pfn = entry.pfn if level == v.LEVEL_PTE else entry
                     m.tick(TABLE_OP_NS)
-                    m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, pfn, cause, None))
+                    m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, pfn, m.code(cause))
                     gather.remove_table(pfn)
 
     def sync(self, a: AddressSpace, cpu: int, method: str) -> None:
@@ -270,7 +271,7 @@ class Kernel:
             m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, targets))
             m.call_function(cpu, a.task, targets, "table_sync",
                             "tlb_remove_table_sync_one")
-        m.emit(m.now, cpu, v.TABLE_SYNC_END, a.task, (method,))
+        m.record(m.now, cpu, v.TABLE_SYNC_END, a.task, m.code(method))
         m.sync_wait_ns += m.now - t0
 
     def vmpte(self, a: AddressSpace) -> int:
@@ -294,7 +295,7 @@ class Gather:
         k, m, cfg = self.k, self.k.m, self.k.cfg
         self.freed_tables = True
         if cfg.table_free == "page":
-            m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
+            m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, m.code("batch"))
             self.pages.append(pfn)
             return
         if self.batch is None:
@@ -302,7 +303,7 @@ class Gather:
                 self._single(pfn)
                 return
             self.batch = []
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, m.code("batch"))
         self.batch.append(pfn)
         if len(self.batch) == k.batch_max:
             self._table_flush()
@@ -311,7 +312,7 @@ class Gather:
         """The batch page could not be allocated: tlb_table_invalidate + one table."""
         k, m, cfg, a = self.k, self.k.m, self.k.cfg, self.a
         self.flush_tlb()
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, a.task, (pfn, "single", None))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, a.task, pfn, m.code("single"))
         if cfg.table_free == "rcu":
             m.call_rcu(self.cpu, a.task, "__tlb_remove_table_one_rcu", (pfn,),
                        lambda at, cpu: self._free(pfn, at, cpu, "rcu"))
@@ -322,7 +323,7 @@ class Gather:
     def _free(self, pfn: int, at: int, cpu: int, path: str) -> None:
         m = self.k.m
         task = m.softirq[cpu] if path == "rcu" else self.a.task
-        m.emit(at, cpu, v.TABLE_FREE, task, (pfn, path, None))
+        m.record(at, cpu, v.TABLE_FREE, task, pfn, m.code(path))
         self.k._freed(pfn, at)
 
     def _table_flush(self) -> None:
@@ -338,13 +339,13 @@ class Gather:
     def flush_tlb(self) -> None:
         """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
         m, a = self.k.m, self.a
-        m.emit(m.now, self.cpu, v.TLB_FLUSH, a.task, (a.mm, 0, 0, 0, "local mm shootdown"))
+        m.record(m.now, self.cpu, v.TLB_FLUSH, a.task, a.mm, m.code("local mm shootdown"))
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))
+            remote = m.code("remote shootdown")
             m.call_function(self.cpu, a.task, targets, "tlb_shootdown",
                             "flush_tlb_mm_range",
-                            lambda t, at: m.emit(at, t, v.TLB_FLUSH, NO_TASK,
-                                                 (a.mm, 0, 0, 0, "remote shootdown")))
+                            lambda t, at: m.record(at, t, v.TLB_FLUSH, NO_TASK, a.mm, remote))
 
     def finish(self) -> None:
         """tlb_finish_mmu(): flush if anything was unmapped, then free the tables."""

@@ -152,7 +152,7 @@ def munmap(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int, cause: str
 def exit_mm(sim: Sim, a: AddressSpace, cpu: int) -> None:
     m = sim.machine
     munmap(sim, a, 0, 1 << 57, cpu, "exit")
-    m.emit(m.now, cpu, v.MM_EXIT, a.task, (a.mm,))
+    m.record(m.now, cpu, v.MM_EXIT, a.task, a.mm)
 
 
 def coverletter(sim: Sim, p: dict[str, Any]) -> None:
@@ -276,16 +276,15 @@ def collapse(sim: Sim, p: dict[str, Any]) -> None:
         k.touch(a, start, start + MB2, 0, p["batch"])
         table = a.ptes.pop(start // k.span)
         m.catch_up()
-        m.emit(m.now, cpu, v.TABLE_DETACH, khugepaged, (a.mm, table.pfn, "collapse", None))
+        m.record(m.now, cpu, v.TABLE_DETACH, khugepaged, a.mm, table.pfn, m.code("collapse"))
         # The entries now live in the huge page: the old table is emptied before its free.
-        m.emit(m.now, cpu, v.PTE_CLEAR, khugepaged,
-               (a.mm, table.pfn, table.bits.bit_count(), None))
+        m.record(m.now, cpu, v.PTE_CLEAR, khugepaged, a.mm, table.pfn, table.bits.bit_count())
         Gather(k, a, cpu).flush_tlb()
         k.sync(a, cpu, k.cfg.collapse_sync)
         pfn = table.pfn
         m.call_rcu(cpu, khugepaged, "pte_free_now", (pfn,),
-                   lambda at, c, pfn=pfn: m.emit(at, c, v.TABLE_FREE, m.softirq[c],
-                                                 (pfn, "rcu", None)))
+                   lambda at, c, pfn=pfn: m.record(at, c, v.TABLE_FREE, m.softirq[c], pfn,
+                                                   m.code("rcu")))
         sim.step(r + 1, regions)
     marker(sim, a, "collapsed")
     exit_mm(sim, a, 0)
