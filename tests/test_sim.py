@@ -6,7 +6,7 @@ import pytest
 
 from ptviz.cli import main
 from ptviz import arches
-from ptviz.sim import kernels
+from ptviz.sim import kernels, machine
 from ptviz.sim.run import simulate
 from replayer.replay import Replay
 from replayer.report import build_report
@@ -287,3 +287,16 @@ def test_a_forked_child_starts_with_copies_of_its_parents_tables(tmp_path, arch)
     forked = [b for (b, _), t in zip(marks, texts) if t.endswith("(child forked)")]
     assert parent > 0 and forked == [parent, parent]
     assert report["tables"]["live"]["count"] == 0
+
+
+@pytest.mark.parametrize("workload,params", [("walkers", {"size": "8M", "hold_ns": "3000"}),
+                                             ("collapse", {"regions": "40"})])
+def test_walkers_written_out_loop_makes_the_general_loops_trace(tmp_path, monkeypatch,
+                                                                workload, params):
+    """A reader of fresh data has its draws and pick written out in its loop; the loop
+    that calls pick and the rng's randrange (taken when this Python's draws differ)
+    writes the same bytes."""
+    _, _, fast = run(tmp_path, workload=workload, name="fast.msgpack", **params)
+    monkeypatch.setattr(machine, "_SAME_DRAWS", False)
+    _, _, general = run(tmp_path, workload=workload, name="general.msgpack", **params)
+    assert fast.read_bytes() == general.read_bytes()

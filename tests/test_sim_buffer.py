@@ -39,8 +39,28 @@ WALK = st.tuples(st.integers(0, 10**12), st.integers(200, 10**5), st.integers(0,
                  st.one_of(st.none(), st.integers(0, 1 << 40)))
 
 
-def _expanded(steps):
+# Faults into a table that had entries: t0, batch, fault ns, count, cpu, task, mm, pfn
+# and the new entries' bits (at least one, below count).
+MASKED = st.tuples(st.integers(0, 10**12), st.sampled_from([1, 3, 16, 64, 600]),
+                   st.integers(0, 900), st.integers(1, 700), st.integers(0, 7),
+                   st.integers(0, 9), MMS, st.integers(0, 1 << 40), st.integers(1, 1 << 700)
+                   ).map(lambda x: (*x[:-1], x[-1] % (1 << x[3]) or 1))
+
+
+def _batches(t0, batch, ns, count, new):
+    """(ts, entries added) of each batch that adds one: the loop buffer.MASK stands for."""
+    out = []
+    for off in range(0, count, batch):
+        added = ((new >> off) & ((1 << batch) - 1)).bit_count()
+        if added:
+            out.append((t0 + ns * (off + batch) if off + batch <= count else t0 + ns * count,
+                        added))
+    return out
+
+
+def _expanded(steps, masks=None):
     rows, recs, expanded = [], [], []
+    masks = [] if masks is None else masks
     for what, item in steps:
         if what == "row":
             rows.append(item)
@@ -54,6 +74,13 @@ def _expanded(steps):
             (ts, cpu, task), kind, args, fields = item
             recs += (len(rows), ts, 0, 1, cpu, task, kind, *args, *[0] * (4 - len(args)))
             expanded.append((ts, cpu, kind, task, fields))
+        elif what == "masked":
+            t0, batch, ns, count, cpu, task, mm, pfn, new = item
+            recs += (len(rows), t0, batch, count, cpu, task, buffer.MASK, mm, pfn, ns,
+                     len(masks))
+            masks.append(new)
+            expanded += [(ts, cpu, v.PTE_SET, task, (mm, pfn, n, None))
+                         for ts, n in _batches(t0, batch, ns, count, new)]
         else:
             begin, length, cpu, task, mm, walker, protect, pfn = item
             end = begin + length
@@ -68,26 +95,29 @@ def _expanded(steps):
 
 
 STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("run"), RUN),
-                           st.tuples(st.just("one"), ONE), st.tuples(st.just("walk"), WALK)),
+                           st.tuples(st.just("one"), ONE), st.tuples(st.just("walk"), WALK),
+                           st.tuples(st.just("masked"), MASKED)),
                  max_size=30)
 
 
-def _close(rows, recs):
-    return buffer.close(rows, recs, STRINGS)
+def _close(rows, recs, masks=()):
+    return buffer.close(rows, recs, STRINGS, masks)
 
 
 @settings(max_examples=300 if LONG else 25)
 @given(steps=STEPS)
 def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
-    rows, recs, expanded = _expanded(steps)
-    ts, cpus, kinds, tasks, fields = _close(rows, recs)
+    masks = []
+    rows, recs, expanded = _expanded(steps, masks)
+    ts, cpus, kinds, tasks, fields = _close(rows, recs, masks)
     assert all(c.dtype == np.int64 for c in (ts, cpus, kinds, tasks))
     assert type(fields) is Coded
     got = list(zip(ts.tolist(), cpus.tolist(), kinds.tolist(), tasks.tolist(), fields))
     assert got == expanded
     assert fields.lengths().tolist() == [len(e[4]) for e in expanded]
-    rows2, recs2, expanded2 = _expanded(steps[:2])
-    both = buffer.concat([_close(rows, recs), _close(rows2, recs2)])
+    masks2 = []
+    rows2, recs2, expanded2 = _expanded(steps[:2], masks2)
+    both = buffer.concat([_close(rows, recs, masks), _close(rows2, recs2, masks2)])
     assert list(zip(both[0].tolist(), both[4])) == [(e[0], e[4]) for e in expanded + expanded2]
 
 
@@ -96,7 +126,8 @@ def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
 def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
     """What the machine does to a part's fields (a time sort, a cut, the rest kept in a
     table of its own, joined to the next part) gives the tuples a list would."""
-    parts = [_close(*_expanded(s)[:2]) for s in (a, b)]
+    masks = [[], []]
+    parts = [_close(*_expanded(s, m)[:2], m) for s, m in zip((a, b), masks)]
     lists = [p[4].tolist() for p in parts]
     n = len(lists[0])
     order = data.draw(st.permutations(range(n)))
@@ -108,3 +139,17 @@ def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
     joined = Coded.concat([kept, parts[1][4]])
     assert joined.tolist() == [lists[0][i] for i in order[cut:]] + lists[1]
     assert joined.lengths().tolist() == [len(f) for f in joined.tolist()]
+
+
+@settings(max_examples=300 if LONG else 40)
+@given(items=st.lists(MASKED, min_size=1, max_size=4), rows=st.lists(ROW, max_size=3))
+def test_faults_into_a_used_table_are_a_pte_set_per_batch_that_adds_an_entry(items, rows):
+    """A MASK record stands for the loop over its batches (the last one partial, or
+    longer than the faults), between the rows emitted around it."""
+    steps = [("row", r) for r in rows[:1]] + [("masked", m) for m in items] + \
+        [("row", r) for r in rows[1:]]
+    masks = []
+    rows_, recs, expanded = _expanded(steps, masks)
+    ts, cpus, kinds, tasks, fields = _close(rows_, recs, masks)
+    assert list(zip(ts.tolist(), cpus.tolist(), kinds.tolist(), tasks.tolist(),
+                    fields)) == expanded

@@ -34,6 +34,12 @@ POS, T0, STEP, COUNT, CPU, TASK, KIND, A, B, C, D = range(WIDTH)
 #: walker ``b``, protect ``c``), walk_table of pfn ``d - 1`` 100 ns later when ``d``,
 #: walk_end at ``step``; ``count`` its events (2 or 3).
 WALK = 0
+#: Faults into a table that had some of their entries (no event has kind 255): ``count``
+#: faults ``c`` ns each from ``t0``, ``step`` at a time, the new entries' bits the
+#: ``d``-th of the masks given to close (bit 0: the first fault). Each batch that adds
+#: an entry is a pte_set (mm ``a``, pfn ``b``, the entries it adds) stamped when its
+#: faults are done (the last one, partial or not, when they all are).
+MASK = 255
 
 # How each recorded kind's fields are made: ("u", col) an int column that may pass 2**63
 # (an mm), ("i", col) an int64 one, ("s", col) a string coded in the machine's table,
@@ -81,10 +87,11 @@ def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.n
     return strings[col.astype(np.intp)]
 
 
-def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = ()) -> Part:
+def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = (),
+          masks: Sequence[int] = ()) -> Part:
     """The rows and the records among them (``recs``, flat; their strings coded in
-    ``strings``) as one part, in emission order; its fields coded into the rows' tuples
-    and the records' columns."""
+    ``strings``, MASK records' bits in ``masks``) as one part, in emission order; its
+    fields coded into the rows' tuples and the records' columns."""
     if rows:
         ts, cpus, kinds, tasks, fields = transpose(rows)
         ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
@@ -96,6 +103,8 @@ def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = ()) -> Pa
     # Every value is an int in 0 .. 2**64-1 (an mm is above 2**63): one conversion.
     flat = np.frombuffer(array("Q", recs), np.uint64).reshape(-1, WIDTH)
     cols = [flat[:, i] for i in range(WIDTH)]
+    if masks:
+        cols = _batches(cols, masks)
     pos, t0, step, count, cpu, task, kind = (cols[i].astype(np.int64)
                                              for i in (POS, T0, STEP, COUNT, CPU, TASK, KIND))
     strings = np.array(list(strings) + [None], object)[:-1]
@@ -124,6 +133,37 @@ def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = ()) -> Pa
         out.append(col)
     table = Table(entries, np.concatenate(entry_kinds), packed)
     return (*out[:4], Coded(out[4], table))
+
+
+def _batches(cols: list[np.ndarray], masks: Sequence[int]) -> list[np.ndarray]:
+    """The columns with each MASK record replaced by a record of each pte_set it
+    stands for, in place (what the loop over its batches would have recorded)."""
+    mask = cols[KIND] == MASK
+    at = np.flatnonzero(mask)
+    t0, batch, count, ns = (cols[i][at].astype(np.int64) for i in (T0, STEP, COUNT, C))
+    nbytes = (count + 7) // 8
+    data = b"".join(masks[i].to_bytes(n, "little")
+                    for i, n in zip(cols[D][at].tolist(), nbytes.tolist()))
+    bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little").astype(np.int64)
+    first_bit = 8 * (np.cumsum(nbytes) - nbytes)
+    batches = -(-count // batch)
+    rec = np.repeat(np.arange(len(at)), batches)              # each batch's record
+    off = (np.arange(len(rec)) - (np.cumsum(batches) - batches)[rec]) * batch[rec]
+    # A batch's bits end where the next one's begin (a record's last one: at the next
+    # record's first bit, the bytes' padding, all zero).
+    added = np.add.reduceat(bits, first_bit[rec] + off) if len(rec) else rec
+    keep = added > 0
+    rec, off, added = rec[keep], off[keep], added[keep]
+    done = off + batch[rec] <= count[rec]
+    ts = np.where(done, t0[rec] + ns[rec] * (off + batch[rec]), t0[rec] + ns[rec] * count[rec])
+    per = np.ones(len(mask), np.int64)
+    per[at] = np.bincount(rec, minlength=len(at))
+    src = np.repeat(np.arange(len(mask)), per)
+    out = [c[src] for c in cols]
+    made = mask[src]
+    for i, values in ((T0, ts), (STEP, 0), (COUNT, 1), (KIND, v.PTE_SET), (C, added), (D, 0)):
+        out[i][made] = values
+    return out
 
 
 def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],

@@ -209,7 +209,8 @@ class Machine:
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
         self._recs: list[int] = []       # records, flat (buffer.RECORD)
-        self._in_runs = 0                # events in _recs
+        self._in_runs = 0                # events in _recs (at most: see buffer.MASK)
+        self._masks: list[int] = []      # the entries a buffer.MASK record adds
         # The strings records carry, by code (each once).
         self.strings: list[str] = []
         self._string_codes: dict[str, int] = {}
@@ -284,10 +285,11 @@ class Machine:
     def _close_rows(self) -> None:
         """Turn the rows and runs into a column part."""
         if self._rows or self._recs:
-            self._parts.append(buffer.close(self._rows, self._recs, self.strings))
-            self._parted += len(self._rows) + self._in_runs
+            part = buffer.close(self._rows, self._recs, self.strings, self._masks)
+            self._parts.append(part)
+            self._parted += len(part[0])
             self._room -= len(self._rows)
-            self._rows, self._recs, self._in_runs = [], [], 0
+            self._rows, self._recs, self._in_runs, self._masks = [], [], 0, []
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from replayer import vocab as v
 
 from ..arches import Arch
+from . import buffer
 from .kernels import KernelConfig
 from .machine import NO_TASK, Machine
 
@@ -130,34 +131,42 @@ class Kernel:
         """``count`` faults from entry ``first`` of ``table``, ``batch`` at a time; the
         clock moves FAULT_NS a fault whether or not it adds an entry. Nothing runs
         between the faults (walkers caught up before), so the events are made here
-        in one go: a run when every entry is new, else one per batch that adds one."""
+        in one go: a run when every entry is new, else one per batch that adds one,
+        written into the machine's records (one record here, not a call a batch)."""
         m = self.m
         full = ((1 << count) - 1) << first
         new = full & ~table.bits
         table.bits |= full
         now = m.now
-        if new == full:
-            whole, rest = divmod(count, batch)
-            if whole:
-                m.pte_set(now, FAULT_NS * batch, whole, cpu, a.task, a.mm, table.pfn, batch)
-            m.now = now + FAULT_NS * count
-            if rest:
-                m.pte_set(m.now, 0, 1, cpu, a.task, a.mm, table.pfn, rest)
-            return
-        m.now = now + FAULT_NS * count
+        m.now = end = now + FAULT_NS * count
         if not new:
             return
-        new >>= first
-        ones, step = (1 << batch) - 1, FAULT_NS * batch
-        mm, pfn, task, pte_set = a.mm, table.pfn, a.task, m.pte_set
-        # Only the batches from the one holding the lowest new entry to the one holding
-        # the highest can add one.
-        low = ((new & -new).bit_length() - 1) // batch * batch
-        for off in range(low, min(count, new.bit_length()), batch):
-            added = ((new >> off) & ones).bit_count()
-            if added:
-                pte_set(now + step + FAULT_NS * off if off + batch <= count else m.now, 0, 1,
-                        cpu, task, mm, pfn, added)
+        pos, pte_set = len(m._rows), v.PTE_SET
+        if new == full:
+            whole, rest = divmod(count, batch)
+            if whole and rest:
+                m._recs += (pos, now, FAULT_NS * batch, whole, cpu, a.task, pte_set, a.mm,
+                            table.pfn, batch, 0,
+                            pos, end, 0, 1, cpu, a.task, pte_set, a.mm, table.pfn, rest, 0)
+            elif whole:
+                m._recs += (pos, now, FAULT_NS * batch, whole, cpu, a.task, pte_set, a.mm,
+                            table.pfn, batch, 0)
+            else:
+                m._recs += (pos, end, 0, 1, cpu, a.task, pte_set, a.mm, table.pfn, rest, 0)
+            events = whole + (rest > 0)
+        else:
+            # One event per batch that adds an entry: counted from the bits in numpy
+            # (buffer.MASK), not here batch by batch; ``events`` is at most that.
+            new >>= first
+            low = ((new & -new).bit_length() - 1) // batch * batch
+            events = (min(count, new.bit_length()) - low + batch - 1) // batch
+            m._recs += (pos, now, batch, count, cpu, a.task, buffer.MASK, a.mm, table.pfn,
+                        FAULT_NS, len(m._masks))
+            m._masks.append(new)
+        m._in_runs += events
+        m._room -= events
+        if pos >= m._room:
+            m._flush_due()
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
