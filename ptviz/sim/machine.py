@@ -36,6 +36,10 @@ IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
 RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
 RCU_CB_NS = 2_000             # softirq delay from the end of a period to the callback
 FLUSH_EVERY = 20_000          # buffered events between flushes to the writer
+#: Strings records carry that every machine codes first, so that hot paths use their
+#: codes (CODES) without asking :meth:`Machine.code`.
+KNOWN = ("local mm shootdown", "remote shootdown", "collapse", "rcu", "batch", "reclaim")
+CODES = {text: i for i, text in enumerate(KNOWN)}
 
 
 def _below(getrandbits: Callable[[int], int]) -> Callable[[int], int]:
@@ -98,6 +102,7 @@ class WalkerCpu:
         busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
         # A session is one record (buffer.WALK); no row is emitted in the loop.
         recs, pos = m._recs, len(m._rows)
+        held = len(recs)
         mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
         events = 0
         current = None
@@ -120,7 +125,7 @@ class WalkerCpu:
         self.next_begin = begin
         if current is not None:
             self.current = current
-            m._in_runs += events
+            m._in_runs += events - (len(recs) - held) // buffer.WIDTH
             m._room -= events
             if pos >= m._room:
                 m._flush_due()
@@ -139,6 +144,7 @@ class WalkerCpu:
         cursor, ptes = a.cursor, a.ptes      # nothing in the loop moves the writer
         busy = m.busy_until.get(cpu, 0)
         recs, pos = m._recs, len(m._rows)
+        held = len(recs)
         mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
         events = 0
         end = -1
@@ -170,7 +176,7 @@ class WalkerCpu:
         self.next_begin = begin
         if end >= 0:
             self.current = (last, end)
-            m._in_runs += events
+            m._in_runs += events - (len(recs) - held) // buffer.WIDTH
             m._room -= events
             if pos >= m._room:
                 m._flush_due()
@@ -209,11 +215,13 @@ class Machine:
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
         self._recs: list[int] = []       # records, flat (buffer.RECORD)
-        self._in_runs = 0                # events in _recs (at most: see buffer.MASK)
+        # Events in _recs beyond one a record (at most: see buffer.MASK); a single
+        # event's record need not count itself.
+        self._in_runs = 0
         self._masks: list[int] = []      # the entries a buffer.MASK record adds
         # The strings records carry, by code (each once).
-        self.strings: list[str] = []
-        self._string_codes: dict[str, int] = {}
+        self.strings: list[str] = list(KNOWN)
+        self._string_codes: dict[str, int] = dict(CODES)
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
@@ -246,7 +254,8 @@ class Machine:
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return self.events + self._parted + len(self._rows) + self._in_runs
+        return (self.events + self._parted + len(self._rows) + len(self._recs) // buffer.WIDTH
+                + self._in_runs)
 
     def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
         rows = self._rows
@@ -267,7 +276,7 @@ class Machine:
         The clock does not move (the caller knows where the faults leave it)."""
         self._recs += (len(self._rows), t0, step, count, cpu, task, v.PTE_SET, mm, pfn,
                        entries, 0)
-        self._in_runs += count
+        self._in_runs += count - 1
         self._room -= count
         if len(self._rows) >= self._room:
             self._flush_due()
@@ -277,7 +286,6 @@ class Machine:
         """One event of a kind in buffer.FIELDS, its fields made of ``a`` .. ``d`` (ints,
         strings as :meth:`code` gives them): what :meth:`emit` does, without a tuple."""
         self._recs += (len(self._rows), ts, 0, 1, cpu, task, kind, a, b, c, d)
-        self._in_runs += 1
         self._room -= 1
         if len(self._rows) >= self._room:
             self._flush_due()
@@ -361,14 +369,12 @@ class Machine:
         if busy > at:
             at = busy
         self._recs += (len(self._rows), at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason, 0, 0, 0)
-        self._in_runs += 1
         self._room -= 1
         if handler is not None:
             handler(target, at + 200)
         done = at + IPI_HANDLER_NS
         self._recs += (len(self._rows), done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason, 0, 0,
                        0)
-        self._in_runs += 1
         self._room -= 1
         if len(self._rows) >= self._room:
             self._flush_due()

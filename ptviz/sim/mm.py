@@ -27,7 +27,7 @@ from replayer import vocab as v
 from ..arches import Arch
 from . import buffer
 from .kernels import KernelConfig
-from .machine import NO_TASK, Machine
+from .machine import CODES, NO_TASK, Machine
 
 FAULT_NS = 700        # one anonymous page fault, zeroing included
 ZAP_PAGE_NS = 25      # per present entry cleared
@@ -105,13 +105,19 @@ class Kernel:
 
     def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
         """Fault in every page of [start, end): one pte_set per ``batch`` pages that
-        adds an entry, stamped when the batch's faults are done."""
+        adds an entry, stamped when the batch's faults are done; the clock moves
+        FAULT_NS a fault whether or not it adds an entry.
+
+        Nothing runs between the faults of a table (walkers caught up before), so its
+        events are made in one go, as records (buffer.py): a run when every entry is
+        new, else the new entries' bits (buffer.MASK), each batch that adds one a
+        pte_set. _table's lookups and the faults are inline: a call a span costs as
+        much as they do."""
         m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
-        # _table's lookups inline (a call a span costs as much as they do); the walkers
-        # caught up only when there are some.
         walkers, ptes, levels = m.walkers, a.ptes, self.arch.page_table_levels
         top, upper = self.top_span, self.upper_span
+        task, mm, pte_set, ns, step = a.task, a.mm, v.PTE_SET, FAULT_NS, FAULT_NS * batch
         addr = start
         while addr < end:
             if walkers:
@@ -121,52 +127,41 @@ class Kernel:
                     levels >= 3 and addr // upper not in a.pmds:
                 table = self._table(a, addr, cpu)
             stop = min(end, (addr // span + 1) * span)
-            self._faults(a, table, (addr % span) // page, (stop - addr + page - 1) // page,
-                         cpu, batch)
+            first, count = (addr % span) // page, (stop - addr + page - 1) // page
             addr = stop
-        a.cursor = end - page
-
-    def _faults(self, a: AddressSpace, table: PteTable, first: int, count: int, cpu: int,
-                batch: int) -> None:
-        """``count`` faults from entry ``first`` of ``table``, ``batch`` at a time; the
-        clock moves FAULT_NS a fault whether or not it adds an entry. Nothing runs
-        between the faults (walkers caught up before), so the events are made here
-        in one go: a run when every entry is new, else one per batch that adds one,
-        written into the machine's records (one record here, not a call a batch)."""
-        m = self.m
-        full = ((1 << count) - 1) << first
-        new = full & ~table.bits
-        table.bits |= full
-        now = m.now
-        m.now = end = now + FAULT_NS * count
-        if not new:
-            return
-        pos, pte_set = len(m._rows), v.PTE_SET
-        if new == full:
-            whole, rest = divmod(count, batch)
-            if whole and rest:
-                m._recs += (pos, now, FAULT_NS * batch, whole, cpu, a.task, pte_set, a.mm,
-                            table.pfn, batch, 0,
-                            pos, end, 0, 1, cpu, a.task, pte_set, a.mm, table.pfn, rest, 0)
-            elif whole:
-                m._recs += (pos, now, FAULT_NS * batch, whole, cpu, a.task, pte_set, a.mm,
-                            table.pfn, batch, 0)
+            full = ((1 << count) - 1) << first
+            new = full & ~table.bits
+            table.bits |= full
+            now = m.now
+            m.now = done = now + ns * count
+            if not new:
+                continue
+            pos = len(m._rows)
+            if new == full:
+                whole, rest = divmod(count, batch)
+                if whole and rest:
+                    m._recs += (pos, now, step, whole, cpu, task, pte_set, mm, table.pfn, batch,
+                                0, pos, done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                elif whole:
+                    m._recs += (pos, now, step, whole, cpu, task, pte_set, mm, table.pfn, batch,
+                                0)
+                else:
+                    m._recs += (pos, done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                events = whole + (rest > 0)
+                m._in_runs += whole - 1 if whole else 0
             else:
-                m._recs += (pos, end, 0, 1, cpu, a.task, pte_set, a.mm, table.pfn, rest, 0)
-            events = whole + (rest > 0)
-        else:
-            # One event per batch that adds an entry: counted from the bits in numpy
-            # (buffer.MASK), not here batch by batch; ``events`` is at most that.
-            new >>= first
-            low = ((new & -new).bit_length() - 1) // batch * batch
-            events = (min(count, new.bit_length()) - low + batch - 1) // batch
-            m._recs += (pos, now, batch, count, cpu, a.task, buffer.MASK, a.mm, table.pfn,
-                        FAULT_NS, len(m._masks))
-            m._masks.append(new)
-        m._in_runs += events
-        m._room -= events
-        if pos >= m._room:
-            m._flush_due()
+                # ``events`` is at most what buffer.close counts from the bits.
+                new >>= first
+                low = ((new & -new).bit_length() - 1) // batch * batch
+                events = (min(count, new.bit_length()) - low + batch - 1) // batch
+                m._recs += (pos, now, batch, count, cpu, task, buffer.MASK, mm, table.pfn, ns,
+                            len(m._masks))
+                m._masks.append(new)
+                m._in_runs += events - 1
+            m._room -= events
+            if pos >= m._room:
+                m._flush_due()
+        a.cursor = end - page
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
@@ -201,30 +196,32 @@ class Kernel:
         m.catch_up()
         why = m.code(cause)
         m.record(m.now, cpu, v.ZAP_BEGIN, a.task, a.mm, start, end, why)
-        lo, hi = start // self.span, (end - 1) // self.span
+        span, ptes, skipped, random = self.span, a.ptes, self.skipped, m.rng.random
+        reclaim = cause == "dontneed" and self.cfg.pt_reclaim
+        lo, hi = start // span, (end - 1) // span
         # Only spans with a table have entries to clear: O(tables), not O(range).
-        keys = sorted(k for k in a.ptes if lo <= k <= hi) if hi - lo > len(a.ptes) else \
-            [k for k in range(lo, hi + 1) if k in a.ptes]
+        keys = sorted(k for k in ptes if lo <= k <= hi) if hi - lo > len(ptes) else \
+            [k for k in range(lo, hi + 1) if k in ptes]
         for key in keys:
-            addr = max(start, key * self.span)
-            stop = min(end, (key + 1) * self.span)
-            table = a.ptes.get(key)
+            addr = max(start, key * span)
+            stop = min(end, (key + 1) * span)
+            table = ptes.get(key)
             if table is not None:
-                first = (addr % self.span) // page
+                first = (addr % span) // page
                 n = (stop - addr + page - 1) // page
                 mask = ((1 << n) - 1) << first
-                any_skipped = self.skipped > 0 and m.rng.random() < self.skipped
+                any_skipped = skipped > 0 and random() < skipped
                 cleared = table.bits & mask
                 if any_skipped and cleared:
                     cleared &= cleared - 1      # one entry left in place (e.g. a swap entry)
                 table.bits &= ~cleared
-                m.tick(ZAP_PAGE_NS * cleared.bit_count())
                 if cleared:
-                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn,
-                             cleared.bit_count())
+                    n = cleared.bit_count()
+                    m.now += ZAP_PAGE_NS * n
+                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn, n)
                     gather.freed_pages = True
-                whole = stop - addr >= self.span     # reclaim_pt_is_enabled: end - start >= PMD_SIZE
-                if cause == "dontneed" and self.cfg.pt_reclaim and whole and not any_skipped:
+                # reclaim_pt_is_enabled: end - start >= PMD_SIZE
+                if reclaim and stop - addr >= span and not any_skipped:
                     self._reclaim(a, key, table, cpu, gather)
         m.record(m.now, cpu, v.ZAP_END, a.task, a.mm, start, end, why)
 
@@ -241,7 +238,7 @@ class Kernel:
             return
         del a.ptes[key]
         m.tick(TABLE_OP_NS)
-        m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, table.pfn, m.code("reclaim"))
+        m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, table.pfn, CODES["reclaim"])
         self.reclaimed += 1
         gather.remove_table(table.pfn)
 
@@ -304,7 +301,7 @@ class Gather:
         k, m, cfg = self.k, self.k.m, self.k.cfg
         self.freed_tables = True
         if cfg.table_free == "page":
-            m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, m.code("batch"))
+            m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, CODES["batch"])
             self.pages.append(pfn)
             return
         if self.batch is None:
@@ -312,7 +309,7 @@ class Gather:
                 self._single(pfn)
                 return
             self.batch = []
-        m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, m.code("batch"))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, CODES["batch"])
         self.batch.append(pfn)
         if len(self.batch) == k.batch_max:
             self._table_flush()
@@ -348,10 +345,10 @@ class Gather:
     def flush_tlb(self) -> None:
         """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
         m, a = self.k.m, self.a
-        m.record(m.now, self.cpu, v.TLB_FLUSH, a.task, a.mm, m.code("local mm shootdown"))
+        m.record(m.now, self.cpu, v.TLB_FLUSH, a.task, a.mm, CODES["local mm shootdown"])
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))
-            remote = m.code("remote shootdown")
+            remote = CODES["remote shootdown"]
             m.call_function(self.cpu, a.task, targets, "tlb_shootdown",
                             "flush_tlb_mm_range",
                             lambda t, at: m.record(at, t, v.TLB_FLUSH, NO_TASK, a.mm, remote))
