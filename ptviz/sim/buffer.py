@@ -174,7 +174,13 @@ def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],
     kind's columns, packed in the order of their codes."""
     code = np.zeros(len(kind), np.int64)
     entries, entry_kinds, packed = fields, [kinds], {}
-    plain = [(k, np.flatnonzero(kind == k)) for k in np.unique(kind).tolist() if k != WALK]
+    # Each kind's records in order: a stable sort of their kinds (every kind recorded is
+    # below 256: by radix).
+    order = np.argsort(kind.astype(np.uint8), kind="stable")
+    counts = np.bincount(kind, minlength=256)
+    ends = np.cumsum(counts).tolist()
+    plain = [(k, order[ends[k] - counts[k]:ends[k]]) for k in np.flatnonzero(counts).tolist()
+             if k != WALK]
     sessions = np.flatnonzero(kind == WALK)
     walk_codes = np.zeros((3, len(sessions)), np.int64)
     at = len(entries)

@@ -126,7 +126,9 @@ class Kernel:
             if table is None or levels >= 4 and addr // top not in a.puds or \
                     levels >= 3 and addr // upper not in a.pmds:
                 table = self._table(a, addr, cpu)
-            stop = min(end, (addr // span + 1) * span)
+            stop = (addr // span + 1) * span
+            if stop > end:
+                stop = end
             first, count = (addr % span) // page, (stop - addr + page - 1) // page
             addr = stop
             full = ((1 << count) - 1) << first
@@ -203,8 +205,11 @@ class Kernel:
         keys = sorted(k for k in ptes if lo <= k <= hi) if hi - lo > len(ptes) else \
             [k for k in range(lo, hi + 1) if k in ptes]
         for key in keys:
-            addr = max(start, key * span)
-            stop = min(end, (key + 1) * span)
+            addr, stop = key * span, (key + 1) * span
+            if addr < start:
+                addr = start
+            if stop > end:
+                stop = end
             table = ptes.get(key)
             if table is not None:
                 first = (addr % span) // page
@@ -237,7 +242,7 @@ class Kernel:
         if table.bits:
             return
         del a.ptes[key]
-        m.tick(TABLE_OP_NS)
+        m.now += TABLE_OP_NS
         m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, table.pfn, CODES["reclaim"])
         self.reclaimed += 1
         gather.remove_table(table.pfn)

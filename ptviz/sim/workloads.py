@@ -250,7 +250,9 @@ def allocator(sim: Sim, p: dict[str, Any]) -> None:
             if end - start >= MB2:
                 madvise_dontneed(sim, a, start, end, 0)
             continue
-        size = min(biggest, 4096 << below(12))
+        size = 4096 << below(12)
+        if size > biggest:
+            size = biggest
         start = cursor
         cursor += (size + MB2 - 1) // MB2 * MB2 if size >= MB2 else size
         if cursor - BASE > arena:
