@@ -17,7 +17,8 @@ MMS = st.sampled_from([0xFFFF888004000000, 0xFFFF888004002000, 5])
 RUN = st.tuples(st.integers(0, 10**12), st.integers(0, 10**6), st.integers(1, 9),
                 st.integers(0, 7), st.integers(0, 9), MMS,
                 st.integers(0, 1 << 40), st.integers(0, 512))
-STRINGS = ["tlb_shootdown", "local mm shootdown", "rcu", "batch"]
+STRINGS = ["tlb_shootdown", "local mm shootdown", "rcu", "batch", (), (0, 2), (1,), (1, 2, 3)]
+OBJECTS = [(), (0x100,), (0x100, 0x101, 0x102)]
 # One event of a recorded kind: ts, cpu, task, kind and its a .. d, and its fields tuple
 # as an emit would give it.
 ONE = st.one_of(
@@ -32,7 +33,15 @@ ONE = st.one_of(
         lambda x: (x[:3], v.IPI_ENTER, (x[3], 0, 0, 0), (STRINGS[x[3]],))),
     st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9),
               st.integers(0, 1 << 40), st.integers(0, 3)).map(
-        lambda x: (x[:3], v.TABLE_FREE, (x[3], x[4], 0, 0), (x[3], STRINGS[x[4]], None))))
+        lambda x: (x[:3], v.TABLE_FREE, (x[3], x[4], 0, 0), (x[3], STRINGS[x[4]], None))),
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9),
+              st.integers(4, 7), st.integers(0, 3), st.integers(0, 3)).map(
+        lambda x: (x[:3], v.IPI_SEND, (x[3], x[4], x[5], 0),
+                   (STRINGS[x[3]], STRINGS[x[4]], STRINGS[x[5]]))),
+    st.tuples(st.integers(0, 10**12), st.integers(0, 7), st.integers(0, 9),
+              st.integers(1, 10**6), st.integers(0, 3), st.integers(0, 2)).map(
+        lambda x: (x[:3], v.RCU_QUEUE, (x[3], x[4], x[5], 0),
+                   (x[3], STRINGS[x[4]], OBJECTS[x[5]]))))
 # begin, length, cpu, task, mm, walker and protect (string codes), the pfn read or None
 WALK = st.tuples(st.integers(0, 10**12), st.integers(200, 10**5), st.integers(0, 7),
                  st.integers(0, 9), MMS, st.integers(0, 3), st.integers(0, 3),
@@ -101,7 +110,7 @@ STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("ru
 
 
 def _close(rows, recs, masks=()):
-    return buffer.close(rows, recs, STRINGS, masks)
+    return buffer.close(rows, recs, STRINGS, masks, OBJECTS)
 
 
 @settings(max_examples=300 if LONG else 25)

@@ -42,8 +42,9 @@ WALK = 0
 MASK = 255
 
 # How each recorded kind's fields are made: ("u", col) an int column that may pass 2**63
-# (an mm), ("i", col) an int64 one, ("s", col) a string coded in the machine's table,
-# ("z",) zero, ("n",) nil.
+# (an mm), ("i", col) an int64 one, ("s", col) a value coded in the machine's table (a
+# string, a tuple of CPUs), ("o", col) one of the objects given to close (a tuple of pfns:
+# one an event, not worth a code), ("z",) zero, ("n",) nil.
 _MM, _NIL, _ZERO = ("u", A), ("n",), ("z",)
 FIELDS: dict[int, tuple[tuple, ...]] = {
     v.PTE_SET: (_MM, ("i", B), ("i", C), _NIL),
@@ -62,6 +63,9 @@ FIELDS: dict[int, tuple[tuple, ...]] = {
     v.ZAP_BEGIN: (_MM, ("i", B), ("i", C), ("s", D), _NIL),
     v.ZAP_END: (_MM, ("i", B), ("i", C), ("s", D), _NIL),
     v.MM_EXIT: (_MM,),
+    v.IPI_SEND: (("s", A), ("s", B), ("s", C)),
+    v.RCU_QUEUE: (("i", A), ("s", B), ("o", C)),
+    v.TABLE_SYNC_BEGIN: (("s", A), ("s", B)),
 }
 #: A walker session's walk_begin (its walk_table's pfn is ``d - 1``; walk_end has none).
 SESSION_BEGIN = (_MM, ("s", B), ("s", C))
@@ -71,8 +75,8 @@ def int64(values: Sequence[int]) -> np.ndarray:
     return np.frombuffer(array("q", values), np.int64)
 
 
-def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.ndarray
-            ) -> np.ndarray | Same:
+def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.ndarray,
+            objects: np.ndarray) -> np.ndarray | Same:
     """A field column of the records at ``mine``, as FIELDS says it is made."""
     what = spec[0]
     if what == "n":
@@ -84,14 +88,15 @@ def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.n
         return col
     if what == "i":
         return col.astype(np.int64)
-    return strings[col.astype(np.intp)]
+    return (strings if what == "s" else objects)[col.astype(np.intp)]
 
 
-def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = (),
-          masks: Sequence[int] = ()) -> Part:
+def close(rows: list[tuple], recs: list[int], strings: Sequence = (),
+          masks: Sequence[int] = (), objects: Sequence = ()) -> Part:
     """The rows and the records among them (``recs``, flat; their strings coded in
-    ``strings``, MASK records' bits in ``masks``) as one part, in emission order; its
-    fields coded into the rows' tuples and the records' columns."""
+    ``strings``, MASK records' bits in ``masks``, other fields in ``objects``) as one
+    part, in emission order; its fields coded into the rows' tuples and the records'
+    columns."""
     if rows:
         ts, cpus, kinds, tasks, fields = transpose(rows)
         ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
@@ -107,9 +112,10 @@ def close(rows: list[tuple], recs: list[int], strings: Sequence[str] = (),
         cols = _batches(cols, masks)
     pos, t0, step, count, cpu, task, kind = (cols[i].astype(np.int64)
                                              for i in (POS, T0, STEP, COUNT, CPU, TASK, KIND))
-    strings = np.array(list(strings) + [None], object)[:-1]
+    # fromiter: a list of tuples would be a 2-d array.
+    strings, objects = (np.fromiter(x, object, len(x)) for x in (strings, objects))
     code, walk_codes, entries, entry_kinds, packed = _entries(cols, kind, fields, kinds,
-                                                              strings)
+                                                              strings, objects)
     ends = np.cumsum(count)
     starts = ends - count                       # record events before each record
     # Where each event goes in emission order: row r after the records emitted before it
@@ -167,7 +173,7 @@ def _batches(cols: list[np.ndarray], masks: Sequence[int]) -> list[np.ndarray]:
 
 
 def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],
-             kinds: np.ndarray, strings: np.ndarray) -> tuple:
+             kinds: np.ndarray, strings: np.ndarray, objects: np.ndarray) -> tuple:
     """The table of the rows and records: each record's code (a walker session's: a
     column of three, its begin's, table's and end's), the entries (the rows' tuples, then
     an empty tuple for each event of a kind without fields), their kinds and each other
@@ -197,11 +203,11 @@ def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],
         if FIELDS[k]:
             code[mine] = at + np.arange(len(mine))
             at += len(mine)
-            packed[k] = [_column(spec, cols, mine, strings) for spec in FIELDS[k]]
+            packed[k] = [_column(spec, cols, mine, strings, objects) for spec in FIELDS[k]]
     if len(sessions):
         walk_codes[0] = at + np.arange(len(sessions))
         at += len(sessions)
-        packed[v.WALK_BEGIN] = [_column(spec, cols, sessions, strings)
+        packed[v.WALK_BEGIN] = [_column(spec, cols, sessions, strings, objects)
                                 for spec in SESSION_BEGIN]
         read = cols[D][sessions] > 0
         walk_codes[1][read] = at + np.arange(int(read.sum()))

@@ -219,8 +219,10 @@ class Machine:
         # event's record need not count itself.
         self._in_runs = 0
         self._masks: list[int] = []      # the entries a buffer.MASK record adds
-        # The strings records carry, by code (each once).
-        self.strings: list[str] = list(KNOWN)
+        # The strings (and tuples of CPUs) records carry, by code (each once); the other
+        # objects of the records not yet closed (tuples of pfns).
+        self.strings: list = list(KNOWN)
+        self._objects: list = []
         self._string_codes: dict[str, int] = dict(CODES)
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
@@ -243,12 +245,12 @@ class Machine:
             self.tasks.append((pid, comm))
         return code
 
-    def code(self, text: str) -> int:
-        """The code of a string a record carries (registered once)."""
-        code = self._string_codes.get(text)
+    def code(self, value: str | tuple) -> int:
+        """The code of a string or a tuple of CPUs a record carries (registered once)."""
+        code = self._string_codes.get(value)
         if code is None:
-            code = self._string_codes[text] = len(self.strings)
-            self.strings.append(text)
+            code = self._string_codes[value] = len(self.strings)
+            self.strings.append(value)
         return code
 
     @property
@@ -293,11 +295,13 @@ class Machine:
     def _close_rows(self) -> None:
         """Turn the rows and runs into a column part."""
         if self._rows or self._recs:
-            part = buffer.close(self._rows, self._recs, self.strings, self._masks)
+            part = buffer.close(self._rows, self._recs, self.strings, self._masks,
+                                self._objects)
             self._parts.append(part)
             self._parted += len(part[0])
             self._room -= len(self._rows)
             self._rows, self._recs, self._in_runs, self._masks = [], [], 0, []
+            self._objects = []
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
@@ -388,9 +392,9 @@ class Machine:
         if not targets:
             return
         now = self.now
-        self.emit(now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
-        self.ipis += len(targets)
         code, done = self.code(reason), now
+        self.record(now, cpu, v.IPI_SEND, task, self.code(targets), code, self.code(callsite))
+        self.ipis += len(targets)
         for t in targets:
             d = self._deliver(t, now, code, handler)
             if d > done:
@@ -441,7 +445,9 @@ class Machine:
         """Queue a callback now; it runs on ``cpu`` after a whole grace period."""
         self.cb_count += 1
         cb = self.cb_count
-        self.emit(self.now, cpu, v.RCU_QUEUE, task, (cb, func, pfns))
+        self._objects.append(pfns)
+        self.record(self.now, cpu, v.RCU_QUEUE, task, cb, self.code(func),
+                    len(self._objects) - 1)
         gp = self._plan_gp(cpu)
         self._hold_off(gp)
         gp[3].append((cpu, cb, on_invoke))

@@ -270,7 +270,7 @@ class Kernel:
             return
         t0 = m.now
         if method == "synchronize_rcu":
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, ()))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.code(method), m.code(()))
             m.synchronize_rcu(cpu)
         else:
             others = [c for c in range(m.ncpus) if c != cpu]
@@ -279,7 +279,7 @@ class Kernel:
                 others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
                           and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
             targets = tuple(others)
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, targets))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.code(method), m.code(targets))
             m.call_function(cpu, a.task, targets, "table_sync",
                             "tlb_remove_table_sync_one")
         m.record(m.now, cpu, v.TABLE_SYNC_END, a.task, m.code(method))
