@@ -111,20 +111,20 @@ class Kernel:
         Nothing runs between the faults of a table (walkers caught up before), so its
         events are made in one go, as records (buffer.py): a run when every entry is
         new, else the new entries' bits (buffer.MASK), each batch that adds one a
-        pte_set. _table's lookups and the faults are inline: a call a span costs as
-        much as they do."""
+        pte_set. The faults are inline: a call a span costs as much as they do."""
         m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
-        walkers, ptes, levels = m.walkers, a.ptes, self.arch.page_table_levels
-        top, upper = self.top_span, self.upper_span
+        walkers, ptes = m.walkers, a.ptes
         task, mm, pte_set, ns, step = a.task, a.mm, v.PTE_SET, FAULT_NS, FAULT_NS * batch
         addr = start
         while addr < end:
             if walkers:
                 m.catch_up()
+            # A PTE table's PMD and PUD tables are there while it is: _table and fork
+            # make them first, free_tables frees a span's tables together, collapse and
+            # reclaim take PTE tables alone.
             table = ptes.get(addr // span)
-            if table is None or levels >= 4 and addr // top not in a.puds or \
-                    levels >= 3 and addr // upper not in a.pmds:
+            if table is None:
                 table = self._table(a, addr, cpu)
             stop = (addr // span + 1) * span
             if stop > end:
