@@ -42,6 +42,9 @@ ONE = st.one_of(
               st.integers(1, 10**6), st.integers(0, 3), st.integers(0, 2)).map(
         lambda x: (x[:3], v.RCU_QUEUE, (x[3], x[4], x[5], 0),
                    (x[3], STRINGS[x[4]], OBJECTS[x[5]]))))
+# enter, length, target, reason (a code), the mm its handler flushes or None, its reason
+IPI = st.tuples(st.integers(0, 10**12), st.integers(300, 10**5), st.integers(0, 7),
+                st.integers(0, 3), st.one_of(st.none(), MMS), st.integers(0, 3))
 # begin, length, cpu, task, mm, walker and protect (string codes), the pfn read or None
 WALK = st.tuples(st.integers(0, 10**12), st.integers(200, 10**5), st.integers(0, 7),
                  st.integers(0, 9), MMS, st.integers(0, 3), st.integers(0, 3),
@@ -90,11 +93,20 @@ def _expanded(steps, masks=None):
             masks.append(new)
             expanded += [(ts, cpu, v.PTE_SET, task, (mm, pfn, n, None))
                          for ts, n in _batches(t0, batch, ns, count, new)]
+        elif what == "ipi":
+            at, length, cpu, reason, mm, why = item
+            done = at + length
+            recs += (len(rows), at, done, 2 if mm is None else 3, cpu, 0, buffer.IPI, reason,
+                     0 if mm is None else mm, why, 0)
+            expanded.append((at, cpu, v.IPI_ENTER, 0, (STRINGS[reason],)))
+            if mm is not None:
+                expanded.append((at + 200, cpu, v.TLB_FLUSH, 0, (mm, 0, 0, 0, STRINGS[why])))
+            expanded.append((done, cpu, v.IPI_EXIT, 0, (STRINGS[reason],)))
         else:
             begin, length, cpu, task, mm, walker, protect, pfn = item
             end = begin + length
             recs += (len(rows), begin, end, 2 if pfn is None else 3, cpu, task, buffer.WALK,
-                     mm, walker, protect, 0 if pfn is None else pfn + 1)
+                     mm, walker, protect, 0 if pfn is None else pfn)
             expanded.append((begin, cpu, v.WALK_BEGIN, task,
                              (mm, STRINGS[walker], STRINGS[protect])))
             if pfn is not None:
@@ -105,7 +117,7 @@ def _expanded(steps, masks=None):
 
 STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("run"), RUN),
                            st.tuples(st.just("one"), ONE), st.tuples(st.just("walk"), WALK),
-                           st.tuples(st.just("masked"), MASKED)),
+                           st.tuples(st.just("masked"), MASKED), st.tuples(st.just("ipi"), IPI)),
                  max_size=30)
 
 

@@ -4,8 +4,8 @@ Events come one at a time as a row (``(ts, cpu, kind, task, fields)``), or as re
 of eleven ints in a flat list (:data:`RECORD`): the common events, whose fields are ints,
 strings of a short table and nils. A record is a run of ``count`` identical events at a
 fixed ``step`` after ``t0`` (pte_set: 83% of a fault-heavy workload's events; any other
-event is a run of one), or a walker's session (:data:`WALK`: its begin, the table it
-read, its end). ``pos`` is the rows emitted before it. Records are spread into columns
+event is a run of one), or a group of two or three events (:data:`GROUPS`: a walker's
+session, an IPI's handling). ``pos`` is the rows emitted before it. Records are spread into columns
 with numpy and their fields go to the writer as columns (fieldcodes.Table's packed
 kind): an event then costs a few ns instead of two tuples, two transposes and value by
 value conversions (~400 ns), and no tuple is kept alive for it.
@@ -30,10 +30,12 @@ Part = tuple
 RECORD = ("pos", "t0", "step", "count", "cpu", "task", "kind", "a", "b", "c", "d")
 WIDTH = len(RECORD)
 POS, T0, STEP, COUNT, CPU, TASK, KIND, A, B, C, D = range(WIDTH)
-#: A walker's session (no event has kind 0): walk_begin at ``t0`` with fields (mm ``a``,
-#: walker ``b``, protect ``c``), walk_table of pfn ``d - 1`` 100 ns later when ``d``,
-#: walk_end at ``step``; ``count`` its events (2 or 3).
-WALK = 0
+#: Groups (no event has kind 0 or 254): ``count`` events, the first at ``t0``, the
+#: second (when there are 3) at GROUP_NS after it, the last at ``step``. A walker's
+#: session: walk_begin (mm ``a``, walker ``b``, protect ``c``), walk_table of pfn ``d``,
+#: walk_end. An IPI's handling on its target: ipi_enter (reason ``a``), the handler's
+#: remote TLB flush of mm ``b`` (reason ``c``), ipi_exit.
+WALK, IPI = 0, 254
 #: Faults into a table that had some of their entries (no event has kind 255): ``count``
 #: faults ``c`` ns each from ``t0``, ``step`` at a time, the new entries' bits the
 #: ``d``-th of the masks given to close (bit 0: the first fault). Each batch that adds
@@ -67,8 +69,14 @@ FIELDS: dict[int, tuple[tuple, ...]] = {
     v.RCU_QUEUE: (("i", A), ("s", B), ("o", C)),
     v.TABLE_SYNC_BEGIN: (("s", A), ("s", B)),
 }
-#: A walker session's walk_begin (its walk_table's pfn is ``d - 1``; walk_end has none).
-SESSION_BEGIN = (_MM, ("s", B), ("s", C))
+#: Each group's events: (kind, fields) first, second, last.
+GROUPS: dict[int, tuple[tuple[int, tuple], ...]] = {
+    WALK: ((v.WALK_BEGIN, (_MM, ("s", B), ("s", C))), (v.WALK_TABLE, (("i", D),)),
+           (v.WALK_END, ())),
+    IPI: ((v.IPI_ENTER, (("s", A),)), (v.TLB_FLUSH, (("u", B), _ZERO, _ZERO, _ZERO, ("s", C))),
+          (v.IPI_EXIT, (("s", A),))),
+}
+GROUP_NS = {WALK: 100, IPI: 200}
 
 
 def int64(values: Sequence[int]) -> np.ndarray:
@@ -114,8 +122,8 @@ def close(rows: list[tuple], recs: list[int], strings: Sequence = (),
                                              for i in (POS, T0, STEP, COUNT, CPU, TASK, KIND))
     # fromiter: a list of tuples would be a 2-d array.
     strings, objects = (np.fromiter(x, object, len(x)) for x in (strings, objects))
-    code, walk_codes, entries, entry_kinds, packed = _entries(cols, kind, fields, kinds,
-                                                              strings, objects)
+    code, groups, entries, entry_kinds, packed = _entries(cols, kind, count, fields, kinds,
+                                                          strings, objects)
     ends = np.cumsum(count)
     starts = ends - count                       # record events before each record
     # Where each event goes in emission order: row r after the records emitted before it
@@ -127,9 +135,8 @@ def close(rows: list[tuple], recs: list[int], strings: Sequence = (),
     runs_at = (pos + starts)[which] + nth
     made = [t0[which] + step[which] * (nth + 1), cpu[which], kind[which], task[which],
             code[which]]
-    walk = kind == WALK
-    if walk.any():
-        _walk_events(made, which, nth, walk, t0, step, cols[D], walk_codes)
+    for g, (mine, codes) in groups.items():
+        _group_events(made, which, nth, g, mine, codes, count, t0, step)
     total = len(ts) + int(ends[-1])
     out = []
     for rows_col, run_col in zip((ts, cpus, kinds, tasks, np.arange(len(ts))), made):
@@ -172,65 +179,66 @@ def _batches(cols: list[np.ndarray], masks: Sequence[int]) -> list[np.ndarray]:
     return out
 
 
-def _entries(cols: list[np.ndarray], kind: np.ndarray, fields: list[tuple],
-             kinds: np.ndarray, strings: np.ndarray, objects: np.ndarray) -> tuple:
-    """The table of the rows and records: each record's code (a walker session's: a
-    column of three, its begin's, table's and end's), the entries (the rows' tuples, then
-    an empty tuple for each event of a kind without fields), their kinds and each other
-    kind's columns, packed in the order of their codes."""
+def _entries(cols: list[np.ndarray], kind: np.ndarray, count: np.ndarray,
+             fields: list[tuple], kinds: np.ndarray, strings: np.ndarray,
+             objects: np.ndarray) -> tuple:
+    """The table of the rows and records: each record's code (a group's: its records
+    and a row of codes for each of its events, first, second, last), the entries (the
+    rows' tuples, then an empty tuple for each event of a kind without fields), their
+    kinds and each other kind's columns, packed in the order of their codes."""
     code = np.zeros(len(kind), np.int64)
-    entries, entry_kinds, packed = fields, [kinds], {}
     # Each kind's records in order: a stable sort of their kinds (every kind recorded is
     # below 256: by radix).
     order = np.argsort(kind.astype(np.uint8), kind="stable")
     counts = np.bincount(kind, minlength=256)
     ends = np.cumsum(counts).tolist()
-    plain = [(k, order[ends[k] - counts[k]:ends[k]]) for k in np.flatnonzero(counts).tolist()
-             if k != WALK]
-    sessions = np.flatnonzero(kind == WALK)
-    walk_codes = np.zeros((3, len(sessions)), np.int64)
+    # kind → its pieces: the records whose fields they are, how, and where their codes go
+    pieces: dict[int, list[tuple]] = {}
+    groups = {}
+    for k in np.flatnonzero(counts).tolist():
+        mine = order[ends[k] - counts[k]:ends[k]]
+        if k not in GROUPS:
+            pieces.setdefault(k, []).append((mine, FIELDS[k], code, mine))
+            continue
+        codes = np.zeros((3, len(mine)), np.int64)
+        groups[k] = (mine, codes)
+        three = np.flatnonzero(count[mine] == 3)
+        for slot, (event, spec) in enumerate(GROUPS[k]):
+            at = three if slot == 1 else slice(None)
+            pieces.setdefault(event, []).append((mine[at], spec, codes[slot], at))
+    entries, entry_kinds, packed = fields, [kinds], {}
     at = len(entries)
-    ends = [(k, mine, None) for k, mine in plain if not FIELDS[k]]
-    for k, mine, into in ends + ([(v.WALK_END, sessions, 2)] if len(sessions) else []):
-        if into is None:
-            code[mine] = at + np.arange(len(mine))
-        else:
-            walk_codes[into] = at + np.arange(len(mine))
-        at += len(mine)
-        entries += [()] * len(mine)
-        entry_kinds.append(np.full(len(mine), k, np.int64))
-    for k, mine in plain:
-        if FIELDS[k]:
-            code[mine] = at + np.arange(len(mine))
+    for k, parts in pieces.items():
+        for mine, spec, into, where in parts if not parts[0][1] else ():
+            into[where] = at + np.arange(len(mine))
             at += len(mine)
-            packed[k] = [_column(spec, cols, mine, strings, objects) for spec in FIELDS[k]]
-    if len(sessions):
-        walk_codes[0] = at + np.arange(len(sessions))
-        at += len(sessions)
-        packed[v.WALK_BEGIN] = [_column(spec, cols, sessions, strings, objects)
-                                for spec in SESSION_BEGIN]
-        read = cols[D][sessions] > 0
-        walk_codes[1][read] = at + np.arange(int(read.sum()))
-        if read.any():
-            packed[v.WALK_TABLE] = [cols[D][sessions[read]].astype(np.int64) - 1]
-    return code, walk_codes, entries, entry_kinds, packed
+            entries += [()] * len(mine)
+            entry_kinds.append(np.full(len(mine), k, np.int64))
+    for k, parts in pieces.items():
+        for mine, spec, into, where in parts if parts[0][1] else ():
+            into[where] = at + np.arange(len(mine))
+            at += len(mine)
+            made = [_column(f, cols, mine, strings, objects) for f in spec]
+            packed[k] = made if k not in packed else [
+                Same(None, len(a) + len(b)) if type(a) is Same else np.concatenate([a, b])
+                for a, b in zip(packed[k], made)]
+    return code, groups, entries, entry_kinds, packed
 
 
-def _walk_events(made: list[np.ndarray], which: np.ndarray, nth: np.ndarray,
-                 walk: np.ndarray, t0: np.ndarray, step: np.ndarray, d: np.ndarray,
-                 walk_codes: np.ndarray) -> None:
-    """The sessions' events in ``made`` (ts, cpu, kind, task, code columns): a session's
-    first is its begin at ``t0``, its second its table read 100 ns later when it read
-    one (``d``), its last its end at ``step``."""
-    at = np.flatnonzero(walk[which])
+def _group_events(made: list[np.ndarray], which: np.ndarray, nth: np.ndarray, g: int,
+                  mine: np.ndarray, codes: np.ndarray, count: np.ndarray, t0: np.ndarray,
+                  step: np.ndarray) -> None:
+    """Group ``g``'s events in ``made`` (ts, cpu, kind, task, code columns): its records
+    ``mine``, ``codes`` each one's first, second and last event's."""
+    rank = np.zeros(len(count), np.int64)
+    rank[mine] = np.arange(len(mine))
+    at = np.flatnonzero(made[2] == g)
     rec, n = which[at], nth[at]
-    s = (np.cumsum(walk) - 1)[rec]                 # each event's session
-    begin = n == 0
-    read = (n == 1) & (d[walk] > 0)[s]
-    made[0][at] = np.where(begin, t0[rec], np.where(read, t0[rec] + 100, step[rec]))
-    made[2][at] = np.where(begin, v.WALK_BEGIN, np.where(read, v.WALK_TABLE, v.WALK_END))
-    made[4][at] = np.where(begin, walk_codes[0][s],
-                           np.where(read, walk_codes[1][s], walk_codes[2][s]))
+    slot = np.where(n == 0, 0, np.where((n == 1) & (count[rec] == 3), 1, 2))
+    first, second, last = (kind for kind, _ in GROUPS[g])
+    made[0][at] = np.choose(slot, (t0[rec], t0[rec] + GROUP_NS[g], step[rec]))
+    made[2][at] = np.choose(slot, (first, second, last))
+    made[4][at] = codes[slot, rank[rec]]
 
 
 def concat(parts: list[Part]) -> Part:

@@ -28,6 +28,9 @@ from replayer import vocab as v
 from replayer.traceio import TraceWriter
 
 from . import buffer
+from .walker import WalkerCpu, fast_randrange
+
+__all__ = ["Machine", "WalkerCpu", "fast_randrange", "NO_TASK", "CODES"]
 
 START_NS = 1_000_000_000
 NO_TASK = 0                   # the task of an event no task caused (an IPI handler): nil
@@ -42,150 +45,18 @@ KNOWN = ("local mm shootdown", "remote shootdown", "collapse", "rcu", "batch", "
 CODES = {text: i for i, text in enumerate(KNOWN)}
 
 
-def _below(getrandbits: Callable[[int], int]) -> Callable[[int], int]:
-    def below(n: int) -> int:
-        k = n.bit_length()
-        r = getrandbits(k)
-        while r >= n:
-            r = getrandbits(k)
-        return r
-    return below
+class Codes(dict):
+    """Value → code, a value's code made on first use (``codes[value]``: a dict lookup,
+    not a call); ``values`` by code."""
 
+    def __init__(self) -> None:
+        super().__init__(CODES)
+        self.values: list = list(KNOWN)
 
-def fast_randrange(rng: random.Random) -> Callable[[int], int]:
-    """``rng.randrange`` of one argument n >= 1 as CPython computes it (getrandbits of
-    n's bit length until below n), without its argument checks: a walkers run draws
-    three times a session. Where this Python does otherwise (checked once, at import),
-    ``rng.randrange`` itself, so the draws are always randrange's."""
-    return _below(rng.getrandbits) if _SAME_DRAWS else rng.randrange
-
-
-def _same_draws() -> bool:
-    a, b = random.Random(12345), random.Random(12345)
-    below = _below(b.getrandbits)
-    bounds = [1, 2, 3, 5, 7, 100, 1 << 20, 3 << 40, 12_000_000, 2_000_001] * 50
-    return all(a.randrange(n) == below(n) for n in bounds) and a.random() == b.random()
-
-
-_SAME_DRAWS = _same_draws()
-
-
-class WalkerCpu:
-    """Sessions of one lockless walker on one CPU: ``[begin, end)`` intervals."""
-
-    def __init__(self, machine: "Machine", cpu: int, walker: str, mean_gap: int,
-                 mean_hold: int, task: int) -> None:
-        self.m, self.cpu, self.walker = machine, cpu, walker
-        self.protect = "irq_off" if walker == "gup_fast" else "rcu"
-        self.mean_gap, self.mean_hold = mean_gap, mean_hold
-        self.task = task
-        self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
-        self.below = machine.below
-        self.current: tuple[int, int] | None = None     # the latest session
-        self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
-        #: Or, for a reader of fresh data (system.Sim.add_walker), what its pick reads:
-        #: (address space, lowest address, PMD span); advance then inlines pick.
-        self.reads: tuple | None = None
-
-    def advance(self, t: int) -> None:
-        """Generate every session that begins at or before ``t``. The hottest loop of a
-        walkers run: its events go straight into the machine's rows (nothing in it can
-        flush them), its draws randrange's without the checks (:func:`fast_randrange`)."""
-        begin = self.next_begin
-        if begin > t:
-            return
-        if self.reads is not None and _SAME_DRAWS:
-            self._advance_reading(t)
-            return
-        m, cpu, task, pick = self.m, self.cpu, self.task, self.pick
-        below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
-        busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
-        # A session is one record (buffer.WALK); no row is emitted in the loop.
-        recs, pos = m._recs, len(m._rows)
-        held = len(recs)
-        mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
-        events = 0
-        current = None
-        while begin <= t:
-            if busy > begin:
-                begin = busy
-                if begin > t:
-                    break
-            end = begin + 200 + below(hold)
-            pfn = pick()
-            if pfn is None:
-                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
-                events += 2
-            else:
-                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
-                         pfn + 1)
-                events += 3
-            current = (begin, end)
-            begin = end + 1 + below(gap)
-        self.next_begin = begin
-        if current is not None:
-            self.current = current
-            m._in_runs += events - (len(recs) - held) // buffer.WIDTH
-            m._room -= events
-            if pos >= m._room:
-                m._flush_due()
-
-    def _advance_reading(self, t: int) -> None:
-        """:meth:`advance` with :func:`fast_randrange`'s draws and the pick of
-        system.Sim.add_walker (an address up to two PMD spans below the writer's cursor,
-        not below ``start``) written out: the same draws in the same order, the same
-        records, without three calls a session."""
-        begin = self.next_begin
-        m, cpu, task = self.m, self.cpu, self.task
-        a, start, span = self.reads
-        getrandbits = m.rng.getrandbits
-        hold, gap, back = 2 * self.mean_hold + 1, 2 * self.mean_gap + 1, 2 * span
-        k_hold, k_gap, k_back = hold.bit_length(), gap.bit_length(), back.bit_length()
-        cursor, ptes = a.cursor, a.ptes      # nothing in the loop moves the writer
-        busy = m.busy_until.get(cpu, 0)
-        recs, pos = m._recs, len(m._rows)
-        held = len(recs)
-        mm, walker, protect = m.walk_mm, m.code(self.walker), m.code(self.protect)
-        events = 0
-        end = -1
-        while begin <= t:
-            if busy > begin:
-                begin = busy
-                if begin > t:
-                    break
-            r = getrandbits(k_hold)
-            while r >= hold:
-                r = getrandbits(k_hold)
-            end = begin + 200 + r
-            r = getrandbits(k_back)
-            while r >= back:
-                r = getrandbits(k_back)
-            table = ptes.get(max(start, cursor - r) // span)
-            if table is None:
-                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
-                events += 2
-            else:
-                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
-                         table.pfn + 1)
-                events += 3
-            last = begin
-            r = getrandbits(k_gap)
-            while r >= gap:
-                r = getrandbits(k_gap)
-            begin = end + 1 + r
-        self.next_begin = begin
-        if end >= 0:
-            self.current = (last, end)
-            m._in_runs += events - (len(recs) - held) // buffer.WIDTH
-            m._room -= events
-            if pos >= m._room:
-                m._flush_due()
-
-    def section_at(self, t: int) -> tuple[int, int] | None:
-        """The session containing ``t``, if any (sessions up to ``t`` are generated)."""
-        self.advance(t)
-        cur = self.current
-        return cur if cur is not None and cur[0] <= t < cur[1] else None
+    def __missing__(self, value: str | tuple) -> int:
+        code = self[value] = len(self.values)
+        self.values.append(value)
+        return code
 
 
 class Machine:
@@ -219,11 +90,11 @@ class Machine:
         # event's record need not count itself.
         self._in_runs = 0
         self._masks: list[int] = []      # the entries a buffer.MASK record adds
-        # The strings (and tuples of CPUs) records carry, by code (each once); the other
+        # The strings (and tuples of CPUs) records carry, coded (each once); the other
         # objects of the records not yet closed (tuples of pfns).
-        self.strings: list = list(KNOWN)
+        self.codes = Codes()
+        self.strings = self.codes.values
         self._objects: list = []
-        self._string_codes: dict[str, int] = dict(CODES)
         self._room = FLUSH_EVERY         # rows that trigger the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
@@ -246,12 +117,9 @@ class Machine:
         return code
 
     def code(self, value: str | tuple) -> int:
-        """The code of a string or a tuple of CPUs a record carries (registered once)."""
-        code = self._string_codes.get(value)
-        if code is None:
-            code = self._string_codes[value] = len(self.strings)
-            self.strings.append(value)
-        return code
+        """The code of a string or a tuple of CPUs a record carries (registered once;
+        ``codes[value]`` is the same without a call)."""
+        return self.codes[value]
 
     @property
     def emitted(self) -> int:
@@ -360,9 +228,10 @@ class Machine:
         return self._deliver(target, t, self.code(reason), lambda _, at: handler(at))
 
     def _deliver(self, target: int, t: int, reason: int,
-                 handler: Callable[[int, int], None] | None) -> int:
+                 handler: Callable[[int, int], None] | None, flush: int | None = None) -> int:
         """:meth:`deliver` of a coded reason, ``handler(target, at)`` (a call_function
-        sends many: no closure a target)."""
+        sends many: no closure a target), or a handler that flushes mm ``flush`` from
+        the target's TLB: then the handling is one record (buffer.IPI)."""
         at = t + IPI_LATENCY_NS
         walker = self.walkers.get(target)
         if walker is not None:
@@ -372,14 +241,26 @@ class Machine:
         busy = self.busy_until.get(target, 0)
         if busy > at:
             at = busy
-        self._recs += (len(self._rows), at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason, 0, 0, 0)
-        self._room -= 1
-        if handler is not None:
-            handler(target, at + 200)
         done = at + IPI_HANDLER_NS
-        self._recs += (len(self._rows), done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason, 0, 0,
-                       0)
-        self._room -= 1
+        if handler is None:
+            if flush is None:
+                self._recs += (len(self._rows), at, done, 2, target, NO_TASK, buffer.IPI,
+                               reason, 0, 0, 0)
+                self._in_runs += 1
+                self._room -= 2
+            else:
+                self._recs += (len(self._rows), at, done, 3, target, NO_TASK, buffer.IPI,
+                               reason, flush, CODES["remote shootdown"], 0)
+                self._in_runs += 2
+                self._room -= 3
+        else:
+            self._recs += (len(self._rows), at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason,
+                           0, 0, 0)
+            self._room -= 1
+            handler(target, at + 200)
+            self._recs += (len(self._rows), done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason,
+                           0, 0, 0)
+            self._room -= 1
         if len(self._rows) >= self._room:
             self._flush_due()
         self.busy_until[target] = done + 1
@@ -387,16 +268,19 @@ class Machine:
 
     def call_function(self, cpu: int, task: int, targets: tuple[int, ...],
                       reason: str, callsite: str,
-                      handler: Callable[[int, int], None] | None = None) -> None:
-        """smp_call_function_many(..., wait=1): send, wait for every handler."""
+                      handler: Callable[[int, int], None] | None = None,
+                      flush: int | None = None) -> None:
+        """smp_call_function_many(..., wait=1): send, wait for every handler:
+        ``handler(target, at)``, or for a TLB shootdown the flush of mm ``flush``."""
         if not targets:
             return
         now = self.now
-        code, done = self.code(reason), now
-        self.record(now, cpu, v.IPI_SEND, task, self.code(targets), code, self.code(callsite))
+        codes = self.codes
+        code, done = codes[reason], now
+        self.record(now, cpu, v.IPI_SEND, task, codes[targets], code, codes[callsite])
         self.ipis += len(targets)
         for t in targets:
-            d = self._deliver(t, now, code, handler)
+            d = self._deliver(t, now, code, handler, flush)
             if d > done:
                 done = d
         self.now = done + 300
@@ -446,7 +330,7 @@ class Machine:
         self.cb_count += 1
         cb = self.cb_count
         self._objects.append(pfns)
-        self.record(self.now, cpu, v.RCU_QUEUE, task, cb, self.code(func),
+        self.record(self.now, cpu, v.RCU_QUEUE, task, cb, self.codes[func],
                     len(self._objects) - 1)
         gp = self._plan_gp(cpu)
         self._hold_off(gp)

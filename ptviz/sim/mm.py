@@ -27,7 +27,7 @@ from replayer import vocab as v
 from ..arches import Arch
 from . import buffer
 from .kernels import KernelConfig
-from .machine import CODES, NO_TASK, Machine
+from .machine import CODES, Machine
 
 FAULT_NS = 700        # one anonymous page fault, zeroing included
 ZAP_PAGE_NS = 25      # per present entry cleared
@@ -196,7 +196,7 @@ class Kernel:
         """unmap_page_range over [start, end); reclaims empty tables for MADV_DONTNEED."""
         m, page = self.m, self.arch.page_size
         m.catch_up()
-        why = m.code(cause)
+        why = m.codes[cause]
         m.record(m.now, cpu, v.ZAP_BEGIN, a.task, a.mm, start, end, why)
         span, ptes, skipped, random = self.span, a.ptes, self.skipped, m.rng.random
         reclaim = cause == "dontneed" and self.cfg.pt_reclaim
@@ -260,7 +260,7 @@ class Kernel:
                     entry = table_map.pop(key)
                     pfn = entry.pfn if level == v.LEVEL_PTE else entry
                     m.tick(TABLE_OP_NS)
-                    m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, pfn, m.code(cause))
+                    m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, pfn, m.codes[cause])
                     gather.remove_table(pfn)
 
     def sync(self, a: AddressSpace, cpu: int, method: str) -> None:
@@ -270,7 +270,7 @@ class Kernel:
             return
         t0 = m.now
         if method == "synchronize_rcu":
-            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.code(method), m.code(()))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.codes[method], m.codes[()])
             m.synchronize_rcu(cpu)
         else:
             others = [c for c in range(m.ncpus) if c != cpu]
@@ -279,10 +279,10 @@ class Kernel:
                 others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
                           and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
             targets = tuple(others)
-            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.code(method), m.code(targets))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.codes[method], m.codes[targets])
             m.call_function(cpu, a.task, targets, "table_sync",
                             "tlb_remove_table_sync_one")
-        m.record(m.now, cpu, v.TABLE_SYNC_END, a.task, m.code(method))
+        m.record(m.now, cpu, v.TABLE_SYNC_END, a.task, m.codes[method])
         m.sync_wait_ns += m.now - t0
 
     def vmpte(self, a: AddressSpace) -> int:
@@ -323,7 +323,7 @@ class Gather:
         """The batch page could not be allocated: tlb_table_invalidate + one table."""
         k, m, cfg, a = self.k, self.k.m, self.k.cfg, self.a
         self.flush_tlb()
-        m.record(m.now, self.cpu, v.TABLE_QUEUE, a.task, pfn, m.code("single"))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, a.task, pfn, m.codes["single"])
         if cfg.table_free == "rcu":
             m.call_rcu(self.cpu, a.task, "__tlb_remove_table_one_rcu", (pfn,),
                        lambda at, cpu: self._free(pfn, at, cpu, "rcu"))
@@ -334,7 +334,7 @@ class Gather:
     def _free(self, pfn: int, at: int, cpu: int, path: str) -> None:
         m = self.k.m
         task = m.softirq[cpu] if path == "rcu" else self.a.task
-        m.record(at, cpu, v.TABLE_FREE, task, pfn, m.code(path))
+        m.record(at, cpu, v.TABLE_FREE, task, pfn, m.codes[path])
         self.k._freed(pfn, at)
 
     def _table_flush(self) -> None:
@@ -353,10 +353,8 @@ class Gather:
         m.record(m.now, self.cpu, v.TLB_FLUSH, a.task, a.mm, CODES["local mm shootdown"])
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))
-            remote = CODES["remote shootdown"]
             m.call_function(self.cpu, a.task, targets, "tlb_shootdown",
-                            "flush_tlb_mm_range",
-                            lambda t, at: m.record(at, t, v.TLB_FLUSH, NO_TASK, a.mm, remote))
+                            "flush_tlb_mm_range", flush=a.mm)
 
     def finish(self) -> None:
         """tlb_finish_mmu(): flush if anything was unmapped, then free the tables."""
