@@ -1,6 +1,7 @@
-"""The simulator's event buffer: records kept as eleven ints (pte_set runs, single events
-of the common kinds, walker sessions) become the events they stand for, their fields coded
-(fieldcodes.Coded) as the tuples they stand for."""
+"""The simulator's event buffer: records kept as ten ints (pte_set runs, single events of
+the common kinds, groups, faults into a used table, events of any kind with their fields
+tuple kept aside) become the events they stand for, their fields coded (fieldcodes.Coded)
+as the tuples they stand for."""
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
@@ -70,33 +71,34 @@ def _batches(t0, batch, ns, count, new):
     return out
 
 
-def _expanded(steps, masks=None):
-    rows, recs, expanded = [], [], []
-    masks = [] if masks is None else masks
+def _expanded(steps):
+    """The records of ``steps`` (their masks and objects) and the events they stand for."""
+    recs, masks, objects, expanded = [], [], list(OBJECTS), []
     for what, item in steps:
         if what == "row":
-            rows.append(item)
+            ts, cpu, kind, task, fields = item
+            recs += (ts, 0, 1, cpu, task, buffer.ROW, kind, 0, 0, len(objects))
+            objects.append(fields)
             expanded.append(item)
         elif what == "run":
             t0, step, count, cpu, task, mm, pfn, n = item
-            recs += (len(rows), t0, step, count, cpu, task, v.PTE_SET, mm, pfn, n, 0)
+            recs += (t0, step, count, cpu, task, v.PTE_SET, mm, pfn, n, 0)
             expanded += [(t0 + step * j, cpu, v.PTE_SET, task, (mm, pfn, n, None))
                          for j in range(1, count + 1)]
         elif what == "one":
             (ts, cpu, task), kind, args, fields = item
-            recs += (len(rows), ts, 0, 1, cpu, task, kind, *args, *[0] * (4 - len(args)))
+            recs += (ts, 0, 1, cpu, task, kind, *args, *[0] * (4 - len(args)))
             expanded.append((ts, cpu, kind, task, fields))
         elif what == "masked":
             t0, batch, ns, count, cpu, task, mm, pfn, new = item
-            recs += (len(rows), t0, batch, count, cpu, task, buffer.MASK, mm, pfn, ns,
-                     len(masks))
+            recs += (t0, batch, count, cpu, task, buffer.MASK, mm, pfn, ns, len(masks))
             masks.append(new)
             expanded += [(ts, cpu, v.PTE_SET, task, (mm, pfn, n, None))
                          for ts, n in _batches(t0, batch, ns, count, new)]
         elif what == "ipi":
             at, length, cpu, reason, mm, why = item
             done = at + length
-            recs += (len(rows), at, done, 2 if mm is None else 3, cpu, 0, buffer.IPI, reason,
+            recs += (at, done, 2 if mm is None else 3, cpu, 0, buffer.IPI, reason,
                      0 if mm is None else mm, why, 0)
             expanded.append((at, cpu, v.IPI_ENTER, 0, (STRINGS[reason],)))
             if mm is not None:
@@ -105,14 +107,14 @@ def _expanded(steps, masks=None):
         else:
             begin, length, cpu, task, mm, walker, protect, pfn = item
             end = begin + length
-            recs += (len(rows), begin, end, 2 if pfn is None else 3, cpu, task, buffer.WALK,
+            recs += (begin, end, 2 if pfn is None else 3, cpu, task, buffer.WALK,
                      mm, walker, protect, 0 if pfn is None else pfn)
             expanded.append((begin, cpu, v.WALK_BEGIN, task,
                              (mm, STRINGS[walker], STRINGS[protect])))
             if pfn is not None:
                 expanded.append((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
             expanded.append((end, cpu, v.WALK_END, task, ()))
-    return rows, recs, expanded
+    return recs, masks, objects, expanded
 
 
 STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("run"), RUN),
@@ -121,24 +123,22 @@ STEPS = st.lists(st.one_of(st.tuples(st.just("row"), ROW), st.tuples(st.just("ru
                  max_size=30)
 
 
-def _close(rows, recs, masks=()):
-    return buffer.close(rows, recs, STRINGS, masks, OBJECTS)
+def _close(steps):
+    recs, masks, objects, expanded = _expanded(steps)
+    return buffer.close(recs, STRINGS, masks, objects), expanded
 
 
 @settings(max_examples=300 if LONG else 25)
 @given(steps=STEPS)
-def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
-    masks = []
-    rows, recs, expanded = _expanded(steps, masks)
-    ts, cpus, kinds, tasks, fields = _close(rows, recs, masks)
+def test_a_part_holds_the_records_events_in_emission_order(steps):
+    (ts, cpus, kinds, tasks, fields), expanded = _close(steps)
     assert all(c.dtype == np.int64 for c in (ts, cpus, kinds, tasks))
     assert type(fields) is Coded
     got = list(zip(ts.tolist(), cpus.tolist(), kinds.tolist(), tasks.tolist(), fields))
     assert got == expanded
     assert fields.lengths().tolist() == [len(e[4]) for e in expanded]
-    masks2 = []
-    rows2, recs2, expanded2 = _expanded(steps[:2], masks2)
-    both = buffer.concat([_close(rows, recs, masks), _close(rows2, recs2, masks2)])
+    part, expanded2 = _close(steps[:2])
+    both = buffer.concat([_close(steps)[0], part])
     assert list(zip(both[0].tolist(), both[4])) == [(e[0], e[4]) for e in expanded + expanded2]
 
 
@@ -147,8 +147,7 @@ def test_a_part_holds_the_rows_and_runs_in_emission_order(steps):
 def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
     """What the machine does to a part's fields (a time sort, a cut, the rest kept in a
     table of its own, joined to the next part) gives the tuples a list would."""
-    masks = [[], []]
-    parts = [_close(*_expanded(s, m)[:2], m) for s, m in zip((a, b), masks)]
+    parts = [_close(s)[0] for s in (a, b)]
     lists = [p[4].tolist() for p in parts]
     n = len(lists[0])
     order = data.draw(st.permutations(range(n)))
@@ -166,11 +165,9 @@ def test_coded_fields_slice_take_compact_and_concat_as_lists_do(a, b, data):
 @given(items=st.lists(MASKED, min_size=1, max_size=4), rows=st.lists(ROW, max_size=3))
 def test_faults_into_a_used_table_are_a_pte_set_per_batch_that_adds_an_entry(items, rows):
     """A MASK record stands for the loop over its batches (the last one partial, or
-    longer than the faults), between the rows emitted around it."""
+    longer than the faults), between the events emitted around it."""
     steps = [("row", r) for r in rows[:1]] + [("masked", m) for m in items] + \
         [("row", r) for r in rows[1:]]
-    masks = []
-    rows_, recs, expanded = _expanded(steps, masks)
-    ts, cpus, kinds, tasks, fields = _close(rows_, recs, masks)
+    (ts, cpus, kinds, tasks, fields), expanded = _close(steps)
     assert list(zip(ts.tolist(), cpus.tolist(), kinds.tolist(), tasks.tolist(),
                     fields)) == expanded

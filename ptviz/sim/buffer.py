@@ -1,14 +1,15 @@
 """The machine's events not yet written, turned into columns (machine.py).
 
-Events come one at a time as a row (``(ts, cpu, kind, task, fields)``), or as records
-of eleven ints in a flat list (:data:`RECORD`): the common events, whose fields are ints,
-strings of a short table and nils. A record is a run of ``count`` identical events at a
-fixed ``step`` after ``t0`` (pte_set: 83% of a fault-heavy workload's events; any other
-event is a run of one), or a group of two or three events (:data:`GROUPS`: a walker's
-session, an IPI's handling). ``pos`` is the rows emitted before it. Records are spread into columns
-with numpy and their fields go to the writer as columns (fieldcodes.Table's packed
-kind): an event then costs a few ns instead of two tuples, two transposes and value by
-value conversions (~400 ns), and no tuple is kept alive for it.
+Events come as records of ten ints in a flat list (:data:`RECORD`), in emission order.
+A record is a run of ``count`` identical events at a fixed ``step`` after ``t0``
+(pte_set: 83% of a fault-heavy workload's events; any other event is a run of one), a
+group of two or three events (:data:`GROUPS`: a walker's session, an IPI's handling),
+the faults into a used table (:data:`MASK`), or an event whose fields tuple is kept
+aside (:data:`ROW`: the rare kinds). The common kinds' fields are ints, codes of strings
+and nils (:data:`FIELDS`). Records are spread into columns with numpy and their fields
+go to the writer as columns (fieldcodes.Table's packed kind): an event then costs a few
+ns instead of two tuples, two transposes and value by value conversions (~400 ns), and
+no tuple is kept alive for it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from replayer.traceio.fieldcodes import Coded, Same, Table
 Part = tuple
 #: A record in the flat list: ``count`` events of ``kind`` ``step`` ns apart after
 #: ``t0`` (one event: ``t0, 0, 1``), their fields made of ``a`` .. ``d`` by FIELDS.
-RECORD = ("pos", "t0", "step", "count", "cpu", "task", "kind", "a", "b", "c", "d")
+RECORD = ("t0", "step", "count", "cpu", "task", "kind", "a", "b", "c", "d")
 WIDTH = len(RECORD)
-POS, T0, STEP, COUNT, CPU, TASK, KIND, A, B, C, D = range(WIDTH)
+T0, STEP, COUNT, CPU, TASK, KIND, A, B, C, D = range(WIDTH)
 #: Groups (no event has kind 0 or 254): ``count`` events, the first at ``t0``, the
 #: second (when there are 3) at GROUP_NS after it, the last at ``step``. A walker's
 #: session: walk_begin (mm ``a``, walker ``b``, protect ``c``), walk_table of pfn ``d``,
@@ -42,6 +43,8 @@ WALK, IPI = 0, 254
 #: an entry is a pte_set (mm ``a``, pfn ``b``, the entries it adds) stamped when its
 #: faults are done (the last one, partial or not, when they all are).
 MASK = 255
+#: An event of kind ``a`` whose fields tuple is the ``d``-th of the objects given to close.
+ROW = 253
 
 # How each recorded kind's fields are made: ("u", col) an int column that may pass 2**63
 # (an mm), ("i", col) an int64 one, ("s", col) a value coded in the machine's table (a
@@ -79,10 +82,6 @@ GROUPS: dict[int, tuple[tuple[int, tuple], ...]] = {
 GROUP_NS = {WALK: 100, IPI: 200}
 
 
-def int64(values: Sequence[int]) -> np.ndarray:
-    return np.frombuffer(array("q", values), np.int64)
-
-
 def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.ndarray,
             objects: np.ndarray) -> np.ndarray | Same:
     """A field column of the records at ``mine``, as FIELDS says it is made."""
@@ -99,53 +98,36 @@ def _column(spec: tuple, cols: list[np.ndarray], mine: np.ndarray, strings: np.n
     return (strings if what == "s" else objects)[col.astype(np.intp)]
 
 
-def close(rows: list[tuple], recs: list[int], strings: Sequence = (),
-          masks: Sequence[int] = (), objects: Sequence = ()) -> Part:
-    """The rows and the records among them (``recs``, flat; their strings coded in
-    ``strings``, MASK records' bits in ``masks``, other fields in ``objects``) as one
-    part, in emission order; its fields coded into the rows' tuples and the records'
-    columns."""
-    if rows:
-        ts, cpus, kinds, tasks, fields = transpose(rows)
-        ts, cpus, kinds, tasks = int64(ts), int64(cpus), int64(kinds), int64(tasks)
-    else:
-        ts = cpus = kinds = tasks = np.zeros(0, np.int64)
-        fields = []
+def close(recs: list[int], strings: Sequence = (), masks: Sequence[int] = (),
+          objects: Sequence = ()) -> Part:
+    """The events of the records (``recs``, flat; their strings coded in ``strings``,
+    MASK records' bits in ``masks``, other fields in ``objects``) as one part, in
+    emission order; their fields coded into the records' columns and tuples."""
     if not recs:
-        return ts, cpus, kinds, tasks, Coded(np.arange(len(ts)), Table(fields, kinds))
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty, Coded(empty, Table([], empty))
     # Every value is an int in 0 .. 2**64-1 (an mm is above 2**63): one conversion.
     flat = np.frombuffer(array("Q", recs), np.uint64).reshape(-1, WIDTH)
     cols = [flat[:, i] for i in range(WIDTH)]
     if masks:
         cols = _batches(cols, masks)
-    pos, t0, step, count, cpu, task, kind = (cols[i].astype(np.int64)
-                                             for i in (POS, T0, STEP, COUNT, CPU, TASK, KIND))
+    t0, step, count, cpu, task, kind = (cols[i].astype(np.int64)
+                                        for i in (T0, STEP, COUNT, CPU, TASK, KIND))
     # fromiter: a list of tuples would be a 2-d array.
     strings, objects = (np.fromiter(x, object, len(x)) for x in (strings, objects))
-    code, groups, entries, entry_kinds, packed = _entries(cols, kind, count, fields, kinds,
-                                                          strings, objects)
+    code, groups, table = _entries(cols, kind, count, strings, objects)
     ends = np.cumsum(count)
-    starts = ends - count                       # record events before each record
-    # Where each event goes in emission order: row r after the records emitted before it
-    # (pos <= r), record i's events after its pos rows and the earlier records' events.
-    rows_at = np.arange(len(ts)) + np.r_[0, ends][np.searchsorted(pos, np.arange(len(ts)),
-                                                                  side="right")]
-    which = np.repeat(np.arange(len(pos)), count)
-    nth = np.arange(int(ends[-1])) - starts[which]       # 0 .. count-1 within its record
-    runs_at = (pos + starts)[which] + nth
+    which = np.repeat(np.arange(len(kind)), count)
+    nth = np.arange(int(ends[-1])) - (ends - count)[which]     # 0 .. count-1 in its record
     made = [t0[which] + step[which] * (nth + 1), cpu[which], kind[which], task[which],
             code[which]]
     for g, (mine, codes) in groups.items():
-        _group_events(made, which, nth, g, mine, codes, count, t0, step)
-    total = len(ts) + int(ends[-1])
-    out = []
-    for rows_col, run_col in zip((ts, cpus, kinds, tasks, np.arange(len(ts))), made):
-        col = np.empty(total, np.int64)
-        col[rows_at] = rows_col
-        col[runs_at] = run_col
-        out.append(col)
-    table = Table(entries, np.concatenate(entry_kinds), packed)
-    return (*out[:4], Coded(out[4], table))
+        if g != ROW:
+            _group_events(made, which, nth, g, mine, codes, count, t0, step)
+    rows = groups.get(ROW)
+    if rows is not None:
+        made[2][np.flatnonzero(made[2] == ROW)] = cols[A][rows[0]].astype(np.int64)
+    return (*made[:4], Coded(made[4], table))
 
 
 def _batches(cols: list[np.ndarray], masks: Sequence[int]) -> list[np.ndarray]:
@@ -180,12 +162,11 @@ def _batches(cols: list[np.ndarray], masks: Sequence[int]) -> list[np.ndarray]:
 
 
 def _entries(cols: list[np.ndarray], kind: np.ndarray, count: np.ndarray,
-             fields: list[tuple], kinds: np.ndarray, strings: np.ndarray,
-             objects: np.ndarray) -> tuple:
-    """The table of the rows and records: each record's code (a group's: its records
-    and a row of codes for each of its events, first, second, last), the entries (the
-    rows' tuples, then an empty tuple for each event of a kind without fields), their
-    kinds and each other kind's columns, packed in the order of their codes."""
+             strings: np.ndarray, objects: np.ndarray) -> tuple:
+    """The table of the records and each record's code (a group's: its records and a
+    row of codes for each of its events, first, second, last). The table's entries are
+    the ROW records' tuples, then an empty tuple for each event of a kind without
+    fields; each other kind's entries are packed, its columns in the order of codes."""
     code = np.zeros(len(kind), np.int64)
     # Each kind's records in order: a stable sort of their kinds (every kind recorded is
     # below 256: by radix).
@@ -195,18 +176,24 @@ def _entries(cols: list[np.ndarray], kind: np.ndarray, count: np.ndarray,
     # kind → its pieces: the records whose fields they are, how, and where their codes go
     pieces: dict[int, list[tuple]] = {}
     groups = {}
+    entries, entry_kinds = [], []
     for k in np.flatnonzero(counts).tolist():
         mine = order[ends[k] - counts[k]:ends[k]]
-        if k not in GROUPS:
+        if k == ROW:
+            code[mine] = np.arange(len(mine))
+            entries = objects[cols[D][mine].astype(np.intp)].tolist()
+            entry_kinds.append(cols[A][mine].astype(np.int64))
+            groups[k] = (mine, None)
+        elif k not in GROUPS:
             pieces.setdefault(k, []).append((mine, FIELDS[k], code, mine))
-            continue
-        codes = np.zeros((3, len(mine)), np.int64)
-        groups[k] = (mine, codes)
-        three = np.flatnonzero(count[mine] == 3)
-        for slot, (event, spec) in enumerate(GROUPS[k]):
-            at = three if slot == 1 else slice(None)
-            pieces.setdefault(event, []).append((mine[at], spec, codes[slot], at))
-    entries, entry_kinds, packed = fields, [kinds], {}
+        else:
+            codes = np.zeros((3, len(mine)), np.int64)
+            groups[k] = (mine, codes)
+            three = np.flatnonzero(count[mine] == 3)
+            for slot, (event, spec) in enumerate(GROUPS[k]):
+                at = three if slot == 1 else slice(None)
+                pieces.setdefault(event, []).append((mine[at], spec, codes[slot], at))
+    packed = {}
     at = len(entries)
     for k, parts in pieces.items():
         for mine, spec, into, where in parts if not parts[0][1] else ():
@@ -222,7 +209,8 @@ def _entries(cols: list[np.ndarray], kind: np.ndarray, count: np.ndarray,
             packed[k] = made if k not in packed else [
                 Same(None, len(a) + len(b)) if type(a) is Same else np.concatenate([a, b])
                 for a, b in zip(packed[k], made)]
-    return code, groups, entries, entry_kinds, packed
+    kinds = np.concatenate(entry_kinds) if entry_kinds else np.zeros(0, np.int64)
+    return code, groups, Table(entries, kinds, packed)
 
 
 def _group_events(made: list[np.ndarray], which: np.ndarray, nth: np.ndarray, g: int,
@@ -236,8 +224,8 @@ def _group_events(made: list[np.ndarray], which: np.ndarray, nth: np.ndarray, g:
     rec, n = which[at], nth[at]
     slot = np.where(n == 0, 0, np.where((n == 1) & (count[rec] == 3), 1, 2))
     first, second, last = (kind for kind, _ in GROUPS[g])
-    made[0][at] = np.choose(slot, (t0[rec], t0[rec] + GROUP_NS[g], step[rec]))
-    made[2][at] = np.choose(slot, (first, second, last))
+    made[0][at] = np.where(slot == 2, step[rec], t0[rec] + GROUP_NS[g] * (slot == 1))
+    made[2][at] = np.array([first, second, last])[slot]
     made[4][at] = codes[slot, rank[rec]]
 
 

@@ -79,10 +79,8 @@ class Machine:
         self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
         self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
-        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with the
-        # records of ``_recs`` among them. The
-        # position is the emission order, which breaks ties in time when they are sorted.
-        self._rows: list[tuple] = []
+        # then the records of ``_recs``. The position is the emission order, which breaks
+        # ties in time when they are sorted.
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
         self._recs: list[int] = []       # records, flat (buffer.RECORD)
@@ -95,7 +93,7 @@ class Machine:
         self.codes = Codes()
         self.strings = self.codes.values
         self._objects: list = []
-        self._room = FLUSH_EVERY         # rows that trigger the next flush
+        self._room = FLUSH_EVERY         # events until the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
         self.walkers: dict[int, WalkerCpu] = {}
@@ -124,13 +122,15 @@ class Machine:
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return (self.events + self._parted + len(self._rows) + len(self._recs) // buffer.WIDTH
-                + self._in_runs)
+        return self.events + self._parted + len(self._recs) // buffer.WIDTH + self._in_runs
 
     def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
-        rows = self._rows
-        rows.append((ts, cpu, kind, task, fields))
-        if len(rows) >= self._room:
+        """One event of any kind, its fields a tuple (a rare kind: :meth:`record` makes
+        the common ones without one)."""
+        self._objects.append(fields)
+        self._recs += (ts, 0, 1, cpu, task, buffer.ROW, kind, 0, 0, len(self._objects) - 1)
+        self._room -= 1
+        if self._room <= 0:
             self._flush_due()
 
     def _flush_due(self) -> None:
@@ -142,39 +142,35 @@ class Machine:
     def pte_set(self, t0: int, step: int, count: int, cpu: int, task: int, mm: int,
                 pfn: int, entries: int) -> None:
         """``count`` pte_set events (mm, pfn, entries, nil) ``step`` ns apart after ``t0``
-        (one at ``ts``: ``ts, 0, 1``). Eleven ints in a flat list, not tuples (buffer.py).
+        (one at ``ts``: ``ts, 0, 1``). Ten ints in a flat list, not tuples (buffer.py).
         The clock does not move (the caller knows where the faults leave it)."""
-        self._recs += (len(self._rows), t0, step, count, cpu, task, v.PTE_SET, mm, pfn,
-                       entries, 0)
+        self._recs += (t0, step, count, cpu, task, v.PTE_SET, mm, pfn, entries, 0)
         self._in_runs += count - 1
         self._room -= count
-        if len(self._rows) >= self._room:
+        if self._room <= 0:
             self._flush_due()
 
     def record(self, ts: int, cpu: int, kind: int, task: int, a: int = 0, b: int = 0,
                c: int = 0, d: int = 0) -> None:
         """One event of a kind in buffer.FIELDS, its fields made of ``a`` .. ``d`` (ints,
         strings as :meth:`code` gives them): what :meth:`emit` does, without a tuple."""
-        self._recs += (len(self._rows), ts, 0, 1, cpu, task, kind, a, b, c, d)
+        self._recs += (ts, 0, 1, cpu, task, kind, a, b, c, d)
         self._room -= 1
-        if len(self._rows) >= self._room:
+        if self._room <= 0:
             self._flush_due()
 
-    def _close_rows(self) -> None:
-        """Turn the rows and runs into a column part."""
-        if self._rows or self._recs:
-            part = buffer.close(self._rows, self._recs, self.strings, self._masks,
-                                self._objects)
+    def _close_records(self) -> None:
+        """Turn the records into a column part."""
+        if self._recs:
+            part = buffer.close(self._recs, self.strings, self._masks, self._objects)
             self._parts.append(part)
             self._parted += len(part[0])
-            self._room -= len(self._rows)
-            self._rows, self._recs, self._in_runs, self._masks = [], [], 0, []
-            self._objects = []
+            self._recs, self._in_runs, self._masks, self._objects = [], 0, [], []
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
         a fieldcodes.Coded), in emission order; the buffer is emptied."""
-        self._close_rows()
+        self._close_records()
         parts, self._parts, self._parted = self._parts, [], 0
         return buffer.concat(parts)
 
@@ -187,7 +183,7 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        if not self._rows and not self._parts and not self._recs:
+        if not self._parts and not self._recs:
             return
         ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
@@ -244,24 +240,21 @@ class Machine:
         done = at + IPI_HANDLER_NS
         if handler is None:
             if flush is None:
-                self._recs += (len(self._rows), at, done, 2, target, NO_TASK, buffer.IPI,
-                               reason, 0, 0, 0)
+                self._recs += (at, done, 2, target, NO_TASK, buffer.IPI, reason, 0, 0, 0)
                 self._in_runs += 1
                 self._room -= 2
             else:
-                self._recs += (len(self._rows), at, done, 3, target, NO_TASK, buffer.IPI,
-                               reason, flush, CODES["remote shootdown"], 0)
+                self._recs += (at, done, 3, target, NO_TASK, buffer.IPI, reason, flush,
+                               CODES["remote shootdown"], 0)
                 self._in_runs += 2
                 self._room -= 3
         else:
-            self._recs += (len(self._rows), at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason,
-                           0, 0, 0)
+            self._recs += (at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason, 0, 0, 0)
             self._room -= 1
             handler(target, at + 200)
-            self._recs += (len(self._rows), done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason,
-                           0, 0, 0)
+            self._recs += (done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason, 0, 0, 0)
             self._room -= 1
-        if len(self._rows) >= self._room:
+        if self._room <= 0:
             self._flush_due()
         self.busy_until[target] = done + 1
         return done

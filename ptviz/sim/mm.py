@@ -138,17 +138,15 @@ class Kernel:
             m.now = done = now + ns * count
             if not new:
                 continue
-            pos = len(m._rows)
             if new == full:
                 whole, rest = divmod(count, batch)
                 if whole and rest:
-                    m._recs += (pos, now, step, whole, cpu, task, pte_set, mm, table.pfn, batch,
-                                0, pos, done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                    m._recs += (now, step, whole, cpu, task, pte_set, mm, table.pfn, batch, 0,
+                                done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
                 elif whole:
-                    m._recs += (pos, now, step, whole, cpu, task, pte_set, mm, table.pfn, batch,
-                                0)
+                    m._recs += (now, step, whole, cpu, task, pte_set, mm, table.pfn, batch, 0)
                 else:
-                    m._recs += (pos, done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                    m._recs += (done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
                 events = whole + (rest > 0)
                 m._in_runs += whole - 1 if whole else 0
             else:
@@ -156,12 +154,12 @@ class Kernel:
                 new >>= first
                 low = ((new & -new).bit_length() - 1) // batch * batch
                 events = (min(count, new.bit_length()) - low + batch - 1) // batch
-                m._recs += (pos, now, batch, count, cpu, task, buffer.MASK, mm, table.pfn, ns,
+                m._recs += (now, batch, count, cpu, task, buffer.MASK, mm, table.pfn, ns,
                             len(m._masks))
                 m._masks.append(new)
                 m._in_runs += events - 1
             m._room -= events
-            if pos >= m._room:
+            if m._room <= 0:
                 m._flush_due()
         a.cursor = end - page
 

@@ -72,7 +72,7 @@ class WalkerCpu:
         below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
         busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
         # A session is one record (buffer.WALK); no row is emitted in the loop.
-        recs, pos = m._recs, len(m._rows)
+        recs = m._recs
         held = len(recs)
         mm, walker, protect = m.walk_mm, m.codes[self.walker], m.codes[self.protect]
         events = 0
@@ -85,10 +85,10 @@ class WalkerCpu:
             end = begin + 200 + below(hold)
             pfn = pick()
             if pfn is None:
-                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
+                recs += (begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
                 events += 2
             else:
-                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect, pfn)
+                recs += (begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect, pfn)
                 events += 3
             current = (begin, end)
             begin = end + 1 + below(gap)
@@ -97,7 +97,7 @@ class WalkerCpu:
             self.current = current
             m._in_runs += events - (len(recs) - held) // buffer.WIDTH
             m._room -= events
-            if pos >= m._room:
+            if m._room <= 0:
                 m._flush_due()
 
     def _advance_reading(self, t: int) -> None:
@@ -113,7 +113,7 @@ class WalkerCpu:
         k_hold, k_gap, k_back = hold.bit_length(), gap.bit_length(), back.bit_length()
         cursor, ptes = a.cursor, a.ptes      # nothing in the loop moves the writer
         busy = m.busy_until.get(cpu, 0)
-        recs, pos = m._recs, len(m._rows)
+        recs = m._recs
         held = len(recs)
         mm, walker, protect = m.walk_mm, m.codes[self.walker], m.codes[self.protect]
         events = 0
@@ -133,10 +133,10 @@ class WalkerCpu:
             r = cursor - r
             table = ptes.get((r if r > start else start) // span)
             if table is None:
-                recs += (pos, begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
+                recs += (begin, end, 2, cpu, task, buffer.WALK, mm, walker, protect, 0)
                 events += 2
             else:
-                recs += (pos, begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
+                recs += (begin, end, 3, cpu, task, buffer.WALK, mm, walker, protect,
                          table.pfn)
                 events += 3
             last = begin
@@ -149,7 +149,7 @@ class WalkerCpu:
             self.current = (last, end)
             m._in_runs += events - (len(recs) - held) // buffer.WIDTH
             m._room -= events
-            if pos >= m._room:
+            if m._room <= 0:
                 m._flush_due()
 
     def section_at(self, t: int) -> tuple[int, int] | None:
