@@ -118,7 +118,7 @@ class Kernel:
         task, mm, pte_set, ns, step = a.task, a.mm, v.PTE_SET, FAULT_NS, FAULT_NS * batch
         addr = start
         while addr < end:
-            if walkers:
+            if walkers:             # (a call to catch up with none costs a span's work)
                 m.catch_up()
             # A PTE table's PMD and PUD tables are there while it is: _table and fork
             # make them first, free_tables frees a span's tables together, collapse and
@@ -219,9 +219,9 @@ class Kernel:
                     cleared &= cleared - 1      # one entry left in place (e.g. a swap entry)
                 table.bits &= ~cleared
                 if cleared:
-                    n = cleared.bit_count()
-                    m.now += ZAP_PAGE_NS * n
-                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn, n)
+                    gone = cleared.bit_count()
+                    m.now += ZAP_PAGE_NS * gone
+                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn, gone)
                     gather.freed_pages = True
                 # reclaim_pt_is_enabled: end - start >= PMD_SIZE
                 if reclaim and stop - addr >= span and not any_skipped:
