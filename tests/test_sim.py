@@ -6,7 +6,7 @@ import pytest
 
 from ptviz.cli import main
 from ptviz import arches
-from ptviz.sim import kernels
+from ptviz.sim import kernels, walker
 from ptviz.sim.run import simulate
 from replayer.replay import Replay
 from replayer.report import build_report
@@ -287,3 +287,41 @@ def test_a_forked_child_starts_with_copies_of_its_parents_tables(tmp_path, arch)
     forked = [b for (b, _), t in zip(marks, texts) if t.endswith("(child forked)")]
     assert parent > 0 and forked == [parent, parent]
     assert report["tables"]["live"]["count"] == 0
+
+
+@pytest.mark.parametrize("workload,params", [("walkers", {"size": "8M", "hold_ns": "3000"}),
+                                             ("collapse", {"regions": "40"})])
+def test_walkers_written_out_loop_makes_the_general_loops_trace(tmp_path, monkeypatch,
+                                                                workload, params):
+    """A reader of fresh data has its draws and pick written out in its loop; the loop
+    that calls pick and the rng's randrange (taken when this Python's draws differ)
+    writes the same bytes."""
+    _, _, fast = run(tmp_path, workload=workload, name="fast.msgpack", **params)
+    monkeypatch.setattr(walker, "_SAME_DRAWS", False)
+    _, _, general = run(tmp_path, workload=workload, name="general.msgpack", **params)
+    assert fast.read_bytes() == general.read_bytes()
+
+
+def test_a_shootdowns_handling_as_one_record_makes_the_general_handlers_trace(tmp_path,
+                                                                              monkeypatch):
+    """A TLB shootdown's handling is one record (buffer.IPI); a handler that records the
+    remote flush itself, between ipi_enter and ipi_exit, writes the same bytes."""
+    from ptviz.sim import mm
+    from ptviz.sim.machine import CODES, NO_TASK
+    from replayer import vocab
+
+    def flush_tlb(self):
+        m, a = self.k.m, self.a
+        m.record(m.now, self.cpu, vocab.TLB_FLUSH, a.task, a.mm, CODES["local mm shootdown"])
+        if m.ipi_flush:
+            m.call_function(self.cpu, a.task, tuple(sorted(a.cpus - {self.cpu})),
+                            "tlb_shootdown", "flush_tlb_mm_range",
+                            lambda t, at: m.record(at, t, vocab.TLB_FLUSH, NO_TASK, a.mm,
+                                                   CODES["remote shootdown"]))
+    for workload, params in (("collapse", {"regions": "40"}), ("walkers", {"size": "8M"})):
+        _, _, grouped = run(tmp_path, workload=workload, name=f"{workload}-1.msgpack", **params)
+        with monkeypatch.context() as patch:
+            patch.setattr(mm.Gather, "flush_tlb", flush_tlb)
+            _, _, general = run(tmp_path, workload=workload, name=f"{workload}-2.msgpack",
+                                **params)
+        assert grouped.read_bytes() == general.read_bytes()

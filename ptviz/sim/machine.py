@@ -28,6 +28,9 @@ from replayer import vocab as v
 from replayer.traceio import TraceWriter
 
 from . import buffer
+from .walker import WalkerCpu, fast_randrange
+
+__all__ = ["Machine", "WalkerCpu", "fast_randrange", "NO_TASK", "CODES"]
 
 START_NS = 1_000_000_000
 NO_TASK = 0                   # the task of an event no task caused (an IPI handler): nil
@@ -36,88 +39,24 @@ IPI_HANDLER_NS = 800          # a TLB-flush or empty sync handler
 RCU_WAKE_NS = 200_000         # the grace-period kthread starts a period after a call_rcu
 RCU_CB_NS = 2_000             # softirq delay from the end of a period to the callback
 FLUSH_EVERY = 20_000          # buffered events between flushes to the writer
+#: Strings records carry that every machine codes first, so that hot paths use their
+#: codes (CODES) without asking :meth:`Machine.code`.
+KNOWN = ("local mm shootdown", "remote shootdown", "collapse", "rcu", "batch", "reclaim")
+CODES = {text: i for i, text in enumerate(KNOWN)}
 
 
-def _below(getrandbits: Callable[[int], int]) -> Callable[[int], int]:
-    def below(n: int) -> int:
-        k = n.bit_length()
-        r = getrandbits(k)
-        while r >= n:
-            r = getrandbits(k)
-        return r
-    return below
+class Codes(dict):
+    """Value → code, a value's code made on first use (``codes[value]``: a dict lookup,
+    not a call); ``values`` by code."""
 
+    def __init__(self) -> None:
+        super().__init__(CODES)
+        self.values: list = list(KNOWN)
 
-def fast_randrange(rng: random.Random) -> Callable[[int], int]:
-    """``rng.randrange`` of one argument n >= 1 as CPython computes it (getrandbits of
-    n's bit length until below n), without its argument checks: a walkers run draws
-    three times a session. Where this Python does otherwise (checked once, at import),
-    ``rng.randrange`` itself, so the draws are always randrange's."""
-    return _below(rng.getrandbits) if _SAME_DRAWS else rng.randrange
-
-
-def _same_draws() -> bool:
-    a, b = random.Random(12345), random.Random(12345)
-    below = _below(b.getrandbits)
-    bounds = [1, 2, 3, 5, 7, 100, 1 << 20, 3 << 40, 12_000_000, 2_000_001] * 50
-    return all(a.randrange(n) == below(n) for n in bounds) and a.random() == b.random()
-
-
-_SAME_DRAWS = _same_draws()
-
-
-class WalkerCpu:
-    """Sessions of one lockless walker on one CPU: ``[begin, end)`` intervals."""
-
-    def __init__(self, machine: "Machine", cpu: int, walker: str, mean_gap: int,
-                 mean_hold: int, task: int) -> None:
-        self.m, self.cpu, self.walker = machine, cpu, walker
-        self.protect = "irq_off" if walker == "gup_fast" else "rcu"
-        self.mean_gap, self.mean_hold = mean_gap, mean_hold
-        self.task = task
-        self.next_begin = machine.now + machine.rng.randrange(mean_gap + 1)
-        self.below = machine.below
-        self.current: tuple[int, int] | None = None     # the latest session
-        self.pick: Callable[[], int | None] = lambda: None  # the table a walk reaches
-
-    def advance(self, t: int) -> None:
-        """Generate every session that begins at or before ``t``. The hottest loop of a
-        walkers run: its events go straight into the machine's rows (nothing in it can
-        flush them), its draws randrange's without the checks (:func:`fast_randrange`)."""
-        begin = self.next_begin
-        if begin > t:
-            return
-        m, cpu, task, pick = self.m, self.cpu, self.task, self.pick
-        below, hold, gap = self.below, 2 * self.mean_hold + 1, 2 * self.mean_gap + 1
-        busy = m.busy_until.get(cpu, 0)      # only an IPI moves it, and none comes here
-        rows = m._rows
-        add = rows.append
-        what = (m.walk_mm, self.walker, self.protect)
-        current = None
-        while begin <= t:
-            if busy > begin:
-                begin = busy
-                if begin > t:
-                    break
-            end = begin + 200 + below(hold)
-            add((begin, cpu, v.WALK_BEGIN, task, what))
-            pfn = pick()
-            if pfn is not None:
-                add((begin + 100, cpu, v.WALK_TABLE, task, (pfn,)))
-            add((end, cpu, v.WALK_END, task, ()))
-            current = (begin, end)
-            begin = end + 1 + below(gap)
-        self.next_begin = begin
-        if current is not None:
-            self.current = current
-        if len(rows) >= m._room:
-            m._flush_due()
-
-    def section_at(self, t: int) -> tuple[int, int] | None:
-        """The session containing ``t``, if any (sessions up to ``t`` are generated)."""
-        self.advance(t)
-        cur = self.current
-        return cur if cur is not None and cur[0] <= t < cur[1] else None
+    def __missing__(self, value: str | tuple) -> int:
+        code = self[value] = len(self.values)
+        self.values.append(value)
+        return code
 
 
 class Machine:
@@ -140,15 +79,21 @@ class Machine:
         self.softirq = [self.task(20 + cpu, f"ksoftirqd/{cpu}") for cpu in range(cpus)]
         self._rcu_task = self.task(16, "rcu_preempt")
         # Events not yet written, in emission order: ``_parts`` (columns, see _columns),
-        # then ``_rows``, one tuple (ts, cpu, kind, task, fields) an event, with the
-        # pte_set runs of ``_sets`` among them. The
-        # position is the emission order, which breaks ties in time when they are sorted.
-        self._rows: list[tuple] = []
+        # then the records of ``_recs``. The position is the emission order, which breaks
+        # ties in time when they are sorted.
         self._parts: list[tuple] = []
         self._parted = 0                 # events in _parts
-        self._sets: list[int] = []       # pte_set runs, flat (buffer.SET_FIELDS)
-        self._in_runs = 0                # events in _sets
-        self._room = FLUSH_EVERY         # rows that trigger the next flush
+        self._recs: list[int] = []       # records, flat (buffer.RECORD)
+        # Events in _recs beyond one a record (at most: see buffer.MASK); a single
+        # event's record need not count itself.
+        self._in_runs = 0
+        self._masks: list[int] = []      # the entries a buffer.MASK record adds
+        # The strings (and tuples of CPUs) records carry, coded (each once); the other
+        # objects of the records not yet closed (tuples of pfns).
+        self.codes = Codes()
+        self.strings = self.codes.values
+        self._objects: list = []
+        self._room = FLUSH_EVERY         # events until the next flush
         self.events = 0
         self.busy_until: dict[int, int] = {}
         self.walkers: dict[int, WalkerCpu] = {}
@@ -169,15 +114,23 @@ class Machine:
             self.tasks.append((pid, comm))
         return code
 
+    def code(self, value: str | tuple) -> int:
+        """The code of a string or a tuple of CPUs a record carries (registered once;
+        ``codes[value]`` is the same without a call)."""
+        return self.codes[value]
+
     @property
     def emitted(self) -> int:
         """Events emitted so far, written or still buffered."""
-        return self.events + self._parted + len(self._rows) + self._in_runs
+        return self.events + self._parted + len(self._recs) // buffer.WIDTH + self._in_runs
 
     def emit(self, ts: int, cpu: int, kind: int, task: int, fields: tuple) -> None:
-        rows = self._rows
-        rows.append((ts, cpu, kind, task, fields))
-        if len(rows) >= self._room:
+        """One event of any kind, its fields a tuple (a rare kind: :meth:`record` makes
+        the common ones without one)."""
+        self._objects.append(fields)
+        self._recs += (ts, 0, 1, cpu, task, buffer.ROW, kind, 0, 0, len(self._objects) - 1)
+        self._room -= 1
+        if self._room <= 0:
             self._flush_due()
 
     def _flush_due(self) -> None:
@@ -189,26 +142,35 @@ class Machine:
     def pte_set(self, t0: int, step: int, count: int, cpu: int, task: int, mm: int,
                 pfn: int, entries: int) -> None:
         """``count`` pte_set events (mm, pfn, entries, nil) ``step`` ns apart after ``t0``
-        (one at ``ts``: ``ts, 0, 1``). Nine ints in a flat list, not tuples (buffer.py).
+        (one at ``ts``: ``ts, 0, 1``). Ten ints in a flat list, not tuples (buffer.py).
         The clock does not move (the caller knows where the faults leave it)."""
-        self._sets += (len(self._rows), t0, step, count, cpu, task, mm, pfn, entries)
-        self._in_runs += count
+        self._recs += (t0, step, count, cpu, task, v.PTE_SET, mm, pfn, entries, 0)
+        self._in_runs += count - 1
         self._room -= count
-        if len(self._rows) >= self._room:
+        if self._room <= 0:
             self._flush_due()
 
-    def _close_rows(self) -> None:
-        """Turn the rows and runs into a column part."""
-        if self._rows or self._sets:
-            self._parts.append(buffer.close(self._rows, self._sets))
-            self._parted += len(self._rows) + self._in_runs
-            self._room -= len(self._rows)
-            self._rows, self._sets, self._in_runs = [], [], 0
+    def record(self, ts: int, cpu: int, kind: int, task: int, a: int = 0, b: int = 0,
+               c: int = 0, d: int = 0) -> None:
+        """One event of a kind in buffer.FIELDS, its fields made of ``a`` .. ``d`` (ints,
+        strings as :meth:`code` gives them): what :meth:`emit` does, without a tuple."""
+        self._recs += (ts, 0, 1, cpu, task, kind, a, b, c, d)
+        self._room -= 1
+        if self._room <= 0:
+            self._flush_due()
+
+    def _close_records(self) -> None:
+        """Turn the records into a column part."""
+        if self._recs:
+            part = buffer.close(self._recs, self.strings, self._masks, self._objects)
+            self._parts.append(part)
+            self._parted += len(part[0])
+            self._recs, self._in_runs, self._masks, self._objects = [], 0, [], []
 
     def _columns(self) -> tuple:
         """Every buffered event as columns (ts, cpus, kinds, tasks: int64 arrays; fields:
         a fieldcodes.Coded), in emission order; the buffer is emptied."""
-        self._close_rows()
+        self._close_records()
         parts, self._parts, self._parted = self._parts, [], 0
         return buffer.concat(parts)
 
@@ -221,7 +183,7 @@ class Machine:
 
     def flush(self, before: int | None = None) -> None:
         """Write buffered events with ``ts <= before`` (all when None), in time order."""
-        if not self._rows and not self._parts and not self._sets:
+        if not self._parts and not self._recs:
             return
         ts, cpus, kinds, tasks, fields = self._columns()
         n = len(ts)
@@ -259,33 +221,61 @@ class Machine:
         Delayed while the target is in an IRQ-off walker section, and behind
         whatever that CPU was already handling.
         """
+        return self._deliver(target, t, self.code(reason), lambda _, at: handler(at))
+
+    def _deliver(self, target: int, t: int, reason: int,
+                 handler: Callable[[int, int], None] | None, flush: int | None = None) -> int:
+        """:meth:`deliver` of a coded reason, ``handler(target, at)`` (a call_function
+        sends many: no closure a target), or a handler that flushes mm ``flush`` from
+        the target's TLB: then the handling is one record (buffer.IPI)."""
         at = t + IPI_LATENCY_NS
         walker = self.walkers.get(target)
         if walker is not None:
             section = walker.section_at(at)
             if section is not None and walker.protect == "irq_off":
                 at = section[1] + 300
-        at = max(at, self.busy_until.get(target, 0))
-        self.emit(at, target, v.IPI_ENTER, NO_TASK, (reason,))
-        handler(at + 200)
+        busy = self.busy_until.get(target, 0)
+        if busy > at:
+            at = busy
         done = at + IPI_HANDLER_NS
-        self.emit(done, target, v.IPI_EXIT, NO_TASK, (reason,))
+        if handler is None:
+            if flush is None:
+                self._recs += (at, done, 2, target, NO_TASK, buffer.IPI, reason, 0, 0, 0)
+                self._in_runs += 1
+                self._room -= 2
+            else:
+                self._recs += (at, done, 3, target, NO_TASK, buffer.IPI, reason, flush,
+                               CODES["remote shootdown"], 0)
+                self._in_runs += 2
+                self._room -= 3
+        else:
+            self._recs += (at, 0, 1, target, NO_TASK, v.IPI_ENTER, reason, 0, 0, 0)
+            self._room -= 1
+            handler(target, at + 200)
+            self._recs += (done, 0, 1, target, NO_TASK, v.IPI_EXIT, reason, 0, 0, 0)
+            self._room -= 1
+        if self._room <= 0:
+            self._flush_due()
         self.busy_until[target] = done + 1
         return done
 
     def call_function(self, cpu: int, task: int, targets: tuple[int, ...],
                       reason: str, callsite: str,
-                      handler: Callable[[int, int], None] | None = None) -> None:
-        """smp_call_function_many(..., wait=1): send, wait for every handler."""
+                      handler: Callable[[int, int], None] | None = None,
+                      flush: int | None = None) -> None:
+        """smp_call_function_many(..., wait=1): send, wait for every handler:
+        ``handler(target, at)``, or for a TLB shootdown the flush of mm ``flush``."""
         if not targets:
             return
-        self.emit(self.now, cpu, v.IPI_SEND, task, (targets, reason, callsite))
+        now = self.now
+        codes = self.codes
+        code, done = codes[reason], now
+        self.record(now, cpu, v.IPI_SEND, task, codes[targets], code, codes[callsite])
         self.ipis += len(targets)
-        done = self.now
         for t in targets:
-            done = max(done, self.deliver(
-                t, self.now, reason, (lambda at, t=t: handler(t, at)) if handler else
-                (lambda at: None)))
+            d = self._deliver(t, now, code, handler, flush)
+            if d > done:
+                done = d
         self.now = done + 300
 
     # -- RCU ---------------------------------------------------------------
@@ -319,11 +309,11 @@ class Machine:
             return
         start, end, gp_cpu, callbacks = gp
         self.gp_count += 1
-        self.emit(start, gp_cpu, v.RCU_GP_START, self._rcu_task, (self.gp_count,))
-        self.emit(end, gp_cpu, v.RCU_GP_END, self._rcu_task, (self.gp_count,))
+        self.record(start, gp_cpu, v.RCU_GP_START, self._rcu_task, self.gp_count)
+        self.record(end, gp_cpu, v.RCU_GP_END, self._rcu_task, self.gp_count)
         at = end + RCU_CB_NS
         for cpu, cb, on_invoke in callbacks:
-            self.emit(at, cpu, v.RCU_INVOKE, self.softirq[cpu], (cb,))
+            self.record(at, cpu, v.RCU_INVOKE, self.softirq[cpu], cb)
             on_invoke(at + 100, cpu)
             at += 300
 
@@ -332,7 +322,9 @@ class Machine:
         """Queue a callback now; it runs on ``cpu`` after a whole grace period."""
         self.cb_count += 1
         cb = self.cb_count
-        self.emit(self.now, cpu, v.RCU_QUEUE, task, (cb, func, pfns))
+        self._objects.append(pfns)
+        self.record(self.now, cpu, v.RCU_QUEUE, task, cb, self.codes[func],
+                    len(self._objects) - 1)
         gp = self._plan_gp(cpu)
         self._hold_off(gp)
         gp[3].append((cpu, cb, on_invoke))

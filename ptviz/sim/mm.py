@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from replayer import vocab as v
 
 from ..arches import Arch
+from . import buffer
 from .kernels import KernelConfig
-from .machine import NO_TASK, Machine
+from .machine import CODES, Machine
 
 FAULT_NS = 700        # one anonymous page fault, zeroing included
 ZAP_PAGE_NS = 25      # per present entry cleared
@@ -89,75 +90,78 @@ class Kernel:
         if arch.page_table_levels >= 4 and addr // self.top_span not in a.puds:
             pfn = self._alloc_pfn()
             a.puds[addr // self.top_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PUD, pfn, addr, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PUD, pfn, addr)
         if arch.page_table_levels >= 3 and addr // self.upper_span not in a.pmds:
             pfn = self._alloc_pfn()
             a.pmds[addr // self.upper_span] = pfn
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task, (a.mm, v.LEVEL_PMD, pfn, addr, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PMD, pfn, addr)
         key = addr // self.span
         table = a.ptes.get(key)
         if table is None:
             table = a.ptes[key] = PteTable(self._alloc_pfn())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, a.task,
-                   (a.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, a.task, a.mm, v.LEVEL_PTE, table.pfn,
+                     key * self.span)
         return table
 
     def touch(self, a: AddressSpace, start: int, end: int, cpu: int, batch: int = 1) -> None:
         """Fault in every page of [start, end): one pte_set per ``batch`` pages that
-        adds an entry, stamped when the batch's faults are done."""
+        adds an entry, stamped when the batch's faults are done; the clock moves
+        FAULT_NS a fault whether or not it adds an entry.
+
+        Nothing runs between the faults of a table (walkers caught up before), so its
+        events are made in one go, as records (buffer.py): a run when every entry is
+        new, else the new entries' bits (buffer.MASK), each batch that adds one a
+        pte_set. The faults are inline: a call a span costs as much as they do."""
         m, page, span = self.m, self.arch.page_size, self.span
         a.cpus.add(cpu)
-        # _table's lookups inline (a call a span costs as much as they do); the walkers
-        # caught up only when there are some.
-        walkers, ptes, levels = m.walkers, a.ptes, self.arch.page_table_levels
-        top, upper = self.top_span, self.upper_span
+        walkers, ptes = m.walkers, a.ptes
+        task, mm, pte_set, ns, step = a.task, a.mm, v.PTE_SET, FAULT_NS, FAULT_NS * batch
         addr = start
         while addr < end:
-            if walkers:
+            if walkers:             # (a call to catch up with none costs a span's work)
                 m.catch_up()
+            # A PTE table's PMD and PUD tables are there while it is: _table and fork
+            # make them first, free_tables frees a span's tables together, collapse and
+            # reclaim take PTE tables alone.
             table = ptes.get(addr // span)
-            if table is None or levels >= 4 and addr // top not in a.puds or \
-                    levels >= 3 and addr // upper not in a.pmds:
+            if table is None:
                 table = self._table(a, addr, cpu)
-            stop = min(end, (addr // span + 1) * span)
-            self._faults(a, table, (addr % span) // page, (stop - addr + page - 1) // page,
-                         cpu, batch)
+            stop = (addr // span + 1) * span
+            if stop > end:
+                stop = end
+            first, count = (addr % span) // page, (stop - addr + page - 1) // page
             addr = stop
+            full = ((1 << count) - 1) << first
+            new = full & ~table.bits
+            table.bits |= full
+            now = m.now
+            m.now = done = now + ns * count
+            if not new:
+                continue
+            if new == full:
+                whole, rest = divmod(count, batch)
+                if whole and rest:
+                    m._recs += (now, step, whole, cpu, task, pte_set, mm, table.pfn, batch, 0,
+                                done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                elif whole:
+                    m._recs += (now, step, whole, cpu, task, pte_set, mm, table.pfn, batch, 0)
+                else:
+                    m._recs += (done, 0, 1, cpu, task, pte_set, mm, table.pfn, rest, 0)
+                events = whole + (rest > 0)
+                m._in_runs += whole - 1 if whole else 0
+            else:
+                # ``events`` is at most what buffer.close counts from the bits.
+                new >>= first
+                low = ((new & -new).bit_length() - 1) // batch * batch
+                events = (min(count, new.bit_length()) - low + batch - 1) // batch
+                m._recs += (now, batch, count, cpu, task, buffer.MASK, mm, table.pfn, ns,
+                            len(m._masks))
+                m._masks.append(new)
+                m._in_runs += events - 1
+            m._room -= events
+            if m._room <= 0:
+                m._flush_due()
         a.cursor = end - page
-
-    def _faults(self, a: AddressSpace, table: PteTable, first: int, count: int, cpu: int,
-                batch: int) -> None:
-        """``count`` faults from entry ``first`` of ``table``, ``batch`` at a time; the
-        clock moves FAULT_NS a fault whether or not it adds an entry. Nothing runs
-        between the faults (walkers caught up before), so the events are made here
-        in one go: a run when every entry is new, else one per batch that adds one."""
-        m = self.m
-        full = ((1 << count) - 1) << first
-        new = full & ~table.bits
-        table.bits |= full
-        now = m.now
-        if new == full:
-            whole, rest = divmod(count, batch)
-            if whole:
-                m.pte_set(now, FAULT_NS * batch, whole, cpu, a.task, a.mm, table.pfn, batch)
-            m.now = now + FAULT_NS * count
-            if rest:
-                m.pte_set(m.now, 0, 1, cpu, a.task, a.mm, table.pfn, rest)
-            return
-        m.now = now + FAULT_NS * count
-        if not new:
-            return
-        new >>= first
-        ones, step = (1 << batch) - 1, FAULT_NS * batch
-        mm, pfn, task, pte_set = a.mm, table.pfn, a.task, m.pte_set
-        # Only the batches from the one holding the lowest new entry to the one holding
-        # the highest can add one.
-        low = ((new & -new).bit_length() - 1) // batch * batch
-        for off in range(low, min(count, new.bit_length()), batch):
-            added = ((new >> off) & ones).bit_count()
-            if added:
-                pte_set(now + step + FAULT_NS * off if off + batch <= count else m.now, 0, 1,
-                        cpu, task, mm, pfn, added)
 
     # -- fork ----------------------------------------------------------------
     def copy_tables(self, parent: AddressSpace, child: AddressSpace, cpu: int) -> None:
@@ -173,13 +177,13 @@ class Kernel:
             for key in sorted(tables):
                 mine[key] = pfn = self._alloc_pfn()
                 m.tick(TABLE_OP_NS)
-                m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
-                       (child.mm, level, pfn, key * span, None))
+                m.record(m.now, cpu, v.TABLE_ALLOC, parent.task, child.mm, level, pfn,
+                         key * span)
         for key in sorted(parent.ptes):
             table = child.ptes[key] = PteTable(self._alloc_pfn(), parent.ptes[key].bits)
             m.tick(TABLE_OP_NS + ZAP_PAGE_NS * table.bits.bit_count())
-            m.emit(m.now, cpu, v.TABLE_ALLOC, parent.task,
-                   (child.mm, v.LEVEL_PTE, table.pfn, key * self.span, None))
+            m.record(m.now, cpu, v.TABLE_ALLOC, parent.task, child.mm, v.LEVEL_PTE,
+                     table.pfn, key * self.span)
             if table.bits:
                 m.pte_set(m.now, 0, 1, cpu, parent.task, child.mm, table.pfn,
                           table.bits.bit_count())
@@ -190,33 +194,39 @@ class Kernel:
         """unmap_page_range over [start, end); reclaims empty tables for MADV_DONTNEED."""
         m, page = self.m, self.arch.page_size
         m.catch_up()
-        m.emit(m.now, cpu, v.ZAP_BEGIN, a.task, (a.mm, start, end, cause, None))
-        lo, hi = start // self.span, (end - 1) // self.span
+        why = m.codes[cause]
+        m.record(m.now, cpu, v.ZAP_BEGIN, a.task, a.mm, start, end, why)
+        span, ptes, skipped, random = self.span, a.ptes, self.skipped, m.rng.random
+        reclaim = cause == "dontneed" and self.cfg.pt_reclaim
+        lo, hi = start // span, (end - 1) // span
         # Only spans with a table have entries to clear: O(tables), not O(range).
-        keys = sorted(k for k in a.ptes if lo <= k <= hi) if hi - lo > len(a.ptes) else \
-            [k for k in range(lo, hi + 1) if k in a.ptes]
+        keys = sorted(k for k in ptes if lo <= k <= hi) if hi - lo > len(ptes) else \
+            [k for k in range(lo, hi + 1) if k in ptes]
         for key in keys:
-            addr = max(start, key * self.span)
-            stop = min(end, (key + 1) * self.span)
-            table = a.ptes.get(key)
+            addr, stop = key * span, (key + 1) * span
+            if addr < start:
+                addr = start
+            if stop > end:
+                stop = end
+            table = ptes.get(key)
             if table is not None:
-                first = (addr % self.span) // page
+                first = (addr % span) // page
                 n = (stop - addr + page - 1) // page
                 mask = ((1 << n) - 1) << first
-                any_skipped = self.skipped > 0 and m.rng.random() < self.skipped
+                any_skipped = skipped > 0 and random() < skipped
                 cleared = table.bits & mask
                 if any_skipped and cleared:
                     cleared &= cleared - 1      # one entry left in place (e.g. a swap entry)
                 table.bits &= ~cleared
-                m.tick(ZAP_PAGE_NS * cleared.bit_count())
                 if cleared:
-                    m.emit(m.now, cpu, v.PTE_CLEAR, a.task,
-                           (a.mm, table.pfn, cleared.bit_count(), None))
+                    gone = cleared.bit_count()
+                    m.now += ZAP_PAGE_NS * gone
+                    m.record(m.now, cpu, v.PTE_CLEAR, a.task, a.mm, table.pfn, gone)
                     gather.freed_pages = True
-                whole = stop - addr >= self.span     # reclaim_pt_is_enabled: end - start >= PMD_SIZE
-                if cause == "dontneed" and self.cfg.pt_reclaim and whole and not any_skipped:
+                # reclaim_pt_is_enabled: end - start >= PMD_SIZE
+                if reclaim and stop - addr >= span and not any_skipped:
                     self._reclaim(a, key, table, cpu, gather)
-        m.emit(m.now, cpu, v.ZAP_END, a.task, (a.mm, start, end, cause, None))
+        m.record(m.now, cpu, v.ZAP_END, a.task, a.mm, start, end, why)
 
     def _reclaim(self, a: AddressSpace, key: int, table: PteTable, cpu: int,
                  gather: "Gather") -> None:
@@ -230,8 +240,8 @@ class Kernel:
         if table.bits:
             return
         del a.ptes[key]
-        m.tick(TABLE_OP_NS)
-        m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, table.pfn, "reclaim", None))
+        m.now += TABLE_OP_NS
+        m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, table.pfn, CODES["reclaim"])
         self.reclaimed += 1
         gather.remove_table(table.pfn)
 
@@ -248,7 +258,7 @@ class Kernel:
                     entry = table_map.pop(key)
                     pfn = entry.pfn if level == v.LEVEL_PTE else entry
                     m.tick(TABLE_OP_NS)
-                    m.emit(m.now, cpu, v.TABLE_DETACH, a.task, (a.mm, pfn, cause, None))
+                    m.record(m.now, cpu, v.TABLE_DETACH, a.task, a.mm, pfn, m.codes[cause])
                     gather.remove_table(pfn)
 
     def sync(self, a: AddressSpace, cpu: int, method: str) -> None:
@@ -258,7 +268,7 @@ class Kernel:
             return
         t0 = m.now
         if method == "synchronize_rcu":
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, ()))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.codes[method], m.codes[()])
             m.synchronize_rcu(cpu)
         else:
             others = [c for c in range(m.ncpus) if c != cpu]
@@ -267,10 +277,10 @@ class Kernel:
                 others = [c for c in others if c in m.walkers and m.walkers[c].protect == "irq_off"
                           and m.walkers[c].section_at(m.now) is not None and m.walk_mm == a.mm]
             targets = tuple(others)
-            m.emit(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, (method, targets))
+            m.record(t0, cpu, v.TABLE_SYNC_BEGIN, a.task, m.codes[method], m.codes[targets])
             m.call_function(cpu, a.task, targets, "table_sync",
                             "tlb_remove_table_sync_one")
-        m.emit(m.now, cpu, v.TABLE_SYNC_END, a.task, (method,))
+        m.record(m.now, cpu, v.TABLE_SYNC_END, a.task, m.codes[method])
         m.sync_wait_ns += m.now - t0
 
     def vmpte(self, a: AddressSpace) -> int:
@@ -294,7 +304,7 @@ class Gather:
         k, m, cfg = self.k, self.k.m, self.k.cfg
         self.freed_tables = True
         if cfg.table_free == "page":
-            m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
+            m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, CODES["batch"])
             self.pages.append(pfn)
             return
         if self.batch is None:
@@ -302,7 +312,7 @@ class Gather:
                 self._single(pfn)
                 return
             self.batch = []
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, (pfn, "batch", None))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, self.a.task, pfn, CODES["batch"])
         self.batch.append(pfn)
         if len(self.batch) == k.batch_max:
             self._table_flush()
@@ -311,7 +321,7 @@ class Gather:
         """The batch page could not be allocated: tlb_table_invalidate + one table."""
         k, m, cfg, a = self.k, self.k.m, self.k.cfg, self.a
         self.flush_tlb()
-        m.emit(m.now, self.cpu, v.TABLE_QUEUE, a.task, (pfn, "single", None))
+        m.record(m.now, self.cpu, v.TABLE_QUEUE, a.task, pfn, m.codes["single"])
         if cfg.table_free == "rcu":
             m.call_rcu(self.cpu, a.task, "__tlb_remove_table_one_rcu", (pfn,),
                        lambda at, cpu: self._free(pfn, at, cpu, "rcu"))
@@ -322,7 +332,7 @@ class Gather:
     def _free(self, pfn: int, at: int, cpu: int, path: str) -> None:
         m = self.k.m
         task = m.softirq[cpu] if path == "rcu" else self.a.task
-        m.emit(at, cpu, v.TABLE_FREE, task, (pfn, path, None))
+        m.record(at, cpu, v.TABLE_FREE, task, pfn, m.codes[path])
         self.k._freed(pfn, at)
 
     def _table_flush(self) -> None:
@@ -338,13 +348,11 @@ class Gather:
     def flush_tlb(self) -> None:
         """flush_tlb_mm_range(): local flush; IPIs to the mm's other CPUs on IPI arches."""
         m, a = self.k.m, self.a
-        m.emit(m.now, self.cpu, v.TLB_FLUSH, a.task, (a.mm, 0, 0, 0, "local mm shootdown"))
+        m.record(m.now, self.cpu, v.TLB_FLUSH, a.task, a.mm, CODES["local mm shootdown"])
         if m.ipi_flush:
             targets = tuple(sorted(a.cpus - {self.cpu}))
             m.call_function(self.cpu, a.task, targets, "tlb_shootdown",
-                            "flush_tlb_mm_range",
-                            lambda t, at: m.emit(at, t, v.TLB_FLUSH, NO_TASK,
-                                                 (a.mm, 0, 0, 0, "remote shootdown")))
+                            "flush_tlb_mm_range", flush=a.mm)
 
     def finish(self) -> None:
         """tlb_finish_mmu(): flush if anything was unmapped, then free the tables."""

@@ -68,4 +68,5 @@ class Sim:
             table = ptes.get(addr // span)
             return table.pfn if table is not None else None
         w.pick = pick
+        w.reads = (a, start, span)
         m.walkers[cpu] = w

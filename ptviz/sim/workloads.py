@@ -15,6 +15,7 @@ from typing import Any, Callable
 from replayer import vocab as v
 
 from ..arches import Arch
+from .machine import CODES
 from .mm import AddressSpace, Gather
 from .system import Sim
 
@@ -152,7 +153,7 @@ def munmap(sim: Sim, a: AddressSpace, start: int, end: int, cpu: int, cause: str
 def exit_mm(sim: Sim, a: AddressSpace, cpu: int) -> None:
     m = sim.machine
     munmap(sim, a, 0, 1 << 57, cpu, "exit")
-    m.emit(m.now, cpu, v.MM_EXIT, a.task, (a.mm,))
+    m.record(m.now, cpu, v.MM_EXIT, a.task, a.mm)
 
 
 def coverletter(sim: Sim, p: dict[str, Any]) -> None:
@@ -241,19 +242,22 @@ def allocator(sim: Sim, p: dict[str, Any]) -> None:
     a = sim.process("allocator")
     live: list[tuple[int, int]] = []
     cursor = BASE
+    step, random, touch, batch = sim.step, rng.random, sim.kernel.touch, p["batch"]
     for op in range(ops):
-        sim.step(op, ops)
-        if live and rng.random() < 0.45:
+        step(op, ops)
+        if live and random() < 0.45:
             start, end = live.pop(below(len(live)))
             if end - start >= MB2:
                 madvise_dontneed(sim, a, start, end, 0)
             continue
-        size = min(biggest, 4096 << below(12))
+        size = 4096 << below(12)
+        if size > biggest:
+            size = biggest
         start = cursor
         cursor += (size + MB2 - 1) // MB2 * MB2 if size >= MB2 else size
         if cursor - BASE > arena:
             cursor = BASE
-        sim.kernel.touch(a, start, start + size, 0, p["batch"])
+        touch(a, start, start + size, 0, batch)
         live.append((start, start + size))
     marker(sim, a, "end")
     exit_mm(sim, a, 0)
@@ -276,16 +280,15 @@ def collapse(sim: Sim, p: dict[str, Any]) -> None:
         k.touch(a, start, start + MB2, 0, p["batch"])
         table = a.ptes.pop(start // k.span)
         m.catch_up()
-        m.emit(m.now, cpu, v.TABLE_DETACH, khugepaged, (a.mm, table.pfn, "collapse", None))
+        m.record(m.now, cpu, v.TABLE_DETACH, khugepaged, a.mm, table.pfn, CODES["collapse"])
         # The entries now live in the huge page: the old table is emptied before its free.
-        m.emit(m.now, cpu, v.PTE_CLEAR, khugepaged,
-               (a.mm, table.pfn, table.bits.bit_count(), None))
+        m.record(m.now, cpu, v.PTE_CLEAR, khugepaged, a.mm, table.pfn, table.bits.bit_count())
         Gather(k, a, cpu).flush_tlb()
         k.sync(a, cpu, k.cfg.collapse_sync)
         pfn = table.pfn
         m.call_rcu(cpu, khugepaged, "pte_free_now", (pfn,),
-                   lambda at, c, pfn=pfn: m.emit(at, c, v.TABLE_FREE, m.softirq[c],
-                                                 (pfn, "rcu", None)))
+                   lambda at, c, pfn=pfn: m.record(at, c, v.TABLE_FREE, m.softirq[c], pfn,
+                                                   CODES["rcu"]))
         sim.step(r + 1, regions)
     marker(sim, a, "collapsed")
     exit_mm(sim, a, 0)
