@@ -44,8 +44,11 @@ class Series:
 
     def extend(self, ts: "np.ndarray", values: "np.ndarray") -> None:
         """Many appends at once (int64 arrays of one length): O(n) in C."""
-        self.values.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
-        self.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
+        if not len(ts):
+            return
+        # Straight from the arrays' buffers (``tobytes`` would copy them first).
+        self.values.frombytes(memoryview(np.ascontiguousarray(values, np.int64)).cast("B"))
+        self.ts.frombytes(memoryview(np.ascontiguousarray(ts, np.int64)).cast("B"))
 
     def compact(self) -> None:
         """Keep the last value recorded at each instant: O(n). The series is then frozen
