@@ -1,7 +1,7 @@
 """Counter series for plots: step functions recorded when a value changes.
 
-Each :class:`Series` is two ``array('q')`` columns (time, value), appended in
-time order during the full replay. ``sample(t0, t1, n)`` gives, per bucket,
+Each :class:`Series` is two int64 columns (time, value), appended in time order
+during the full replay (``array('q')`` and numpy blocks; numpy once compacted). ``sample(t0, t1, n)`` gives, per bucket,
 the largest value the counter held during it (so a one-event spike stays
 visible when zoomed out); rate series give the number of increments instead.
 """
@@ -33,7 +33,7 @@ class Series:
     ``array('q')`` pair ``ts``/``values`` (``append``, and the fold's appenders:
     bound methods of those arrays, so the arrays are emptied in place, never
     replaced). :meth:`compact` (once, at the end) joins them, keeps the last value
-    of each instant, and leaves ``ts``/``values`` holding every point.
+    of each instant, and leaves ``ts``/``values`` holding every point (int64 numpy).
     """
 
     __slots__ = ("ts", "values", "rate", "frozen", "_blocks")
@@ -75,15 +75,17 @@ class Series:
 
     def compact(self) -> None:
         """Join the blocks and the arrays and keep the last value recorded at each
-        instant: O(n). The series is then frozen (the swap and the flag under one
-        lock, so a reader on another thread sees the old pair or the new one, never
-        one of each)."""
+        instant: O(n). ``ts``/``values`` are then int64 numpy arrays (a copy into
+        ``array('q')`` cost as much as the join) and the series is frozen (the swap
+        and the flag under one lock, so a reader on another thread sees the old pair
+        or the new one, never one of each)."""
         blocks = self._blocks[0]
         if blocks:
             ts = np.concatenate([b[0] for b in blocks] + [np.frombuffer(self.ts, np.int64)])
             values = np.concatenate([b[1] for b in blocks] +
                                     [np.frombuffer(self.values, np.int64)])
         else:
+            # Views: nothing appends to a frozen series.
             ts = np.frombuffer(self.ts, np.int64)
             values = np.frombuffer(self.values, np.int64)
         if len(ts) >= 2:
@@ -91,19 +93,12 @@ class Series:
             last[:-1] = ts[1:] != ts[:-1]
             if not last.all():
                 ts, values = ts[last], values[last]
-                blocks = True          # new arrays are needed
-        new = None
-        if blocks:
-            from .traceio.chunk import int64_array
-            new = int64_array(ts), int64_array(values)
-        del ts, values                 # no view may outlive the swap
         with _SWAP:
-            if new is not None:
-                self.ts, self.values = new
+            self.ts, self.values = ts, values
             self._blocks = ((), 0)
             self.frozen = True
 
-    def _pair(self) -> tuple[array, array]:
+    def _pair(self) -> tuple:
         """(ts, values) to read: the arrays once frozen, else copies (a view would stop
         the loading thread's appends)."""
         with _SWAP:
@@ -124,11 +119,15 @@ class Series:
     def value_at(self, t: int) -> int:
         """O(log n)."""
         with _SWAP:
-            blocks = self._blocks[0]
-            k = bisect_right(self.ts, t)
-            if k:
-                return self.values[k - 1]
-        # Before the arrays' first point: the last block holding a time <= t.
+            if self.frozen:
+                blocks = ((self.ts, self.values),)
+            else:
+                blocks = self._blocks[0]
+                k = bisect_right(self.ts, t)
+                if k:
+                    return self.values[k - 1]
+        # The last block holding a time <= t (every time fits int64, so t is clamped).
+        t = min(max(t, -(1 << 63)), (1 << 63) - 1)
         for block_ts, block_values in reversed(blocks):
             j = int(np.searchsorted(block_ts, t, side="right"))
             if j:
