@@ -1,7 +1,7 @@
 """Counter series for plots: step functions recorded when a value changes.
 
-Each :class:`Series` is two ``array('q')`` columns (time, value), appended in
-time order during the full replay. ``sample(t0, t1, n)`` gives, per bucket,
+Each :class:`Series` is two int64 columns (time, value), appended in time order
+during the full replay (``array('q')`` and numpy blocks; numpy once compacted). ``sample(t0, t1, n)`` gives, per bucket,
 the largest value the counter held during it (so a one-event spike stays
 visible when zoomed out); rate series give the number of increments instead.
 """
@@ -19,14 +19,24 @@ import numpy as np
 _SWAP = threading.Lock()
 
 
+#: A bulk append that would make the arrays at least this long moves them into a
+#: numpy block instead: an ``array('q')`` grows by a sixteenth, and a large one is
+#: moved (copied, and its new pages faulted in) time after time, where a block is
+#: written once.
+BLOCK_MIN = 8192
+
+
 class Series:
     """A step function: ``value(t)`` is the last value recorded at or before t.
 
-    During the replay :meth:`append` is two C-level appends; :meth:`compact`
-    (once, at the end) keeps the last value of each instant.
+    While loading, the points are numpy blocks (``extend``) followed by the
+    ``array('q')`` pair ``ts``/``values`` (``append``, and the fold's appenders:
+    bound methods of those arrays, so the arrays are emptied in place, never
+    replaced). :meth:`compact` (once, at the end) joins them, keeps the last value
+    of each instant, and leaves ``ts``/``values`` holding every point (int64 numpy).
     """
 
-    __slots__ = ("ts", "values", "rate", "frozen")
+    __slots__ = ("ts", "values", "rate", "frozen", "_blocks")
 
     def __init__(self, rate: bool = False) -> None:
         self.ts = array("q")
@@ -34,6 +44,8 @@ class Series:
         self.rate = rate
         #: Set by :meth:`compact`: no more appends, so queries may view the arrays.
         self.frozen = False
+        #: ((ts, values) int64 blocks, points in them): replaced whole under _SWAP.
+        self._blocks: tuple[tuple, int] = ((), 0)
 
     # Values before times: a reader on another thread that finds a time by bisecting
     # ``ts`` then always finds its value.
@@ -44,43 +56,83 @@ class Series:
 
     def extend(self, ts: "np.ndarray", values: "np.ndarray") -> None:
         """Many appends at once (int64 arrays of one length): O(n) in C."""
-        self.values.frombytes(np.ascontiguousarray(values, np.int64).tobytes())
-        self.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
+        if not len(ts):
+            return
+        if len(self.ts) + len(ts) < BLOCK_MIN:
+            # Straight from the arrays' buffers (``tobytes`` would copy them first).
+            self.values.frombytes(memoryview(np.ascontiguousarray(values, np.int64)).cast("B"))
+            self.ts.frombytes(memoryview(np.ascontiguousarray(ts, np.int64)).cast("B"))
+            return
+        # The arrays' points and these as one block (a copy: the caller's arrays may
+        # be views of its own), then the arrays emptied, under the lock readers take.
+        block = (np.concatenate((np.frombuffer(self.ts, np.int64), ts), dtype=np.int64),
+                 np.concatenate((np.frombuffer(self.values, np.int64), values),
+                                dtype=np.int64))
+        blocks, n = self._blocks
+        with _SWAP:
+            self._blocks = (blocks + (block,), n + len(block[0]))
+            del self.ts[:], self.values[:]
 
     def compact(self) -> None:
-        """Keep the last value recorded at each instant: O(n). The series is then frozen
-        (the swap and the flag under one lock, so a reader on another thread sees the
-        old pair or the new one, never one of each)."""
-        ts = np.frombuffer(self.ts, np.int64)
-        new = None
+        """Join the blocks and the arrays and keep the last value recorded at each
+        instant: O(n). ``ts``/``values`` are then int64 numpy arrays (a copy into
+        ``array('q')`` cost as much as the join) and the series is frozen (the swap
+        and the flag under one lock, so a reader on another thread sees the old pair
+        or the new one, never one of each)."""
+        blocks = self._blocks[0]
+        if blocks:
+            ts = np.concatenate([b[0] for b in blocks] + [np.frombuffer(self.ts, np.int64)])
+            values = np.concatenate([b[1] for b in blocks] +
+                                    [np.frombuffer(self.values, np.int64)])
+        else:
+            # Views: nothing appends to a frozen series.
+            ts = np.frombuffer(self.ts, np.int64)
+            values = np.frombuffer(self.values, np.int64)
         if len(ts) >= 2:
             last = np.ones(len(ts), bool)
             last[:-1] = ts[1:] != ts[:-1]
             if not last.all():
-                new = (array("q", ts[last].tobytes()),
-                       array("q", np.frombuffer(self.values, np.int64)[last].tobytes()))
-        del ts                         # no view may outlive the swap
+                ts, values = ts[last], values[last]
         with _SWAP:
-            if new is not None:
-                self.ts, self.values = new
+            self.ts, self.values = ts, values
+            self._blocks = ((), 0)
             self.frozen = True
 
-    def _pair(self) -> tuple[array, array]:
+    def _pair(self) -> tuple:
         """(ts, values) to read: the arrays once frozen, else copies (a view would stop
         the loading thread's appends)."""
         with _SWAP:
             if self.frozen:
                 return self.ts, self.values
+            blocks = self._blocks[0]
             ts = self.ts[:]
-            return ts, self.values[:len(ts)]
+            values = self.values[:len(ts)]
+        if not blocks:
+            return ts, values
+        return (np.concatenate([b[0] for b in blocks] + [np.frombuffer(ts, np.int64)]),
+                np.concatenate([b[1] for b in blocks] + [np.frombuffer(values, np.int64)]))
 
     def __len__(self) -> int:
-        return len(self.ts)
+        with _SWAP:
+            return self._blocks[1] + len(self.ts)
 
     def value_at(self, t: int) -> int:
         """O(log n)."""
-        k = bisect_right(self.ts, t)
-        return self.values[k - 1] if k else 0
+        with _SWAP:
+            if self.frozen:
+                blocks = ((self.ts, self.values),)
+            else:
+                blocks = self._blocks[0]
+                k = bisect_right(self.ts, t)
+                if k:
+                    return self.values[k - 1]
+        # The last block holding a time <= t (every time fits int64, so t is clamped).
+        t = min(max(t, -(1 << 63)), (1 << 63) - 1)
+        for block_ts, block_values in reversed(blocks):
+            j = int(np.searchsorted(block_ts, t, side="right"))
+            if j:
+                return int(block_values[j - 1])
+        return 0
 
     def sample(self, t0: int, t1: int, n: int) -> list[int]:
         """``n`` buckets over ``[t0, t1)``: max per bucket, or increments for a rate.

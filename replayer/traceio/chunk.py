@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -60,7 +60,7 @@ class Chunk:
         if self._ts is None:
             stamps = np.cumsum(np.frombuffer(self.dts, np.int64))
             stamps += self.base_ts
-            self._ts = array("q", stamps.tobytes())
+            self._ts = int64_array(stamps)
         return self._ts
 
     def set_columns(self, pids, fields: dict) -> None:
@@ -187,30 +187,38 @@ def merge_chunks(chunks: list[Chunk]) -> Chunk:
                        comms)
     merged.kinds = np.concatenate([c.kinds for c in chunks])
     merged.cpus = np.concatenate([c.cpus for c in chunks])
-    merged.dts = array("q", b"".join(c.dts.tobytes() for c in chunks))
-    merged._ts = array("q", b"".join(c.timestamps().tobytes() for c in chunks))
+    # bytes.join reads each array's buffer: one copy into the bytes, one into the array.
+    merged.dts = array("q", b"".join([c.dts for c in chunks]))
+    merged._ts = array("q", b"".join([c.timestamps() for c in chunks]))
     return merged
 
 
+def int64_array(a: np.ndarray) -> array:
+    """An int64 numpy array as ``array('q')``: one copy (``array(tobytes())`` makes two)."""
+    out = array("q")
+    if len(a):          # a zero-size buffer cannot always be cast
+        out.frombytes(memoryview(np.ascontiguousarray(a, np.int64)).cast("B"))
+    return out
+
+
 class _MergedFields(Mapping):
-    """The field columns of consecutive chunks, kind by kind, joined when first read:
-    the fold reads a few kinds' columns, and a raw event's packed text is not made
-    into strings unless asked for."""
+    """The field columns of consecutive chunks, kind by kind, each column joined when
+    first read: the fold reads a few columns of a few kinds (not a detach's
+    ``inferred`` or an IPI's callsite), and a raw event's packed text is not made into
+    strings unless asked for."""
 
     def __init__(self, chunks: list[Chunk]) -> None:
         self._chunks = chunks
         self._kinds = sorted(set().union(*(c._fields for c in chunks)))
-        self._made: dict[int, list] = {}
+        self._made: dict[int, _MergedColumns] = {}
 
-    def __getitem__(self, kind: int) -> list:
+    def __getitem__(self, kind: int) -> "_MergedColumns":
         made = self._made.get(kind)
         if made is None:
             if kind not in self._kinds:
                 raise KeyError(kind)
-            from .columns import concat_columns
-            made = self._made[kind] = [
-                concat_columns(column) for column in
-                zip(*(c._fields[kind] for c in self._chunks if kind in c._fields))]
+            made = self._made[kind] = _MergedColumns(
+                [c._fields[kind] for c in self._chunks if kind in c._fields])
         return made
 
     def __contains__(self, kind: object) -> bool:
@@ -221,3 +229,26 @@ class _MergedFields(Mapping):
 
     def __len__(self) -> int:
         return len(self._kinds)
+
+
+class _MergedColumns(Sequence):
+    """One kind's field columns over consecutive chunks (each part a chunk's list of
+    columns), column ``j`` joined when first read."""
+
+    __slots__ = ("_parts", "_made")
+
+    def __init__(self, parts: list[list]) -> None:
+        self._parts = parts
+        self._made: list = [None] * len(parts[0])
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self._made)))]
+        made = self._made[j]
+        if made is None:
+            from .columns import concat_columns
+            made = self._made[j] = concat_columns([part[j] for part in self._parts])
+        return made
+
+    def __len__(self) -> int:
+        return len(self._made)
