@@ -1,7 +1,8 @@
 """Import ftrace captures (tracefs text, ``trace-cmd report`` text, trace.dat) to a ptviz trace.
 
 Streaming: lines are parsed and inferred one at a time; memory is bounded by
-the reorder window (a few seconds of trace) and the live page tables.
+the reorder window (a few seconds of trace) and the live page tables. A large capture
+is parsed in a second process meanwhile (:mod:`.parse_child`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from replayer.traceio.framing import MAGIC as PTVIZ_MAGIC
 from .arch import import_arch
 from .infer import Inference
 from .infer_notes import import_notes, traced_names
+from . import parse_child
+from .parse_child import DAT_MIN_BYTES, TEXT_MIN_BYTES
+from .proctree import stop
 from .textparse import ParseStats, bounded_lines, parse_lines
+
+#: Whether a large capture is parsed in a second process (:mod:`.parse_child`) while
+#: this one infers and writes; tests turn it off to compare.
+PARALLEL = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else \
+    (os.cpu_count() or 1) > 1
 
 TRACE_DAT_MAGIC = b"\x17\x08\x44tracing"
 
@@ -172,12 +181,7 @@ def _trace_cmd_lines(path: str) -> Iterator[str]:
         raise ImportFormatError(f"trace-cmd report printed nothing for "
                                 f"{TRACE_CMD_SILENCE_S:g} s; stopped it", path) from None
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop(proc)
     if rc != 0:
         why = _one_line(bytes(pipe.tail)) or (f"killed by signal {-rc}" if rc < 0
                                                else f"exit status {rc}")
@@ -187,12 +191,17 @@ def _trace_cmd_lines(path: str) -> Iterator[str]:
 def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str, Any],
                  source_path: str, force: bool = False,
                  version: int = framing.VERSION,
-                 exported: Exported | None = None) -> dict[str, Any]:
+                 exported: Exported | None = None,
+                 parsed: tuple[Iterable[Any], ParseStats] | None = None) -> dict[str, Any]:
     """Parse, infer and write (format ``version``); returns the import statistics.
     ``out`` appears only when the import succeeds (an existing one is replaced only
     with ``force``). ``exported``: the text is ptviz's own export (its header and
-    notes), read back as the events it names."""
-    stats = ParseStats()
+    notes), read back as the events it names. ``parsed``: the records already parsed
+    (elsewhere: :mod:`.parse_child`) and the statistics they fill, instead of
+    ``lines``."""
+    records, stats = parsed if parsed is not None else (None, ParseStats())
+    if records is None:
+        records = parse_lines(lines, stats)
     kinds = None
     if exported is not None:
         header = {**exported.header, **header}
@@ -213,7 +222,7 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
                                   pt_reclaim=(header.get("kernel") or {}).get("pt_reclaim"),
                                   exported=kinds)
             try:
-                for rec in parse_lines(lines, stats):
+                for rec in records:
                     inference.feed(rec)
             except ImportFormatError as exc:
                 if exc.path is None:          # raised where the file's name is not known
@@ -268,18 +277,39 @@ def import_file(path: str, out: str | os.PathLike, header: dict[str, Any] | None
     if kind == "ptviz":
         raise ImportFormatError("is already a ptviz trace", path)
     if kind == "trace.dat":
+        child = _parse_in_child("dat", path, DAT_MIN_BYTES, progress)
+        if child is not None:
+            with contextlib.closing(child[0]):      # the child stopped, whatever happened
+                return import_lines((), out, header or {}, path, force, version,
+                                    parsed=child)
         lines = _trace_cmd_lines(path)
         with contextlib.closing(lines):      # trace-cmd stopped now, whatever happened
             shown = lines if progress is None else _reported(lines, progress, None, "lines")
             return import_lines(shown, out, header or {}, path, force, version)
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         exported = read_export_header(f, path)
+        child = _parse_in_child("text", path, TEXT_MIN_BYTES, progress)
+        if child is not None:
+            with contextlib.closing(child[0]):
+                return import_lines((), out, header or {}, path, force, version, exported,
+                                    parsed=child)
         f.seek(0)
         lines = bounded_lines(f)
         if progress is not None:
             # The raw stream's position: ahead of the lines by one read-ahead at most.
             lines = _reported(lines, progress, os.path.getsize(path), "bytes", f.buffer.tell)
         return import_lines(lines, out, header or {}, path, force, version, exported)
+
+
+def _parse_in_child(kind: str, path: str, least: int, progress: ImportProgress | None
+                    ) -> tuple[Iterator[Any], ParseStats] | None:
+    """A large capture's records from a child process (:mod:`.parse_child`) and the
+    statistics they fill; None for a small one, or when no child can start."""
+    if not PARALLEL or os.path.getsize(path) < least:
+        return None
+    stats = ParseStats()
+    records = parse_child.parsed(kind, path, stats, progress)
+    return None if records is None else (records, stats)
 
 
 def open_reader(path: str, workdir: str, importing: Callable[[], None] | None = None,

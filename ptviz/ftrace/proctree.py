@@ -95,3 +95,14 @@ def _wait_tree(proc: subprocess.Popen, me: int, seconds: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """A helper process ptviz started (trace-cmd, a parsing child) killed if it still
+    runs, reaped, its pipes closed: what every way out of reading it does."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
