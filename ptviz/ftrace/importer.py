@@ -27,7 +27,7 @@ from .infer import Inference
 from .infer_notes import import_notes, traced_names
 from . import parse_child
 from .parse_child import DAT_MIN_BYTES, TEXT_MIN_BYTES
-from .proctree import stop
+from .proctree import stop, widen_pipe
 from .textparse import ParseStats, bounded_lines, parse_lines
 
 #: Whether a large capture is parsed in a second process (:mod:`.parse_child`) while
@@ -170,6 +170,7 @@ def _trace_cmd_lines(path: str) -> Iterator[str]:
                                 "(apt-get install trace-cmd), which is not installed", path)
     proc = subprocess.Popen([exe, "report", "-i", path], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    widen_pipe(proc.stdout)
     try:
         pipe = _ReportPipe(proc, TRACE_CMD_SILENCE_S)
         text = io.TextIOWrapper(io.BufferedReader(pipe, 65536), encoding="utf-8",

@@ -31,7 +31,7 @@ import sys
 from operator import attrgetter
 from typing import Any, Callable, Iterator
 
-from .proctree import stop
+from .proctree import stop, widen_pipe
 from .textparse import Loss, ParseStats, Record, bounded_lines, parse_lines
 
 #: Records per frame: few enough that the parent starts early, many enough that the
@@ -125,6 +125,7 @@ def parsed(kind: str, path: str, stats: ParseStats,
                                 stderr=subprocess.PIPE, env=env)
     except OSError:
         return None
+    widen_pipe(proc.stdout)
     return _read(proc, path, stats, progress,
                  (os.path.getsize(path), "bytes") if kind == "text" else (None, "lines"))
 

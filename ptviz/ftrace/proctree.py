@@ -106,3 +106,14 @@ def stop(proc: subprocess.Popen) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def widen_pipe(stream, size: int = 1 << 20) -> None:
+    """Let ``stream``'s pipe hold ``size`` bytes (Linux ``F_SETPIPE_SZ``; at most
+    /proc/sys/fs/pipe-max-size, 1 MiB by default): a writer then runs ahead of its
+    reader by that much instead of 64 KiB, and the two stop taking turns."""
+    import fcntl
+    try:
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except OSError:
+        pass
