@@ -49,33 +49,27 @@ Progress = Callable[[int, "int | None", str], None]
 def _frames_of(kind: str, path: str, out) -> None:
     """The child: parse ``path`` (``kind`` "text" or "dat") and write the frames."""
     from .importer import _trace_cmd_lines
-
-    def send(message: tuple) -> None:
-        data = marshal.dumps(message)
-        out.write(_LENGTH.pack(len(data)))
-        out.write(data)
-
     stats = ParseStats()
     with contextlib.ExitStack() as stack:
         if kind == "dat":
             printed = [0]
             lines = _counted(stack.enter_context(contextlib.closing(_trace_cmd_lines(path))),
                              printed)
-            position = printed.__getitem__      # lines trace-cmd printed so far
+            position = lambda: printed[0]       # noqa: E731 - lines printed so far
         else:
             f = stack.enter_context(open(path, encoding="utf-8", errors="replace",
                                          newline=""))
             lines = bounded_lines(f)
-            position = lambda _: f.buffer.tell()     # noqa: E731 - bytes read so far
+            position = f.buffer.tell            # bytes read so far
         batch: list[tuple] = []
         for rec in parse_lines(lines, stats):
             batch.append(_record_fields(rec) if type(rec) is Record else
                          (rec.lineno, rec.cpu, rec.count))
             if len(batch) == BATCH:
-                send(("r", batch, position(0)))
+                _send(out, ("r", batch, position()))
                 batch = []
-        send(("r", batch, position(0)))
-    send(("end", dataclasses.astuple(stats)))
+        _send(out, ("r", batch, position()))
+    _send(out, ("end", dataclasses.astuple(stats)))
 
 
 _record_fields = attrgetter(*(f.name for f in dataclasses.fields(Record)))
@@ -94,16 +88,21 @@ def child_main(argv: list[str]) -> int:
     out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 16, closefd=False)
     kind, path = argv
     try:
-        _frames_of(kind, path, out)
-    except BadInput as exc:
-        _send_last(out, ("bad", type(exc).__name__, exc.message, exc.position))
-    except OSError as exc:
-        _send_last(out, ("os", exc.errno or 0, exc.strerror or str(exc)))
-    out.flush()
+        try:
+            _frames_of(kind, path, out)
+        except BadInput as exc:
+            _send(out, ("bad", type(exc).__name__, exc.message, exc.position))
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            _send(out, ("os", exc.errno or 0, exc.strerror or str(exc)))
+        out.flush()
+    except BrokenPipeError:             # the parent stopped reading: it is gone or done
+        return 1
     return 0
 
 
-def _send_last(out, message: tuple) -> None:
+def _send(out, message: tuple) -> None:
     data = marshal.dumps(message)
     out.write(_LENGTH.pack(len(data)) + data)
 
