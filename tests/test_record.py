@@ -169,3 +169,23 @@ def test_ctrl_c_in_the_tail_keeps_the_recording(tmp_path):
     assert proc.returncode == 130, err
     assert "cut the 120 s tail short" in err and "Traceback" not in err
     assert (tmp_path / "rec.msgpack").exists() and leftovers(proc.pid) == []
+
+
+@needs_tracefs
+def test_stopped_in_process_it_ends_only_what_the_command_started(tmp_path):
+    """ptviz called in-process (here by the test runner) and stopped early by SIGTERM
+    while CMD runs: CMD's processes end; the caller's own child is left alone."""
+    import time
+    tag = f"8{os.getpid()}"
+    mine = subprocess.Popen(["sleep", f"{tag}0"])
+    try:
+        rc = main(["record", "-o", str(tmp_path / "x.msgpack"), "--tail", "0", "--", "sh",
+                   "-c", f"sleep {tag}1 & kill -TERM $PPID; wait"])
+        assert rc == 143
+        time.sleep(0.2)
+        assert mine.poll() is None, "the caller's own child was killed"
+        assert _running(f"sleep\0{tag}1".encode()) == []
+        assert leftovers(os.getpid()) == [] and not (tmp_path / "x.msgpack").exists()
+    finally:
+        mine.kill()
+        mine.wait()

@@ -30,11 +30,10 @@ def subreaper(on: bool) -> None:
         pass
 
 
-def _tree(root: int) -> tuple[list[int], list[int]]:
-    """The live processes below ``root`` (parents before children) and ``root``'s
-    zombie children, read from /proc."""
+def _processes() -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Each process's live children and its zombie children, from /proc."""
     children: dict[int, list[int]] = {}
-    zombies = []
+    zombies: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -45,19 +44,32 @@ def _tree(root: int) -> tuple[list[int], list[int]]:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) < 2:
-            continue
-        if fields[0] == b"Z":
-            if int(fields[1]) == root:
-                zombies.append(int(name))
-            continue
-        children.setdefault(int(fields[1]), []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out, zombies
+        if len(fields) >= 2:
+            table = zombies if fields[0] == b"Z" else children
+            table.setdefault(int(fields[1]), []).append(int(name))
+    return children, zombies
+
+
+def own_children() -> set[int]:
+    """This process's children now: those :func:`end_tree` must leave alone (a
+    program running ptviz in-process has its own)."""
+    children, zombies = _processes()
+    me = os.getpid()
+    return set(children.get(me, ())) | set(zombies.get(me, ()))
+
+
+def _tree(others: set[int]) -> tuple[list[int], list[int]]:
+    """The live processes the command started (this process's children but
+    ``others``, and everything below them, parents first) and the zombies among this
+    process's children but ``others`` (the command's orphans that exited)."""
+    children, zombies = _processes()
+    me = os.getpid()
+    out = [c for c in children.get(me, ()) if c not in others]
+    i = 0
+    while i < len(out):
+        out += children.get(out[i], ())
+        i += 1
+    return out, [z for z in zombies.get(me, ()) if z not in others]
 
 
 def _signal_all(pids: list[int], signum: int) -> None:
@@ -68,22 +80,22 @@ def _signal_all(pids: list[int], signum: int) -> None:
             pass
 
 
-def end_tree(proc: subprocess.Popen, grace_s: float) -> None:
-    """The command and every process it started (ptviz is their subreaper): SIGTERM,
-    then SIGKILL to those still there after ``grace_s``; all reaped."""
-    me = os.getpid()
-    _signal_all(_tree(me)[0], signal.SIGTERM)
-    if not _wait_tree(proc, me, grace_s):
-        _signal_all(_tree(me)[0], signal.SIGKILL)
-        _wait_tree(proc, me, 1.0)
+def end_tree(proc: subprocess.Popen, grace_s: float, others: set[int]) -> None:
+    """The command and every process it started (ptviz is their subreaper; ``others``:
+    this process's children from before, left alone): SIGTERM, then SIGKILL to those
+    still there after ``grace_s``; all reaped."""
+    _signal_all(_tree(others)[0], signal.SIGTERM)
+    if not _wait_tree(proc, others, grace_s):
+        _signal_all(_tree(others)[0], signal.SIGKILL)
+        _wait_tree(proc, others, 1.0)
 
 
-def _wait_tree(proc: subprocess.Popen, me: int, seconds: float) -> bool:
-    """Reap what exits until nothing is left below ``me`` (True) or ``seconds`` pass.
-    O(processes on the machine) per look at /proc, one look every 50 ms."""
+def _wait_tree(proc: subprocess.Popen, others: set[int], seconds: float) -> bool:
+    """Reap what exits until nothing the command started is left (True) or ``seconds``
+    pass. O(processes on the machine) per look at /proc, one look every 50 ms."""
     deadline = time.monotonic() + seconds
     while True:
-        live, zombies = _tree(me)
+        live, zombies = _tree(others)
         for pid in zombies:             # orphans that exited are ptviz's to reap
             if pid != proc.pid:         # (the command's status is Popen's)
                 try:

@@ -23,7 +23,7 @@ from typing import Any
 from replayer.errors import BadInput
 
 from . import probes as pr
-from .proctree import STOP_GRACE_S, end_tree, subreaper
+from .proctree import STOP_GRACE_S, end_tree, own_children, subreaper
 from .vmpte import VmpteSampler
 
 TRACEFS = "/sys/kernel/tracing"
@@ -192,6 +192,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                 missing.append("probes (no kprobe or fprobe events in this kernel)")
         _write(os.path.join(inst, "tracing_on"), "1")
         marker = open(os.path.join(inst, "trace_marker"), "w")
+        others = own_children()
         try:
             proc = subprocess.Popen(cmd, env={**os.environ, "PTVIZ_TRACE_MARKER":
                                               os.path.join(inst, "trace_marker")})
@@ -202,7 +203,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             sampler = VmpteSampler(marker, proc.pid)
             interrupted = _run_sampled(proc, sampler, sample_s,
                                        inst if progress and sys.stderr.isatty() else None,
-                                       started)
+                                       started, others)
             tail_cut = False
             try:
                 time.sleep(tail)           # RCU-deferred frees arrive after the command
@@ -241,7 +242,7 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
                                                          signal.SIGHUP})
         try:
             if proc is not None and proc.poll() is None:
-                end_tree(proc, STOP_GRACE_S)   # stopped early: no half-run command left
+                end_tree(proc, STOP_GRACE_S, others)  # stopped early: no half-run command
             subreaper(False)
             _remove_instance(root, inst, group, probe_events)
         finally:
@@ -264,7 +265,7 @@ def _remove_instance(root: str, inst: str, group: str, probe_events: list[str]) 
 
 
 def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
-                 show: str | None, started: float) -> bool:
+                 show: str | None, started: float, others: set[int]) -> bool:
     """Wait for ``proc``, sampling VmPTE every ``sample_s`` seconds (from its start to
     its exit, which the last sample records) and, with ``show`` (the instance), the
     events recorded so far on the terminal. Ctrl-C stops CMD and keeps what was
@@ -289,16 +290,17 @@ def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
                       f"{_entries(show):,} events", end="", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         interrupted = True
-        _stop(proc)
+        _stop(proc, others)
     if sample_s:
         sampler.sample()                   # CMD's exit: its last sample is 0
     return interrupted
 
 
-def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+def _stop(proc: subprocess.Popen, others: set[int], grace_s: float = 5.0) -> None:
     """CMD stopped as Ctrl-C stops it: from a terminal it had the SIGINT already, so it
     is sent only to a CMD still running a second later (a second SIGINT would cut its
-    own cleanup short); killed if it is still there after ``grace_s``."""
+    own cleanup short); killed, with what it started, if still there after ``grace_s``
+    (``others``: this process's children from before, not CMD's)."""
     try:
         proc.wait(timeout=1.0)
         return
@@ -307,7 +309,7 @@ def _stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        end_tree(proc, 0.0)
+        end_tree(proc, 0.0, others)
 
 
 _FORK = re.compile(r"sched_process_fork: .*\bpid=(\d+) child_comm=.* child_pid=(\d+)")
