@@ -56,17 +56,14 @@ for _ek, _refused in ((E_ALLOC, (A, D, Q, R)), (E_SET, (NONE,)), (E_CLEAR, (NONE
 
 def _records(log, tids: np.ndarray, loading: bool) -> np.ndarray:
     """The log's records of ``tids`` (rows of T_WIDTH). The loading fold, the only one
-    that grows the log, reads it through a view; a query running meanwhile (a seek in
-    another thread) copies the span it needs instead: a view it held would make the
-    loader's next append fail (an array exporting its buffer cannot grow)."""
+    that writes the log, reads it in place; a query running meanwhile (a seek in
+    another thread) copies the span it needs first (``tobytes``, under the GIL), so
+    that it never reads a record the load is halfway through writing."""
     if loading:
-        view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH)
-        recs = view[tids]
-        del view                   # the log grows again
-        return recs
+        return log.spare(0)[tids]
     lo, hi = int(tids.min()), int(tids.max()) + 1
-    span = np.frombuffer(log.data[lo * T_WIDTH:hi * T_WIDTH], np.int64).reshape(-1, T_WIDTH)
-    return span[tids - lo]
+    span = np.frombuffer(log.data[lo * T_WIDTH:hi * T_WIDTH].tobytes(), np.int64)
+    return span.reshape(-1, T_WIDTH)[tids - lo]
 
 
 def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
@@ -212,7 +209,8 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     e_after = is_pte & (after == A) & (p_after == 0)
     e_before = shift_in_groups(e_after, first, empty0)
     e_delta = e_after.astype(np.int64) - e_before
-    lp = np.maximum.accumulate(np.where(e_after & ~e_before, ar, -1))
+    e_up = e_after & ~e_before
+    lp = np.maximum.accumulate(np.where(e_up, ar, -1))
     since = np.where(lp >= gstart, g_ts[lp], since0[gid])
 
     r_cause = np.where(r_new, 0, cause0[r_gid])
@@ -220,8 +218,8 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     r_leak = np.where(r_new, -1, leak0[r_gid])
     marks: list[tuple[np.ndarray, int]] = []
     if rec:
-        leak = find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code,
-                          g_pos, st.pid[lo:hi][order], upfn, pfns, first,
+        leak = find_leaks(f, st, zlo, zhi, first_index, is_clear, det, e_up, e_before, g_code,
+                          g_pos, st.pid[lo:hi][order], pfns, first,
                           gstart, gid, starts, last, ar)
         r_leak[run[leak]] = since[leak]
         marks = [(g_idx[det & (g_code == RECLAIM)], CLS_RECLAIM), (g_idx[leak], CLS_LEAK)]
