@@ -41,21 +41,29 @@ NONE = -1                      # no table at the pfn
 _NOT_HARD = -9
 RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
 _ABSENT = -(1 << 63)           # not in empty_since (whose values are times)
+# By step kind (E_*): the stage it sets (_NOT_HARD: none), the sign of its ``n`` in
+# the present count, and the stages before it the handlers refuse (by stage + 1).
+_HARD = np.array([A, _NOT_HARD, _NOT_HARD, D, _NOT_HARD, _NOT_HARD, NONE], np.int64)
+_SIGN_N = np.array([0, 1, -1, 0, 0, 0, 0], np.int64)
+_SIGN_TABLES = np.array([1, 0, 0, -1, 0, 0, 0], np.int64)     # attached tables
+_SIGN_PAGES = np.array([1, 0, 0, 0, 0, 0, -1], np.int64)      # table pages
+_SIGN_FLYING = np.array([0, 0, 0, 1, 0, 0, -1], np.int64)     # detached, not yet freed
+_BAD_BEFORE = np.zeros(7 * 5, bool)
+for _ek, _refused in ((E_ALLOC, (A, D, Q, R)), (E_SET, (NONE,)), (E_CLEAR, (NONE,)),
+                      (E_DETACH, (NONE, D, Q, R)), (E_QUEUE, (NONE, Q, R)), (E_FREE, (NONE, A))):
+    _BAD_BEFORE[[_ek * 5 + stage + 1 for stage in _refused]] = True
 
 
 def _records(log, tids: np.ndarray, loading: bool) -> np.ndarray:
     """The log's records of ``tids`` (rows of T_WIDTH). The loading fold, the only one
-    that grows the log, reads it through a view; a query running meanwhile (a seek in
-    another thread) copies the span it needs instead: a view it held would make the
-    loader's next append fail (an array exporting its buffer cannot grow)."""
+    that writes the log, reads it in place; a query running meanwhile (a seek in
+    another thread) copies the span it needs first (``tobytes``, under the GIL), so
+    that it never reads a record the load is halfway through writing."""
     if loading:
-        view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH)
-        recs = view[tids]
-        del view                   # the log grows again
-        return recs
+        return log.spare(0)[tids]
     lo, hi = int(tids.min()), int(tids.max()) + 1
-    span = np.frombuffer(log.data[lo * T_WIDTH:hi * T_WIDTH], np.int64).reshape(-1, T_WIDTH)
-    return span[tids - lo]
+    span = np.frombuffer(log.data[lo * T_WIDTH:hi * T_WIDTH].tobytes(), np.int64)
+    return span.reshape(-1, T_WIDTH)[tids - lo]
 
 
 def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
@@ -74,18 +82,26 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     s, log, rec = f.state, f.log, f.recording
     pos, ek = st.pos[lo:hi], st.ek[lo:hi]
     E = hi - lo
-    ts, idx = ts_all[pos], pos + first_index
+    ts = ts_all[pos]
     order = np.argsort(st.pfn[lo:hi], kind="stable")
+    g_pos = pos[order]
     g_pfn, g_ek = st.pfn[lo:hi][order], ek[order]
-    g_ts, g_idx, g_n, g_code = ts[order], idx[order], st.n[lo:hi][order], st.code[lo:hi][order]
+    g_ts, g_idx = ts[order], g_pos + first_index
+    g_n, g_code = st.n[lo:hi][order], st.code[lo:hi][order]
     first = np.empty(E, bool)
     first[0] = True
     np.not_equal(g_pfn[1:], g_pfn[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    gid = np.cumsum(first) - 1
-    gstart = starts[gid]
-    upfn = g_pfn[starts].tolist()
     G = len(starts)
+    last = np.empty(G, np.int64)                 # each pfn's last step
+    last[:-1] = starts[1:] - 1
+    last[-1] = E - 1
+    # Group of each step, and where it starts: repeats (a cumsum costs three times more).
+    sizes = last - starts + 1
+    gid = np.repeat(np.arange(G), sizes)
+    gstart = np.repeat(starts, sizes)
+    pfns = g_pfn[starts]
+    upfn = pfns.tolist()
 
     # -- the table alive at each pfn when the stretch starts --------------------
     tid0 = np.fromiter(map(s.tid_of.get, upfn, repeat(-1)), np.int64, G)
@@ -97,7 +113,7 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     empty0 = np.zeros(G, bool)
     old = np.flatnonzero(tid0 >= 0)
     if len(old):
-        olds = g_pfn[starts[old]].tolist()
+        olds = pfns[old].tolist()
         stage0[old] = list(map(s.stage.__getitem__, olds))
         present0[old] = list(map(s.present.get, olds, repeat(-1)))
         since0[old] = list(map(s.empty_since.get, olds, repeat(_ABSENT)))
@@ -112,15 +128,22 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
             return None
 
     # -- tables: one run of steps per table --------------------------------------
-    is_alloc = g_ek == E_ALLOC
+    # The kinds' masks once each (a comparison per use cost as much as the use).
+    is_alloc, det, free = g_ek == E_ALLOC, g_ek == E_DETACH, g_ek == E_FREE
+    is_q, is_r = g_ek == E_QUEUE, g_ek == E_RCU
+    is_set, is_clear = g_ek == E_SET, g_ek == E_CLEAR
     run_first = first | is_alloc
-    run = np.cumsum(run_first) - 1
     rstart = np.flatnonzero(run_first)
+    run = np.repeat(np.arange(len(rstart)), np.diff(rstart, append=E))
     r_new, r_gid = is_alloc[rstart], gid[rstart]
-    t_alloc = ek == E_ALLOC
-    n_alloc = int(np.count_nonzero(t_alloc))
-    arank = (np.cumsum(t_alloc) - 1)[order]            # allocation order, per step
-    r_arank = np.where(r_new, arank[rstart], 0) + alloc_base
+    t_alloc = np.flatnonzero(ek == E_ALLOC)
+    n_alloc = len(t_alloc)
+    # Allocation order of the runs an allocation starts (the others: 0).
+    r_arank = np.full(len(rstart), alloc_base, np.int64)
+    if n_alloc:
+        rank = np.empty(E, np.int64)
+        rank[t_alloc] = np.arange(alloc_base, alloc_base + n_alloc)
+        r_arank[r_new] = rank[order[rstart[r_new]]]
     a_lo, a_hi = alloc_base, alloc_base + n_alloc
     r_level = np.where(r_new, st.level[r_arank] if n_alloc else 0, level0[r_gid])
     # mm as an index into log.mms; mms new to the log are added in order of first use.
@@ -147,42 +170,34 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     else:
         r_mmi = mmi0[r_gid]
     r_tid = np.where(r_new, s.next_tid + r_arank - alloc_base, tid0[r_gid])
-    is_pte = (r_level == v.LEVEL_PTE)[run]
+    r_pte = r_level == v.LEVEL_PTE
+    is_pte = r_pte[run]
 
     # -- stages: set by allocations, detaches and frees; queues and RCU move on --
-    hard = np.full(E, _NOT_HARD, np.int64)
-    hard[is_alloc] = A
-    det, free = g_ek == E_DETACH, g_ek == E_FREE
-    hard[det], hard[free] = D, NONE
+    hard = _HARD[g_ek]
     ar = np.arange(E)
     lh = np.maximum.accumulate(np.where(hard != _NOT_HARD, ar, -1))
-    lh_in = lh >= gstart
-    base = np.where(lh_in, hard[np.maximum(lh, 0)], stage0[gid])
-    is_q, is_r = g_ek == E_QUEUE, g_ek == E_RCU
-    ref = np.where(lh_in, lh, gstart - 1)
-    cq, cr = np.cumsum(is_q), np.cumsum(is_r)
-    q_since = cq - np.where(ref >= 0, cq[np.maximum(ref, 0)], 0)
-    r_since = cr - np.where(ref >= 0, cr[np.maximum(ref, 0)], 0)
-    after = base.copy()
-    after[(base == D) & (q_since > 0)] = Q
-    after[((base == D) | (base == Q)) & (r_since > 0)] = R
+    base = np.where(lh >= gstart, hard[lh], stage0[gid])     # (hard[-1]: not taken)
+    # A queue (an RCU step) since the group's last hard step, or its start: the
+    # latest one lies after that.
+    ref = np.maximum(lh, gstart - 1)
+    q_since = np.maximum.accumulate(np.where(is_q, ar, -1)) > ref
+    r_since = np.maximum.accumulate(np.where(is_r, ar, -1)) > ref
+    b_d = base == D
+    after = np.where(r_since & (b_d | (base == Q)), R, np.where(q_since & b_d, Q, base))
     before = shift_in_groups(after, first, stage0)
-    setclear = (g_ek == E_SET) | (g_ek == E_CLEAR)
-    delta = np.where(g_ek == E_SET, g_n, 0) - np.where(g_ek == E_CLEAR, g_n, 0)
+    delta = g_n * _SIGN_N[g_ek]                  # entries a set adds, a clear removes
     c = np.cumsum(delta)
-    c_ref = c[rstart] - delta[rstart]
-    p_after = np.where(r_new, 0, present0[r_gid])[run] + c - c_ref[run]
+    p_after = (np.where(r_new, 0, present0[r_gid]) - (c[rstart] - delta[rstart]))[run] + c
     p_before = p_after - delta
-    bad = is_alloc & (before != NONE)
-    bad |= setclear & ((before == NONE) | ~is_pte)
-    bad |= det & (before != A)
-    bad |= is_q & (before != A) & (before != D)
-    bad |= free & ((before == A) | (before == NONE) | (is_pte & (p_before != 0)))
-    bad |= (g_ek == E_SET) & (g_n <= 0)
-    bad |= (g_ek == E_CLEAR) & ((g_n < 0) | (p_after < 0))
+    # A step its stage does not allow, then what the entries allow.
+    bad = _BAD_BEFORE[g_ek * 5 + (before + 1)]
+    bad |= (is_set | is_clear) & ~is_pte
+    bad |= free & is_pte & (p_before != 0)
+    bad |= is_set & (g_n <= 0)
+    bad |= is_clear & ((g_n < 0) | (p_after < 0))
     if bad.any() or (is_q.any() and (np.bincount(run, is_q) > 1).any()):
         return None
-    g_pos = st.pos[lo:hi][order]
     tids_read = None
     if reads is not None and len(reads[0]):
         # What each walker read of the stretch finds at its pfn at that moment.
@@ -194,18 +209,17 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     e_after = is_pte & (after == A) & (p_after == 0)
     e_before = shift_in_groups(e_after, first, empty0)
     e_delta = e_after.astype(np.int64) - e_before
-    lp = np.maximum.accumulate(np.where(e_delta > 0, ar, -1))
-    since = np.where(lp >= gstart, g_ts[np.maximum(lp, 0)], since0[gid])
+    e_up = e_after & ~e_before
+    lp = np.maximum.accumulate(np.where(e_up, ar, -1))
+    since = np.where(lp >= gstart, g_ts[lp], since0[gid])
 
     r_cause = np.where(r_new, 0, cause0[r_gid])
     r_cause[run[det]] = g_code[det]
     r_leak = np.where(r_new, -1, leak0[r_gid])
-    last = np.r_[starts[1:], E] - 1              # each pfn's last step
-    pfns = g_pfn[starts]
     marks: list[tuple[np.ndarray, int]] = []
     if rec:
-        leak = find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code,
-                          st.pos[lo:hi][order], st.pid[lo:hi][order], upfn, pfns, first,
+        leak = find_leaks(f, st, zlo, zhi, first_index, is_clear, det, e_up, e_before, g_code,
+                          g_pos, st.pid[lo:hi][order], pfns, first,
                           gstart, gid, starts, last, ar)
         r_leak[run[leak]] = since[leak]
         marks = [(g_idx[det & (g_code == RECLAIM)], CLS_RECLAIM), (g_idx[leak], CLS_LEAK)]
@@ -213,22 +227,22 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         marks += [(g_idx[free][f_cause == RECLAIM], CLS_RECLAIM_FREE),
                   (g_idx[free][(f_cause != RECLAIM) & (f_leak >= 0)], CLS_LEAK_FREE)]
 
-    # Nothing has changed so far; from here on the stretch is applied.
-    back = np.empty(E, np.int64)         # step in time order → its sorted place
-    back[order] = ar
-
-    def in_time(x: np.ndarray) -> np.ndarray:
-        return x[back]
-
-    _count_frees(s, free & is_pte, r_cause[run], r_mmi[run], mm_values)
-    lvl = r_level[run]
-    lbytes = np.array(f._level_bytes, np.int64)[np.where((lvl > 0) & (lvl < 5), lvl, 0)]
-    sign = is_alloc.astype(np.int64) - det
+    # Nothing has changed so far; from here on the stretch is applied. In time order
+    # from here: each step's run (one scatter), the rest from the kinds and the runs.
+    run_t = np.empty(E, np.int64)
+    run_t[order] = run
+    pte_t = r_pte[run_t]
+    pte_free = run[free & is_pte]
+    _count_frees(s, r_cause[pte_free], r_mmi[pte_free], mm_values)
+    sign = _SIGN_TABLES[ek]                      # +1 an allocation, -1 a detach
     empties0 = len(s.empty_since)
-    e_time = in_time(e_delta)
-    mm_steps = _account(f, s, in_time(sign), in_time(lbytes), in_time(r_mmi[run]),
-                        in_time(lvl), ts, mm_values, pos if want_view else None)
-    pages = in_time(is_alloc.astype(np.int64) - free)
+    e_time = np.empty(E, np.int64)
+    e_time[order] = e_delta
+    at = np.flatnonzero(sign)
+    run_at = run_t[at]
+    mm_steps = _account(f, s, at, sign[at], r_level[run_at], r_mmi[run_at], ts, mm_values,
+                        pos if want_view else None)
+    pages = _SIGN_PAGES[ek]                      # +1 an allocation, -1 a free
     moved = pages != 0
     if moved.any():
         pt = s.pt_bytes + np.cumsum(pages[moved]) * f.sizes.page_size
@@ -237,10 +251,10 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
         if rec:
             f.series.page_table_bytes.extend(ts[moved], pt)
     if rec:
-        attached = in_time(np.where(is_pte, sign, 0))
-        f._pte_attached = extend_series(f.series.pte_attached, f._pte_attached, ts, attached)
-        flying = in_time(np.where(is_pte, det.astype(np.int64) - free, 0))
-        f._pte_in_flight = extend_series(f.series.pte_in_flight, f._pte_in_flight, ts, flying)
+        f._pte_attached = extend_series(f.series.pte_attached, f._pte_attached, ts,
+                                        sign * pte_t)
+        f._pte_in_flight = extend_series(f.series.pte_in_flight, f._pte_in_flight, ts,
+                                         _SIGN_FLYING[ek] * pte_t)
         extend_series(f.series.empty_attached, empties0, ts, e_time)
         log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is_alloc,
                   det, free, is_q, is_r, st, a_lo, a_hi, a_mmi if n_alloc else None, new_mms)
@@ -294,34 +308,35 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     return writes, tids_read, view
 
 
-def _count_frees(s, pte_free: np.ndarray, cause: np.ndarray, mmi: np.ndarray,
-                 mm_values: list) -> None:
-    """The freed-PTE-table counters, by how each table was detached."""
-    if not pte_free.any():
+def _count_frees(s, cause: np.ndarray, mmi: np.ndarray, mm_values: list) -> None:
+    """The freed-PTE-table counters, by how each table was detached (``cause`` and
+    ``mmi``: the freed PTE tables')."""
+    if not len(cause):
         return
-    slot = np.where(cause[pte_free] == RECLAIM, 0, np.where(cause[pte_free] == COLLAPSE, 2, 1))
+    slot = np.where(cause == RECLAIM, 0, np.where(cause == COLLAPSE, 2, 1))
     s.freed_reclaimed += int(np.count_nonzero(slot == 0))
     s.freed_unmap += int(np.count_nonzero(slot == 1))
     s.freed_collapse += int(np.count_nonzero(slot == 2))
     per = np.zeros((int(mmi.max()) + 1, 3), np.int64)
-    np.add.at(per, (mmi[pte_free], slot), 1)
+    np.add.at(per, (mmi, slot), 1)
     for m in np.flatnonzero(per.any(axis=1)).tolist():
         mm = mm_values[m]
         had = s.mm_freed.get(mm, (0, 0, 0))
         s.mm_freed[mm] = tuple(a + int(b) for a, b in zip(had, per[m]))
 
 
-def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values, rows=None) -> tuple[dict, dict]:
+def _account(f, s, at, sign, lvl, mmi, ts, mm_values, rows=None) -> tuple[dict, dict]:
     """VmPTE per mm (its series and peak) and attached tables per (mm, level), as
-    ``TableHandlers._account`` keeps them, for the allocations (+) and detaches (-).
+    ``TableHandlers._account`` keeps them, for the allocations (+) and detaches (-):
+    the steps at ``at`` (in time order) with their ``sign``, level and mm index.
     With ``rows`` (the steps' rows), returns each mm's (rows, VmPTE after each) and its
     VmPTE before (None: no entry), for a stretch's markers."""
     steps: dict = {}
     start: dict = {}
-    at = np.flatnonzero(sign)
     if not len(at):
         return steps, start
-    mmi, d = mmi[at], sign[at] * lbytes[at]
+    lbytes = np.array(f._level_bytes, np.int64)[np.where((lvl > 0) & (lvl < 5), lvl, 0)]
+    d = sign * lbytes
     order = np.argsort(mmi, kind="stable")
     mm_sorted = mmi[order]
     cuts = np.flatnonzero(np.r_[True, mm_sorted[1:] != mm_sorted[:-1]]).tolist() + [len(at)]
@@ -338,18 +353,18 @@ def _account(f, s, sign, lbytes, mmi, lvl, ts, mm_values, rows=None) -> tuple[di
             s.mm_peak[mm] = top
         if f.recording:
             f.series.mm_bytes(mm).extend(ts[at[which]], values)
-    key = mmi * 8 + np.where((lvl[at] >= 0) & (lvl[at] < 8), lvl[at], 0)
-    if ((lvl[at] < 0) | (lvl[at] >= 8)).any():       # levels beyond the packing: one by one
-        for m, level, sg in zip(mmi.tolist(), lvl[at].tolist(), sign[at].tolist()):
+    key = mmi * 8 + np.where((lvl >= 0) & (lvl < 8), lvl, 0)
+    if ((lvl < 0) | (lvl >= 8)).any():       # levels beyond the packing: one by one
+        for m, level, sg in zip(mmi.tolist(), lvl.tolist(), sign.tolist()):
             k = (mm_values[m], level)
             s.mm_tables[k] = s.mm_tables.get(k, 0) + sg
         return steps, start
     if int(key.max()) < 1 << 16:         # few mms: count by key directly
         uniq = np.flatnonzero(np.bincount(key))
-        net = np.bincount(key, sign[at])[uniq]
+        net = np.bincount(key, sign)[uniq]
     else:
         uniq, inverse = np.unique(key, return_inverse=True)
-        net = np.bincount(inverse, sign[at])
+        net = np.bincount(inverse, sign)
     # Every key touched gets its entry, even when the stretch leaves it as it was (so
     # do the handlers).
     for k, n in zip(uniq.tolist(), net.tolist()):

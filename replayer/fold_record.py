@@ -57,43 +57,50 @@ def _from_dict(table: dict, pids: np.ndarray, default: int) -> np.ndarray:
     return np.array([default if g is None else g for g in got], np.int64)[inverse]
 
 
-def find_leaks(f, st, zlo, zhi, first_index, g_ek, det, e_delta, e_before, g_code, g_pos,
-               g_pid, upfn, pfns, first, gstart, gid, starts, last, ar) -> np.ndarray:
+def find_leaks(f, st, zlo, zhi, first_index, is_clear, det, e_up, e_before, g_code, g_pos,
+               g_pid, pfns, first, gstart, gid, starts, last, ar) -> np.ndarray:
     """Which detaches took a table that sat empty since before the zap that took it
     (``TableHandlers._table_detach``), and ``f._emptied_by`` updated as the clears
-    and detaches of the stretch leave it."""
+    and detaches of the stretch leave it. ``e_up``: the steps that leave a table
+    empty that was not."""
     zpos, zpid, zbegin, _, _ = (x[zlo:zhi] for x in st.zaps)
     zidx = zpos + first_index
-    cplus = (g_ek == E_CLEAR) & (e_delta > 0)
+    cplus = is_clear & e_up
     # The zap open on the clearing task when a clear empties a table.
     found, val = _latest(zpos, zpid, np.where(zbegin, zidx, -1), g_pos[cplus], g_pid[cplus])
     open_zap = np.where(found, val, 0)
     if not found.all():
         open_zap[~found] = _from_dict(f._open_zap, g_pid[cplus][~found], -1)
-    emptied = np.full(len(g_ek), -1, np.int64)
+    emptied = np.full(len(cplus), -1, np.int64)
     emptied[cplus] = open_zap
     # The detaching task's latest zap.
-    found, val = _latest(zpos[zbegin], zpid[zbegin], zidx[zbegin], g_pos[det], g_pid[det])
+    d = np.flatnonzero(det)
+    found, val = _latest(zpos[zbegin], zpid[zbegin], zidx[zbegin], g_pos[d], g_pid[d])
     taken = np.where(found, val, 0)
     if not found.all():
-        taken[~found] = _from_dict(f._last_zap, g_pid[det][~found], _NO_ZAP)
+        taken[~found] = _from_dict(f._last_zap, g_pid[d][~found], _NO_ZAP)
     # The zap that emptied a table: the latest emptying clear since the pfn's previous
-    # detach; with neither in the stretch, what the dict holds.
+    # detach; with neither in the stretch, what the dict holds. Asked at the detaches
+    # only: the step before each (in its group) that is one of those.
     step = cplus | det
     lm = np.maximum.accumulate(np.where(step, ar, -1))
-    lm_before = shift_in_groups(lm, first, np.full(len(starts), -1, np.int64))
-    held = np.fromiter(map(f._emptied_by.get, upfn, repeat(-1)), np.int64, len(upfn))
-    in_group = lm_before >= gstart
-    by = np.where(in_group, np.where(cplus[np.maximum(lm_before, 0)],
-                                     emptied[np.maximum(lm_before, 0)], -1), held[gid])
-    leak = np.zeros(len(g_ek), bool)
-    leak[det] = e_before[det] & (g_code[det] != RECLAIM) & (g_code[det] != COLLAPSE) & \
-        (taken != _NO_ZAP) & (by[det] != taken)
+    lm_before = np.where(first[d], -1, lm[d - 1])        # (d - 1 read only past a start)
+    in_group = lm_before >= gstart[d]
+    by = np.where(cplus[lm_before], emptied[lm_before], -1)
+    out = np.flatnonzero(~in_group)
+    if len(out):
+        get = f._emptied_by.get
+        by[out] = np.fromiter(map(get, pfns[gid[d[out]]].tolist(), repeat(-1)), np.int64,
+                              len(out))
+    leak = np.zeros(len(cplus), bool)
+    code = g_code[d]
+    leak[d] = e_before[d] & (code != RECLAIM) & (code != COLLAPSE) & \
+        (taken != _NO_ZAP) & (by != taken)
     final = lm[last]
     moved = final >= starts
-    set_by = moved & cplus[np.maximum(final, 0)]
+    set_by = moved & cplus[final]
     f._emptied_by.update(zip(pfns[set_by].tolist(), emptied[final[set_by]].tolist()))
-    deque(map(f._emptied_by.pop, pfns[moved & ~set_by & (held >= 0)].tolist()), 0)
+    deque(map(f._emptied_by.pop, pfns[moved & ~set_by].tolist(), repeat(None)), 0)
     return leak
 
 
@@ -120,8 +127,11 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
               (free, ((T_FREE_TS, g_ts), (T_FREE_IDX, g_idx), (T_FREE_PATH, g_code)))]
     n_new = a_hi - a_lo
     first_new = s.next_tid
-    records = np.full((n_new, T_WIDTH), -1, np.int64)
+    # The records, the new ones past the last (the log publishes them once written).
+    view = log.spare(n_new)
     if n_new:
+        records = view[len(view) - n_new:]
+        records.fill(-1)
         t_alloc = np.flatnonzero(is_alloc)
         rows = tid[t_alloc] - first_new
         records[rows, T_PFN] = g_pfn[t_alloc]
@@ -130,25 +140,17 @@ def log_steps(log, s, g_ts, g_idx, g_code, g_pfn, run, r_tid, r_leak, before, is
         records[:, T_MM] = a_mmi
         records[:, T_ADDR] = st.addr[a_lo:a_hi]
         records[:, T_LEVEL] = st.level[a_lo:a_hi]
-    view = np.frombuffer(log.data, np.int64).reshape(-1, T_WIDTH) if len(log.data) else None
     for mask, slots in writes:
         at = np.flatnonzero(mask)
         if not len(at):
             continue
         t = tid[at]
-        new = t >= first_new
-        to_new, from_new = t[new] - first_new, at[new]
-        old = None if view is None or new.all() else (t[~new], at[~new])
         for slot, values in slots:
-            records[to_new, slot] = values[from_new]
-            if old is not None:
-                view[old[0], slot] = values[old[1]]
-    del view                       # the log grows below
+            view[t, slot] = values[at]
     for m in new_mms:
         log.mm_index[m] = len(log.mms)
         log.mms.append(m)
-    if n_new:
-        log.data.frombytes(memoryview(records).cast("B"))      # no copy in between
+    log.publish(n_new)
 
 
 def record_zaps(f, st, zlo: int, zhi: int, first_index: int) -> None:

@@ -115,21 +115,31 @@ _STEPS_UNSET = (-1,) * (T_WIDTH - T_ALLOC_IDX - 1)
 
 class TableLog:
     """Append-only history of table pages: one int64 record of ``T_WIDTH`` slots
-    per table, indexed by tid (allocation order), in a single ``array('q')``.
+    per table, indexed by tid (allocation order), in one int64 buffer.
 
     Steps not reached are -1. ``mm`` is stored as an index into :attr:`mms`.
     ``T_LEAK_TS``: for a PTE table that munmap or exit detached after it had sat
     empty but attached (the memory PT_RECLAIM would have got back), since when.
     Memory: 144 bytes per table page, whatever its life, plus 16 for the index by
-    pfn. ``append`` is one C-level extend; :meth:`tids_of` (and ``find``) is
-    O(log n) in C plus a scan of the tables appended since the index was built,
-    which is rebuilt (O(n log n)) once those are more than an eighth.
+    pfn, plus the spare room the buffer grows into. ``append`` is one C-level copy;
+    :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan of the tables
+    appended since the index was built, which is rebuilt (O(n log n)) once those are
+    more than an eighth.
+
+    The buffer is a numpy array (its pages come huge where the kernel allows: an
+    ``array('q')`` grown by the load page-faulted every 4 KiB of it) that doubles
+    when full: the records are copied to a new one, and a reader holding the old
+    one (a view, on another thread) keeps reading what it held. :attr:`data`, the
+    records so far as a flat ``memoryview`` of int64 (format ``q``), is such a view.
     """
 
-    __slots__ = ("data", "mms", "mm_index", "_index", "_tail")
+    __slots__ = ("_buf", "_mv", "_n", "mms", "mm_index", "_index", "_tail")
 
     def __init__(self) -> None:
-        self.data = array("q")
+        import numpy as np
+        self._buf = np.empty(0, np.int64)
+        self._mv = memoryview(self._buf).cast("B").cast("q")
+        self._n = 0                   # slots in use (records * T_WIDTH)
         self.mms: list[int] = []
         self.mm_index: dict[int, int] = {}
         # (pfns sorted, their tids, tables indexed): one tuple, replaced whole, so a
@@ -138,37 +148,70 @@ class TableLog:
         # The same for the tables appended since (pfns, tids, up to, from).
         self._tail: tuple[Any, Any, int, int] | None = None
 
+    @property
+    def data(self) -> memoryview:
+        """The records so far, flat: a view of the buffer as it is now (slices of a
+        memoryview are views too; ``bytes``/``tobytes`` or a numpy copy make copies)."""
+        return self._mv[:self._n]
+
     def __len__(self) -> int:
-        return len(self.data) // T_WIDTH
+        return self._n // T_WIDTH
+
+    def _reserve(self, tables: int) -> None:
+        """Room for ``tables`` more records past the last."""
+        import numpy as np
+        need = self._n + tables * T_WIDTH
+        if need <= len(self._buf):
+            return
+        buf = np.empty(max(need, 2 * len(self._buf), 1024 * T_WIDTH), np.int64)
+        buf[:self._n] = self._buf[:self._n]
+        # Swapped buffer first, then the view of it: a reader takes ``data`` (the view)
+        # and sees the old buffer or the new one, each holding every record so far.
+        self._buf = buf
+        self._mv = memoryview(buf).cast("B").cast("q")
+
+    def spare(self, tables: int):
+        """The buffer's records 0 .. ``len(self) + tables`` as a (n, T_WIDTH) numpy view,
+        room made for ``tables`` new records past the last (whose slots hold anything):
+        the bulk fold fills them, then :meth:`publish` makes them part of the log (a
+        reader never sees one half written)."""
+        self._reserve(tables)
+        return self._buf[:self._n + tables * T_WIDTH].reshape(-1, T_WIDTH)
+
+    def publish(self, tables: int) -> None:
+        self._n += tables * T_WIDTH
 
     def append(self, pfn: int, mm: int, level: int, addr: int, ts: int, idx: int) -> int:
-        tid = len(self.data) // T_WIDTH
+        tid = self._n // T_WIDTH
         m = self.mm_index.get(mm)
         if m is None:
             m = self.mm_index[mm] = len(self.mms)
             self.mms.append(mm)
+        self._reserve(1)
         # Addresses are unsigned 64-bit; the int64 slot holds them two's-complement
         # (a sparc64 or kernel-half address has the top bit set).
-        self.data.extend((pfn, m, addr - _WRAP if addr > _I64_MAX else addr, level, ts, idx)
-                         + _STEPS_UNSET)
+        self._mv[self._n:self._n + T_WIDTH] = array("q", (
+            pfn, m, addr - _WRAP if addr > _I64_MAX else addr, level, ts, idx) + _STEPS_UNSET)
+        self._n += T_WIDTH
         return tid
 
     def get(self, tid: int, slot: int) -> int:
-        return self.data[tid * T_WIDTH + slot]
+        return self._mv[tid * T_WIDTH + slot]
 
     def mm(self, tid: int) -> int:
-        return self.mms[self.data[tid * T_WIDTH + T_MM]]
+        return self.mms[self._mv[tid * T_WIDTH + T_MM]]
 
     def level(self, tid: int) -> int:
-        return self.data[tid * T_WIDTH + T_LEVEL]
+        return self._mv[tid * T_WIDTH + T_LEVEL]
 
     def set(self, tid: int, slot: int, value: int) -> None:
-        self.data[tid * T_WIDTH + slot] = value
+        self._mv[tid * T_WIDTH + slot] = value
 
     def set_step(self, tid: int, ts_slot: int, ts: int, idx: int) -> None:
         base = tid * T_WIDTH
-        self.data[base + ts_slot] = ts
-        self.data[base + ts_slot + 1] = idx
+        mv = self._mv
+        mv[base + ts_slot] = ts
+        mv[base + ts_slot + 1] = idx
 
     def tids_of(self, pfn: int) -> list[int]:
         """The tids of the tables that lived at ``pfn``, in allocation order."""
@@ -176,7 +219,6 @@ class TableLog:
         n = len(self)
         index = self._index
         if index is None or n - index[2] > max(1024, index[2] // 8):
-            # A copy (slicing an array copies): a view would stop the log growing.
             index = self._index = _sorted_pfns(self.data, 0, n)
         if not -_WRAP // 2 <= pfn <= _I64_MAX:
             return []
@@ -214,7 +256,7 @@ class TableLog:
 
     def record(self, tid: int) -> dict[str, Any]:
         """One table's record by name (codes decoded)."""
-        r = self.data[tid * T_WIDTH:(tid + 1) * T_WIDTH]
+        r = self.data[tid * T_WIDTH:(tid + 1) * T_WIDTH].tolist()
         names = ("pfn", "mm", "addr", "level", "alloc_ts", "alloc_idx", "detach_ts",
                  "detach_idx", "queue_ts", "queue_idx", "rcu_ts", "rcu_idx", "free_ts",
                  "free_idx")
@@ -229,11 +271,11 @@ class TableLog:
         return out
 
     def nbytes(self) -> int:
-        return self.data.itemsize * len(self.data)
+        return 8 * self._n
 
 
-def _sorted_pfns(data: array, lo: int, hi: int) -> tuple[Any, Any, int]:
-    """(pfns of tables ``lo:hi`` sorted, their tids, ``hi``): from a copy of that span."""
+def _sorted_pfns(data: memoryview, lo: int, hi: int) -> tuple[Any, Any, int]:
+    """(pfns of tables ``lo:hi`` sorted, their tids, ``hi``): a copy of that span's."""
     import numpy as np
     pfns = np.frombuffer(data[lo * T_WIDTH:hi * T_WIDTH], np.int64)[T_PFN::T_WIDTH]
     order = np.argsort(pfns, kind="stable")

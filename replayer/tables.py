@@ -87,9 +87,9 @@ def table_arrays(replay: "Replay", state: ReplayState, end_ts: int | None) -> Ta
     """
     log = replay.log
     n = state.next_tid
-    # A slice of the log is a copy, taken whole under the GIL: a numpy view of the log
-    # itself would stop the load (in another thread) from growing it.
-    whole = np.frombuffer(log.data[:n * T_WIDTH], np.int64).reshape(n, T_WIDTH)
+    # A copy, taken whole under the GIL (a bytearray of the log's view): the load, in
+    # another thread, may be writing the log meanwhile.
+    whole = np.frombuffer(bytearray(log.data[:n * T_WIDTH]), np.int64).reshape(n, T_WIDTH)
     data = whole.copy()
     applied = state.index
     for ts_slot, idx_slot in ((T_DETACH_TS, T_DETACH_IDX), (T_FREE_TS, T_FREE_IDX)):
