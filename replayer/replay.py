@@ -220,7 +220,6 @@ class Replay(RowQueries):
         timeline.finish()
         self.series.compact()
         folder.release_series()
-        self.log.trim()
         self._end_checks()
         self.loaded = True
 

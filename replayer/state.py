@@ -181,14 +181,6 @@ class TableLog:
     def publish(self, tables: int) -> None:
         self._n += tables * T_WIDTH
 
-    def trim(self) -> None:
-        """Give back the spare room (up to as much as the records): once the load is
-        over nothing is appended. O(records), once."""
-        if len(self._buf) > self._n:
-            buf = self._buf[:self._n].copy()
-            self._buf = buf
-            self._mv = memoryview(buf).cast("B").cast("q")
-
     def append(self, pfn: int, mm: int, level: int, addr: int, ts: int, idx: int) -> int:
         tid = self._n // T_WIDTH
         m = self.mm_index.get(mm)
