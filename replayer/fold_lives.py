@@ -114,9 +114,10 @@ def apply_lives(f, st, lo: int, hi: int, zlo: int, zhi: int, ts_all: np.ndarray,
     old = np.flatnonzero(tid0 >= 0)
     if len(old):
         olds = pfns[old].tolist()
-        stage0[old] = list(map(s.stage.__getitem__, olds))
-        present0[old] = list(map(s.present.get, olds, repeat(-1)))
-        since0[old] = list(map(s.empty_since.get, olds, repeat(_ABSENT)))
+        k = len(olds)
+        stage0[old] = np.fromiter(map(s.stage.__getitem__, olds), np.int64, k)
+        present0[old] = np.fromiter(map(s.present.get, olds, repeat(-1)), np.int64, k)
+        since0[old] = np.fromiter(map(s.empty_since.get, olds, repeat(_ABSENT)), np.int64, k)
         empty0[old] = since0[old] != _ABSENT
         recs = _records(log, tid0[old], f.recording)
         level0[old], mmi0[old] = recs[:, T_LEVEL], recs[:, T_MM]
