@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from ptviz.ftrace import importer
+from ptviz.ftrace import importer, tracecmd
 from ptviz.ftrace.importer import import_file
 from replayer.errors import ImportFormatError
 
@@ -28,7 +28,7 @@ def fake_trace_cmd(tmp_path, monkeypatch):
             super().__init__(*args, **kwargs)
             started.append(self)
 
-    monkeypatch.setattr(importer.subprocess, "Popen", Recorded)
+    monkeypatch.setattr(tracecmd.subprocess, "Popen", Recorded)
     dat = tmp_path / "trace.dat"
     dat.write_bytes(importer.TRACE_DAT_MAGIC + b"6\0" + b"\0" * 64)
 
@@ -46,7 +46,7 @@ LINE = "           a-1 [000] 1.000000: kfree: ptr=0"
 
 def test_trace_cmd_that_prints_nothing_is_stopped(fake_trace_cmd, tmp_path, monkeypatch):
     dat, started = fake_trace_cmd(f"echo '{LINE}'\nexec sleep 60")
-    monkeypatch.setattr(importer, "TRACE_CMD_SILENCE_S", 0.3)
+    monkeypatch.setattr(tracecmd, "TRACE_CMD_SILENCE_S", 0.3)
     with pytest.raises(ImportFormatError) as err:
         import_file(dat, tmp_path / "o.msgpack")
     assert str(err.value) == f"{dat}: trace-cmd report printed nothing for 0.3 s; stopped it"
@@ -84,7 +84,7 @@ def test_trace_cmd_output_and_a_chatty_stderr(fake_trace_cmd, tmp_path):
 @pytest.mark.parametrize("how", ["close", "error", "interrupt"])
 def test_trace_cmd_is_reaped_on_every_way_out(fake_trace_cmd, how):
     dat, started = fake_trace_cmd(f"exec yes '{LINE}'")
-    lines = importer._trace_cmd_lines(dat)
+    lines = tracecmd.trace_cmd_lines(dat)
     stop = {"error": ValueError, "interrupt": KeyboardInterrupt}.get(how)
     with contextlib.suppress(ValueError, KeyboardInterrupt), contextlib.closing(lines):
         for i, _ in enumerate(lines):
@@ -97,7 +97,7 @@ def test_trace_cmd_is_reaped_on_every_way_out(fake_trace_cmd, how):
 
 def test_trace_cmd_is_reaped_when_ctrl_c_lands_in_the_read(fake_trace_cmd):
     dat, started = fake_trace_cmd(f"echo '{LINE}'\nexec sleep 60")
-    lines = importer._trace_cmd_lines(dat)
+    lines = tracecmd.trace_cmd_lines(dat)
     assert next(lines) == LINE + "\n"
     # SIGINT to this thread while the generator waits in poll() for trace-cmd.
     timer = threading.Timer(0.3, signal.pthread_kill,

@@ -48,12 +48,12 @@ Progress = Callable[[int, "int | None", str], None]
 
 def _frames_of(kind: str, path: str, out) -> None:
     """The child: parse ``path`` (``kind`` "text" or "dat") and write the frames."""
-    from .importer import _trace_cmd_lines
     stats = ParseStats()
     with contextlib.ExitStack() as stack:
         if kind == "dat":
             printed = [0]
-            lines = _counted(stack.enter_context(contextlib.closing(_trace_cmd_lines(path))),
+            from .tracecmd import trace_cmd_lines
+            lines = _counted(stack.enter_context(contextlib.closing(trace_cmd_lines(path))),
                              printed)
             position = lambda: printed[0]       # noqa: E731 - lines printed so far
         else:
@@ -62,9 +62,9 @@ def _frames_of(kind: str, path: str, out) -> None:
             lines = bounded_lines(f)
             position = f.buffer.tell            # bytes read so far
         batch: list[tuple] = []
-        for rec in parse_lines(lines, stats):
-            batch.append(_record_fields(rec) if type(rec) is Record else
-                         (rec.lineno, rec.cpu, rec.count))
+        for rec in parse_lines(lines, stats, _fields):
+            batch.append(rec if type(rec) is tuple else _record_fields(rec)
+                         if type(rec) is Record else (rec.lineno, rec.cpu, rec.count))
             if len(batch) == BATCH:
                 _send(out, ("r", batch, position()))
                 batch = []
@@ -73,6 +73,11 @@ def _frames_of(kind: str, path: str, out) -> None:
 
 
 _record_fields = attrgetter(*(f.name for f in dataclasses.fields(Record)))
+
+
+def _fields(*fields: Any) -> tuple:
+    """A record of the common layout as the tuple of its fields (sent as it is)."""
+    return fields
 
 
 def _counted(lines: Iterator[str], seen: list[int]) -> Iterator[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 # The kernel formats a line in a trace_seq of a page or two; a megabyte is no ftrace line.
 LINE_LIMIT = 1 << 20
@@ -132,9 +132,11 @@ def bounded_lines(f: IO[str], limit: int = LINE_LIMIT) -> Iterator[str]:
                 rest = readline(limit)
 
 
-def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
-                ) -> Iterator[Record | Loss]:
-    """Records and loss markers from ftrace text lines, in input order."""
+def parse_lines(lines: Iterable[str], stats: ParseStats | None = None,
+                make: Callable[..., Any] = Record) -> Iterator[Record | Loss]:
+    """Records and loss markers from ftrace text lines, in input order. ``make``
+    makes the common layout's records from Record's fields (the parsing child makes
+    plain tuples, which it sends on as they are)."""
     stats = stats if stats is not None else ParseStats()
     match = _EVENT.match
     last_ts = 0
@@ -185,7 +187,7 @@ def parse_lines(lines: Iterable[str], stats: ParseStats | None = None
                 comm = name_only
             events += 1
             last_ts = ts
-            yield Record(lineno, ts, cpu, pid, tgid, comm, flags or "", name, payload.strip())
+            yield make(lineno, ts, cpu, pid, tgid, comm, flags or "", name, payload.strip())
     finally:
         stats.lines += lineno
         stats.tgid_seen = stats.tgid_seen or tgid_seen
