@@ -88,8 +88,10 @@ _SCRATCH: set[str] = set()
 
 @contextmanager
 def scratch_dir(prefix: str) -> Iterator[str]:
-    """A temporary directory removed on leaving, or by :func:`remove_scratch_dirs`."""
-    path = tempfile.mkdtemp(prefix=prefix)
+    """A temporary directory removed on leaving, or by :func:`remove_scratch_dirs`;
+    named with the worker's pid (``ptviz-sweep-PID-...``), so that one left by a
+    worker killed outright (SIGKILL) says whose it was."""
+    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
     _SCRATCH.add(path)
     try:
         yield path
