@@ -26,7 +26,7 @@ import numpy as np
 from sortedcontainers import SortedKeyList
 
 from . import vocab as v
-from .fold_bulk import IS_TABLE, E_ALLOC, MIN_STEPS, NO_PID, KindRows, read_steps
+from .fold_bulk import IS_TABLE, E_ALLOC, MIN_STEPS, KindRows, read_steps
 from .fold_context import ContextHandlers, _counts
 from .fold_lives import apply_lives
 from .fold_record import record_zaps
@@ -36,12 +36,12 @@ from .fold_rows import (COLUMNS as _COLUMNS, field as _field, field_counts as _f
 from .fold_pairs import PairsInBulk
 from .fold_skip import idle_walk_tables, idle_walks
 from .fold_tables import TableHandlers, appenders
+from .fold_view import mm_news
 from .series import SeriesSet
 from .state import Finding, ReplayState, TableLog
 
 _kind_of, _cpu_of = itemgetter(0), itemgetter(2)
 _ALLOC_PFN = v.KIND_BY_ID[v.TABLE_ALLOC].fields.index("pfn")
-_NEW_MM, _NEW_TGID = (v.KIND_BY_ID[v.MM_NEW].fields.index(f) for f in ("mm", "tgid"))
 
 #: Kinds the Python loop must visit; the rest change nothing (or are counted in bulk).
 _HANDLED = (v.TABLE_ALLOC, v.PTE_SET, v.PTE_CLEAR, v.TABLE_DETACH, v.TABLE_QUEUE,
@@ -86,6 +86,9 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         #: Skip rows that provably change nothing (:mod:`.fold_skip`); False visits
         #: every row: the reference the fast path is tested against.
         self.fast = fast
+        #: The last fold visited at most 1 % of its rows one by one (the rest in bulk):
+        #: the replay's next group may be twice as long, a seek from it still cheap.
+        self.regular, self._visited = False, 0
         self.state = state
         self.log = log
         self.series = series
@@ -170,6 +173,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
                 rows = rows.rows
         if not len(rows):
             return
+        self._visited = 0
         if kinds is None:
             kinds = np.fromiter(map(_kind_of, rows), np.uint16, len(rows))
             cpus = np.fromiter(map(_cpu_of, rows), np.uint16, len(rows))
@@ -200,6 +204,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             self._visit(rows, pos, work_n, work_count, stamps, first_index, handlers)
         s.index = first_index + len(k)
         s.ts = stamps[len(k) - 1]
+        self.regular = self._visited * 100 <= len(k)
 
     def _visit(self, rows, pos: np.ndarray, work_n, work_count, stamps, first_index: int,
                handlers: dict) -> None:
@@ -208,6 +213,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         pte_set is among them)."""
         if not len(pos):
             return
+        self._visited += len(pos)
         s = self.state
         work_pos = pos.tolist()
         if work_n is not None:
@@ -246,7 +252,7 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
         enough table rows."""
         pk = k[pos]
         table = IS_TABLE[pk]
-        new_mms = self._mm_news(rows, k, pos)
+        new_mms = mm_news(self, rows, k, pos)
         cuts = np.flatnonzero(new_mms[3]) if new_mms is not None else pos[:0]
         in_table = np.r_[0, np.cumsum(table & (pk != v.PTE_SET))][np.r_[0, cuts + 1, len(pos)]]
         big = np.diff(in_table) >= MIN_STEPS      # per stretch (the cutting row in the next)
@@ -319,35 +325,6 @@ class Folder(TableHandlers, ContextHandlers, PairsInBulk):
             lo, s_lo, z_lo = end, s_hi, z_hi
         self._visit_rows(rows, pos, work_n, work_count, pending, len(pos), stamps, first_index)
         return True
-
-    def _mm_news(self, rows, k: np.ndarray, pos: np.ndarray):
-        """The mm_new rows among those at ``pos``: (for each of ``pos``, its rank among
-        them or -1; their tgids as int64, ``NO_PID`` for nil; their mms; for each of
-        ``pos``, whether it cuts the stretch), or None when there are none. An mm_new
-        cuts when its mm exited before it (in the state, or by an mm_exit row of this
-        fold before it): it resets the mm's peak to its VmPTE at that moment. So does
-        one whose tgid the int64 column cannot hold."""
-        at = self._kinds.at(v.MM_NEW)
-        if not len(at):
-            return None
-        mms = _field(rows, v.MM_NEW, _NEW_MM, at)
-        tgids = _field(rows, v.MM_NEW, _NEW_TGID, at)
-        exits = self._kinds.at(v.MM_EXIT)
-        first_exit: dict = {}
-        for mm, p in zip(_field(rows, v.MM_EXIT, 0, exits) if len(exits) else (),
-                         exits.tolist()):
-            first_exit.setdefault(mm, p)
-        gone = self.state.mm_exit
-        cut = [mm in gone or first_exit.get(mm, p) < p or
-               (t is not None and (type(t) is not int or not NO_PID < t < 1 << 63))
-               for mm, t, p in zip(mms, tgids, at.tolist())]
-        tgid = np.array([NO_PID if t is None or c else t for t, c in zip(tgids, cut)],
-                        np.int64)
-        rank = np.full(len(k), -1, np.int64)
-        rank[at] = np.arange(len(at))
-        cuts = np.zeros(len(pos), bool)
-        cuts[np.searchsorted(pos, at[np.array(cut, bool)])] = True
-        return rank[pos], tgid, mms, cuts
 
     def _visit_rows(self, rows, pos, work_n, work_count, lo: int, hi: int, stamps,
                     first_index: int) -> None:

@@ -11,11 +11,11 @@ from itertools import repeat
 
 import numpy as np
 
-from .fold_bulk import E_CLEAR, NO_PID
+from .fold_bulk import NO_PID
 from .state import (DETACH_CODES, DETACHED as D, QUEUED as Q, T_ADDR, T_ALLOC_IDX,
                     T_ALLOC_TS, T_DETACH_CAUSE, T_DETACH_IDX, T_DETACH_TS, T_FREE_IDX,
                     T_FREE_PATH, T_FREE_TS, T_LEAK_TS, T_LEVEL, T_MM, T_PFN, T_QUEUE_IDX,
-                    T_QUEUE_TS, T_RCU_IDX, T_RCU_TS, T_VIA, T_WIDTH)
+                    T_QUEUE_TS, T_RCU_IDX, T_RCU_TS, T_VIA)
 
 RECLAIM, COLLAPSE = DETACH_CODES["reclaim"], DETACH_CODES["collapse"]
 _NO_ZAP = -2                   # "no zap by this task yet" (the handlers' None)

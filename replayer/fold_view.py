@@ -6,12 +6,19 @@ stretch before the marker is visited. So the stretch keeps, for its markers, eac
 mm's VmPTE after each of its steps, the empty count after each step, and the
 pid → mm writes by row: a marker looks up the last of each before its row, and
 the state (as the visit has left it so far) for what the stretch did not change.
-Lookups are ``searchsorted`` in C; markers are few.
+Lookups are ``searchsorted`` in C; markers are few. An mm_new row is different: one
+of an mm that exited resets its peak, so it cuts the stretch (:func:`mm_news`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from . import vocab as v
+from .fold_bulk import NO_PID
+from .fold_rows import field as _field
+
+_NEW_MM, _NEW_TGID = (v.KIND_BY_ID[v.MM_NEW].fields.index(f) for f in ("mm", "tgid"))
 
 
 class StretchView:
@@ -56,3 +63,33 @@ class StretchView:
         if start is None and any(m == mm for q, m in zip(*self.mm_news) if q < p):
             return 0                       # an mm_new before it made the entry
         return start
+
+
+def mm_news(folder, rows, k: np.ndarray, pos: np.ndarray):
+    """The mm_new rows among those at ``pos`` (of ``folder``'s stretch): (for each of ``pos``, its rank among
+    them or -1; their tgids as int64, ``NO_PID`` for nil; their mms; for each of
+    ``pos``, whether it cuts the stretch), or None when there are none. An mm_new
+    cuts when its mm exited before it (in the state, or by an mm_exit row of this
+    fold before it): it resets the mm's peak to its VmPTE at that moment. So does
+    one whose tgid the int64 column cannot hold."""
+    at = folder._kinds.at(v.MM_NEW)
+    if not len(at):
+        return None
+    mms = _field(rows, v.MM_NEW, _NEW_MM, at)
+    tgids = _field(rows, v.MM_NEW, _NEW_TGID, at)
+    exits = folder._kinds.at(v.MM_EXIT)
+    first_exit: dict = {}
+    for mm, p in zip(_field(rows, v.MM_EXIT, 0, exits) if len(exits) else (),
+                     exits.tolist()):
+        first_exit.setdefault(mm, p)
+    gone = folder.state.mm_exit
+    cut = [mm in gone or first_exit.get(mm, p) < p or
+           (t is not None and (type(t) is not int or not NO_PID < t < 1 << 63))
+           for mm, t, p in zip(mms, tgids, at.tolist())]
+    tgid = np.array([NO_PID if t is None or c else t for t, c in zip(tgids, cut)],
+                    np.int64)
+    rank = np.full(len(k), -1, np.int64)
+    rank[at] = np.arange(len(at))
+    cuts = np.zeros(len(pos), bool)
+    cuts[np.searchsorted(pos, at[np.array(cut, bool)])] = True
+    return rank[pos], tgid, mms, cuts

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 from .cursor import Cursor
 from .errors import BadInput, Cancelled
 from .fold import ArchSizes, Folder
+from .end_checks import IPI_ANSWER_NS, end_checks
 from .losses import LostWindows
 from .rows import RowQueries
 from .series import SeriesSet
@@ -178,8 +179,12 @@ class Replay(RowQueries):
             # The reference fold takes one chunk at a time, as a seek did before groups.
             parts = [reader.read_chunk(c)]
             size = len(parts[0])
-            spacing = max(self.checkpoint_events, 3 * folder.state.size())
-            group = GROUP_EVENTS if folder.fast else 0
+            # After a group folded almost all in bulk, the next is twice as long (numpy's
+            # cost is per call), and so is the spacing of checkpoints: a seek from one
+            # folds in bulk too. Rows visited one by one keep seeks short.
+            wide = 2 if folder.fast and folder.regular else 1
+            spacing = max(wide * self.checkpoint_events, 3 * folder.state.size())
+            group = wide * GROUP_EVENTS if folder.fast else 0
             while c + len(parts) < n_chunks and size < min(group, spacing - since):
                 parts.append(reader.read_chunk(c + len(parts)))
                 size += len(parts[-1])
@@ -207,7 +212,7 @@ class Replay(RowQueries):
             self.loaded_events = index
             # A checkpoint copies the whole state (tables, and every mm and task seen):
             # spaced by its size, checkpoints cost at most ~1/3 entry per event.
-            if since >= max(self.checkpoint_events, 3 * folder.state.size()) and \
+            if since >= max(wide * self.checkpoint_events, 3 * folder.state.size()) and \
                     c < n_chunks:
                 self._checkpoint(index, c, max_ts)
                 since = 0
@@ -220,35 +225,11 @@ class Replay(RowQueries):
         timeline.finish()
         self.series.compact()
         folder.release_series()
-        self._end_checks()
+        end_checks(self)
         self.loaded = True
 
     #: An IPI not answered this long before the end of the trace was never answered.
-    IPI_ANSWER_NS = 10_000_000
-
-    def _end_checks(self) -> None:
-        """Findings only the end of the trace can prove; then those a hole in the
-        trace may have caused are set aside (:mod:`.losses`)."""
-        findings = self.folder.findings
-        if self.has_gp_events:
-            for finding in self.folder.early_callbacks:
-                findings.add(finding)
-        if self.has_ipi_events and self.last_ts is not None:
-            for target, pending in sorted(self.final.ipi_inflight.items()):
-                for send_ts, reason, sender, index in pending:
-                    if self.last_ts - send_ts >= self.IPI_ANSWER_NS:
-                        findings.add(Finding(
-                            "ipi_unanswered", send_ts, target, None, None,
-                            f"{reason or 'an'} IPI from CPU {sender} to CPU {target} was never "
-                            f"handled", (index,), since=send_ts, on_cpu=True))
-        self.lost_windows = LostWindows.from_losses(
-            self.folder.losses, self.timeline,
-            self.last_ts if self.reader.truncated_at is not None else None)
-        hidden = [f for f in findings if self.lost_windows.suppresses(f)]
-        for finding in hidden:
-            findings.remove(finding)
-            self.suppressed[finding.kind] = self.suppressed.get(finding.kind, 0) + 1
-
+    IPI_ANSWER_NS = IPI_ANSWER_NS
     def _checkpoint(self, index: int, chunk: int, max_ts: int) -> None:
         # The state first: a reader that finds the time finds the state too.
         self.checkpoints.append(Checkpoint(index, chunk, max_ts, self.folder.state.copy()))
