@@ -82,3 +82,29 @@ def test_state_at_equals_straight_replay_deep(tmp_path_factory, events, chunk_ev
     got = Replay.load(d / "full.msgpack", checkpoint_events=every).state_at(t)
     want = Replay.load(d / "prefix.msgpack").final
     assert got == want, got.differences(want)
+
+
+def _gaps(replay):
+    idx = [c.index for c in replay.checkpoints]
+    return [b - a for a, b in zip(idx, idx[1:])]
+
+
+def test_checkpoints_spread_out_where_the_fold_is_bulk_and_stay_close_where_it_is_not(
+        tmp_path):
+    """Once a group folds almost all in bulk, groups and checkpoints are twice as far
+    apart; where rows are visited one by one (steps on tables the trace never saw
+    allocated) they stay at the spacing asked for. Seeks answer the same either way."""
+    from ptviz.bench.mixes import write_sim_mix
+    bulk = tmp_path / "bulk.msgpack"
+    write_sim_mix("fork-exit", str(bulk), 120_000)            # 16,384-event chunks
+    with Replay.load(bulk, checkpoint_events=16384) as fast, \
+            Replay.load(bulk, checkpoint_events=16384, reference=True) as ref:
+        gaps = _gaps(fast)
+        assert gaps[0] == 16384 and set(gaps[1:]) == {32768}
+        for t in range(fast.first_ts, fast.last_ts, (fast.last_ts - fast.first_ts) // 7):
+            assert fast.state_at(t) == ref.state_at(t)
+    orphans = tmp_path / "orphans.msgpack"
+    write(orphans, [(1000 + i, 6, i % 4, 7, (0xA000, 0x1000 + i % 5000, 1, None))
+                    for i in range(80_000)], 16384)
+    with Replay.load(orphans, checkpoint_events=16384) as replay:
+        assert set(_gaps(replay)) == {16384}
