@@ -80,16 +80,18 @@ def pte_set_runs(rows, kinds: np.ndarray,
     n_sets = int(np.count_nonzero(is_set))
     if n_sets == 0:
         return None
-    at = pos[is_set]
-    pfns = np.zeros(len(pos), np.uint64)
-    pfns[is_set] = int_field(rows, v.PTE_SET, _PFN, at)
-    added = np.zeros(len(pos), np.int64)
-    added[is_set] = int_field(rows, v.PTE_SET, _N, at)
-    joins = np.zeros(len(pos), bool)
-    joins[1:] = is_set[1:] & is_set[:-1] & (pfns[1:] == pfns[:-1])
-    starts = np.flatnonzero(~joins)
-    out = np.full(len(pos), -1, np.int64)
-    out[starts] = np.add.reduceat(added, starts)
-    count = np.full(len(pos), -1, np.int64)
-    count[starts] = np.diff(np.append(starts, len(pos)))
+    # Worked out among the pte_set rows alone (most of a fault-heavy stretch's rows,
+    # but the other rows' answer is known): a set joins the set just before it in
+    # ``pos`` when both are on one table.
+    where = np.flatnonzero(is_set)
+    pfns = int_field(rows, v.PTE_SET, _PFN, pos[where])
+    added = int_field(rows, v.PTE_SET, _N, pos[where])
+    joins = np.zeros(len(where), bool)
+    joins[1:] = (where[1:] == where[:-1] + 1) & (pfns[1:] == pfns[:-1])
+    heads = np.flatnonzero(~joins)
+    out = np.zeros(len(pos), np.int64)
+    count = np.ones(len(pos), np.int64)
+    out[where[joins]] = count[where[joins]] = -1
+    out[where[heads]] = np.add.reduceat(added, heads)
+    count[where[heads]] = np.diff(np.append(heads, len(where)))
     return out, count
