@@ -117,10 +117,17 @@ def parsed(kind: str, path: str, stats: ParseStats,
     """The records of the capture at ``path`` parsed by a child process (``stats``
     filled at the end, ``progress`` told as the child reads), or None when the child
     cannot be started (the caller parses itself)."""
+    import site
+
     import ptviz
+    # The child imports the ptviz this process runs: an installed one is on its path
+    # already (putting site-packages in PYTHONPATH would set it before the standard
+    # library); a checkout's, from wherever this one found it, is added.
     root = os.path.dirname(os.path.dirname(os.path.abspath(ptviz.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    env = dict(os.environ)
+    if root not in {*site.getsitepackages(), site.getusersitepackages()}:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
         # -P: a directory called ptviz where the user stands is not the package.
         proc = subprocess.Popen([sys.executable, "-P", "-m", "ptviz.ftrace.parse_child", kind,
