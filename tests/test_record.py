@@ -109,6 +109,19 @@ def test_record_help_names_the_exit_status(capsys):
     assert "Exit status: CMD's own" in capsys.readouterr().out
 
 
+def _children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (zombies too: not yet reaped)."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                    found.append(int(name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
 def _running(argv: bytes) -> list[int]:
     """The pids whose command line is ``argv`` (NUL-separated, as /proc holds it)."""
     found = []
@@ -161,9 +174,9 @@ def test_ctrl_c_in_the_tail_keeps_the_recording(tmp_path):
                              "--tail", "120", "--", "sh", "-c", f"touch {done}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not done.exists() and time.monotonic() < deadline:
+    # CMD has run and ptviz has reaped it: ptviz is past CMD, in what follows it.
+    while (not done.exists() or _children_of(proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)                     # CMD reaped; ptviz is in the tail
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err

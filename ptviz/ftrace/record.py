@@ -204,15 +204,20 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
             interrupted = _run_sampled(proc, sampler, sample_s,
                                        inst if progress and sys.stderr.isatty() else None,
                                        started, others)
+            # After CMD: its exit's sample, the tail, the end's sample. A Ctrl-C in any
+            # of them cuts them short and keeps what was recorded, unless it is the
+            # second (one stopped CMD already): that gives up.
             tail_cut = False
             try:
+                if sample_s:
+                    sampler.sample()       # CMD's exit: its last sample is 0
                 time.sleep(tail)           # RCU-deferred frees arrive after the command
+                if sample_s:
+                    sampler.sample("end")  # the exits the tail saw (background children)
             except KeyboardInterrupt:
-                if interrupted:            # the second Ctrl-C gives up
+                if interrupted:
                     raise
-                tail_cut = True            # the first keeps what was recorded
-            if sample_s:
-                sampler.sample("end")      # the exits the tail saw (background children)
+                tail_cut = True
         samples, ours = sampler.samples, set(sampler.pids)
         _write(os.path.join(inst, "tracing_on"), "0")
         lost = _overruns(inst)
@@ -266,8 +271,8 @@ def _remove_instance(root: str, inst: str, group: str, probe_events: list[str]) 
 
 def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
                  show: str | None, started: float, others: set[int]) -> bool:
-    """Wait for ``proc``, sampling VmPTE every ``sample_s`` seconds (from its start to
-    its exit, which the last sample records) and, with ``show`` (the instance), the
+    """Wait for ``proc``, sampling VmPTE every ``sample_s`` seconds (from its start; its
+    exit's sample is the caller's) and, with ``show`` (the instance), the
     events recorded so far on the terminal. Ctrl-C stops CMD and keeps what was
     recorded, as trace-cmd does: True when it did (a second one gives up)."""
     if sample_s:
@@ -291,8 +296,6 @@ def _run_sampled(proc: subprocess.Popen, sampler: VmpteSampler, sample_s: float,
     except KeyboardInterrupt:
         interrupted = True
         _stop(proc, others)
-    if sample_s:
-        sampler.sample()                   # CMD's exit: its last sample is 0
     return interrupted
 
 
