@@ -76,7 +76,8 @@ class Steps:
     stretch), ``ek`` (``E_*``), ``pfn``, ``n`` (entries a set run adds or a clear
     removes), ``pid`` (``NO_PID`` for nil), ``code`` (detach cause, queue via or
     free path, as :mod:`.state` codes them), and for allocations ``mm`` (Python
-    ints; ``mm_column`` the same as an array), ``level`` and ``addr`` (int64, two's complement as the log keeps it).
+    ints; ``mm_column`` the same as an array), ``level`` and ``addr`` (int64, two's
+    complement as the log keeps it).
     ``alloc_at``: where each allocation's step is. ``zaps``: (positions, pids,
     begin?, mms, causes) of the stretch's zap_begin/zap_end rows. ``kinds`` and
     ``cpus``: every row's; ``walk_rows``: the walk_begin and walk_end rows (the fold

@@ -66,12 +66,12 @@ class StretchView:
 
 
 def mm_news(folder, rows, k: np.ndarray, pos: np.ndarray):
-    """The mm_new rows among those at ``pos`` (of ``folder``'s stretch): (for each of ``pos``, its rank among
-    them or -1; their tgids as int64, ``NO_PID`` for nil; their mms; for each of
-    ``pos``, whether it cuts the stretch), or None when there are none. An mm_new
-    cuts when its mm exited before it (in the state, or by an mm_exit row of this
-    fold before it): it resets the mm's peak to its VmPTE at that moment. So does
-    one whose tgid the int64 column cannot hold."""
+    """The mm_new rows among those at ``pos`` (of ``folder``'s stretch): (for each
+    of ``pos``, its rank among them or -1; their tgids as int64, ``NO_PID`` for nil;
+    their mms; for each of ``pos``, whether it cuts the stretch), or None when there
+    are none. An mm_new cuts when its mm exited before it (in the state, or by an
+    mm_exit row of this fold before it): it resets the mm's peak to its VmPTE at that
+    moment. So does one whose tgid the int64 column cannot hold."""
     at = folder._kinds.at(v.MM_NEW)
     if not len(at):
         return None

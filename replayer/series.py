@@ -1,9 +1,10 @@
 """Counter series for plots: step functions recorded when a value changes.
 
 Each :class:`Series` is two int64 columns (time, value), appended in time order
-during the full replay (``array('q')`` and numpy blocks; numpy once compacted). ``sample(t0, t1, n)`` gives, per bucket,
-the largest value the counter held during it (so a one-event spike stays
-visible when zoomed out); rate series give the number of increments instead.
+during the full replay (``array('q')`` and numpy blocks; numpy once compacted).
+``sample(t0, t1, n)`` gives, per bucket, the largest value the counter held during
+it (so a one-event spike stays visible when zoomed out); rate series give the number
+of increments instead.
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "recording or writing failed; 130 after Ctrl-C, which stops CMD and "
                               "still writes the trace recorded until then (a second Ctrl-C "
                               "gives up, leaving no file); 130 too when Ctrl-C cuts the "
-                              "tail after CMD short, the trace written; 143 after SIGTERM (129 SIGHUP), "
-                              "which ends CMD and every process it started (SIGKILL to "
-                              "those still there 5 s later) and leaves no file.")
+                              "tail after CMD short, the trace written; 143 after "
+                              "SIGTERM (129 SIGHUP), which ends CMD and every process it "
+                              "started (SIGKILL to those still there 5 s later) and leaves "
+                              "no file.")
     p.add_argument("-o", "--output", default="ptviz-record.msgpack", metavar="OUT.msgpack",
                    help="the ptviz trace to write; default ptviz-record.msgpack")
     p.add_argument("--force", action="store_true",

@@ -143,7 +143,7 @@ def import_lines(lines: Iterable[str], out: str | os.PathLike, header: dict[str,
 
 #: ``progress(done, total or None, unit)`` of an import: bytes of text read, or lines
 #: trace-cmd printed (how many it will print is not known).
-ImportProgress = Callable[[int, "int | None", str], None]
+ImportProgress = parse_child.Progress
 
 
 def _reported(lines: Iterator[str], progress: ImportProgress, total: int | None, unit: str,

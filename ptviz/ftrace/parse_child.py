@@ -43,6 +43,7 @@ TEXT_MIN_BYTES = 4 << 20
 DAT_MIN_BYTES = 256 << 10
 _LENGTH = struct.Struct("<I")
 
+#: ``progress(done, total or None, unit)``: the importer's (``ImportProgress``).
 Progress = Callable[[int, "int | None", str], None]
 
 
