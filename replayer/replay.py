@@ -51,16 +51,16 @@ CHUNK_CACHE = 16
 Progress = Callable[[int, int], None]  # (events done, events total)
 
 
-def _expected_per_cpu(reader: TraceReader) -> dict[int, int]:
-    """Events per CPU as the footer says, to size the timeline's buffers; a footer
-    claiming more events than the file has bytes is not believed (an event takes a
-    byte at least)."""
+def _expected_counts(reader: TraceReader) -> tuple[dict[str, int], dict[int, int]]:
+    """Events per kind name and per CPU as the footer says, to size the table log and
+    the timeline's buffers; a footer claiming more events than the file has bytes is
+    not believed (an event takes a byte at least)."""
     if not reader.has_footer:
-        return {}
-    by_cpu = reader.counts()[1]
+        return {}, {}
+    by_kind, by_cpu = reader.counts()
     if sum(by_cpu.values()) > reader.size:
-        return {}
-    return by_cpu
+        return {}, {}
+    return by_kind, by_cpu
 
 
 class Checkpoint:
@@ -85,9 +85,12 @@ class Replay(RowQueries):
         self.header = reader.header
         self.path = reader.path
         self.sizes = ArchSizes(reader.header.get("arch"))
-        self.log = TableLog()
+        by_kind, by_cpu = _expected_counts(reader)
+        # A table per allocation: a log made that size at once copies nothing as it
+        # fills, and keeps no spare room.
+        self.log = TableLog(by_kind.get("table_alloc", 0))
         self.series = SeriesSet()
-        self.timeline = Timeline(_expected_per_cpu(reader))
+        self.timeline = Timeline(by_cpu)
         self.checkpoints: list[Checkpoint] = []
         self._cp_max_ts: list[int] = []
         self._chunk_first_index: list[int] = []

@@ -121,7 +121,8 @@ class TableLog:
     ``T_LEAK_TS``: for a PTE table that munmap or exit detached after it had sat
     empty but attached (the memory PT_RECLAIM would have got back), since when.
     Memory: 144 bytes per table page, whatever its life, plus 16 for the index by
-    pfn, plus the spare room the buffer grows into. ``append`` is one C-level copy;
+    pfn, plus the spare room the buffer grows into (none when the trace's footer
+    counted its allocations: the replay makes the log that size at once). ``append`` is one C-level copy;
     :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan of the tables
     appended since the index was built, which is rebuilt (O(n log n)) once those are
     more than an eighth.
@@ -135,9 +136,11 @@ class TableLog:
 
     __slots__ = ("_buf", "_mv", "_n", "mms", "mm_index", "_index", "_tail")
 
-    def __init__(self) -> None:
+    def __init__(self, expected_tables: int = 0) -> None:
+        """``expected_tables``: room made at once (the allocations a trace's footer
+        counts); past it the buffer doubles."""
         import numpy as np
-        self._buf = np.empty(0, np.int64)
+        self._buf = np.empty(expected_tables * T_WIDTH, np.int64)
         self._mv = memoryview(self._buf).cast("B").cast("q")
         self._n = 0                   # slots in use (records * T_WIDTH)
         self.mms: list[int] = []
@@ -156,6 +159,11 @@ class TableLog:
 
     def __len__(self) -> int:
         return self._n // T_WIDTH
+
+    @property
+    def capacity(self) -> int:
+        """Records the buffer holds before it next grows."""
+        return len(self._buf) // T_WIDTH
 
     def _reserve(self, tables: int) -> None:
         """Room for ``tables`` more records past the last."""

@@ -3,6 +3,7 @@ gives exactly what the reference fold gives, visiting every row: the state at th
 end and at any time, the report, the findings, the counters and the timeline."""
 
 import json
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -12,7 +13,7 @@ from ptviz.sim.run import simulate
 from replayer import vocab as v
 from replayer.replay import Replay
 from replayer.report import build_report
-from tests.conftest import LONG
+from tests.conftest import LONG, TRACES
 from tests.test_replay_seek import write
 from tests.tracegen import WALKER_OPS, lives, mixed, traces
 import replayer.fold as fold
@@ -365,3 +366,29 @@ def test_the_table_log_keeps_its_records_through_growth_and_old_views():
     assert log.nbytes() == len(log.data.tobytes()) == 5000 * T_WIDTH * 8
     assert [log.get(t, T_PFN) for t in (0, 2500, 4999)] == [0, 17500, 34993]
     assert log.mm(4999) == 0xA000 + 4999 % 3
+
+
+def test_a_trace_with_a_footer_sizes_the_table_log_once(tmp_path):
+    """The footer counts the allocations: the log is made that size at once (nothing
+    copied as it fills, no spare room kept); a trace cut before its footer still
+    loads, the log growing as it goes, to the same records."""
+    from replayer.replay import Replay
+    from replayer.traceio import TraceReader
+    from replayer.traceio.framing import FRAME_HEAD
+    path = os.path.join(TRACES, "sim-coverletter-6.14-x86_64.msgpack")
+    with TraceReader(path) as reader:
+        allocs = reader.counts()[0]["table_alloc"]
+    with Replay.load(path) as whole:
+        assert len(whole.log) == whole.log.capacity == allocs > 0
+        records = bytes(whole.log.data)
+    cut = tmp_path / "no-footer.msgpack"
+    with open(path, "rb") as src:
+        data = src.read()
+    with TraceReader(path) as reader:
+        last = reader.chunks[-1].offset
+        end = last + FRAME_HEAD.size + reader._frame(last)[1]
+    cut.write_bytes(data[:end])
+    with Replay.load(str(cut)) as grown:
+        assert not grown.reader.has_footer
+        assert grown.log.capacity > len(grown.log) == allocs
+        assert bytes(grown.log.data) == records
