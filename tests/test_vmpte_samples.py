@@ -166,3 +166,68 @@ def test_an_unsettled_sample_is_neither_judged_nor_a_base(tmp_path):
     assert (settled["kernel_change"], settled["ptviz_change"], settled["agrees"]) == \
         (4096, 4096, True)                                          # against the start
     assert unknown["ptviz_bytes"] is None and unknown["agrees"] is None
+
+
+class _FakeProc:
+    """/proc as the sampler reads it: pid → (start time, VmPTE kB), and the tree."""
+
+    def __init__(self, monkeypatch):
+        import ptviz.ftrace.vmpte as vmpte
+        self.procs: dict[int, tuple[int, int]] = {}
+        self.tree: list[int] = []
+        monkeypatch.setattr(vmpte, "process_tree", lambda root: list(self.tree))
+        monkeypatch.setattr(vmpte, "start_time",
+                            lambda pid: self.procs[pid][0] if pid in self.procs else None)
+        monkeypatch.setattr(vmpte, "read_vmpte_kb",
+                            lambda pid: self.procs[pid][1] if pid in self.procs else None)
+
+
+def test_a_reused_pid_is_not_sampled_as_the_commands_process(monkeypatch):
+    """A child reparented away from the tree is followed by its pid; once it exits and an
+    unrelated process gets that pid, the sampler writes the child's exit (0 kB) and
+    never the stranger's VmPTE. In the tree, a pid taken by a new process is that
+    process's start."""
+    import io
+    from ptviz.ftrace.vmpte import VmpteSampler
+    proc = _FakeProc(monkeypatch)
+    proc.procs = {100: (5, 8), 101: (6, 12)}
+    proc.tree = [100, 101]
+    out = io.StringIO()
+    sampler = VmpteSampler(out, 100)
+    sampler.sample("start")
+    # 101 reparented (its parent's exit): followed by pid, still sampled.
+    proc.tree = [100]
+    sampler.sample()
+    assert "VmPTE: 12 kB pid=101 (sample)" in out.getvalue().splitlines()[-1:]
+    # 101 exits; an unrelated process gets pid 101.
+    proc.procs[101] = (900, 4000)
+    sampler.sample()
+    lines = out.getvalue().splitlines()[-2:]
+    assert lines == ["VmPTE: 8 kB pid=100 (sample)", "VmPTE: 0 kB pid=101 (exit)"]
+    sampler.sample()
+    assert "pid=101" not in "".join(out.getvalue().splitlines()[-1:])
+    assert sampler.pids == {100, 101}
+    # In the tree: pid 100's process exits and the command's new child gets its pid.
+    proc.procs[100] = (950, 16)
+    sampler.sample()
+    assert out.getvalue().splitlines()[-2:] == ["VmPTE: 0 kB pid=100 (exit)",
+                                                "VmPTE: 16 kB pid=100 (started)"]
+
+
+def test_start_time_tells_a_process_from_a_later_one_with_its_pid(tmp_path):
+    """Field 22 of /proc/PID/stat, read past a comm holding spaces and parentheses."""
+    from ptviz.ftrace.vmpte import start_time
+    odd = tmp_path / "a ) 1 (2)"             # the comm: the program's name
+    odd.symlink_to(sys.executable)
+    child = subprocess.Popen([str(odd), "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        with open(f"/proc/{child.pid}/stat", "rb") as f:
+            assert b"(a ) 1 (2))" in f.read()
+        mine, theirs = start_time(os.getpid()), start_time(child.pid)
+        assert mine is not None and theirs is not None and theirs >= mine
+        with open(f"/proc/{child.pid}/stat", "rb") as f:
+            assert int(f.read().split(b") ")[-1].split()[19]) == theirs
+    finally:
+        child.communicate(b"")
+    assert start_time(child.pid) is None

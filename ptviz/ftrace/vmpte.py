@@ -26,6 +26,20 @@ def read_vmpte_kb(pid: int) -> int | None:
     return None
 
 
+def start_time(pid: int) -> int | None:
+    """When the process started (``/proc/PID/stat`` field 22, clock ticks since boot):
+    with the pid, what tells it from a later process given the same pid. None when it
+    is gone or cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # The comm (field 2) may hold spaces and parentheses: fields resume after the
+        # last ")"; field 3 is the first of them, so field 22 is the 20th.
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and its descendant processes, parents first, from each thread's
     ``children`` file (CONFIG_PROC_CHILDREN; without it, ``root`` alone)."""
@@ -52,38 +66,54 @@ def process_tree(root: int) -> list[int]:
 class VmpteSampler:
     """Writes the VmPTE of ``root``'s process tree to ``marker`` (the instance's
     ``trace_marker``). A process seen before and gone now gets one last sample of 0:
-    its exit freed every table."""
+    its exit freed every table.
+
+    A process is known by its pid and start time: a child reparented away from the
+    tree is followed by its pid, and once it exits that pid may be given to an
+    unrelated process (ptviz runs as root; the stranger's VmPTE would be written as
+    the command's). Such a pid gets the exit's sample of 0, and is not sampled again."""
 
     def __init__(self, marker: IO[str], root: int) -> None:
         self._marker, self._root = marker, root
-        self._alive: set[int] = set()
+        self._alive: dict[int, int | None] = {}      # pid → its start time
         self.samples = 0
         #: Every process of the tree sampled at least once: the command's processes.
         self.pids: set[int] = {root}
 
     def sample(self, when: str = "sample") -> None:
         """One sample of every process of the tree (``when``: start, sample, end)."""
-        alive = set()
+        alive: dict[int, int | None] = {}
         tree = process_tree(self._root)
-        # A child whose parent exited was reparented away from the tree: still ours.
-        tree += sorted(self._alive.difference(tree))
+        in_tree = set(tree)
+        # A child whose parent exited was reparented away from the tree: still ours, as
+        # long as its pid is still that process's.
+        tree += sorted(pid for pid in self._alive if pid not in in_tree)
+        ended = set()
         for pid in tree:
+            started = start_time(pid)
+            same = pid in self._alive and started == self._alive[pid]
+            if pid in self._alive and not same:
+                # The process sampled before under this pid exited; a new one has it.
+                self._write(f"VmPTE: 0 kB pid={pid} (exit)")
+                ended.add(pid)
+            if pid not in in_tree and not same:
+                continue
             kb = read_vmpte_kb(pid)
             if kb is None:
                 continue
-            alive.add(pid)
-            # A child the command started since the last sample is new, not sampled.
-            label = "started" if when == "sample" and pid not in self._alive else when
+            alive[pid] = started
+            # A process the command started since the last sample is new, not sampled.
+            label = "started" if when == "sample" and not same else when
             # Written at once: the process runs on, and the marker's time is the sample's.
             self._write(f"VmPTE: {kb} kB pid={pid} ({label})")
             if read_vmpte_kb(pid) != kb:
                 # It moved while the marker was written: the marker's moment may not be
                 # the read's. The replay then neither judges the sample nor builds on it.
                 self._write(f"VmPTE moved pid={pid} (unsettled)")
-        for pid in sorted(self._alive - alive):
+        for pid in sorted(self._alive.keys() - alive.keys() - ended):
             self._write(f"VmPTE: 0 kB pid={pid} (exit)")
         self._alive = alive
-        self.pids |= alive
+        self.pids |= alive.keys()
 
     def _write(self, line: str) -> None:
         # One write per marker: trace_marker takes a line per write() call.
