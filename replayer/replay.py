@@ -40,7 +40,7 @@ from .traceio.chunk import GROUP_EVENTS, Chunk, merge_chunks
 #: Events between checkpoints, at least; more when the state is large (3 per entry),
 #: so that a restore (O(state)) and the replay after it stay in proportion, and the
 #: checkpoints' memory stays O(events).
-CHECKPOINT_EVENTS = 32768
+CHECKPOINT_EVENTS = 16384
 #: Tail allowed for a detached table to be freed before it counts as lost, when
 #: the trace has no grace-period events to measure one (RCU frees of page tables
 #: were seen 15–30 ms after the detach on real kernels).
@@ -182,10 +182,10 @@ class Replay(RowQueries):
             # The reference fold takes one chunk at a time, as a seek did before groups.
             parts = [reader.read_chunk(c)]
             size = len(parts[0])
-            # After a group folded almost all in bulk, the next is twice as long (numpy's
-            # cost is per call), and so is the spacing of checkpoints: a seek from one
-            # folds in bulk too. Rows visited one by one keep seeks short.
-            wide = 2 if folder.fast and folder.regular else 1
+            # After a group folded almost all in bulk, the next is four times as long
+            # (numpy's cost is per call), and so is the spacing of checkpoints: a seek
+            # from one folds in bulk too. Rows visited one by one keep seeks short.
+            wide = 4 if folder.fast and folder.regular else 1
             spacing = max(wide * self.checkpoint_events, 3 * folder.state.size())
             group = wide * GROUP_EVENTS if folder.fast else 0
             while c + len(parts) < n_chunks and size < min(group, spacing - since):
