@@ -138,9 +138,13 @@ class TableLog:
 
     def __init__(self, expected_tables: int = 0) -> None:
         """``expected_tables``: room made at once (the allocations a trace's footer
-        counts); past it the buffer doubles."""
+        counts); past it the buffer doubles. A count too large to reserve (a footer
+        that lies) reserves nothing: the log grows as tables come."""
         import numpy as np
-        self._buf = np.empty(expected_tables * T_WIDTH, np.int64)
+        try:
+            self._buf = np.empty(expected_tables * T_WIDTH, np.int64)
+        except (MemoryError, ValueError):
+            self._buf = np.empty(0, np.int64)
         self._mv = memoryview(self._buf).cast("B").cast("q")
         self._n = 0                   # slots in use (records * T_WIDTH)
         self.mms: list[int] = []

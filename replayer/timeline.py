@@ -123,7 +123,11 @@ class Timeline:
                 continue
             grow = self._growing.get(c)
             if grow is None:
-                grow = self._growing[c] = _Growing(max(1024, self._expected.get(c, 0)))
+                try:
+                    grow = _Growing(max(1024, self._expected.get(c, 0)))
+                except (MemoryError, ValueError):     # a footer that lies: grown instead
+                    grow = _Growing()
+                self._growing[c] = grow
             self.cpus[c] = grow.extend(ts, kind, cls, take, first_index)
 
     def finish(self) -> None:

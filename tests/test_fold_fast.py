@@ -392,3 +392,20 @@ def test_a_trace_with_a_footer_sizes_the_table_log_once(tmp_path):
         assert not grown.reader.has_footer
         assert grown.log.capacity > len(grown.log) == allocs
         assert bytes(grown.log.data) == records
+
+
+def test_a_footer_claiming_more_than_memory_holds_reserves_nothing():
+    """A footer may lie about its counts (within the file's size, an event a byte): a
+    reservation too large for memory is skipped, and the buffers grow as events come."""
+    import numpy as np
+    from replayer.state import T_PFN, TableLog
+    from replayer.timeline import Timeline
+    log = TableLog(1 << 40)
+    assert log.capacity == 0
+    log.append(0x1234, 0xA000, 1, 0, 5, 0)
+    assert len(log) == 1 and log.get(0, T_PFN) == 0x1234
+    timeline = Timeline({0: 1 << 40})
+    from array import array
+    timeline.add(array("q", [1, 2, 3]), np.zeros(3, np.uint16), np.zeros(3, np.uint16), 0)
+    timeline.finish()
+    assert timeline.cpus[0].ts.tolist() == [1, 2, 3]
