@@ -129,6 +129,19 @@ def test_a_failed_conversion_leaves_nothing(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["g.txt"]
 
 
+def test_running_out_of_memory_is_one_line_and_leaves_nothing(tmp_path, capsys,
+                                                             monkeypatch):
+    """A trace larger than memory (or one claiming to be) fails like a full disk: one
+    line, exit 2, the output removed, no traceback."""
+    def no_memory(self, *args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(TraceReader, "read_chunk", no_memory)
+    assert main(["convert", SAMPLE, str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "ptviz: out of memory: this input needs more than the machine can give"
+    assert os.listdir(tmp_path) == []
+
+
 def test_missing_directory_names_the_output(tmp_path, capsys):
     out = tmp_path / "no" / "such" / "out.msgpack"
     assert main(["simulate", "--param", "size=4M", "-o", str(out)]) == 2

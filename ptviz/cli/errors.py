@@ -2,7 +2,7 @@
 
 0: clean. 1: a condition the user asked to fail on held (``--fail-on``).
 2: bad input or usage — any :class:`replayer.errors.BadInput`, a file that
-cannot be opened or written, an argparse error. 128 + N: ended by signal N
+cannot be opened or written, an argparse error, memory the input needs and cannot have. 128 + N: ended by signal N
 (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after removing any output not finished.
 A traceback is shown only with ``--debug``; bugs (anything else) keep theirs.
 """
@@ -83,6 +83,13 @@ def _run(run: Callable[[], int], debug: bool) -> int:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
         fail(f"{where}{exc.strerror or exc}")
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        # A trace larger than this machine's memory (or a file claiming to be): like a
+        # full disk, a resource the input needs and cannot have. Outputs are removed.
+        if debug:
+            traceback.print_exc()
+        fail("out of memory: this input needs more than the machine can give")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         fail("interrupted")
