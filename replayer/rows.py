@@ -76,7 +76,7 @@ class RowQueries:
         if c >= loaded:
             # Every event of those chunks is earlier: the end of the last of them (not
             # loaded_events, which a loading thread may have moved on, or not yet).
-            return self._chunk_first_index[loaded - 1] + len(self.chunk(loaded - 1).rows) \
+            return self._chunk_first_index[loaded - 1] + len(self.chunk(loaded - 1)) \
                 if loaded else 0
         stamps = np.frombuffer(self.chunk(c).timestamps(), np.int64)
         before = self._chunk_prefix_max[c - 1] if c else -(1 << 63)

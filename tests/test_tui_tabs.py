@@ -192,3 +192,46 @@ async def test_enter_on_the_allocation_step_goes_to_that_event(trace):  # noqa: 
         assert alloc.kind == "table_alloc"
         assert app.view.cursor == alloc.ts and app.cpus[app.lane] == alloc.cpu
         assert selected_index(app) == 1                # the list follows: the alloc
+
+
+async def test_following_the_cursor_decodes_off_the_ui_thread_and_yields_to_a_choice(
+        tmp_path, monkeypatch):
+    """Moving the cursor opens the Events list at its time: the event is found and the
+    rows around it decoded in a worker, so the UI thread decodes no chunk for it; a
+    follow still under way when the user picks a row (a search's match) does not
+    take the list back."""
+    import threading
+    from tests.test_replay_seek import write
+    path = tmp_path / "long.msgpack"
+    write(path, [(1000 * (i + 1), 6, i % 4, 7, (0xA000, 0x1000 + i % 5000, 1, None))
+                 for i in range(40_000)], 16384)
+    decoded_on: list[str] = []
+    real_block = EventSource._block
+
+    def block(self, b):
+        with self._lock:
+            cached = self._blocks.get(b) is not None
+        if not cached:
+            decoded_on.append(threading.current_thread().name)
+        return real_block(self, b)
+    monkeypatch.setattr(EventSource, "_block", block)
+    app = TraceApp(str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        decoded_on.clear()
+        app.set_view(app.view.goto(30_000_000))            # event 29,999 is at 30 ms
+        await settle(app, pilot)
+        assert selected_index(app) == 29_999
+        assert decoded_on and threading.main_thread().name not in decoded_on
+        # A follow held up in its worker, the user picks row 5: the list stays there.
+        gate = threading.Event()
+        real_prefetch = EventSource.prefetch
+        monkeypatch.setattr(EventSource, "prefetch",
+                            lambda self, row, around: gate.wait(5) and
+                            real_prefetch(self, row, around))
+        app.set_view(app.view.goto(20_000_000))
+        await pilot.pause()
+        app._select_event_row(5)
+        gate.set()
+        await settle(app, pilot)
+        assert selected_index(app) == 5

@@ -5,6 +5,7 @@ made when the row is drawn, from the replay's queries (never a scan on the UI th
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,16 @@ _KIND_STYLE = {name: Style.parse(LOOKS[TIMELINE_CLASSES[cls]].colour)
 
 class EventSource:
     """The trace's events in order, or only ``indexes`` (a filter's matches). Rows are
-    decoded a block of 256 at a time, the last 32 blocks kept."""
+    decoded a block of 256 at a time, the last 32 blocks kept. Thread-safe: workers
+    read ahead (:meth:`prefetch`) and search while the UI thread draws."""
 
     def __init__(self, replay: Replay, indexes: np.ndarray | None = None,
                  note: str = "") -> None:
         self.replay, self.indexes, self.note = replay, indexes, note
         self._blocks: LRUCache[int, list] = LRUCache(32)
+        # An LRUCache reorders itself on every get: one thread at a time. Decoding
+        # happens outside the lock (two threads may decode a block; one copy stays).
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self.replay.loaded_events if self.indexes is None else len(self.indexes)
@@ -53,14 +58,28 @@ class EventSource:
 
     def event(self, row: int):
         block = row // BLOCK
-        events = self._blocks.get(block)
+        return self._block(block)[row - block * BLOCK]
+
+    def _block(self, block: int) -> list:
+        with self._lock:
+            events = self._blocks.get(block)
         if events is None:
             lo = block * BLOCK
             hi = min(len(self), lo + BLOCK)
             wanted = list(range(lo, hi)) if self.indexes is None else \
                 self.indexes[lo:hi].tolist()
-            events = self._blocks[block] = [e for _, e in self.replay.rows_at(wanted)]
-        return events[row - block * BLOCK]
+            events = [e for _, e in self.replay.rows_at(wanted)]
+            with self._lock:
+                self._blocks[block] = events
+        return events
+
+    def prefetch(self, row: int, around: int) -> None:
+        """Decode the rows within ``around`` of ``row`` (a worker does, before the list
+        shows them: a chunk's decoding then never holds up the UI thread)."""
+        if len(self):
+            first, last = max(0, row - around), min(len(self) - 1, row + around)
+            for block in range(first // BLOCK, last // BLOCK + 1):
+                self._block(block)
 
     def text(self, row: int) -> str:
         e = self.event(row)

@@ -37,6 +37,7 @@ class TabActions:
         self.pane_wanted: bool | None = None        # None: by the terminal's height
         self._search: tuple[str, ...] = ()
         self._skip_follow = False
+        self._follow_serial = 0         # the latest follow; older ones are not shown
 
     # -- showing the pane --------------------------------------------------------------
     def _pane_shown(self) -> bool:
@@ -159,21 +160,45 @@ class TabActions:
 
     # -- the cursor and the events list ---------------------------------------------
     def _follow(self, t: int) -> None:
-        """The events list opens at the first event at or after the cursor."""
+        """The events list opens at the first event at or after the cursor: found and
+        its rows decoded in a worker (a chunk's decoding, off the UI thread), then
+        selected, unless something newer moved the list meanwhile."""
         if self._skip_follow:
             self._skip_follow = False
             return
         with suppress(NoMatches):
             events = self._main("#events", EventList)
             if isinstance(events.source, EventSource):
-                row = events.source.row_at_index(self.replay.index_at(t))
+                self._follow_serial += 1
+                self._follow_worker(events.source, t, self._follow_serial,
+                                    max(1, events.size.height))
+
+    @work(thread=True, exclusive=True, group="follow")
+    def _follow_worker(self, source: EventSource, t: int, serial: int, height: int) -> None:
+        row = source.row_at_index(self.replay.index_at(t))
+        source.prefetch(row, height)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._show_follow, source, row, serial)
+
+    def _show_follow(self, source: EventSource, row: int, serial: int) -> None:
+        with suppress(NoMatches):
+            events = self._main("#events", EventList)
+            if serial == self._follow_serial and events.source is source:
                 events.select(row, place=0.33)
+
+    def _select_event_row(self, row: int) -> None:
+        """Select ``row`` of the events list for the user (a search's match): a cursor
+        follow still under way no longer moves the list."""
+        self._follow_serial += 1
+        with suppress(NoMatches):
+            self._main("#events", EventList).select(row, 0.33)
 
     def on_row_list_chosen(self, message: RowList.Chosen) -> None:
         source = message.rows.source
         if isinstance(source, EventSource):
             event = source.event(message.row)
             self._skip_follow = True
+            self._follow_serial += 1
             self._go(event.ts, event.cpu)
         elif isinstance(source, TableSource):
             self._open_lifecycle(source.tid(message.row))
@@ -259,7 +284,7 @@ class TabActions:
                 return
             text = searchable(source.event(row))
             if all(w in text for w in words):
-                self.call_from_thread(events.select, row, 0.33)
+                self.call_from_thread(self._select_event_row, row)
                 return
         self.call_from_thread(self.notify, f"no {'later' if direction > 0 else 'earlier'} "
                               f"event with {' '.join(words)!r}", timeout=3)
