@@ -122,8 +122,8 @@ class TableLog:
     empty but attached (the memory PT_RECLAIM would have got back), since when.
     Memory: 144 bytes per table page, whatever its life, plus 16 for the index by
     pfn, plus the spare room the buffer grows into (none when the trace's footer
-    counted its allocations: the replay makes the log that size at once). ``append`` is one C-level copy;
-    :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan of the tables
+    counted its allocations: the replay makes the log that size at once). ``append``
+    is one C-level copy; :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan of the tables
     appended since the index was built, which is rebuilt (O(n log n)) once those are
     more than an eighth.
 

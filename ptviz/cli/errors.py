@@ -2,8 +2,9 @@
 
 0: clean. 1: a condition the user asked to fail on held (``--fail-on``).
 2: bad input or usage — any :class:`replayer.errors.BadInput`, a file that
-cannot be opened or written, an argparse error, memory the input needs and cannot have. 128 + N: ended by signal N
-(130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after removing any output not finished.
+cannot be opened or written, an argparse error, memory the input needs and cannot
+have. 128 + N: ended by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after
+removing any output not finished.
 A traceback is shown only with ``--debug``; bugs (anything else) keep theirs.
 """
 
