@@ -123,9 +123,9 @@ class TableLog:
     Memory: 144 bytes per table page, whatever its life, plus 16 for the index by
     pfn, plus the spare room the buffer grows into (none when the trace's footer
     counted its allocations: the replay makes the log that size at once). ``append``
-    is one C-level copy; :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan of the tables
-    appended since the index was built, which is rebuilt (O(n log n)) once those are
-    more than an eighth.
+    is one C-level copy; :meth:`tids_of` (and ``find``) is O(log n) in C plus a scan
+    of the tables appended since the index was built, which is rebuilt (O(n log n))
+    once those are more than an eighth.
 
     The buffer is a numpy array (its pages come huge where the kernel allows: an
     ``array('q')`` grown by the load page-faulted every 4 KiB of it) that doubles
