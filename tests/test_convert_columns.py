@@ -1,0 +1,155 @@
+"""The column writer of JSON Lines (ptviz/convert/jsonl_columns.py) writes the bytes the
+per-event writer writes, for any trace: every kind, foreign kinds and fields, raw
+events, nil and odd values, non-ASCII and awkward comms, v1 and v2 chunks, whole
+chunks and filtered batches, and JSON Lines input."""
+
+import io
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ptviz.convert import jsonl_columns
+from ptviz.convert.jsonl import event_lines, lines_plan, read_jsonl, write_jsonl
+from ptviz.convert.stream import Batch, Selection, from_reader
+from replayer import vocab as v
+from replayer.traceio import Event, TraceReader, TraceWriter
+from replayer.vocab import KindTable
+from tests.conftest import LONG
+from tests.strategies import events, kind_table, values
+
+COMMS = ("gcc", "naïve", "日本語", 'q"uo\\te', "100%d", "%s%%", "tab\there", "\x00\x1f",
+         "", None)
+
+
+def reference(stream, batches) -> bytes:
+    """What write_jsonl wrote before the column writer: every batch event by event."""
+    out = io.BytesIO()
+    real = jsonl_columns.batch_lines
+    jsonl_columns.batch_lines = lambda batch, plan: None
+    try:
+        write_jsonl(stream, batches, out)
+    finally:
+        jsonl_columns.batch_lines = real
+    return out.getvalue()
+
+
+def written(stream, batches) -> bytes:
+    out = io.BytesIO()
+    write_jsonl(stream, batches, out)
+    return out.getvalue()
+
+
+@st.composite
+def odd_traces(draw, table: KindTable):
+    """strategies.events with awkward comms (a pid keeps one comm), and raw events
+    whose maps hold anything."""
+    out = []
+    comm_of = {}
+    for e in draw(events(table, max_size=80)):
+        comm = comm_of.setdefault(e.pid, draw(st.sampled_from(COMMS)))
+        fields = e.fields
+        if e.kind == "raw" and draw(st.booleans()):
+            fields = {"name": draw(st.text(max_size=6)),
+                      "fields": draw(st.dictionaries(st.text(max_size=4), values, max_size=3))}
+        out.append(Event(e.ts, e.kind, e.cpu, e.pid, comm, fields))
+    return out
+
+
+def write(path, evs, table, chunk_events, version):
+    with TraceWriter(path, {"source": "test", "cpus": 4}, kinds=table,
+                     chunk_events=chunk_events, version=version, force=True) as w:
+        for e in evs:
+            w.add_event(e)
+
+
+#: Whole chunks (column batches); and cut ones: rows of a chunk (``rows_at``), and a
+#: chunk's rows filtered (``Batch.only``).
+TERMS = ("", "cpu=0-255", "kind=pte_set,raw,table_alloc,mm_new", "pid=")
+
+
+@settings(max_examples=300 if LONG else 25)
+@given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 40),
+       version=st.sampled_from((1, 2)), terms=st.sampled_from(TERMS))
+def test_columns_write_the_bytes_events_do(tmp_path_factory, data, foreign, chunk_events,
+                                           version, terms):
+    table = kind_table(foreign)
+    evs = data.draw(odd_traces(table))
+    if terms == "pid=":
+        pids = sorted({e.pid for e in evs if e.pid is not None})
+        terms = f"pid={','.join(map(str, pids[::2]))}" if pids else ""
+    selection = Selection(terms=terms)
+    d = tmp_path_factory.mktemp("cols")
+    write(d / "a.msgpack", evs, table, chunk_events, version)
+    with TraceReader(d / "a.msgpack") as r:
+        stream = from_reader(r)
+        fast = written(stream, stream.rows(selection))
+        assert fast == reference(stream, stream.rows(selection))
+    # JSON Lines in (batches of rows, no chunk) and out again.
+    (d / "a.jsonl").write_bytes(fast)
+    with read_jsonl(str(d / "a.jsonl")) as stream:
+        again = written(stream, stream.rows(Selection()))
+        assert again == reference(stream, stream.rows(Selection()))
+    if selection.everything:
+        assert again == fast
+
+
+@settings(max_examples=100 if LONG else 10)
+@given(data=st.data(), chunk_events=st.integers(1, 40))
+def test_vocabulary_traces_take_the_column_path(tmp_path_factory, data, chunk_events):
+    """Values the reader checks never send a batch to the per-event writer."""
+    table = KindTable(tuple(k for k in v.KINDS if k.name != "raw"))
+    evs = data.draw(odd_traces(table))
+    path = tmp_path_factory.mktemp("plain") / "a.msgpack"
+    write(path, evs, table, chunk_events, 2)
+    with TraceReader(path) as r:
+        stream = from_reader(r)
+        plan = lines_plan(stream.kinds)
+        for batch in stream.rows(Selection()):
+            lines = jsonl_columns.batch_lines(batch, plan)
+            assert lines is not None
+            assert lines == event_lines(batch, plan)
+
+
+def _batch(rows, comms):
+    return Batch(rows, [1000 + i for i in range(len(rows))], comms, range(len(rows)))
+
+
+PTE_SET, RAW = v.KIND_BY_NAME["pte_set"].id, v.KIND_BY_NAME["raw"].id
+
+
+@pytest.mark.parametrize("rows, comms", [
+    # values a plain kind should not hold, which the per-event writer still writes
+    ([(PTE_SET, 0, 1, 7, 1.5, 2, 3, None), (PTE_SET, 0, 1, 7, 1, 2, 3, True)], {7: "a"}),
+    ([(PTE_SET, 0, 1, 7, float("nan"), 2, 3, None)], {7: "a"}),
+    ([(PTE_SET, 0, True, 7, 1, 2, 3, None), (PTE_SET, 0, 1, 7, 1, 2, 3, None)], {7: "a"}),
+    ([(PTE_SET, 0, 1, True, 1, 2, 3, None), (PTE_SET, 0, 1, 1, 1, 2, 3, None)],
+     {1: "one", True: "one"}),
+    ([(PTE_SET, 0, 1, 7, b"\x00", 2, 3, None)], {7: "a"}),
+    ([(RAW, 0, 1, 7, "x", {1: 2, "a": [1.5, float("inf")]}), (RAW, 0, 2, None, "y", None)],
+     {7: 3}),
+    ([(RAW, 0, 1, 7, "x", (1, True)), (RAW, 0, 1, 7, "x", (1, 2)), (RAW, 0, 1, 7, "x", ())],
+     {7: "a"}),
+])
+def test_odd_values_are_written_as_the_events_write_them(rows, comms):
+    plan = lines_plan(KindTable())
+    assert _lines(_batch(rows, comms), plan) == event_lines(_batch(rows, comms), plan)
+
+
+@pytest.mark.parametrize("rows, comms", [
+    ([(PTE_SET, 0, 1, 7, 1 << 64, 2, 3, None)], {7: "a"}),      # orjson: beyond 64 bits
+    ([(PTE_SET, 0, 1, 7, 1, 2, 3, None)], {7: "\ud800"}),        # a lone surrogate
+    ([(RAW, 0, 1, 7, "x", {"a": object()})], {}),
+])
+def test_what_the_events_cannot_write_fails_alike(rows, comms):
+    plan = lines_plan(KindTable())
+    with pytest.raises(TypeError) as by_events:
+        event_lines(_batch(rows, comms), plan)
+    with pytest.raises(TypeError) as by_columns:
+        _lines(_batch(rows, comms), plan)
+    assert str(by_columns.value) == str(by_events.value)
+
+
+def _lines(batch, plan):
+    """write_jsonl's choice for one batch."""
+    lines = jsonl_columns.batch_lines(batch, plan)
+    return lines if lines is not None else event_lines(batch, plan)
