@@ -1,6 +1,7 @@
-"""The column writer of JSON Lines (ptviz/convert/jsonl_columns.py) writes the bytes the
-per-event writer writes, for any trace: every kind, foreign kinds and fields, raw
-events, nil and odd values, non-ASCII and awkward comms, v1 and v2 chunks, whole
+"""The column writers write the bytes the row and event writers wrote: JSON Lines
+(ptviz/convert/jsonl_columns.py against the per-event writer) and ftrace text (against
+tests/ftrace_text_reference.py), for any trace: every kind, foreign kinds and fields,
+raw events, nil and odd values, non-ASCII and awkward comms, v1 and v2 chunks, whole
 chunks and filtered batches, and JSON Lines input."""
 
 import io
@@ -8,17 +9,19 @@ import io
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ptviz.convert import jsonl_columns
+from ptviz.convert import ftrace_text, jsonl_columns
 from ptviz.convert.jsonl import event_lines, lines_plan, read_jsonl, write_jsonl
 from ptviz.convert.stream import Batch, Selection, from_reader
 from replayer import vocab as v
+from replayer.errors import UsageError
 from replayer.traceio import Event, TraceReader, TraceWriter
 from replayer.vocab import KindTable
 from tests.conftest import LONG
+from tests.ftrace_text_reference import reference_text
 from tests.strategies import events, kind_table, values
 
 COMMS = ("gcc", "naïve", "日本語", 'q"uo\\te', "100%d", "%s%%", "tab\there", "\x00\x1f",
-         "", None)
+         "", None, " lead", "<...>", "x-12 y", "two\nlines", "a:  b")
 
 
 def reference(stream, batches) -> bytes:
@@ -153,3 +156,37 @@ def _lines(batch, plan):
     """write_jsonl's choice for one batch."""
     lines = jsonl_columns.batch_lines(batch, plan)
     return lines if lines is not None else event_lines(batch, plan)
+
+
+def _text_or_error(write, stream, selection):
+    try:
+        return write(stream, stream.rows(selection))
+    except UsageError as exc:
+        return f"UsageError: {exc}"
+
+
+def _text(stream, batches):
+    specs = stream.kinds.by_id
+    templates = {spec.id: ftrace_text._template(spec) for spec in stream.kinds}
+    return "".join(ftrace_text._lines(batch, specs, templates) for batch in batches)
+
+
+@settings(max_examples=200 if LONG else 20)
+@given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 40),
+       version=st.sampled_from((1, 2)), terms=st.sampled_from(TERMS))
+def test_ftrace_text_from_columns_is_what_rows_made(tmp_path_factory, data, foreign,
+                                                   chunk_events, version, terms):
+    """ftrace text read from a chunk's columns with ``%`` templates: the lines the rows
+    and ``str.format`` made (tests/ftrace_text_reference.py)."""
+    table = kind_table(foreign)
+    evs = data.draw(odd_traces(table))
+    if terms == "pid=":
+        pids = sorted({e.pid for e in evs if e.pid is not None})
+        terms = f"pid={','.join(map(str, pids[::2]))}" if pids else ""
+    path = tmp_path_factory.mktemp("text") / "a.msgpack"
+    write(path, evs, table, chunk_events, version)
+    with TraceReader(path) as r:
+        stream = from_reader(r)
+        selection = Selection(terms=terms)
+        assert _text_or_error(_text, stream, selection) == \
+            _text_or_error(reference_text, stream, selection)
