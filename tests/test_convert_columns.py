@@ -6,10 +6,12 @@ chunks and filtered batches, and JSON Lines input."""
 
 import io
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ptviz.convert import ftrace_text, jsonl_columns
+from ptviz.convert import chrome_columns, ftrace_text, jsonl_columns
+from ptviz.convert.chrome import write_chrome
 from ptviz.convert.jsonl import event_lines, lines_plan, read_jsonl, write_jsonl
 from ptviz.convert.stream import Batch, Selection, from_reader
 from replayer import vocab as v
@@ -190,3 +192,82 @@ def test_ftrace_text_from_columns_is_what_rows_made(tmp_path_factory, data, fore
         selection = Selection(terms=terms)
         assert _text_or_error(_text, stream, selection) == \
             _text_or_error(reference_text, stream, selection)
+
+
+def _chrome(stream, selection, by_rows: bool) -> bytes:
+    out = io.BytesIO()
+    window, flt = stream.resolve(selection)
+    real = chrome_columns.batch_events
+    if by_rows:
+        chrome_columns.batch_events = lambda w, batch, keep: False
+    try:
+        write_chrome(stream, stream.marked(selection), out, None, [], window.t0, flt.mms)
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"{type(exc).__name__}: {exc}".encode()
+    finally:
+        chrome_columns.batch_events = real
+    return out.getvalue()
+
+
+@settings(max_examples=200 if LONG else 20)
+@given(data=st.data(), foreign=st.booleans(), chunk_events=st.integers(1, 40),
+       version=st.sampled_from((1, 2)), terms=st.sampled_from(TERMS + ("mm=",)),
+       window=st.booleans())
+def test_chrome_from_columns_is_what_rows_made(tmp_path_factory, data, foreign, chunk_events,
+                                              version, terms, window):
+    """Chrome JSON with the stateless events made from columns: the events
+    ChromeWriter.row makes one by one, in a window or not, any filter."""
+    table = kind_table(foreign)
+    evs = data.draw(odd_traces(table))
+    if terms == "pid=":
+        pids = sorted({e.pid for e in evs if e.pid is not None})
+        terms = f"pid={','.join(map(str, pids[::2]))}" if pids else ""
+    if terms == "mm=":
+        mms = sorted({e.fields["mm"] for e in evs if type(e.fields.get("mm")) is int})
+        terms = f"mm={','.join(map(hex, mms[::2]))}" if mms else ""
+    selection = Selection(terms=terms)
+    if window and evs:
+        stamps = sorted(e.ts for e in evs)
+        selection.t0 = data.draw(st.sampled_from(stamps))
+        selection.t1 = data.draw(st.sampled_from([t for t in stamps if t >= selection.t0]))
+    path = tmp_path_factory.mktemp("chrome") / "a.msgpack"
+    write(path, evs, table, chunk_events, version)
+    with TraceReader(path) as r:
+        stream = from_reader(r)
+        assert _chrome(stream, selection, False) == _chrome(stream, selection, True)
+
+
+RCU_QUEUE, TABLE_ALLOC = v.KIND_BY_NAME["rcu_queue"].id, v.KIND_BY_NAME["table_alloc"].id
+ODD_CHROME_ROWS = [
+    [(PTE_SET, 0, 1, 7, -1, 2, 3, None), (PTE_SET, 0, 1, 7, 1 << 70, 2, 3, True)],
+    [(RCU_QUEUE, 0, 0, 7, -3, "f", (1, None, True, -2)), (RCU_QUEUE, 0, 65535, 7, 5, None, ())],
+    [(RCU_QUEUE, 0, 0, None, 1 << 64, "f", (1 << 66,)), (PTE_SET, 0, 1, 7, 1.5, 2, 3, None)],
+    [(RAW, 0, 1, 7, "x", {1: 2, "a": [1.5, float("inf")]}), (RAW, 0, 2, None, "y", b"\x00")],
+    [(TABLE_ALLOC, 0, 1, 7, 1, 1, 10, 4096, None), (PTE_SET, 0, 1, 7, 1, 10, 3, None),
+     (PTE_SET, 0, 2, 8, 1, 10, 1, None), (v.KIND_BY_NAME["pte_clear"].id, 0, 1, 7, 1, 10, 4, None)],
+]
+
+
+@pytest.mark.parametrize("rows", ODD_CHROME_ROWS)
+@pytest.mark.parametrize("start", [0, -5000])
+def test_odd_chrome_rows_are_what_the_writer_makes(rows, start):
+    from types import SimpleNamespace
+    stream = SimpleNamespace(kinds=KindTable(), header={})
+
+    def make(by_rows):
+        batch = Batch(rows, [start + 1000 * i for i in range(len(rows))], {7: "a", 8: None},
+                      range(len(rows)))
+        keep = np.ones(len(rows), bool)
+        keep[1::3] = False
+        out = io.BytesIO()
+        real = chrome_columns.batch_events
+        if by_rows:
+            chrome_columns.batch_events = lambda w, batch, keep: False
+        try:
+            write_chrome(stream, [(batch, keep)], out)
+        except TypeError as exc:
+            return f"TypeError: {exc}".encode()
+        finally:
+            chrome_columns.batch_events = real
+        return out.getvalue()
+    assert make(False) == make(True)

@@ -261,18 +261,26 @@ def write_chrome(stream, marked, out: BinaryIO, progress=None, findings: list | 
     to the window's end, and which to keep) as a Chrome JSON array to ``out``.
     ``findings``: those to show; ``t0``, ``mms``: the window's start and the ``mm=``
     term, which the lives and counters follow. Returns the events written."""
+    from .chrome_columns import batch_events
     w = ChromeWriter(stream, out, findings, t0, mms)
     w.start()
     written = 0
     for batch, keep in marked:
-        comm_of = batch.comms.get
-        row_out = w.row
-        for row, t, ts, i, k in zip(batch.rows, batch.stamps, micros_of(batch.stamps),
-                                    batch.indexes, keep.tolist()):
-            row_out(i, t, ts, row[0], row[2], row[3], row[4:], comm_of(row[3]), k)
+        if not batch_events(w, batch, keep):
+            rows_one_by_one(w, batch, keep)
         written += int(np.count_nonzero(keep))
         w.flush()
         if progress is not None:
             progress(len(batch))
     w.finish()
     return written
+
+
+def rows_one_by_one(w: ChromeWriter, batch, keep: np.ndarray) -> None:
+    """A batch's events, :meth:`ChromeWriter.row` by row: the reference the column
+    path (:mod:`.chrome_columns`) matches byte for byte, and its fallback."""
+    comm_of = batch.comms.get
+    row_out = w.row
+    for row, t, ts, i, k in zip(batch.rows, batch.stamps, micros_of(batch.stamps),
+                                batch.indexes, keep.tolist()):
+        row_out(i, t, ts, row[0], row[2], row[3], row[4:], comm_of(row[3]), k)

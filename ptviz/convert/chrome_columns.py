@@ -1,0 +1,223 @@
+"""Chrome JSON, the fast way: a batch's CPU-thread events made kind by kind from
+columns, the events that carry state one at a time.
+
+:meth:`.chrome.ChromeWriter.row` turns one row into its trace event: about 3 µs an
+event. Most events only show themselves (walker steps, TLB flushes, IPI exits, zaps,
+RCU): their JSON depends on the row alone, so each kind of a batch gets a ``bytes``
+template (as :mod:`.jsonl_columns` does for JSON Lines) and its events are made in C
+through ``map``. The rest go through the writer as before, in row order: the kinds
+that draw arrows or name processes (:data:`.chrome.ChromeWriter.special`) whole,
+the kinds the lives and counters follow (a PTE set or clear, a table's queue)
+through :meth:`.chrome_lives.Lives.update` only, their own event from the
+template; so do the first event of each CPU (its thread's names come first) and
+the one that opens the window. Everything a row emits is then put in its place.
+
+A batch holding a value the templates do not write exactly (or a time before 0)
+is left to the writer whole (:func:`batch_events` returns False before changing
+anything), so the output is the writer's, byte for byte.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .chrome import CPUS_PID, _plan, micros_of
+from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET
+from .jsonl import to_json
+from .jsonl_columns import (_by_kind, _column, _dumps, _escaped, _exact, _NONE, _objects,
+                            _Odd, _stamps)
+
+#: Kinds the lives follow: their rows go through Lives.update in order.
+_LIVES_KINDS = frozenset((_ALLOC, _SET, _CLEAR, _DETACH, _QUEUE, _FREE))
+#: The keys the writer adds to every event's args after the fields.
+_ADDED = frozenset(("event", "pid", "comm"))
+
+
+def batch_events(w, batch, keep: np.ndarray) -> bool:
+    """Turn ``batch`` (``keep``: which rows the window and terms keep) into events
+    in ``w``'s buffer, as ``w.row`` one row at a time would; False (nothing done)
+    when the writer must do it itself. O(events) in C, plus O(1) Python per row
+    that carries state."""
+    n = len(batch)
+    if not n:
+        return True
+    try:
+        made = _prepare(w, batch, keep)
+    except (_Odd, TypeError, ValueError, OverflowError, IndexError):
+        return False
+    if made is None:
+        return False
+    slots, stateful, kept_at = made
+    _stateful_rows(w, batch, keep, stateful, slots)
+    if len(kept_at):
+        w.last_ts = int(_stamps(batch)[kept_at[-1]])
+    w.buffer.extend(filter(None, slots.tolist()))      # a row's events are never b""
+    return True
+
+
+def _prepare(w, batch, keep: np.ndarray):
+    """The template-made events in their rows' slots, and which rows go through the
+    writer; None when the batch is not for this path."""
+    n = len(batch)
+    stamps = _stamps(batch)
+    if int(stamps.min()) < 0:
+        return None                      # micros() writes those with a sign
+    chunk = batch.chunk if batch.chunk is not None and batch.chunk.has_columns else None
+    kinds = np.asarray(batch.columns()[0])
+    cpus = np.asarray(batch.columns()[1], np.int64)   # + 1: no uint16 wrap
+    special = np.isin(kinds, np.array(sorted(w.special), np.int64))
+    lives_kind = np.isin(kinds, np.array(sorted(_LIVES_KINDS), np.int64))
+    forced = np.zeros(n, bool)
+    if not w.lives.open:                 # the row that opens the window
+        opens = np.flatnonzero(stamps >= w.t0) if w.t0 is not None else np.arange(1)
+        if len(opens):
+            forced[opens[0]] = True
+    kept_at = np.flatnonzero(keep)
+    seen = np.array(sorted(w.cpus), np.int64)
+    new_cpu = kept_at[~np.isin(cpus[kept_at], seen)]
+    if len(new_cpu):                     # each new CPU's first kept row names its thread
+        _, first = np.unique(cpus[new_cpu], return_index=True)
+        forced[new_cpu[first]] = True
+    by_writer = special | forced
+    templated = keep & ~by_writer
+    stateful = np.flatnonzero(by_writer | lives_kind)
+    slots = np.empty(n, object)
+    indexes = batch.indexes
+    indexes = np.arange(indexes.start, indexes.stop) if isinstance(indexes, range) else \
+        np.asarray(indexes, np.int64)
+    q, r = np.divmod(stamps, 1000)
+    tasks = _tasks(batch, chunk, n)
+    plan = w.plan
+    for kind, at in _by_kind(kinds):
+        chosen = templated[at]
+        if not chosen.any():
+            continue
+        at = at[chosen]
+        if chunk is not None:
+            fields = chunk.field_columns(kind)
+            pick = None if chosen.all() else chosen
+        else:
+            rows = batch.rows
+            group = [rows[i] for i in at.tolist()]
+            width = len(group[0])
+            if any(len(x) != width for x in group):
+                raise _Odd("rows of one kind of different lengths")
+            fields = [[x[j] for x in group] for j in range(4, width)]
+            pick = None
+        spec = plan.get(kind)
+        if spec is None:
+            spec = plan[kind] = _plan(w.kinds[kind])
+        slots[at] = _kind_events(spec, fields, pick, cpus[at] + 1, q[at], r[at], indexes[at],
+                                 tasks[at])
+    return slots, stateful, kept_at
+
+
+def _tasks(batch, chunk, n: int) -> np.ndarray:
+    """Each row's ``,"pid":P,"comm":C`` of its args (either left out when nil), each
+    distinct pid encoded once."""
+    get = batch.comms.get
+
+    def task(pid) -> bytes:
+        comm = get(pid)
+        return (b"" if pid is None else b',"pid":' + _dumps(pid)) + \
+            (b"" if comm is None else b',"comm":' + _dumps(comm))
+    if chunk is not None:
+        pids = chunk.pids_at(np.arange(n))
+        if pids.codes is not None:
+            return _objects([task(p) for p in _exact(pids.values, (int, _NONE))])[pids.codes]
+        if pids.ints is not None:
+            distinct, codes = np.unique(pids.ints, return_inverse=True)
+            return _objects([task(p) for p in distinct.tolist()])[codes.reshape(-1)]
+        pids = list(pids.values)
+    else:
+        pids = [row[3] for row in batch.rows]
+    cache = {p: task(p) for p in dict.fromkeys(_exact(pids, (int, _NONE)))}
+    return _objects(list(map(cache.__getitem__, pids)))
+
+
+def _kind_events(spec: tuple, fields: list, chosen, tids, q, r, indexes, tasks) -> list:
+    """The events of one kind's rows: those ``chosen`` of its field columns (None:
+    all), whose CPU threads, times (µs and ns), indexes and task args are given."""
+    name, names, hexed, plain, slice_ = spec
+    if len(fields) != len(names) or len(set(names)) != len(names) or _ADDED & set(names) \
+            or not all(type(f) is str and (plain or not f.startswith("$")) for f in names):
+        raise _Odd("fields that do not make a plain object")
+    head = b'{"name":' + _escaped(_dumps(name)) + b',"cat":"ptviz","pid":%d,' % CPUS_PID
+    head += b'"tid":%d,"ts":%d.%03d,' + (b'"ph":"X","dur":0,' if slice_ else b'"ph":"i","s":"t",')
+    parts = [head + b'"args":{']
+    args = [tids.tolist(), q.tolist(), r.tolist()]
+    for field, column in zip(names, fields):
+        form, values = _hex_column(column, plain) if field in hexed else _column(column, plain)
+        parts.append(_escaped(_dumps(field)) + b":" + form + b",")
+        if values is not None:
+            args.append(values if chosen is None else _chosen(values, chosen))
+    parts.append(b'"event":%d%s}}')
+    args += [indexes.tolist(), tasks.tolist()]
+    return list(map(b"".join(parts).__mod__, zip(*args)))
+
+
+def _chosen(values: list, chosen: np.ndarray) -> list:
+    return _objects(values)[chosen].tolist()
+
+
+def _hex_column(column, plain: bool):
+    """:func:`.jsonl_columns._column` for a field the writer shows in hex: integers
+    as ``"0x.."`` strings, arrays of them as arrays of those."""
+    if isinstance(column, list):
+        values = column
+    elif column.ints is not None:
+        if not len(column.ints) or int(column.ints.min()) >= 0:
+            return b'"0x%x"', column.ints.tolist()
+        values = column.ints.tolist()
+    elif column.codes is not None:
+        encoded = [_dumps(_hexed(x if plain else to_json(x))) for x in column.values]
+        if len(encoded) == 1:
+            return _escaped(encoded[0]), None
+        return b"%s", _objects(encoded)[column.codes].tolist()
+    else:
+        values = list(column.values)
+    if set(map(type, values)) == {int} and min(values) >= 0:
+        return b'"0x%x"', values        # hex() of any size: a string, never orjson's int
+    return b"%s", [_dumps(_hexed(x if plain else to_json(x))) for x in values]
+
+
+def _hexed(x):
+    """A value as the writer shows a hex field's."""
+    if type(x) is int:
+        return hex(x)
+    if type(x) in (tuple, list):
+        return [hex(p) if type(p) is int else p for p in x]
+    return x
+
+
+def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, slots) -> None:
+    """The rows that go through the writer, in order, each one's output put in its
+    slot (before its template-made event, for a kind the lives follow)."""
+    if not len(stateful):
+        return
+    chunk = batch.chunk if batch.chunk is not None and batch.chunk.has_columns else None
+    rows = chunk.rows_at(stateful) if chunk is not None else \
+        [batch.rows[i] for i in stateful.tolist()]
+    stamps = _stamps(batch)[stateful]
+    indexes = batch.indexes
+    comm_of = batch.comms.get
+    buffer = w.buffer
+    saved = buffer[:]                    # what was emitted before this batch
+    del buffer[:]
+    special = w.special
+    update = w.lives.update
+    row_out = w.row
+    for i, row, t, ts, k in zip(stateful.tolist(), rows, stamps.tolist(),
+                                micros_of(stamps.tolist()), keep[stateful].tolist()):
+        kind = row[0]
+        own = slots[i]
+        if own is None:                  # the writer makes this row's event too
+            row_out(indexes[i], t, ts, kind, row[2], row[3], row[4:], comm_of(row[3]), k)
+        else:
+            update(kind, row[4:], ts, indexes[i])
+        if buffer:
+            if own is not None:
+                buffer.append(own)
+            slots[i] = b",\n".join(buffer)
+            del buffer[:]
+    buffer[:0] = saved
