@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chrome import CPUS_PID, _plan, micros_of
-from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET
+from replayer import vocab as v
+
+from .chrome import CPUS_PID, _plan, micros, micros_of
+from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET, ATTACHED, LEVEL, PRESENT
 from .jsonl import to_json
 from .jsonl_columns import (_by_kind, _column, _dumps, _escaped, _exact, _NONE, _objects,
                             _Odd, _stamps)
@@ -47,8 +49,8 @@ def batch_events(w, batch, keep: np.ndarray) -> bool:
         return False
     if made is None:
         return False
-    slots, stateful, kept_at = made
-    _stateful_rows(w, batch, keep, stateful, slots)
+    slots, stateful, forced, kept_at = made
+    _stateful_rows(w, batch, keep, stateful, forced, slots)
     if len(kept_at):
         w.last_ts = int(_stamps(batch)[kept_at[-1]])
     w.buffer.extend(filter(None, slots.tolist()))      # a row's events are never b""
@@ -109,7 +111,7 @@ def _prepare(w, batch, keep: np.ndarray):
             spec = plan[kind] = _plan(w.kinds[kind])
         slots[at] = _kind_events(spec, fields, pick, cpus[at] + 1, q[at], r[at], indexes[at],
                                  tasks[at])
-    return slots, stateful, kept_at
+    return slots, stateful, forced, kept_at
 
 
 def _tasks(batch, chunk, n: int) -> np.ndarray:
@@ -190,34 +192,80 @@ def _hexed(x):
     return x
 
 
-def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, slots) -> None:
+def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, forced: np.ndarray,
+                   slots) -> None:
     """The rows that go through the writer, in order, each one's output put in its
-    slot (before its template-made event, for a kind the lives follow)."""
+    slot (before its template-made event, for a kind the lives follow; ``forced``:
+    rows the writer must make whatever their kind). A PTE set or
+    clear (a quarter of a trace) only moves its table's count of present entries
+    unless that count crosses 0 on an attached PTE table: done here, without a row,
+    its time or a call; the rest as :meth:`.chrome_lives.Lives.update` does it."""
     if not len(stateful):
         return
     chunk = batch.chunk if batch.chunk is not None and batch.chunk.has_columns else None
-    rows = chunk.rows_at(stateful) if chunk is not None else \
-        [batch.rows[i] for i in stateful.tolist()]
-    stamps = _stamps(batch)[stateful]
+    kinds = np.asarray(batch.columns()[0])[stateful]
+    counting = np.isin(kinds, (_SET, _CLEAR)) & ~forced[stateful]
+    others = stateful[~counting]
+    rows = _rows_at(batch, chunk, others)
+    stamps = _stamps(batch)
+    other = zip(others.tolist(), rows, stamps[others].tolist(),
+                micros_of(stamps[others].tolist()), keep[others].tolist())
+    counted = stateful[counting]
+    pfns, ns = _counts_of(batch, chunk, counted)
+    count = zip(counted.tolist(), kinds[counting].tolist(), pfns, ns)
     indexes = batch.indexes
     comm_of = batch.comms.get
     buffer = w.buffer
     saved = buffer[:]                    # what was emitted before this batch
     del buffer[:]
-    special = w.special
-    update = w.lives.update
-    row_out = w.row
-    for i, row, t, ts, k in zip(stateful.tolist(), rows, stamps.tolist(),
-                                micros_of(stamps.tolist()), keep[stateful].tolist()):
-        kind = row[0]
-        own = slots[i]
-        if own is None:                  # the writer makes this row's event too
-            row_out(indexes[i], t, ts, kind, row[2], row[3], row[4:], comm_of(row[3]), k)
+    lives = w.lives
+    tables, update, row_out = lives.tables, lives.update, w.row
+    for counts in counting.tolist():
+        if counts:
+            i, kind, pfn, n = next(count)
+            t = tables.get(pfn)
+            if t is None or type(n) is not int:
+                continue
+            was = t[PRESENT]
+            now = was + n if kind == _SET else max(0, was - n)
+            if (was == 0) == (now == 0) or not t[ATTACHED] or t[LEVEL] != v.LEVEL_PTE:
+                t[PRESENT] = now
+                continue
+            # Lives.update reads a set's or clear's pfn and n only (fields 1 and 2).
+            update(kind, (None, pfn, n), micros(int(stamps[i])), indexes[i])
+            own = slots[i]
         else:
-            update(kind, row[4:], ts, indexes[i])
+            i, row, t, ts, k = next(other)
+            kind = row[0]
+            own = slots[i]
+            if own is None:              # the writer makes this row's event too
+                row_out(indexes[i], t, ts, kind, row[2], row[3], row[4:], comm_of(row[3]), k)
+            else:
+                update(kind, row[4:], ts, indexes[i])
         if buffer:
             if own is not None:
                 buffer.append(own)
             slots[i] = b",\n".join(buffer)
             del buffer[:]
     buffer[:0] = saved
+
+
+def _rows_at(batch, chunk, at: np.ndarray):
+    return chunk.rows_at(at) if chunk is not None else [batch.rows[i] for i in at.tolist()]
+
+
+def _counts_of(batch, chunk, at: np.ndarray) -> tuple[list, list]:
+    """The ``pfn`` and ``n`` (fields 1 and 2, as the lives read them) of the PTE sets
+    and clears at ``at``."""
+    if chunk is None:
+        rows = batch.rows
+        return [rows[i][5] for i in at.tolist()], [rows[i][6] for i in at.tolist()]
+    pfn_of = np.empty(len(batch), object)
+    n_of = np.empty(len(batch), object)
+    for kind in (_SET, _CLEAR):
+        columns = chunk.field_columns(kind)
+        if columns:
+            where = np.flatnonzero(chunk.kinds == kind)
+            pfn_of[where] = columns[1].tolist()
+            n_of[where] = columns[2].tolist()
+    return pfn_of[at].tolist(), n_of[at].tolist()

@@ -136,11 +136,11 @@ class Stream:
         lives = _Lives(flt.mms, self.kinds) if flt.mms is not None else None
         pids = flt.pids
         for batch in self._batches(_Columns(None, self.kinds, None, columns.t1)):
-            rows = batch.rows
             keep = columns.mask(*batch.columns(), np.asarray(batch.stamps, np.int64))
-            if pids is not None:
-                keep &= _pid_mask(rows, pids)
+            if pids is not None:          # rows made only for these terms
+                keep &= _pid_mask(batch.rows, pids)
             if lives is not None:
+                rows = batch.rows
                 keep &= np.fromiter(map(lives.passes, rows), bool, len(rows))
             yield batch, keep
 
