@@ -59,6 +59,14 @@ _X_KINDS = frozenset(_K[n] for n in ("tlb_flush", "ipi_send", "ipi_enter", "rcu_
 _HEX = frozenset(("mm", "pfn", "addr", "start", "end", "cb", "pfns"))
 
 
+def _encoded(event: dict[str, Any]) -> bytes:
+    """``orjson.dumps(event)``, copied: an orjson result kept (as the buffer keeps it
+    until the batch is written) holds a 1 KiB block shrunk in place, so the heap grows
+    a page every few events, 1.3 µs an event; the copy (0.1 µs) frees the block for
+    the next."""
+    return b"%b" % _dumps(event)
+
+
 def micros(ns: int) -> Any:
     """``ns`` as a JSON number of µs with three exact decimals."""
     sign = "-" if ns < 0 else ""
@@ -114,7 +122,7 @@ class ChromeWriter:
         self.buffer: list[bytes] = []
 
     def emit(self, event: dict[str, Any]) -> None:
-        self.buffer.append(_dumps(event))
+        self.buffer.append(_encoded(event))
 
     def flush(self) -> None:
         if self.buffer:
@@ -197,7 +205,7 @@ class ChromeWriter:
         if kind in self.special:
             self._special(kind, cpu, fields, event, index)
         else:
-            self.buffer.append(_dumps(event))
+            self.buffer.append(_encoded(event))
 
     def _special(self, kind: int, cpu: int, fields: tuple, event: dict, index: int) -> None:
         """Arrows (held until their other end), markers and process names."""
