@@ -127,7 +127,9 @@ class ChromeWriter:
     def flush(self) -> None:
         if self.buffer:
             sep = b",\n"
-            self.out.write((b"" if self.first else sep) + sep.join(self.buffer))
+            if not self.first:           # written apart: no copy of the batch's events
+                self.out.write(sep)
+            self.out.write(sep.join(self.buffer))
             self.first = False
             self.buffer = []
 

@@ -26,8 +26,8 @@ from replayer import vocab as v
 from .chrome import CPUS_PID, _plan, micros, micros_of
 from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET, ATTACHED, LEVEL, PRESENT
 from .jsonl import to_json
-from .jsonl_columns import (_by_kind, _column, _dumps, _escaped, _exact, _NONE, _objects,
-                            _Odd, _stamps)
+from .jsonl_columns import (NONE, NotPlain, by_kind, column_json, dumps, escaped, exact,
+                            objects, stamps_of)
 
 #: Kinds the lives follow: their rows go through Lives.update in order.
 _LIVES_KINDS = frozenset((_ALLOC, _SET, _CLEAR, _DETACH, _QUEUE, _FREE))
@@ -45,14 +45,14 @@ def batch_events(w, batch, keep: np.ndarray) -> bool:
         return True
     try:
         made = _prepare(w, batch, keep)
-    except (_Odd, TypeError, ValueError, OverflowError, IndexError):
+    except (NotPlain, TypeError, ValueError, OverflowError, IndexError):
         return False
     if made is None:
         return False
     slots, stateful, forced, kept_at = made
     _stateful_rows(w, batch, keep, stateful, forced, slots)
     if len(kept_at):
-        w.last_ts = int(_stamps(batch)[kept_at[-1]])
+        w.last_ts = int(stamps_of(batch)[kept_at[-1]])
     w.buffer.extend(filter(None, slots.tolist()))      # a row's events are never b""
     return True
 
@@ -61,7 +61,7 @@ def _prepare(w, batch, keep: np.ndarray):
     """The template-made events in their rows' slots, and which rows go through the
     writer; None when the batch is not for this path."""
     n = len(batch)
-    stamps = _stamps(batch)
+    stamps = stamps_of(batch)
     if int(stamps.min()) < 0:
         return None                      # micros() writes those with a sign
     chunk = batch.chunk if batch.chunk is not None and batch.chunk.has_columns else None
@@ -90,7 +90,7 @@ def _prepare(w, batch, keep: np.ndarray):
     q, r = np.divmod(stamps, 1000)
     tasks = _tasks(batch, chunk, n)
     plan = w.plan
-    for kind, at in _by_kind(kinds):
+    for kind, at in by_kind(kinds):
         chosen = templated[at]
         if not chosen.any():
             continue
@@ -103,7 +103,7 @@ def _prepare(w, batch, keep: np.ndarray):
             group = [rows[i] for i in at.tolist()]
             width = len(group[0])
             if any(len(x) != width for x in group):
-                raise _Odd("rows of one kind of different lengths")
+                raise NotPlain("rows of one kind of different lengths")
             fields = [[x[j] for x in group] for j in range(4, width)]
             pick = None
         spec = plan.get(kind)
@@ -121,20 +121,20 @@ def _tasks(batch, chunk, n: int) -> np.ndarray:
 
     def task(pid) -> bytes:
         comm = get(pid)
-        return (b"" if pid is None else b',"pid":' + _dumps(pid)) + \
-            (b"" if comm is None else b',"comm":' + _dumps(comm))
+        return (b"" if pid is None else b',"pid":' + dumps(pid)) + \
+            (b"" if comm is None else b',"comm":' + dumps(comm))
     if chunk is not None:
         pids = chunk.pids_at(np.arange(n))
         if pids.codes is not None:
-            return _objects([task(p) for p in _exact(pids.values, (int, _NONE))])[pids.codes]
+            return objects([task(p) for p in exact(pids.values, (int, NONE))])[pids.codes]
         if pids.ints is not None:
             distinct, codes = np.unique(pids.ints, return_inverse=True)
-            return _objects([task(p) for p in distinct.tolist()])[codes.reshape(-1)]
+            return objects([task(p) for p in distinct.tolist()])[codes.reshape(-1)]
         pids = list(pids.values)
     else:
         pids = [row[3] for row in batch.rows]
-    cache = {p: task(p) for p in dict.fromkeys(_exact(pids, (int, _NONE)))}
-    return _objects(list(map(cache.__getitem__, pids)))
+    cache = {p: task(p) for p in dict.fromkeys(exact(pids, (int, NONE)))}
+    return objects(list(map(cache.__getitem__, pids)))
 
 
 def _kind_events(spec: tuple, fields: list, chosen, tids, q, r, indexes, tasks) -> list:
@@ -143,14 +143,14 @@ def _kind_events(spec: tuple, fields: list, chosen, tids, q, r, indexes, tasks) 
     name, names, hexed, plain, slice_ = spec
     if len(fields) != len(names) or len(set(names)) != len(names) or _ADDED & set(names) \
             or not all(type(f) is str and (plain or not f.startswith("$")) for f in names):
-        raise _Odd("fields that do not make a plain object")
-    head = b'{"name":' + _escaped(_dumps(name)) + b',"cat":"ptviz","pid":%d,' % CPUS_PID
+        raise NotPlain("fields that do not make a plain object")
+    head = b'{"name":' + escaped(dumps(name)) + b',"cat":"ptviz","pid":%d,' % CPUS_PID
     head += b'"tid":%d,"ts":%d.%03d,' + (b'"ph":"X","dur":0,' if slice_ else b'"ph":"i","s":"t",')
     parts = [head + b'"args":{']
     args = [tids.tolist(), q.tolist(), r.tolist()]
     for field, column in zip(names, fields):
-        form, values = _hex_column(column, plain) if field in hexed else _column(column, plain)
-        parts.append(_escaped(_dumps(field)) + b":" + form + b",")
+        form, values = _hex_column(column, plain) if field in hexed else column_json(column, plain)
+        parts.append(escaped(dumps(field)) + b":" + form + b",")
         if values is not None:
             args.append(values if chosen is None else _chosen(values, chosen))
     parts.append(b'"event":%d%s}}')
@@ -159,7 +159,7 @@ def _kind_events(spec: tuple, fields: list, chosen, tids, q, r, indexes, tasks) 
 
 
 def _chosen(values: list, chosen: np.ndarray) -> list:
-    return _objects(values)[chosen].tolist()
+    return objects(values)[chosen].tolist()
 
 
 def _hex_column(column, plain: bool):
@@ -172,15 +172,15 @@ def _hex_column(column, plain: bool):
             return b'"0x%x"', column.ints.tolist()
         values = column.ints.tolist()
     elif column.codes is not None:
-        encoded = [_dumps(_hexed(x if plain else to_json(x))) for x in column.values]
+        encoded = [dumps(_hexed(x if plain else to_json(x))) for x in column.values]
         if len(encoded) == 1:
-            return _escaped(encoded[0]), None
-        return b"%s", _objects(encoded)[column.codes].tolist()
+            return escaped(encoded[0]), None
+        return b"%s", objects(encoded)[column.codes].tolist()
     else:
         values = list(column.values)
     if set(map(type, values)) == {int} and min(values) >= 0:
         return b'"0x%x"', values        # hex() of any size: a string, never orjson's int
-    return b"%s", [_dumps(_hexed(x if plain else to_json(x))) for x in values]
+    return b"%s", [dumps(_hexed(x if plain else to_json(x))) for x in values]
 
 
 def _hexed(x):
@@ -207,7 +207,7 @@ def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, forced: np.
     counting = np.isin(kinds, (_SET, _CLEAR)) & ~forced[stateful]
     others = stateful[~counting]
     rows = _rows_at(batch, chunk, others)
-    stamps = _stamps(batch)
+    stamps = stamps_of(batch)
     other = zip(others.tolist(), rows, stamps[others].tolist(),
                 micros_of(stamps[others].tolist()), keep[others].tolist())
     counted = stateful[counting]

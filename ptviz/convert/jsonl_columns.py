@@ -29,16 +29,17 @@ import orjson
 
 from .jsonl import to_json
 
-_dumps = orjson.dumps
+dumps = orjson.dumps
 _INT_LO, _INT_END = -(1 << 63), 1 << 64          # what orjson writes as an integer
-_NONE = type(None)
+NONE = type(None)
 #: Types whose values are cached by value: equal values of these are the same JSON
 #: (no ``1 == True`` between them).
-_CACHED = frozenset((str, _NONE, bool))
+_CACHED = frozenset((str, NONE, bool))
 
 
-class _Odd(Exception):
-    """A value this path leaves to the per-event writer."""
+class NotPlain(Exception):
+    """A value this path leaves to the per-event writer (also raised by
+    :mod:`.chrome_columns`, which builds on these helpers)."""
 
 
 def batch_lines(batch, plan: dict[int, tuple]) -> bytes | None:
@@ -57,7 +58,7 @@ def batch_lines(batch, plan: dict[int, tuple]) -> bytes | None:
             groups = _row_groups(batch)
         made = [(at, _kind_lines(plan[kind], ts, cpus, tasks, fields))
                 for kind, at, ts, cpus, tasks, fields in groups]
-    except (_Odd, TypeError, ValueError, OverflowError, IndexError):
+    except (NotPlain, TypeError, ValueError, OverflowError, IndexError):
         return None
     if len(made) == 1:
         lines = made[0][1]
@@ -70,14 +71,14 @@ def batch_lines(batch, plan: dict[int, tuple]) -> bytes | None:
     return b"\n".join(lines)
 
 
-def _stamps(batch) -> np.ndarray:
+def stamps_of(batch) -> np.ndarray:
     stamps = batch.stamps
     if isinstance(stamps, array):
         return np.frombuffer(stamps, np.int64)
     return np.array(stamps, np.int64)           # OverflowError beyond 64 bits: odd
 
 
-def _by_kind(kinds: np.ndarray):
+def by_kind(kinds: np.ndarray):
     """``(kind, positions)`` of each kind present, positions ascending."""
     order = np.argsort(kinds, kind="stable")
     grouped = kinds[order]
@@ -89,10 +90,10 @@ def _by_kind(kinds: np.ndarray):
 def _chunk_groups(batch, chunk):
     """Per kind: ``(kind, positions, times, cpus, tasks, field columns)`` from a
     chunk's columns (:class:`replayer.traceio.columns.Column` each)."""
-    stamps = _stamps(batch)
+    stamps = stamps_of(batch)
     tasks = _tasks_of_column(chunk.pids_at(np.arange(len(chunk))), batch.comms)
     cpus = chunk.cpus
-    for kind, at in _by_kind(chunk.kinds):
+    for kind, at in by_kind(chunk.kinds):
         yield (kind, at, stamps[at].tolist(), cpus[at].tolist(), tasks[at].tolist(),
                chunk.field_columns(kind))
 
@@ -100,26 +101,26 @@ def _chunk_groups(batch, chunk):
 def _row_groups(batch):
     """As :func:`_chunk_groups`, from the batch's rows (field columns as lists)."""
     rows = batch.rows
-    stamps = _stamps(batch)
+    stamps = stamps_of(batch)
     kinds = np.asarray(batch.columns()[0])
     pids = list(map(itemgetter(3), rows))
     tasks = np.array(_tasks_of_list(pids, batch.comms), object)
-    for kind, at in _by_kind(kinds):
+    for kind, at in by_kind(kinds):
         where = at.tolist()
         group = [rows[i] for i in where]
         width = len(group[0])
         if any(len(r) != width for r in group):
-            raise _Odd("rows of one kind of different lengths")
+            raise NotPlain("rows of one kind of different lengths")
         columns = [list(map(itemgetter(j), group)) for j in range(width)]
-        cpus = _exact(columns[2], (int,))      # %d: never a flag
+        cpus = exact(columns[2], (int,))      # %d: never a flag
         if min(cpus) < _INT_LO or max(cpus) >= _INT_END:
-            raise _Odd("a CPU beyond 64 bits")
+            raise NotPlain("a CPU beyond 64 bits")
         yield kind, at, stamps[at].tolist(), cpus, tasks[at].tolist(), columns[4:]
 
 
 def _task(pid, comm) -> bytes:
     """``"pid":P,"comm":C`` of a line (an argument of the template, not part of it)."""
-    return b'"pid":' + _dumps(pid) + b',"comm":' + _dumps(comm)
+    return b'"pid":' + dumps(pid) + b',"comm":' + dumps(comm)
 
 
 def _tasks_of_column(pids, comms: dict) -> np.ndarray:
@@ -127,30 +128,30 @@ def _tasks_of_column(pids, comms: dict) -> np.ndarray:
     encoded once."""
     get = comms.get
     if pids.codes is not None:
-        encoded = [_task(p, get(p)) for p in _exact(pids.values, (int, _NONE))]
-        return _objects(encoded)[pids.codes]
+        encoded = [_task(p, get(p)) for p in exact(pids.values, (int, NONE))]
+        return objects(encoded)[pids.codes]
     if pids.ints is not None:
         distinct, codes = np.unique(pids.ints, return_inverse=True)
         encoded = [_task(p, get(p)) for p in distinct.tolist()]
-        return _objects(encoded)[codes.reshape(-1)]
+        return objects(encoded)[codes.reshape(-1)]
     return np.array(_tasks_of_list(list(pids.values), comms), object)
 
 
 def _tasks_of_list(pids: list, comms: dict) -> list:
     get = comms.get
-    cache = {p: _task(p, get(p)) for p in dict.fromkeys(_exact(pids, (int, _NONE)))}
+    cache = {p: _task(p, get(p)) for p in dict.fromkeys(exact(pids, (int, NONE)))}
     return list(map(cache.__getitem__, pids))
 
 
-def _exact(values, types: tuple):
+def exact(values, types: tuple):
     """``values``, when every one is of exactly one of ``types`` (so that equal
     values are the same JSON: no bool among ints)."""
     if not set(map(type, values)) <= set(types):
-        raise _Odd("a value of another type")
+        raise NotPlain("a value of another type")
     return values
 
 
-def _objects(items: list) -> np.ndarray:
+def objects(items: list) -> np.ndarray:
     out = np.empty(len(items), object)
     out[:] = items
     return out
@@ -161,23 +162,23 @@ def _kind_lines(plan: tuple, ts: list, cpus: list, tasks: list, fields: list) ->
     name, names, plain = plan
     if len(fields) != len(names) or len(set(names)) != len(names) or \
             not all(type(f) is str and (plain or not f.startswith("$")) for f in names):
-        raise _Odd("fields that do not make a plain object")
-    parts = [b'{"ts":%d,"cpu":%d,%s,"kind":' + _escaped(_dumps(name)) + b',"fields":{']
+        raise NotPlain("fields that do not make a plain object")
+    parts = [b'{"ts":%d,"cpu":%d,%s,"kind":' + escaped(dumps(name)) + b',"fields":{']
     args = [ts, cpus, tasks]
     for j, (field, column) in enumerate(zip(names, fields)):
-        form, values = _column(column, plain)
-        parts.append((b"," if j else b"") + _escaped(_dumps(field)) + b":" + form)
+        form, values = column_json(column, plain)
+        parts.append((b"," if j else b"") + escaped(dumps(field)) + b":" + form)
         if values is not None:
             args.append(values)
     parts.append(b"}}")
     return list(map(b"".join(parts).__mod__, zip(*args)))
 
 
-def _escaped(constant: bytes) -> bytes:
+def escaped(constant: bytes) -> bytes:
     return constant.replace(b"%", b"%%")
 
 
-def _column(column, plain: bool) -> tuple[bytes, list | None]:
+def column_json(column, plain: bool) -> tuple[bytes, list | None]:
     """How a field's values go into the template: ``(b"%d", ints)``, ``(b"%s", their
     JSON)`` or ``(their JSON, None)`` when every row has the same value."""
     if isinstance(column, list):
@@ -187,34 +188,34 @@ def _column(column, plain: bool) -> tuple[bytes, list | None]:
     if column.codes is not None:
         encoded = _each(column.values, plain)
         if len(encoded) == 1:
-            return _escaped(encoded[0]), None
-        return b"%s", _objects(encoded)[column.codes].tolist()
+            return escaped(encoded[0]), None
+        return b"%s", objects(encoded)[column.codes].tolist()
     return _values(list(column.values), plain)
 
 
 def _values(values: list, plain: bool) -> tuple[bytes, list | None]:
-    """:func:`_column` of values as a list: integers as they are, strings, nil and
+    """:func:`column_json` of values as a list: integers as they are, strings, nil and
     flags encoded once each, arrays of integers in one ``orjson.dumps``."""
     types = set(map(type, values))
     if types == {int}:
         if min(values) < _INT_LO or max(values) >= _INT_END:
-            raise _Odd("an integer beyond 64 bits")
+            raise NotPlain("an integer beyond 64 bits")
         return b"%d", values
     if types <= _CACHED:
-        cache = {x: _dumps(x) for x in dict.fromkeys(values)}
+        cache = {x: dumps(x) for x in dict.fromkeys(values)}
         if len(cache) == 1:
-            return _escaped(next(iter(cache.values()))), None
+            return escaped(next(iter(cache.values()))), None
         return b"%s", list(map(cache.__getitem__, values))
     if types == {tuple}:
         items = list(chain.from_iterable(values))
         if set(map(type, items)) <= {int}:
             if items and (min(items) < _INT_LO or max(items) >= _INT_END):
-                raise _Odd("an integer beyond 64 bits")
+                raise NotPlain("an integer beyond 64 bits")
             # [[1,2],[3]]: integers hold no brackets, so "],[" only ever separates two
             # arrays (an empty one leaves an empty part).
-            inner = _dumps(values)[2:-2].split(b"],[")
+            inner = dumps(values)[2:-2].split(b"],[")
             if len(inner) != len(values):
-                raise _Odd("arrays that did not split")
+                raise NotPlain("arrays that did not split")
             return b"[%s]", inner
     return b"%s", _each(values, plain)
 
@@ -223,5 +224,5 @@ def _each(values, plain: bool) -> list[bytes]:
     """Each value's JSON as the per-event writer writes it (through :func:`to_json`
     where the kind's values need not be JSON's own)."""
     if plain:
-        return list(map(_dumps, values))
-    return [_dumps(to_json(x)) for x in values]
+        return list(map(dumps, values))
+    return [dumps(to_json(x)) for x in values]
