@@ -72,6 +72,7 @@ def batch_lines(batch, plan: dict[int, tuple]) -> bytes | None:
 
 
 def stamps_of(batch) -> np.ndarray:
+    """The batch's absolute times as int64 (a chunk's own buffer, not a copy)."""
     stamps = batch.stamps
     if isinstance(stamps, array):
         return np.frombuffer(stamps, np.int64)
