@@ -23,7 +23,7 @@ import numpy as np
 
 from replayer import vocab as v
 
-from .chrome import CPUS_PID, _plan, micros, micros_of
+from .chrome import _K, CPUS_PID, _encoded as encoded, _plan, micros, micros_of
 from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET, ATTACHED, LEVEL, PRESENT
 from .jsonl import to_json
 from .jsonl_columns import (NONE, NotPlain, by_kind, column_json, dumps, escaped, exact,
@@ -31,6 +31,7 @@ from .jsonl_columns import (NONE, NotPlain, by_kind, column_json, dumps, escaped
 
 #: Kinds the lives follow: their rows go through Lives.update in order.
 _LIVES_KINDS = frozenset((_ALLOC, _SET, _CLEAR, _DETACH, _QUEUE, _FREE))
+_IPI_ENTER = _K["ipi_enter"]
 #: The keys the writer adds to every event's args after the fields.
 _ADDED = frozenset(("event", "pid", "comm"))
 
@@ -80,9 +81,11 @@ def _prepare(w, batch, keep: np.ndarray):
     if len(new_cpu):                     # each new CPU's first kept row names its thread
         _, first = np.unique(cpus[new_cpu], return_index=True)
         forced[new_cpu[first]] = True
-    by_writer = special | forced
+    # An IPI handler's entry is made from its template too: _stateful_rows pairs it.
+    ipi_enter = kinds == _IPI_ENTER
+    by_writer = (special & ~ipi_enter) | forced
     templated = keep & ~by_writer
-    stateful = np.flatnonzero(by_writer | lives_kind)
+    stateful = np.flatnonzero(by_writer | lives_kind | ipi_enter)
     slots = np.empty(n, object)
     indexes = batch.indexes
     indexes = np.arange(indexes.start, indexes.stop) if isinstance(indexes, range) else \
@@ -199,7 +202,8 @@ def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, forced: np.
     rows the writer must make whatever their kind). A PTE set or
     clear (a quarter of a trace) only moves its table's count of present entries
     unless that count crosses 0 on an attached PTE table: done here, without a row,
-    its time or a call; the rest as :meth:`.chrome_lives.Lives.update` does it."""
+    its time or a call; the rest as :meth:`.chrome_lives.Lives.update` does it. A
+    kept IPI handler entry's arrows are drawn here from its template-made event."""
     if not len(stateful):
         return
     chunk = batch.chunk if batch.chunk is not None and batch.chunk.has_columns else None
@@ -219,7 +223,7 @@ def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, forced: np.
     saved = buffer[:]                    # what was emitted before this batch
     del buffer[:]
     lives = w.lives
-    tables, update, row_out = lives.tables, lives.update, w.row
+    tables, update, row_out, sends = lives.tables, lives.update, w.row, w.sends
     for counts in counting.tolist():
         if counts:
             i, kind, pfn, n = next(count)
@@ -240,6 +244,14 @@ def _stateful_rows(w, batch, keep: np.ndarray, stateful: np.ndarray, forced: np.
             own = slots[i]
             if own is None:              # the writer makes this row's event too
                 row_out(indexes[i], t, ts, kind, row[2], row[3], row[4:], comm_of(row[3]), k)
+            elif kind == _IPI_ENTER:     # kept: an arrow from each send it answers
+                waiting = sends.pop(row[2], ())
+                for send in waiting:     # as ChromeWriter._special draws them
+                    fid = w.flow_id()
+                    buffer.append(encoded({**send, "bind_id": fid, "flow_out": True}))
+                    buffer.append(own[:-1] + b',"bind_id":%d,"flow_in":true}' % fid)
+                if waiting:
+                    own = None
             else:
                 update(kind, row[4:], ts, indexes[i])
         if buffer:
