@@ -29,13 +29,23 @@ from replayer.vocab import N_COMMON, KindTable
 class Batch:
     """``rows`` (``(kind_id, dts, cpu, pid, *fields)``), ``stamps`` (their absolute
     times), ``comms`` (pid → comm, for every row of the batch) and ``indexes`` (each
-    row's index in the whole trace, as ``ptviz events`` numbers them)."""
+    row's index in the whole trace, as ``ptviz events`` numbers them). ``chunk``: the
+    whole chunk the batch is, when it came whole from a msgpack trace; its rows are
+    then made on first use only, so a writer that reads the chunk's columns
+    (:mod:`.jsonl_columns`) never makes them."""
 
-    __slots__ = ("rows", "stamps", "comms", "indexes", "_columns")
+    __slots__ = ("_rows", "stamps", "comms", "indexes", "_columns", "chunk")
 
-    def __init__(self, rows, stamps, comms: dict, indexes, columns=None) -> None:
-        self.rows, self.stamps, self.comms, self.indexes = rows, stamps, comms, indexes
+    def __init__(self, rows, stamps, comms: dict, indexes, columns=None, chunk=None) -> None:
+        self._rows, self.stamps, self.comms, self.indexes = rows, stamps, comms, indexes
         self._columns = columns
+        self.chunk = chunk
+
+    @property
+    def rows(self):
+        if self._rows is None:
+            self._rows = self.chunk.rows
+        return self._rows
 
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows' kinds and CPUs as arrays (a chunk's own, when it came whole)."""
@@ -46,7 +56,7 @@ class Batch:
         return self._columns
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.stamps)
 
     def writer_rows(self) -> list[tuple]:
         """``(ts, kind, cpu, pid, fields, comm)`` each, as :meth:`TraceWriter.add_many`
@@ -126,11 +136,11 @@ class Stream:
         lives = _Lives(flt.mms, self.kinds) if flt.mms is not None else None
         pids = flt.pids
         for batch in self._batches(_Columns(None, self.kinds, None, columns.t1)):
-            rows = batch.rows
             keep = columns.mask(*batch.columns(), np.asarray(batch.stamps, np.int64))
-            if pids is not None:
-                keep &= _pid_mask(rows, pids)
+            if pids is not None:          # rows made only for these terms
+                keep &= _pid_mask(batch.rows, pids)
             if lives is not None:
+                rows = batch.rows
                 keep &= np.fromiter(map(lives.passes, rows), bool, len(rows))
             yield batch, keep
 
@@ -236,8 +246,8 @@ def from_reader(reader) -> Stream:
             chunk = reader.read_chunk(c)
             stamps = chunk.timestamps()
             if columns.everything:
-                yield Batch(chunk.rows, stamps, chunk.comms,
-                            range(first[c], first[c] + len(chunk)), (chunk.kinds, chunk.cpus))
+                yield Batch(None, stamps, chunk.comms, range(first[c], first[c] + len(chunk)),
+                            (chunk.kinds, chunk.cpus), chunk)
                 continue
             at = np.flatnonzero(columns.mask(chunk.kinds, chunk.cpus,
                                              np.frombuffer(stamps, np.int64)))

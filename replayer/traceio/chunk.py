@@ -88,6 +88,11 @@ class Chunk:
         chunks only; None when no row is of that kind)."""
         return self._fields[kind][j] if kind in self._fields else None
 
+    def field_columns(self, kind: int) -> list:
+        """Every field of the rows of ``kind`` as :class:`.columns.Column` s, in the kind
+        table's order (column chunks only; empty when no row is of that kind)."""
+        return list(self._fields.get(kind, ()))
+
     def pids_at(self, at: np.ndarray):
         """The pid column at positions ``at``, as a :class:`.columns.Column` (column
         chunks only)."""
