@@ -316,7 +316,9 @@ class TraceApp(HeaderLines, KeyActions, TabActions, CompareMode, App[None]):
         if moved:
             self._update_status()
             if self.replay is not None:
-                self._follow(view.cursor)
+                # After the frame is drawn: the follow's worker would take the GIL
+                # from the drawing (a chunk to decode, ~5-40 ms).
+                self.call_after_refresh(self._follow, view.cursor)
 
     def request_frame(self) -> None:
         if self.replay is None or self.view is None:
@@ -361,8 +363,10 @@ class TraceApp(HeaderLines, KeyActions, TabActions, CompareMode, App[None]):
         self._main(Lanes).refresh_frame()
         self._update_header()
         self._update_status()
-        self._panel_worker(self.view.cursor, frame.serial,
-                           [(c.label, c.top) for c in frame.counters])
+        # The panel's seek (~5-25 ms) runs once the frame is on screen, not beside
+        # its drawing.
+        self.call_after_refresh(self._panel_worker, self.view.cursor, frame.serial,
+                                [(c.label, c.top) for c in frame.counters])
 
     @work(thread=True, exclusive=True, group="panel")
     def _panel_worker(self, t: int, serial: int, tops: list[tuple[str, str]]) -> None:
