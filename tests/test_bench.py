@@ -107,3 +107,12 @@ def test_bench_measures_the_sweep_on_one_and_two_workers_and_a_dask_cluster():
     assert "target ≥ 1.7" in text and "target ≤ 50 ms" in text
     assert ("MISSED" in text) == (f["sweep_speedup_2_workers"] < 1.7
                                   or f["sweep_task_overhead_ms"] > 50)
+
+
+def test_the_view_figures_come_from_a_child_process(tmp_path):
+    """`ptviz view` is measured in a process of its own, as a user starts it; a child that
+    fails says why."""
+    from ptviz.bench.tui import in_fresh_process
+    missing = str(tmp_path / "missing.msgpack")
+    with pytest.raises(RuntimeError, match="measure_tables of .*missing.msgpack failed: .*"):
+        in_fresh_process("measure_tables", missing)

@@ -189,12 +189,12 @@ WALKER_EVENTS_PER_MB = 246
 def measure_view(path: str, events: int, progress: bool = False) -> dict:
     """``ptviz view`` on a walkers simulation of about ``events`` events (four CPUs:
     a writer reclaiming, lockless walkers, IPIs, RCU), headless."""
-    from .tui import measure_tables, measure_tui
+    from .tui import in_fresh_process
     from ..sim.run import simulate
     size_mb = max(4, round(events / WALKER_EVENTS_PER_MB / 2) * 2)
     written = simulate(path, "x86_64", "6.14", "walkers", {"size": f"{size_mb}M"}, {},
                        cpus=4, seed=1)["events"]
-    figures = measure_tui(path)
+    figures = in_fresh_process("measure_tui", path)
     figures["tui_trace_events"] = written
     if progress:
         print(f"  view: first frame {figures['tui_first_frame_s']:.2f} s, redraw "
@@ -207,7 +207,7 @@ def measure_view(path: str, events: int, progress: bool = False) -> dict:
     simulate(path, "x86_64", "6.13", "coverletter",
              {"size": f"{steps * 2}M", "iterations": str(steps), "batch": "512"}, {},
              cpus=4, seed=1)
-    figures.update(measure_tables(path))
+    figures.update(in_fresh_process("measure_tables", path))
     if progress:
         print(f"  view: Tables tab with {figures['tui_tables']:,} tables opens in "
               f"{figures['tui_tables_open_ms']:.0f} ms", file=sys.stderr, flush=True)

@@ -26,6 +26,24 @@ ACTIONS = ("zoom(0.5)", "zoom(0.5)", "zoom(0.5)", "pan(1)", "pan(1)", "zoom(2)",
 TICK_S = 0.002
 
 
+def in_fresh_process(figure: str, path: str) -> dict:
+    """``figure`` (:func:`measure_tui` or :func:`measure_tables`) of ``path``, measured
+    in a child process, as ``ptviz view`` starts one: in the bench's own process the
+    objects its earlier figures left (hundreds of thousands) made the collector's full
+    passes, which stop every thread, tens of ms longer, a stall no user sees."""
+    import json
+    import subprocess
+    import sys
+    code = ("import json, sys\n"
+            f"from ptviz.bench.tui import {figure}\n"
+            f"print(json.dumps({figure}(sys.argv[1])))\n")
+    proc = subprocess.run([sys.executable, "-c", code, path], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{figure} of {path} failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def measure_tui(path: str, size: tuple[int, int] = (160, 48)) -> dict:
     return asyncio.run(_measure(path, size))
 
