@@ -202,3 +202,39 @@ def test_stopped_in_process_it_ends_only_what_the_command_started(tmp_path):
     finally:
         mine.kill()
         mine.wait()
+
+
+@needs_tracefs
+def test_a_stop_while_the_command_starts_still_ends_it(tmp_path, monkeypatch):
+    """SIGTERM arriving while Popen waits for CMD's exec (a loaded machine, a command
+    quick to signal): record learns CMD's pid all the same, and ends it."""
+    import signal
+    import ptviz.ftrace.record as rec
+    tag = f"7{os.getpid()}"
+    real = subprocess.Popen
+
+    def popen_then_signalled(*args, **kwargs):
+        proc = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)        # as if it came before Popen returned
+        return proc
+    monkeypatch.setattr(rec.subprocess, "Popen", popen_then_signalled)
+    rc = main(["record", "-o", str(tmp_path / "x.msgpack"), "--tail", "0", "--", "sleep",
+               f"{tag}"])
+    assert rc == 143
+    assert _running(f"sleep\0{tag}".encode()) == []
+    assert leftovers(os.getpid()) == [] and not (tmp_path / "x.msgpack").exists()
+
+
+def test_signals_deferred_runs_the_block_to_its_end_then_delivers(monkeypatch):
+    """A signal inside the block is held, then raised by the handler there was."""
+    import signal
+    from ptviz.ftrace.proctree import signals_deferred
+    seen = []
+    previous = signal.signal(signal.SIGHUP, lambda s, f: seen.append(("handler", s)))
+    try:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGHUP)
+            seen.append("block ran on")
+        assert seen == ["block ran on", ("handler", signal.SIGHUP)]
+    finally:
+        signal.signal(signal.SIGHUP, previous)

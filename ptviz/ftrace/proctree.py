@@ -9,11 +9,14 @@ after :data:`STOP_GRACE_S`, as a service manager stops a unit's processes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
+from typing import Iterator
 
 #: How long the command's processes have to exit after SIGTERM before SIGKILL.
 STOP_GRACE_S = 5.0
@@ -28,6 +31,31 @@ def subreaper(on: bool) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+@contextlib.contextmanager
+def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM,
+                                                 signal.SIGHUP)) -> Iterator[None]:
+    """Run the block to its end whatever of ``signums`` arrives meanwhile; each that did
+    is then sent to this process again, for its own handler. Around starting the
+    command: a signal while ``Popen`` waits for the exec raised out of it, and ptviz
+    never learnt the pid of a command that ran on. A handler is replaced, not the
+    signal mask blocked (a child inherits a mask; exec resets handlers). In the main
+    thread only (elsewhere the block runs as it is: no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {}
+    for signum in signums:
+        previous[signum] = signal.signal(signum, lambda got, frame: arrived.append(got))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(arrived):
+            os.kill(os.getpid(), signum)
 
 
 def _processes() -> tuple[dict[int, list[int]], dict[int, list[int]]]:

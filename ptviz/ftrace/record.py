@@ -23,7 +23,7 @@ from typing import Any
 from replayer.errors import BadInput
 
 from . import probes as pr
-from .proctree import STOP_GRACE_S, end_tree, own_children, subreaper
+from .proctree import STOP_GRACE_S, end_tree, own_children, signals_deferred, subreaper
 from .vmpte import VmpteSampler
 
 TRACEFS = "/sys/kernel/tracing"
@@ -194,11 +194,15 @@ def record_text(cmd: list[str], text_out: str, events: tuple[str, ...] = EVENTS,
         marker = open(os.path.join(inst, "trace_marker"), "w")
         others = own_children()
         try:
-            proc = subprocess.Popen(cmd, env={**os.environ, "PTVIZ_TRACE_MARKER":
-                                              os.path.join(inst, "trace_marker")})
+            with signals_deferred():     # a stop now ends the command: its pid is known
+                proc = subprocess.Popen(cmd, env={**os.environ, "PTVIZ_TRACE_MARKER":
+                                                  os.path.join(inst, "trace_marker")})
         except OSError as exc:
             marker.close()
             raise RecordError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
+        except BaseException:            # stopped as CMD started: the instance must go,
+            marker.close()               # and an open trace_marker keeps it busy
+            raise
         with marker:
             sampler = VmpteSampler(marker, proc.pid)
             interrupted = _run_sampled(proc, sampler, sample_s,
