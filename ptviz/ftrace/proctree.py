@@ -48,6 +48,8 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM,
     arrived: list[int] = []
     previous = {}
     for signum in signums:
+        if signal.getsignal(signum) is None:    # set outside Python: not ours to swap
+            continue
         previous[signum] = signal.signal(signum, lambda got, frame: arrived.append(got))
     try:
         yield
