@@ -26,8 +26,8 @@ from replayer import vocab as v
 from .chrome import _K, CPUS_PID, _encoded as encoded, _plan, micros, micros_of
 from .chrome_lives import _ALLOC, _CLEAR, _DETACH, _FREE, _QUEUE, _SET, ATTACHED, LEVEL, PRESENT
 from .jsonl import to_json
-from .jsonl_columns import (NONE, NotPlain, by_kind, column_json, dumps, escaped, exact,
-                            objects, stamps_of)
+from .jsonl_columns import (NotPlain, by_kind, column_json, dumps, escaped, objects,
+                            stamps_of, tasks_of)
 
 #: Kinds the lives follow: their rows go through Lives.update in order.
 _LIVES_KINDS = frozenset((_ALLOC, _SET, _CLEAR, _DETACH, _QUEUE, _FREE))
@@ -120,24 +120,13 @@ def _prepare(w, batch, keep: np.ndarray):
 def _tasks(batch, chunk, n: int) -> np.ndarray:
     """Each row's ``,"pid":P,"comm":C`` of its args (either left out when nil), each
     distinct pid encoded once."""
-    get = batch.comms.get
+    pids = chunk.pids_at(np.arange(n)) if chunk is not None else [row[3] for row in batch.rows]
+    return tasks_of(pids, batch.comms, _task_args)
 
-    def task(pid) -> bytes:
-        comm = get(pid)
-        return (b"" if pid is None else b',"pid":' + dumps(pid)) + \
-            (b"" if comm is None else b',"comm":' + dumps(comm))
-    if chunk is not None:
-        pids = chunk.pids_at(np.arange(n))
-        if pids.codes is not None:
-            return objects([task(p) for p in exact(pids.values, (int, NONE))])[pids.codes]
-        if pids.ints is not None:
-            distinct, codes = np.unique(pids.ints, return_inverse=True)
-            return objects([task(p) for p in distinct.tolist()])[codes.reshape(-1)]
-        pids = list(pids.values)
-    else:
-        pids = [row[3] for row in batch.rows]
-    cache = {p: task(p) for p in dict.fromkeys(exact(pids, (int, NONE)))}
-    return objects(list(map(cache.__getitem__, pids)))
+
+def _task_args(pid, comm) -> bytes:
+    return (b"" if pid is None else b',"pid":' + dumps(pid)) + \
+        (b"" if comm is None else b',"comm":' + dumps(comm))
 
 
 def _kind_events(spec: tuple, fields: list, chosen, tids, q, r, indexes, tasks) -> list:

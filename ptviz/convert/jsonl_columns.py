@@ -92,7 +92,7 @@ def _chunk_groups(batch, chunk):
     """Per kind: ``(kind, positions, times, cpus, tasks, field columns)`` from a
     chunk's columns (:class:`replayer.traceio.columns.Column` each)."""
     stamps = stamps_of(batch)
-    tasks = _tasks_of_column(chunk.pids_at(np.arange(len(chunk))), batch.comms)
+    tasks = tasks_of(chunk.pids_at(np.arange(len(chunk))), batch.comms)
     cpus = chunk.cpus
     for kind, at in by_kind(chunk.kinds):
         yield (kind, at, stamps[at].tolist(), cpus[at].tolist(), tasks[at].tolist(),
@@ -104,8 +104,7 @@ def _row_groups(batch):
     rows = batch.rows
     stamps = stamps_of(batch)
     kinds = np.asarray(batch.columns()[0])
-    pids = list(map(itemgetter(3), rows))
-    tasks = np.array(_tasks_of_list(pids, batch.comms), object)
+    tasks = tasks_of(list(map(itemgetter(3), rows)), batch.comms)
     for kind, at in by_kind(kinds):
         where = at.tolist()
         group = [rows[i] for i in where]
@@ -124,24 +123,22 @@ def _task(pid, comm) -> bytes:
     return b'"pid":' + dumps(pid) + b',"comm":' + dumps(comm)
 
 
-def _tasks_of_column(pids, comms: dict) -> np.ndarray:
-    """The task part of each row's line, from the pid column, each distinct pid
+def tasks_of(pids, comms: dict, encode=_task) -> np.ndarray:
+    """Each row's ``encode(pid, comm)`` (the task part of its line): ``pids`` a pid
+    column (:class:`replayer.traceio.columns.Column`) or a list; each distinct pid
     encoded once."""
     get = comms.get
-    if pids.codes is not None:
-        encoded = [_task(p, get(p)) for p in exact(pids.values, (int, NONE))]
-        return objects(encoded)[pids.codes]
-    if pids.ints is not None:
-        distinct, codes = np.unique(pids.ints, return_inverse=True)
-        encoded = [_task(p, get(p)) for p in distinct.tolist()]
-        return objects(encoded)[codes.reshape(-1)]
-    return np.array(_tasks_of_list(list(pids.values), comms), object)
-
-
-def _tasks_of_list(pids: list, comms: dict) -> list:
-    get = comms.get
-    cache = {p: _task(p, get(p)) for p in dict.fromkeys(exact(pids, (int, NONE)))}
-    return list(map(cache.__getitem__, pids))
+    if not isinstance(pids, list):
+        if pids.codes is not None:
+            encoded = [encode(p, get(p)) for p in exact(pids.values, (int, NONE))]
+            return objects(encoded)[pids.codes]
+        if pids.ints is not None:
+            distinct, codes = np.unique(pids.ints, return_inverse=True)
+            encoded = [encode(p, get(p)) for p in distinct.tolist()]
+            return objects(encoded)[codes.reshape(-1)]
+        pids = list(pids.values)
+    cache = {p: encode(p, get(p)) for p in dict.fromkeys(exact(pids, (int, NONE)))}
+    return objects(list(map(cache.__getitem__, pids)))
 
 
 def exact(values, types: tuple):

@@ -60,6 +60,18 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM,
             os.kill(os.getpid(), signum)
 
 
+def stat_fields(pid: int | str) -> list[bytes] | None:
+    """``/proc/PID/stat``'s fields from the third (the state) on, or None when the
+    process is gone. "pid (comm) state ppid ...": the comm may hold spaces and
+    parentheses, so the fields resume after the last ")"."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2:].split()
+
+
 def _processes() -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Each process's live children and its zombie children, from /proc."""
     children: dict[int, list[int]] = {}
@@ -67,14 +79,8 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:                 # gone meanwhile
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) >= 2:
+        fields = stat_fields(name)
+        if fields is not None and len(fields) >= 2:
             table = zombies if fields[0] == b"Z" else children
             table.setdefault(int(fields[1]), []).append(int(name))
     return children, zombies

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import IO
 
+from .proctree import stat_fields
+
 
 def read_vmpte_kb(pid: int) -> int | None:
     """The process's VmPTE in kB, or None when it has no mm (gone, a zombie, a kernel
@@ -30,13 +32,10 @@ def start_time(pid: int) -> int | None:
     """When the process started (``/proc/PID/stat`` field 22, clock ticks since boot):
     with the pid, what tells it from a later process given the same pid. None when it
     is gone or cannot be read."""
+    fields = stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        # The comm (field 2) may hold spaces and parentheses: fields resume after the
-        # last ")"; field 3 is the first of them, so field 22 is the 20th.
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
+        return int(fields[19]) if fields is not None else None   # field 3 is the first
+    except (ValueError, IndexError):
         return None
 
 
